@@ -1,0 +1,120 @@
+"""Two-level category taxonomy: raw categories and the groups offices report.
+
+A *category* is what an incident row carries (入室盗窃, 抢劫 …). A *group* is a named set of
+categories that offices report together: 两抢一盗 (robbery, snatching, theft), 十类重点警情,
+盗窃. The total of all categories is the group :data:`ALL` (全部, 刑事发案).
+
+Groups are configured per workspace (``[taxonomy]`` in ``config.toml``); the defaults below fit
+the demo city. Counting a group is summing its member categories, so group counts are always
+consistent with category counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ALL",
+    "DEMO_CATEGORIES",
+    "DEFAULT_GROUPS",
+    "Taxonomy",
+]
+
+#: The name of the group that holds every category (all criminal cases, 刑事发案).
+ALL = "全部"
+
+#: Categories of the demo city, as Chinese offices name them.
+DEMO_CATEGORIES: tuple[str, ...] = (
+    "入室盗窃",
+    "盗窃电动车",
+    "扒窃",
+    "抢劫",
+    "抢夺",
+    "电信网络诈骗",
+    "故意伤害",
+    "寻衅滋事",
+    "毒品",
+    "其他",
+)
+
+#: Default groups (second level of the taxonomy).
+DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
+    "两抢一盗": ("抢劫", "抢夺", "入室盗窃", "盗窃电动车", "扒窃"),
+    "盗窃": ("入室盗窃", "盗窃电动车", "扒窃"),
+    "十类重点警情": (
+        "入室盗窃",
+        "盗窃电动车",
+        "扒窃",
+        "抢劫",
+        "抢夺",
+        "电信网络诈骗",
+        "故意伤害",
+        "寻衅滋事",
+        "毒品",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """Categories and the groups built from them.
+
+    Parameters
+    ----------
+    groups : mapping of str to sequence of str
+        Group name → member categories. Members that never occur are allowed (a group
+        then simply counts fewer categories).
+
+    Examples
+    --------
+    >>> t = Taxonomy({"两抢一盗": ("抢劫", "抢夺", "盗窃")})
+    >>> t.members("两抢一盗", ["抢劫", "盗窃", "诈骗"])
+    ('抢劫', '盗窃')
+    >>> t.members("抢劫", ["抢劫", "盗窃"])
+    ('抢劫',)
+    >>> t.members("全部", ["抢劫", "盗窃"])
+    ('抢劫', '盗窃')
+    """
+
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_GROUPS))
+
+    def __post_init__(self) -> None:
+        clean = {}
+        for name, members in dict(self.groups).items():
+            if isinstance(members, str):
+                raise TypeError(f"taxonomy group {name!r}: members must be a list, not a string")
+            if name == ALL:
+                raise ValueError(f"taxonomy group name {ALL!r} is reserved for all categories")
+            clean[str(name)] = tuple(str(m) for m in members)
+        object.__setattr__(self, "groups", clean)
+
+    def members(self, name: str, categories: Iterable[str]) -> tuple[str, ...]:
+        """Categories (among ``categories``) that make up ``name``.
+
+        ``name`` may be a group, :data:`ALL`, or a single category.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is neither a group, ``ALL``, nor one of ``categories``.
+        """
+        cats = list(dict.fromkeys(str(c) for c in categories))
+        if name == ALL:
+            return tuple(cats)
+        if name in self.groups:
+            wanted = set(self.groups[name])
+            return tuple(c for c in cats if c in wanted)
+        if name in cats:
+            return (name,)
+        raise ValueError(
+            f"unknown category or group {name!r}; known: {', '.join([ALL, *self.groups, *cats])}"
+        )
+
+    def choices(self, categories: Iterable[str]) -> list[str]:
+        """Everything a user can pick: ALL, then groups, then the categories."""
+        return [ALL, *self.groups, *dict.fromkeys(str(c) for c in categories)]
+
+    def to_dict(self) -> dict[str, list[str]]:
+        """Plain dict for ``config.toml``."""
+        return {k: list(v) for k, v in self.groups.items()}

@@ -1,0 +1,259 @@
+"""The workspace: one folder holding a city's incidents, areas, counts and configuration.
+
+Layout (design.md, "Workspace")::
+
+    W/config.toml            time zone, projected CRS, taxonomy, thresholds, attribution
+    W/incidents.parquet      GeoParquet, canonical incident table (EPSG:4326)
+    W/quarantine.parquet     every unusable input row, original values + ``reason``
+    W/ingested.parquet       fingerprints of ingested files (re-ingesting a file adds nothing)
+    W/areas/<layer>.parquet  GeoParquet area layers in the projected CRS
+    W/assignments.parquet    incident_id + one area_id column per layer
+    W/counts.parquet         dense weekly counts: layer, area_id, period, category, count
+    W/extra/*.parquet        secondary layers (cameras, ground truth …)
+
+No server is needed. Everything else in Pingan reads and writes through :class:`Workspace`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import tomli_w
+
+from data.taxonomy import DEFAULT_GROUPS, Taxonomy
+
+__all__ = ["Config", "Workspace", "ADMIN_LEVELS", "WorkspaceError"]
+
+#: Administrative levels from coarse to fine (区 > 街道 > 社区 > 网格).
+ADMIN_LEVELS: tuple[str, ...] = ("district", "subdistrict", "community", "grid")
+
+
+class WorkspaceError(ValueError):
+    """A workspace is missing, incomplete or inconsistent (names the file)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Per-workspace settings, stored in ``config.toml``.
+
+    Parameters
+    ----------
+    name : str
+        City or district name shown in the app (e.g. 示范市).
+    timezone : str
+        IANA zone of the naive local times in ``occurred_at``.
+    crs : str or None
+        Projected CRS (metres) for areas, e.g. ``"EPSG:32649"``; ``None`` until estimated.
+    taxonomy : Taxonomy
+        Category groups.
+    thresholds : dict
+        Overrides of the warning thresholds (see ``analytics.warning.Thresholds``).
+    attribution : str
+        Data source and licence, shown in the app and the briefing.
+    center : tuple of float or None
+        (lon, lat) of the study area, for maps.
+    """
+
+    name: str = "Pingan"
+    timezone: str = "Asia/Shanghai"
+    crs: str | None = None
+    taxonomy: Taxonomy = field(default_factory=Taxonomy)
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    attribution: str = ""
+    center: tuple[float, float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "timezone": self.timezone}
+        if self.crs:
+            d["crs"] = self.crs
+        if self.attribution:
+            d["attribution"] = self.attribution
+        if self.center:
+            d["center"] = list(self.center)
+        d["taxonomy"] = self.taxonomy.to_dict()
+        if self.thresholds:
+            d["thresholds"] = dict(self.thresholds)
+        if self.extra:
+            d["extra"] = dict(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        known = {"name", "timezone", "crs", "taxonomy", "thresholds", "attribution", "center", "extra"}
+        unknown = set(d) - known
+        if unknown:
+            raise WorkspaceError(f"config.toml: unknown setting(s) {', '.join(sorted(unknown))}")
+        return cls(
+            name=d.get("name", "Pingan"),
+            timezone=d.get("timezone", "Asia/Shanghai"),
+            crs=d.get("crs"),
+            taxonomy=Taxonomy(d.get("taxonomy", DEFAULT_GROUPS)),
+            thresholds=dict(d.get("thresholds", {})),
+            attribution=d.get("attribution", ""),
+            center=tuple(d["center"]) if d.get("center") else None,
+            extra=dict(d.get("extra", {})),
+        )
+
+
+class Workspace:
+    """A workspace folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder; created by :meth:`create` or by the first ingest.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(name="示范市"))
+    >>> ws.config.name
+    '示范市'
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # -- creation and config -------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, config: Config | None = None) -> Workspace:
+        """Create the folder (if needed) and write ``config.toml`` (if given or missing)."""
+        ws = cls(path)
+        ws.path.mkdir(parents=True, exist_ok=True)
+        (ws.path / "areas").mkdir(exist_ok=True)
+        if config is not None or not ws.config_path.exists():
+            ws.write_config(config or Config())
+        return ws
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def config(self) -> Config:
+        if not self.config_path.exists():
+            return Config()
+        try:
+            return Config.from_dict(tomllib.loads(self.config_path.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise WorkspaceError(f"{self.config_path}: not valid TOML ({exc})") from exc
+
+    def write_config(self, config: Config) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(tomli_w.dumps(config.to_dict()), encoding="utf-8")
+
+    def update_config(self, **changes: Any) -> Config:
+        """Replace some config fields and write the file; returns the new config."""
+        cfg = replace(self.config, **changes)
+        self.write_config(cfg)
+        return cfg
+
+    # -- paths ---------------------------------------------------------------------------
+    @property
+    def incidents_path(self) -> Path:
+        return self.path / "incidents.parquet"
+
+    @property
+    def quarantine_path(self) -> Path:
+        return self.path / "quarantine.parquet"
+
+    @property
+    def ingested_path(self) -> Path:
+        return self.path / "ingested.parquet"
+
+    @property
+    def assignments_path(self) -> Path:
+        return self.path / "assignments.parquet"
+
+    @property
+    def counts_path(self) -> Path:
+        return self.path / "counts.parquet"
+
+    def area_path(self, layer: str) -> Path:
+        return self.path / "areas" / f"{layer}.parquet"
+
+    def extra_path(self, name: str) -> Path:
+        return self.path / "extra" / f"{name}.parquet"
+
+    # -- reading -------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.incidents_path.exists()
+
+    def require(self, what: Path) -> Path:
+        if not what.exists():
+            raise WorkspaceError(
+                f"{what}: not found — is {self.path} a Pingan workspace? "
+                "(build one with `pingan demo` or `pingan ingest FILE --workspace W`)"
+            )
+        return what
+
+    def incidents(self, columns: list[str] | None = None):
+        """The incident table (GeoDataFrame, EPSG:4326)."""
+        import geopandas as gpd
+
+        path = self.require(self.incidents_path)
+        if columns is not None:
+            cols = list(dict.fromkeys([*columns, "geometry"]))
+            return gpd.read_parquet(path, columns=cols)
+        return gpd.read_parquet(path)
+
+    def incidents_frame(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The incident table without geometry (faster when only lon/lat are needed)."""
+        path = self.require(self.incidents_path)
+        cols = columns or ["incident_id", "occurred_at", "category", "lon", "lat"]
+        return pd.read_parquet(path, columns=cols)
+
+    def quarantine(self) -> pd.DataFrame:
+        if not self.quarantine_path.exists():
+            return pd.DataFrame(columns=["source_file", "source_row", "reason"])
+        return pd.read_parquet(self.quarantine_path)
+
+    def layers(self) -> list[str]:
+        """Layer names present, admin levels first (coarse → fine), then generated grids."""
+        folder = self.path / "areas"
+        names = sorted(p.stem for p in folder.glob("*.parquet")) if folder.exists() else []
+        admin = [lv for lv in ADMIN_LEVELS if lv in names]
+        return admin + [n for n in names if n not in ADMIN_LEVELS]
+
+    def areas(self, layer: str):
+        """One area layer (GeoDataFrame in the workspace CRS)."""
+        import geopandas as gpd
+
+        path = self.area_path(layer)
+        if not path.exists():
+            raise WorkspaceError(
+                f"{path}: no area layer {layer!r} in {self.path}; layers: {', '.join(self.layers()) or 'none'}"
+            )
+        return gpd.read_parquet(path)
+
+    def extra(self, name: str) -> pd.DataFrame:
+        import geopandas as gpd
+
+        path = self.require(self.extra_path(name))
+        try:
+            return gpd.read_parquet(path)
+        except ValueError:  # a plain (non-geo) parquet table
+            return pd.read_parquet(path)
+
+    def has_extra(self, name: str) -> bool:
+        return self.extra_path(name).exists()
+
+    def write_extra(self, name: str, table: pd.DataFrame) -> Path:
+        path = self.extra_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(path, index=False)
+        return path
+
+    def stamp(self) -> str:
+        """A string that changes whenever incidents, areas or config change (cache key)."""
+        parts = []
+        for p in [self.incidents_path, self.config_path, *sorted((self.path / "areas").glob("*.parquet"))]:
+            if p.exists():
+                st = p.stat()
+                parts.append(f"{p.name}:{st.st_mtime_ns}:{st.st_size}")
+        return "|".join(parts)
