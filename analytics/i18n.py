@@ -1,28 +1,218 @@
 """One translation table for every user-visible string (Chinese first, English one click away).
 
 ``t(key, lang)`` looks a key up; unknown keys raise ``KeyError`` naming the key so a missing
-translation is found by the tests, not by a user. Keys are dotted by owner
-(``brief.*`` for the weekly briefing, ``level.*`` for the four colours).
+translation is found by the tests, not by a user. Keys are dotted by owner (``brief.*`` for the
+weekly briefing, ``level.*`` for the four colours, ``nav.``/``board.``/… for the app pages). Data values
+that users see (category and group names, layer names, warning levels) are translated with
+:func:`label`, which falls back to the value itself for names the table does not know (a real
+city's own categories, area names).
+
+Examples
+--------
+>>> t("nav.board")
+'预警看板'
+>>> t("nav.board", "en")
+'Warning board'
+>>> t("board.kpi.count", "en", n=3)
+'3 areas'
+>>> label("两抢一盗", "en")
+'Robbery, snatching & theft'
+>>> label("某个新类别", "en")
+'某个新类别'
 """
 
 from __future__ import annotations
 
-__all__ = ["LANGS", "TEXT", "t"]
+__all__ = ["LANGS", "DEFAULT_LANG", "TEXT", "t", "label", "level_label", "plotly_locale"]
 
-#: Supported languages; the first is the default.
+#: Supported languages, the first is the default.
 LANGS: tuple[str, ...] = ("zh", "en")
+DEFAULT_LANG = "zh"
 
-#: key -> {lang: text}. Text may hold ``str.format`` fields.
+#: key -> {lang: text}. Keys dotted by owner/page; text may hold ``str.format`` fields.
 TEXT: dict[str, dict[str, str]] = {
+    # -- app shell ----------------------------------------------------------------------------
+    "app.title": {"zh": "平安预警", "en": "Pingan early warning"},
+    "app.subtitle": {"zh": "刑事发案四色预警", "en": "Four-colour crime warning"},
+    "app.lang_toggle": {"zh": "EN", "en": "中文"},
+    "app.attribution": {"zh": "数据来源", "en": "Data"},
+    "app.not_ready": {"zh": "该功能所需的分析模块尚未安装：{what}", "en": "This view needs a module that is not installed yet: {what}"},
+    "app.no_data": {"zh": "暂无数据", "en": "No data"},
+    "app.error": {"zh": "无法计算：{msg}", "en": "Could not compute: {msg}"},
+    "nav.board": {"zh": "预警看板", "en": "Warning board"},
+    "nav.screen": {"zh": "大屏", "en": "Big screen"},
+    "nav.hotspots": {"zh": "热点分析", "en": "Hotspots"},
+    "nav.trends": {"zh": "趋势", "en": "Trends"},
+    "nav.evaluation": {"zh": "模型评估", "en": "Model evaluation"},
+    "nav.data": {"zh": "数据", "en": "Data"},
+    # -- common controls ----------------------------------------------------------------------
+    "ctl.level": {"zh": "层级", "en": "Level"},
+    "ctl.period": {"zh": "周期", "en": "Period"},
+    "ctl.freq": {"zh": "统计周期", "en": "Frequency"},
+    "ctl.category": {"zh": "警情类别", "en": "Category"},
+    "ctl.mode": {"zh": "模式", "en": "Mode"},
+    "ctl.area": {"zh": "区域", "en": "Area"},
+    "ctl.dates": {"zh": "日期范围", "en": "Date range"},
+    "ctl.hours": {"zh": "时段（时）", "en": "Hour of day"},
+    "ctl.weekdays": {"zh": "星期", "en": "Day of week"},
+    "ctl.view": {"zh": "显示方式", "en": "Show as"},
+    "ctl.layers": {"zh": "叠加图层", "en": "Overlays"},
+    "ctl.reset": {"zh": "重置筛选", "en": "Reset filters"},
+    "freq.W": {"zh": "周", "en": "Week"},
+    "freq.M": {"zh": "月", "en": "Month"},
+    "mode.alert": {"zh": "预警", "en": "Alert"},
+    "mode.forecast": {"zh": "预测", "en": "Forecast"},
+    "mode.yoy": {"zh": "同比", "en": "Year on year"},
+    # -- warning levels -----------------------------------------------------------------------
     "level.green": {"zh": "绿色", "en": "green"},
     "level.yellow": {"zh": "黄色", "en": "yellow"},
     "level.orange": {"zh": "橙色", "en": "orange"},
     "level.red": {"zh": "红色", "en": "red"},
+    # -- layers -------------------------------------------------------------------------------
+    "layer.district": {"zh": "区", "en": "District"},
+    "layer.subdistrict": {"zh": "街道", "en": "Subdistrict"},
+    "layer.community": {"zh": "社区", "en": "Community"},
+    "layer.grid": {"zh": "网格", "en": "Grid"},
+    "layer.cell": {"zh": "格网", "en": "Cell"},
+    # -- board --------------------------------------------------------------------------------
+    "board.title": {"zh": "预警看板", "en": "Warning board"},
+    "board.whole_city": {"zh": "全市", "en": "Whole city"},
+    "board.legend": {"zh": "图例", "en": "Legend"},
+    "board.kpi.cases": {"zh": "刑事发案", "en": "Criminal cases"},
+    "board.kpi.yoy": {"zh": "同比", "en": "Year on year"},
+    "board.kpi.mom": {"zh": "环比", "en": "Period on period"},
+    "board.kpi.theft": {"zh": "两抢一盗", "en": "Robbery, snatching & theft"},
+    "board.kpi.red": {"zh": "红色区域", "en": "Red areas"},
+    "board.kpi.orange": {"zh": "橙色区域", "en": "Orange areas"},
+    "board.kpi.count": {"zh": "{n} 个", "en": "{n} areas"},
+    "board.ranking": {"zh": "一月一排位", "en": "Monthly ranking"},
+    "board.ranking_week": {"zh": "本周排位", "en": "Weekly ranking"},
+    "board.drill_hint": {"zh": "点击区域查看下级", "en": "Click an area to see the areas within it"},
+    "board.brief": {"zh": "一键生成周报", "en": "Weekly briefing"},
+    "board.brief_done": {"zh": "周报已生成", "en": "Briefing ready"},
+    "board.screen": {"zh": "大屏模式", "en": "Big-screen mode"},
+    "col.rank": {"zh": "排位", "en": "Rank"},
+    "col.name": {"zh": "名称", "en": "Name"},
+    "col.area_id": {"zh": "编号", "en": "ID"},
+    "col.observed": {"zh": "发案数", "en": "Observed"},
+    "col.expected": {"zh": "预期", "en": "Expected"},
+    "col.q95": {"zh": "95%上限", "en": "95% bound"},
+    "col.p_exceed": {"zh": "超出概率", "en": "P(exceed)"},
+    "col.yoy": {"zh": "同比", "en": "YoY"},
+    "col.mom": {"zh": "环比", "en": "MoM"},
+    "col.level": {"zh": "等级", "en": "Level"},
+    "col.reason": {"zh": "原因", "en": "Reason"},
+    "col.period": {"zh": "周期", "en": "Period"},
+    "col.count": {"zh": "数量", "en": "Count"},
+    "col.category": {"zh": "类别", "en": "Category"},
+    "col.reason_code": {"zh": "原因代码", "en": "Reason code"},
+    "col.rows": {"zh": "行数", "en": "Rows"},
+    # -- big screen ---------------------------------------------------------------------------
+    "screen.title": {"zh": "平安建设四色预警大屏", "en": "Safety warning wall"},
+    "screen.rotating": {"zh": "自动轮播：{layer}", "en": "Rotating: {layer}"},
+    # -- hotspots -----------------------------------------------------------------------------
+    "hot.title": {"zh": "热点分析", "en": "Hotspot analysis"},
+    "hot.points": {"zh": "案件点位", "en": "Incident points"},
+    "hot.density": {"zh": "密度", "en": "Density"},
+    "hot.hex": {"zh": "六边形计数", "en": "Hexagon counts"},
+    "hot.gistar": {"zh": "Gi* 热点", "en": "Gi* hot spots"},
+    "hot.emerging": {"zh": "新兴热点", "en": "Emerging hot spots"},
+    "hot.cameras": {"zh": "监控点位", "en": "Cameras"},
+    "hot.knox": {"zh": "近重复（Knox）", "en": "Near repeat (Knox)"},
+    "hot.by_hour": {"zh": "按时段", "en": "By hour"},
+    "hot.by_weekday": {"zh": "按星期", "en": "By weekday"},
+    "hot.by_category": {"zh": "按类别", "en": "By category"},
+    "hot.selected": {"zh": "已选 {n} 起案件", "en": "{n} incidents selected"},
+    # -- trends -------------------------------------------------------------------------------
+    "trend.title": {"zh": "趋势", "en": "Trends"},
+    "trend.series": {"zh": "发案趋势与预期区间", "en": "Cases and expected band"},
+    "trend.observed": {"zh": "实际发案", "en": "Observed"},
+    "trend.expected": {"zh": "预期", "en": "Expected"},
+    "trend.band80": {"zh": "80% 区间", "en": "80% band"},
+    "trend.band95": {"zh": "95% 区间", "en": "95% band"},
+    "trend.warnings": {"zh": "预警", "en": "Warnings"},
+    "trend.this_year": {"zh": "今年", "en": "This year"},
+    "trend.last_year": {"zh": "去年", "en": "Last year"},
+    "trend.yoy_chart": {"zh": "今年与去年同期", "en": "This year vs last year"},
+    "trend.heatmap": {"zh": "时段 × 星期", "en": "Hour × weekday"},
+    "trend.compstat": {"zh": "CompStat 对比", "en": "CompStat comparison"},
+    "trend.last28": {"zh": "近28天", "en": "Last 28 days"},
+    "trend.prev28": {"zh": "前28天", "en": "Previous 28 days"},
+    "trend.ly28": {"zh": "去年同期28天", "en": "Same 28 days last year"},
+    "trend.ytd": {"zh": "年初至今", "en": "Year to date"},
+    "trend.ly_ytd": {"zh": "去年同期", "en": "Last year to date"},
+    "trend.change": {"zh": "变化", "en": "Change"},
+    "trend.window": {"zh": "时间段", "en": "Window"},
+    # -- evaluation ---------------------------------------------------------------------------
+    "eval.title": {"zh": "模型评估", "en": "Model evaluation"},
+    "eval.table": {"zh": "回测结果", "en": "Backtest results"},
+    "eval.pai": {"zh": "PAI（预测精度指数）", "en": "PAI (predictive accuracy index)"},
+    "eval.hit": {"zh": "命中率", "en": "Hit rate"},
+    "eval.calibration": {"zh": "90% 区间覆盖率", "en": "90% interval coverage"},
+    "eval.model": {"zh": "模型", "en": "Model"},
+    "eval.area_share": {"zh": "区域占比", "en": "Share of area"},
+    "eval.crps": {"zh": "CRPS", "en": "CRPS"},
+    "eval.seconds": {"zh": "耗时（秒）", "en": "Seconds"},
+    "eval.running": {"zh": "首次打开时在网格上运行回测，结果缓存于工作区。", "en": "The backtest runs once on the grid and is cached in the workspace."},
+    # -- data ---------------------------------------------------------------------------------
+    "data.title": {"zh": "数据", "en": "Data"},
+    "data.summary": {"zh": "工作区概况", "en": "Workspace summary"},
+    "data.incidents": {"zh": "案件数", "en": "Incidents"},
+    "data.quarantined": {"zh": "隔离行数", "en": "Quarantined rows"},
+    "data.date_range": {"zh": "时间范围", "en": "Date range"},
+    "data.layers": {"zh": "区域图层", "en": "Area layers"},
+    "data.quarantine": {"zh": "隔离数据（不可用行及原因）", "en": "Quarantine (unusable rows and why)"},
+    "data.upload": {"zh": "上传下一周数据文件（CSV / Excel）", "en": "Upload next week's file (CSV / Excel)"},
+    "data.upload_hint": {"zh": "拖放文件或点击选择", "en": "Drag and drop or click to select"},
+    "data.accepted": {"zh": "已接收 {used} 行，隔离 {quarantined} 行（共 {rows} 行）", "en": "Accepted {used} rows, quarantined {quarantined} (of {rows})"},
+    # -- reason codes of the quarantine -------------------------------------------------------
+    "reason.missing_coordinates": {"zh": "缺少坐标", "en": "Missing coordinates"},
+    "reason.outside_study_area": {"zh": "不在辖区内", "en": "Outside the study area"},
+    "reason.unparseable_time": {"zh": "时间无法识别", "en": "Unparseable time"},
+    "reason.future_time": {"zh": "时间在未来", "en": "Time in the future"},
+    "reason.duplicate_id": {"zh": "编号重复", "en": "Duplicate id"},
+    "reason.empty_category": {"zh": "类别为空", "en": "Empty category"},
+    "reason.zero_coordinates": {"zh": "坐标为零", "en": "Zero coordinates"},
+    "reason.swapped_lat_lon": {"zh": "经纬度颠倒", "en": "Latitude and longitude swapped"},
+    # -- weekdays -----------------------------------------------------------------------------
+    "wd.0": {"zh": "周一", "en": "Mon"},
+    "wd.1": {"zh": "周二", "en": "Tue"},
+    "wd.2": {"zh": "周三", "en": "Wed"},
+    "wd.3": {"zh": "周四", "en": "Thu"},
+    "wd.4": {"zh": "周五", "en": "Fri"},
+    "wd.5": {"zh": "周六", "en": "Sat"},
+    "wd.6": {"zh": "周日", "en": "Sun"},
+}
+
+#: Data values users see: categories, groups (value -> English). Chinese is the value itself.
+_VALUES_EN: dict[str, str] = {
+    "全部": "All cases",
+    "两抢一盗": "Robbery, snatching & theft",
+    "盗窃": "Theft",
+    "十类重点警情": "Ten key categories",
+    "入室盗窃": "Burglary",
+    "盗窃电动车": "E-bike theft",
+    "扒窃": "Pickpocketing",
+    "抢劫": "Robbery",
+    "抢夺": "Snatching",
+    "电信网络诈骗": "Telecom & online fraud",
+    "故意伤害": "Assault",
+    "寻衅滋事": "Affray",
+    "毒品": "Drugs",
+    "其他": "Other",
+    "示范市": "Demo City",
 }
 
 
-def t(key: str, lang: str = "zh", **fields: object) -> str:
-    """Translate ``key`` into ``lang`` and fill ``str.format`` fields.
+def t(key: str, lang: str = DEFAULT_LANG, **fields: object) -> str:
+    """Translate ``key`` into ``lang`` (``"zh"`` or ``"en"``) and fill ``str.format`` fields.
+
+    Raises
+    ------
+    KeyError
+        If ``key`` has no text in ``lang`` (a missing translation is a bug, caught by tests).
+    ValueError
+        If ``lang`` is not one of :data:`LANGS`.
 
     Examples
     --------
@@ -36,3 +226,27 @@ def t(key: str, lang: str = "zh", **fields: object) -> str:
     except KeyError:
         raise KeyError(f"i18n: no {lang!r} text for key {key!r}") from None
     return text.format(**fields) if fields else text
+
+
+def label(value: object, lang: str = DEFAULT_LANG) -> str:
+    """A data value (category, group, layer, level, reason code) for display in ``lang``.
+
+    Known values are translated; unknown ones (a city's own names) are returned unchanged.
+    """
+    s = "" if value is None else str(value)
+    for prefix in ("layer.", "level.", "reason.", "mode.", "freq."):
+        if prefix + s in TEXT:
+            return t(prefix + s, lang)
+    if lang == "en":
+        return _VALUES_EN.get(s, s)
+    return s
+
+
+def level_label(level: object, lang: str = DEFAULT_LANG) -> str:
+    """Warning level name (green/yellow/orange/red) in ``lang``."""
+    return t(f"level.{level}", lang)
+
+
+def plotly_locale(lang: str) -> str:
+    """The plotly.js locale name for ``lang`` (``zh-CN`` is vendored under ``assets/``)."""
+    return "en" if lang == "en" else "zh-CN"
