@@ -1,0 +1,109 @@
+"""Recognise the canonical incident columns among a source file's headers (Chinese and English).
+
+Police and 综治 exports name the same things in many ways (发案时间, 报警时间, occurred_at, Date
+…). :func:`map_columns` picks, for every canonical column, the first recognised header in
+priority order, after an explicit ``mapping`` {canonical: source} given by the user.
+Headers are compared case-insensitively with whitespace and a UTF-8 BOM stripped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+__all__ = ["CANONICAL", "SYNONYMS", "map_columns", "normalise_header"]
+
+#: Canonical incident columns that ingest fills from a source file.
+CANONICAL: tuple[str, ...] = ("incident_id", "occurred_at", "category", "lon", "lat")
+
+#: Recognised headers per canonical column, in priority order (normalised form).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "incident_id": (
+        "incident_id", "案件编号", "警情编号", "接警编号", "案件号", "警情号", "编号",
+        "incident_number", "incident_no", "case_id", "case_number", "event_id", "id",
+    ),
+    "occurred_at": (
+        "occurred_at", "发案时间", "案发时间", "报警时间", "接警时间", "发生时间", "警情时间",
+        "时间", "日期", "occurred", "occurrence_date", "occurrence_datetime", "datetime",
+        "date_time", "timestamp", "time", "date", "dateoccur", "occ_date",
+    ),
+    "category": (
+        "category", "案件类别", "警情类别", "案由", "案件类型", "警情类型", "案件性质", "类别",
+        "类型", "offense", "offence", "crime_type", "offense_type", "type", "crime", "mci_category",
+    ),
+    "lon": ("lon", "经度", "lng", "long", "longitude", "x", "x坐标", "xcoord", "x_coord", "point_x"),
+    "lat": ("lat", "纬度", "latitude", "y", "y坐标", "ycoord", "y_coord", "point_y"),
+}
+
+
+def normalise_header(name: object) -> str:
+    """Lower-case, strip whitespace and BOM, unify separators: ' Occurred At ' -> 'occurred_at'."""
+    s = str(name).replace("\ufeff", "").strip().lower()
+    for ch in (" ", "-", "."):
+        s = s.replace(ch, "_")
+    return s
+
+
+def map_columns(
+    columns: Iterable[object],
+    mapping: Mapping[str, str] | None = None,
+    *,
+    source: str = "input",
+) -> dict[str, str]:
+    """Choose the source column for each canonical column.
+
+    Parameters
+    ----------
+    columns : iterable
+        The source file's column names, as read.
+    mapping : dict, optional
+        {canonical: source column} given by the user; wins over recognition.
+    source : str
+        File name, for error messages.
+
+    Returns
+    -------
+    dict
+        {canonical: source column name as in ``columns``} for every column found.
+
+    Raises
+    ------
+    ValueError
+        ``mapping`` names an unknown canonical column or a column the file lacks.
+
+    Examples
+    --------
+    >>> map_columns(["\\ufeff警情编号", "报警时间", "警情类别", "经度", "纬度", "地址"])
+    {'incident_id': '\\ufeff警情编号', 'occurred_at': '报警时间', 'category': '警情类别', 'lon': '经度', 'lat': '纬度'}
+    """
+    cols = [c for c in columns]
+    by_norm: dict[str, object] = {}
+    for c in cols:
+        by_norm.setdefault(normalise_header(c), c)
+    out: dict[str, str] = {}
+    for canon, src in (mapping or {}).items():
+        if canon not in CANONICAL:
+            raise ValueError(
+                f"--map {canon}={src}: unknown canonical column {canon!r}; use one of {', '.join(CANONICAL)}"
+            )
+        hit = src if src in cols else by_norm.get(normalise_header(src))
+        if hit is None:
+            raise ValueError(
+                f"{source}: --map {canon}={src}: no column {src!r}; columns are: {_listing(cols)}"
+            )
+        out[canon] = hit
+    used = set(out.values())
+    for canon in CANONICAL:
+        if canon in out:
+            continue
+        for syn in SYNONYMS[canon]:
+            hit = by_norm.get(syn)
+            if hit is not None and hit not in used:
+                out[canon] = hit
+                used.add(hit)
+                break
+    return {k: out[k] for k in CANONICAL if k in out}
+
+
+def _listing(cols: list[object]) -> str:
+    shown = ", ".join(str(c) for c in cols[:40])
+    return shown + (f", … ({len(cols)} in all)" if len(cols) > 40 else "")

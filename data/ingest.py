@@ -1,0 +1,503 @@
+"""Ingest incident files into a workspace: recognise columns, parse times, convert coordinates,
+validate, quarantine every unusable row with its reason, and append the rest.
+
+``rows in = incidents + quarantined`` for every file, always (asserted). A file whose bytes were
+ingested before (sha256 in ``ingested.parquet``) adds nothing, so the weekly export can be
+ingested again safely; incidents whose ``incident_id`` is already in the workspace go to the
+quarantine as ``duplicate_id``.
+
+Reason codes, first match wins, in this order: ``unparseable_time``, ``future_time``,
+``empty_category``, ``missing_coordinates``, ``zero_coordinates``, ``swapped_lat_lon``,
+``outside_study_area``, ``duplicate_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data.columns import CANONICAL, map_columns
+from data.ingest_read import SUFFIXES, Source, read_source
+from data.ingest_study import StudyArea, in_box, plausible_box, study_area
+from data.ingest_write import write_incidents, write_table_atomic
+from data.times import parse_times
+from data.workspace import Workspace
+from layers.coords import COORD_SYSTEMS, projected_to_wgs84, to_wgs84
+from layers.crs import estimate_utm_crs
+
+__all__ = ["IngestReport", "ingest_files", "REASONS"]
+
+#: Quarantine reason codes in priority order.
+REASONS: tuple[str, ...] = (
+    "unparseable_time", "future_time", "empty_category", "missing_coordinates",
+    "zero_coordinates", "swapped_lat_lon", "outside_study_area", "duplicate_id",
+)
+_CODE = {r: i + 1 for i, r in enumerate(REASONS)}  # 0 = usable
+_BOOKKEEPING = ("source_file", "source_row", "reason", "reason_detail")
+
+
+@dataclass
+class IngestReport:
+    """What :func:`ingest_files` did.
+
+    Attributes
+    ----------
+    files : list of str
+        Files given.
+    rows_in, rows_used, rows_quarantined : int
+        Rows read from new files; ``rows_in == rows_used + rows_quarantined``.
+    by_reason : dict
+        Quarantined rows per reason code.
+    mapped : dict
+        Per file, {canonical column: source column or "geometry" / "generated"}.
+    coords : str
+        The coordinate conversion applied.
+    already_ingested : list of str
+        Files skipped because the same bytes were ingested before.
+    encodings : dict
+        Text encoding detected per CSV file.
+    """
+
+    files: list[str] = field(default_factory=list)
+    rows_in: int = 0
+    rows_used: int = 0
+    rows_quarantined: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    mapped: dict[str, dict[str, str]] = field(default_factory=dict)
+    coords: str = "wgs84 (no conversion)"
+    already_ingested: list[str] = field(default_factory=list)
+    encodings: dict[str, str] = field(default_factory=dict)
+    study_area: str = ""
+
+    def summary(self) -> str:
+        """A short multi-line text, Chinese label first, for the CLI."""
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.by_reason.items(), key=lambda kv: -kv[1]))
+        lines = [f"文件 files: {', '.join(Path(f).name for f in self.files)}"]
+        if self.already_ingested:
+            lines.append(
+                f"已导入过 already ingested (0 new rows): {', '.join(Path(f).name for f in self.already_ingested)}"
+            )
+        lines.append(
+            f"读入 rows in: {self.rows_in}  入库 used: {self.rows_used}  隔离 quarantined: "
+            f"{self.rows_quarantined}" + (f" ({reasons})" if reasons else "")
+        )
+        for name, m in self.mapped.items():
+            lines.append(f"字段 mapped [{Path(name).name}]: " + ", ".join(f"{k}←{v}" for k, v in m.items()))
+        lines.append(f"坐标 coords: {self.coords}")
+        if self.study_area:
+            lines.append(f"范围 study area: {self.study_area}")
+        return "\n".join(lines)
+
+
+def ingest_files(
+    files: Sequence[str | Path] | str | Path,
+    ws: Workspace,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    coords: str = "wgs84",
+    epsg: int | str | None = None,
+    encoding: str = "auto",
+    timezone: str | None = None,
+    boundary: str | Path | None = None,
+) -> IngestReport:
+    """Validate incident files and append them to the workspace.
+
+    Parameters
+    ----------
+    files : path or sequence of paths
+        CSV/TXT/TSV, Excel .xlsx, Parquet/GeoParquet, GeoJSON, GeoPackage or Shapefile.
+    ws : Workspace
+        Destination; created if needed.
+    mapping : dict, optional
+        {canonical: source column}, overriding header recognition (:mod:`data.columns`).
+    coords : {'wgs84', 'gcj02', 'bd09'}
+        Coordinate system of lon/lat columns (and of geometry without a CRS).
+    epsg : int, optional
+        x/y are in this projected CRS; transformed to WGS84 (overrides ``coords``).
+    encoding : str
+        CSV encoding; ``auto`` detects UTF-8 (BOM or not) and GBK/GB18030.
+    timezone : str, optional
+        IANA zone of naive times in the files; default the workspace's. On a workspace
+        without incidents yet it also becomes the workspace's zone.
+    boundary : path, optional
+        Study boundary (any vector format); default the union of the workspace's admin layers.
+
+    Returns
+    -------
+    IngestReport
+
+    Raises
+    ------
+    FileNotFoundError
+        A file (or the boundary) does not exist.
+    ValueError
+        Unknown extension, undecodable text, no time/category/coordinate column, or ``mapping``
+        naming a column the file lacks. Nothing is written when a file fails.
+    """
+    paths = [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
+    if not paths:
+        raise ValueError("ingest: no files given")
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: no such file")
+        if p.suffix.lower() not in SUFFIXES:
+            raise ValueError(f"{p}: unknown file type {p.suffix or '(no extension)'!r}; ingest reads {', '.join(SUFFIXES)}")
+    if coords not in COORD_SYSTEMS:
+        raise ValueError(f"--coords {coords!r}: expected one of {', '.join(COORD_SYSTEMS)}")
+    for canon in mapping or {}:
+        if canon not in CANONICAL:
+            raise ValueError(f"--map {canon}=…: unknown canonical column {canon!r}; use one of {', '.join(CANONICAL)}")
+
+    ws.path.mkdir(parents=True, exist_ok=True)
+    if timezone:
+        _check_tz(timezone)
+        if not ws.exists() and ws.config.timezone != timezone:
+            ws.update_config(timezone=timezone)
+    target_tz = ws.config.timezone
+    source_tz = timezone or target_tz
+    area = study_area(ws, boundary)
+    report = IngestReport(files=[str(p) for p in paths], study_area=area.note)
+    report.coords = _coords_note(coords, epsg)
+
+    seen = _ingested(ws)
+    existing_ids = _existing_ids(ws)
+    now_limit = (pd.Timestamp.now(tz=target_tz) + pd.Timedelta(days=1)).tz_localize(None)
+    good_parts, bad_parts, done = [], [], []
+    for p in paths:
+        digest = _sha256(p)
+        if digest in seen:
+            report.already_ingested.append(str(p))
+            continue
+        src = read_source(p, encoding=encoding)
+        good, bad, mapped = _validate(
+            src, p, mapping=mapping, coords=coords, epsg=epsg, source_tz=source_tz,
+            target_tz=target_tz, area=area, existing_ids=existing_ids, now_limit=now_limit,
+        )
+        n_in = len(src.frame)
+        assert n_in == len(good) + len(bad), f"{p}: rows in {n_in} != {len(good)} used + {len(bad)} quarantined"
+        report.rows_in += n_in
+        report.rows_used += len(good)
+        report.rows_quarantined += len(bad)
+        for reason, n in bad["reason"].value_counts().items():
+            report.by_reason[str(reason)] = report.by_reason.get(str(reason), 0) + int(n)
+        report.mapped[str(p)] = mapped
+        if src.encoding:
+            report.encodings[str(p)] = src.encoding
+        existing_ids = existing_ids.append(pd.Index(good["incident_id"].to_numpy()))
+        good_parts.append(good)
+        bad_parts.append(bad)
+        seen.add(digest)
+        done.append({"sha256": digest, "file": str(p.resolve()), "name": p.name,
+                     "ingested_at": pd.Timestamp.now(tz=target_tz).tz_localize(None),
+                     "rows_in": n_in, "rows_used": len(good), "rows_quarantined": len(bad),
+                     "coords": report.coords, "encoding": src.encoding or ""})
+    assert report.rows_in == report.rows_used + report.rows_quarantined
+    if done:
+        _write(ws, good_parts, bad_parts, done, report)
+    return report
+
+
+# -- validation ----------------------------------------------------------------------------
+def _validate(
+    src: Source, path: Path, *, mapping, coords, epsg, source_tz, target_tz, area: StudyArea,
+    existing_ids: pd.Index, now_limit: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    raw = src.frame
+    n = len(raw)
+    name = str(path)
+    has_geom = src.x is not None
+    cols = map_columns(raw.columns, mapping, source=name)
+    listing = ", ".join(map(str, raw.columns)) or "(none)"
+    if "occurred_at" not in cols:
+        raise ValueError(f"{name}: no time column found; columns are: {listing} (use --map occurred_at=COLUMN)")
+    if "category" not in cols:
+        raise ValueError(f"{name}: no category column found; columns are: {listing} (use --map category=COLUMN)")
+    use_geom = has_geom and not (mapping and ("lon" in mapping or "lat" in mapping))
+    if not use_geom and not ("lon" in cols and "lat" in cols):
+        raise ValueError(
+            f"{name}: no longitude/latitude columns found; columns are: {listing} (use --map lon=COLUMN --map lat=COLUMN)"
+        )
+    mapped = dict(cols)
+    if use_geom:
+        cols.pop("lon", None)
+        cols.pop("lat", None)
+        mapped["lon"] = mapped["lat"] = "geometry"
+    if "incident_id" not in cols:
+        mapped["incident_id"] = "generated (row hash)"
+    mapped = {k: mapped[k] for k in CANONICAL if k in mapped}
+
+    reason = np.zeros(n, dtype=np.int8)
+    detail = pd.Series("", index=raw.index, dtype=object)
+
+    def flag(mask: np.ndarray, code: str, text: pd.Series | str) -> None:
+        m = np.asarray(mask, dtype=bool) & (reason == 0)
+        if not m.any():
+            return
+        reason[m] = _CODE[code]
+        detail[m] = text[m] if isinstance(text, pd.Series) else text
+
+    # time
+    tcol = raw[cols["occurred_at"]]
+    when = parse_times(tcol, source_tz=source_tz, target_tz=target_tz)
+    tstr = _as_text(tcol)
+    flag(when.isna().to_numpy(), "unparseable_time",
+         f"{cols['occurred_at']}: '" + tstr.fillna("") + "' is not a recognised date/time")
+    flag((when > now_limit).to_numpy(), "future_time",
+         f"{cols['occurred_at']}: " + when.dt.strftime("%Y-%m-%d %H:%M").fillna("") + " is in the future")
+    # category
+    cat = _as_text(raw[cols["category"]]).str.strip()
+    flag((cat.isna() | (cat == "")).to_numpy(), "empty_category", f"{cols['category']} is empty")
+    # coordinates
+    if use_geom:
+        x, y = src.x, src.y
+        xname, yname = "geometry x", "geometry y"
+    else:
+        x = _as_number(raw[cols["lon"]])
+        y = _as_number(raw[cols["lat"]])
+        xname, yname = cols["lon"], cols["lat"]
+    missing = ~(np.isfinite(x) & np.isfinite(y))
+    xy_text = "(" + pd.Series(x).astype(str) + ", " + pd.Series(y).astype(str) + ")"
+    flag(missing, "missing_coordinates", f"{xname}/{yname} missing or not a number")
+    flag((x == 0) & (y == 0), "zero_coordinates", f"{xname}/{yname} are (0, 0)")
+    lon, lat, slon, slat = _to_lonlat(x, y, src.crs if use_geom else None, coords, epsg)
+    valid = _valid(lon, lat)
+    given_ok = valid & area.contains(lon, lat)
+    if area.geometry is not None:
+        given_fits, swap_fits = given_ok, _valid(slon, slat) & area.contains(slon, slat)
+    else:  # no boundary: "fits" means inside a generous box around the bulk of the points
+        box = plausible_box(lon[reason == 0], lat[reason == 0])
+        given_fits = valid & in_box(lon, lat, box)
+        swap_fits = _valid(slon, slat) & in_box(slon, slat, box)
+    flag(~given_fits & swap_fits, "swapped_lat_lon",
+         f"{xname}/{yname} " + xy_text + " look swapped: (lat, lon) fits the study area")
+    flag(~valid, "outside_study_area", "(lon, lat) " + xy_text + " is not a valid WGS84 position")
+    flag(~given_ok, "outside_study_area", "(lon, lat) " + xy_text + f" is outside the study area ({area.note})")
+    # ids: given, else a hash of the row's values (stable across re-ingests of the same rows)
+    ids = _as_id(raw[cols["incident_id"]]) if "incident_id" in cols else pd.Series(pd.NA, index=raw.index, dtype="str")
+    no_id = ids.isna() | (ids == "")
+    if no_id.any():
+        ids = ids.where(~no_id, _row_hash_ids(raw, x, y)[no_id.to_numpy()])
+    cand = reason == 0
+    dup_file = cand & pd.Series(ids).where(cand).duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
+    flag(dup_file, "duplicate_id", "incident_id '" + ids.astype(str) + "' appears earlier in this file")
+    if len(existing_ids):
+        dup_old = ids.isin(existing_ids).to_numpy()
+        flag(dup_old, "duplicate_id", "incident_id '" + ids.astype(str) + "' is already in the workspace")
+
+    ok = reason == 0
+    good = _incident_table(raw, cols, ok, ids, when, cat, lon, lat)
+    bad = _quarantine_table(raw, src, path, ~ok, reason, detail)
+    return good, bad, mapped
+
+
+def _to_lonlat(x, y, crs, coords, epsg):
+    """(lon, lat) from x/y and from the swapped pair, both WGS84."""
+    if epsg is not None:
+        lon, lat = projected_to_wgs84(x, y, epsg)
+        slon, slat = projected_to_wgs84(y, x, epsg)
+        return lon, lat, slon, slat
+    if crs is not None:
+        from pyproj import CRS
+
+        c = CRS.from_user_input(crs)
+        if c.is_projected or not c.equals(CRS.from_epsg(4326), ignore_axis_order=True):
+            lon, lat = projected_to_wgs84(x, y, c)
+            if c.is_projected:  # a swapped projected pair cannot be told from the data
+                return lon, lat, np.full_like(lon, np.nan), np.full_like(lat, np.nan)
+            slon, slat = projected_to_wgs84(y, x, c)
+            return lon, lat, slon, slat
+    lon, lat = to_wgs84(x, y, coords)
+    slon, slat = to_wgs84(y, x, coords)
+    return lon, lat, slon, slat
+
+
+def _valid(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+
+
+# -- tables --------------------------------------------------------------------------------
+def _incident_table(raw, cols, ok, ids, when, cat, lon, lat) -> pd.DataFrame:
+    keep = np.flatnonzero(ok)
+    out = pd.DataFrame({
+        "incident_id": ids.to_numpy()[keep],
+        "occurred_at": when.to_numpy()[keep],
+        "category": cat.to_numpy()[keep],
+        "lon": lon[keep],
+        "lat": lat[keep],
+    })
+    out["incident_id"] = out["incident_id"].astype("str")
+    out["category"] = out["category"].astype("str")
+    used = set(cols.values())
+    reserved = set(CANONICAL) | {"geometry"}
+    for c in raw.columns:
+        if c in used:
+            continue
+        name = f"{c}_source" if str(c) in reserved else str(c)
+        out[name] = _source_column(raw[c].iloc[keep])
+    return out
+
+
+def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail) -> pd.DataFrame:
+    idx = np.flatnonzero(bad)
+    out = pd.DataFrame({
+        "source_file": pd.Series([path.name] * len(idx), dtype="str"),
+        "source_row": (idx + 1).astype(np.int64),
+        "reason": pd.Series(np.asarray(REASONS, dtype=object)[reason[idx] - 1] if len(idx) else [], dtype="str"),
+        "reason_detail": pd.Series(detail.to_numpy()[idx], dtype="str"),
+    })
+    for c in raw.columns:
+        name = f"{c}_source" if str(c) in _BOOKKEEPING else str(c)
+        out[name] = _as_text(raw[c].iloc[idx]).to_numpy()
+        out[name] = out[name].astype("str")
+    if src.geometry is not None:
+        import shapely
+
+        out["geometry_wkt"] = pd.Series(shapely.to_wkt(src.geometry[idx]), dtype="str")
+    return out
+
+
+def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport) -> None:
+    new = _concat([g for g in good_parts])
+    if ws.incidents_path.exists():
+        import pyarrow.parquet as pq
+
+        names = [c for c in pq.read_schema(ws.incidents_path).names if c != "geometry"]
+        old = pd.read_parquet(ws.incidents_path, columns=names)
+        incidents = _concat([old, new])
+    else:
+        incidents = new
+    write_incidents(incidents, ws.incidents_path)
+    bad = _concat(bad_parts)
+    if ws.quarantine_path.exists():
+        bad = _concat([pd.read_parquet(ws.quarantine_path), bad])
+    write_table_atomic(bad, ws.quarantine_path)
+    log = pd.DataFrame(done)
+    if ws.ingested_path.exists():
+        log = pd.concat([pd.read_parquet(ws.ingested_path), log], ignore_index=True)
+    write_table_atomic(log, ws.ingested_path)
+
+    cfg = ws.config
+    changes = {}
+    if len(incidents):
+        if cfg.center is None:
+            changes["center"] = (round(float(np.median(incidents["lon"])), 6),
+                                 round(float(np.median(incidents["lat"])), 6))
+        if cfg.crs is None:
+            changes["crs"] = estimate_utm_crs(incidents["lon"].to_numpy(), incidents["lat"].to_numpy()).to_string()
+    extra = dict(cfg.extra)
+    extra["ingest_coords"] = report.coords
+    changes["extra"] = extra
+    ws.update_config(**changes)
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate frames whose source columns may differ in type: conflicting ones become str."""
+    parts = [p for p in parts if p is not None]
+    if len(parts) == 1:
+        return parts[0]
+    dtypes: dict[str, set] = {}
+    for p in parts:
+        for c, t in p.dtypes.items():
+            dtypes.setdefault(c, set()).add(str(t))
+    mixed = [c for c, ts in dtypes.items() if len(ts) > 1 and c not in ("occurred_at", "lon", "lat", "source_row")]
+    fixed = []
+    for p in parts:
+        conv = {c: _as_text(p[c]).astype("str") for c in mixed if c in p.columns}
+        fixed.append(p.assign(**conv) if conv else p)
+    return pd.concat(fixed, ignore_index=True)
+
+
+# -- small helpers -------------------------------------------------------------------------
+def _as_text(s: pd.Series) -> pd.Series:
+    """Values as strings (missing stays missing); integral floats lose their '.0'."""
+    if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
+        return s
+    if pd.api.types.is_float_dtype(s.dtype):
+        v = s.to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            integral = np.isfinite(v) & (np.floor(v) == v) & (np.abs(v) < 2**53)
+        text = s.astype(str)
+        if integral.any():
+            text[integral] = pd.Series(v[integral].astype(np.int64), index=s.index[integral]).astype(str)
+        return text.where(s.notna())
+    return s.astype(str).where(s.notna())
+
+
+def _as_number(s: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    txt = _as_text(s).str.strip()
+    return pd.to_numeric(txt, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _as_id(s: pd.Series) -> pd.Series:
+    return _as_text(s).str.strip().astype("str")
+
+
+def _source_column(s: pd.Series) -> pd.Series:
+    """Source columns are kept as-is, except object columns of mixed types, which become str."""
+    if s.dtype == object:
+        return _as_text(s).astype("str")
+    return s.reset_index(drop=True)
+
+
+def _row_hash_ids(raw: pd.DataFrame, x, y) -> pd.Series:
+    """Deterministic ids from the row's values: 'h' + 16 hex digits (+ '-k' for the k-th repeat)."""
+    import binascii
+
+    frame = raw.copy()
+    frame["__x"], frame["__y"] = x, y
+    frame = frame.astype({c: str for c in frame.columns if frame[c].dtype == object})
+    h = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    hexed = np.frombuffer(binascii.hexlify(h.astype(">u8").tobytes()), dtype="S16").astype(str)
+    ids = pd.Series(np.char.add("h", hexed), index=raw.index, dtype="str")
+    rep = ids.groupby(ids, sort=False).cumcount()
+    if (rep > 0).any():  # identical rows (multi-victim records) stay distinct but deterministic
+        ids = ids.where(rep == 0, ids + "-" + rep.astype(str))
+    return ids
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _ingested(ws: Workspace) -> set[str]:
+    if not ws.ingested_path.exists():
+        return set()
+    return set(pd.read_parquet(ws.ingested_path, columns=["sha256"])["sha256"].astype(str))
+
+
+def _existing_ids(ws: Workspace) -> pd.Index:
+    if not ws.incidents_path.exists():
+        return pd.Index([], dtype="str")
+    return pd.Index(pd.read_parquet(ws.incidents_path, columns=["incident_id"])["incident_id"].astype("str"))
+
+
+def _coords_note(coords: str, epsg) -> str:
+    if epsg is not None:
+        return f"EPSG:{epsg} x/y → WGS84 lon/lat (pyproj, always_xy)"
+    return {
+        "wgs84": "wgs84 (no conversion; geometry with a CRS reprojected to EPSG:4326)",
+        "gcj02": "gcj02 → wgs84 (GCJ-02 inverse by iteration, < 1e-7°; only inside China)",
+        "bd09": "bd09 → gcj02 → wgs84 (BD-09 inverse, then GCJ-02 inverse by iteration)",
+    }[coords]
+
+
+def _check_tz(tz: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"--timezone {tz!r}: not an IANA time zone (e.g. Asia/Shanghai)") from exc
+
