@@ -187,6 +187,32 @@ TEXT: dict[str, dict[str, str]] = {
     "hot.by_weekday": {"zh": "按星期", "en": "By weekday"},
     "hot.by_category": {"zh": "按类别", "en": "By category"},
     "hot.selected": {"zh": "已选 {n} 起案件", "en": "{n} incidents selected"},
+    "hs.hot_99": {"zh": "热点（99%置信）", "en": "Hot spot (99%)"},
+    "hs.hot_95": {"zh": "热点（95%置信）", "en": "Hot spot (95%)"},
+    "hs.hot_90": {"zh": "热点（90%置信）", "en": "Hot spot (90%)"},
+    "hs.cold_99": {"zh": "冷点（99%置信）", "en": "Cold spot (99%)"},
+    "hs.cold_95": {"zh": "冷点（95%置信）", "en": "Cold spot (95%)"},
+    "hs.cold_90": {"zh": "冷点（90%置信）", "en": "Cold spot (90%)"},
+    "hs.not_significant": {"zh": "不显著", "en": "Not significant"},
+    "hs.new_hot_spot": {"zh": "新增热点", "en": "New hot spot"},
+    "hs.consecutive_hot_spot": {"zh": "连续热点", "en": "Consecutive hot spot"},
+    "hs.intensifying_hot_spot": {"zh": "加剧热点", "en": "Intensifying hot spot"},
+    "hs.persistent_hot_spot": {"zh": "持续热点", "en": "Persistent hot spot"},
+    "hs.diminishing_hot_spot": {"zh": "减弱热点", "en": "Diminishing hot spot"},
+    "hs.sporadic_hot_spot": {"zh": "零星热点", "en": "Sporadic hot spot"},
+    "hs.oscillating_hot_spot": {"zh": "振荡热点", "en": "Oscillating hot spot"},
+    "hs.historical_hot_spot": {"zh": "历史热点", "en": "Historical hot spot"},
+    "hs.new_cold_spot": {"zh": "新增冷点", "en": "New cold spot"},
+    "hs.consecutive_cold_spot": {"zh": "连续冷点", "en": "Consecutive cold spot"},
+    "hs.intensifying_cold_spot": {"zh": "加剧冷点", "en": "Intensifying cold spot"},
+    "hs.persistent_cold_spot": {"zh": "持续冷点", "en": "Persistent cold spot"},
+    "hs.diminishing_cold_spot": {"zh": "减弱冷点", "en": "Diminishing cold spot"},
+    "hs.sporadic_cold_spot": {"zh": "零星冷点", "en": "Sporadic cold spot"},
+    "hs.oscillating_cold_spot": {"zh": "振荡冷点", "en": "Oscillating cold spot"},
+    "hs.historical_cold_spot": {"zh": "历史冷点", "en": "Historical cold spot"},
+    "hs.no_pattern": {"zh": "无明显模式", "en": "No pattern"},
+    "hot.none": {"zh": "（无）", "en": "(none)"},
+    "hot.grid_counts": {"zh": "网格计数", "en": "Grid counts"},
     # -- trends -------------------------------------------------------------------------------
     "trend.title": {"zh": "趋势", "en": "Trends"},
     "trend.series": {"zh": "发案趋势与预期区间", "en": "Cases and expected band"},
@@ -298,7 +324,7 @@ def label(value: object, lang: str = DEFAULT_LANG) -> str:
     Known values are translated; unknown ones (a city's own names) are returned unchanged.
     """
     s = "" if value is None else str(value)
-    for prefix in ("layer.", "level.", "reason.", "mode.", "freq."):
+    for prefix in ("layer.", "level.", "reason.", "mode.", "freq.", "hs."):
         if prefix + s in TEXT:
             return t(prefix + s, lang)
     if lang == "en":
