@@ -1,0 +1,72 @@
+"""Forecasting models and outbreak detectors sharing one estimator contract.
+
+Every model takes tidy dense counts in ``fit`` and returns the predictive table from
+``predict`` (see :mod:`analytics.models.base`). :data:`MODELS` names them for the CLI, the
+backtest and the board; :func:`make_model` builds one, passing the spatial context
+(``neighbours``, ``parent``) to the models that use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from analytics.models.base import PREDICTIVE_COLUMNS, CountModel
+from analytics.models.baselines import EWMA, LastPeriod, LongRunMean, MeanLastK, SameLastYear
+from analytics.models.ears import EarsC2, PoissonCUSUM
+from analytics.models.farrington import Farrington
+from analytics.models.glm import CountGLM
+from analytics.models.pooled import PooledGBM, neighbour_mapping
+from analytics.models.shrinkage import EmpiricalBayes
+
+__all__ = [
+    "BASELINES",
+    "DETECTORS",
+    "MODELS",
+    "PREDICTIVE_COLUMNS",
+    "CountGLM",
+    "CountModel",
+    "EWMA",
+    "EarsC2",
+    "EmpiricalBayes",
+    "Farrington",
+    "LastPeriod",
+    "LongRunMean",
+    "MeanLastK",
+    "PoissonCUSUM",
+    "PooledGBM",
+    "SameLastYear",
+    "make_model",
+    "neighbour_mapping",
+]
+
+#: name -> factory(neighbours=None, parent=None) -> unfitted model
+MODELS: dict[str, Callable[..., CountModel]] = {
+    "last": lambda **_: LastPeriod(),
+    "mean4": lambda **_: MeanLastK(k=4),
+    "mean15": lambda **_: MeanLastK(k=15),
+    "lastyear": lambda **_: SameLastYear(),
+    "longrun": lambda **_: LongRunMean(),
+    "ewma": lambda **_: EWMA(halflife=4.0),
+    "glm": lambda **_: CountGLM(family="nb"),
+    "eb": lambda parent=None, **_: EmpiricalBayes(parent=parent),
+    "gbm": lambda neighbours=None, **_: PooledGBM(neighbours=neighbours),
+    "farrington": lambda **_: Farrington(),
+    "ears_c2": lambda **_: EarsC2(),
+    "cusum": lambda **_: PoissonCUSUM(),
+}
+
+BASELINES: tuple[str, ...] = ("last", "mean4", "mean15", "lastyear", "longrun", "ewma")
+DETECTORS: tuple[str, ...] = ("farrington", "ears_c2", "cusum")
+
+
+def make_model(name: str, *, neighbours=None, parent=None) -> CountModel:
+    """A fresh, unfitted model by registry name.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not in :data:`MODELS` (the message lists the known names).
+    """
+    if name not in MODELS:
+        raise ValueError(f"model {name!r}: unknown; choose from {', '.join(MODELS)}")
+    return MODELS[name](neighbours=neighbours, parent=parent)

@@ -1,0 +1,255 @@
+"""The four-colour rule: green < yellow < orange < red, from a predictive distribution.
+
+Alert mode (the default; design.md "Warning levels"). With ``p = P(X >= observed)`` under the
+period's predictive distribution (fitted on earlier periods only):
+
+- red:    ``p <= 1 - red`` (0.01) and ``observed >= min_count`` (3)
+- orange: ``p <= 1 - orange`` (0.05)
+- yellow: ``p <= 1 - yellow`` (0.20)
+- green:  otherwise.
+
+**Discrete counts, precisely.** With ``q99`` the smallest ``k`` with ``F(k) >= 0.99``,
+``p <= 0.01`` is the same as ``observed > q99`` (``observed >= q99 + 1``). We use this form of
+"at or beyond the 99th percentile" because it keeps ``P(red | the forecast is right) <= 1%``;
+the literal ``observed >= q99`` would colour every zero yellow in a quiet 网格 whose ``q80``
+is 0. A red that fails ``min_count`` is shown orange.
+
+Other modes: :func:`forecast_levels` colours the top 1% / 5% / 20% of areas by next period's
+expected count (patrol planning); :func:`yoy_levels` colours by 同比 change. The board always
+shows 同比 and 环比 beside the statistical level, never instead of it.
+
+Multiple testing: :func:`expected_reds` is the number of reds expected by chance alone across
+the areas shown; with ``Thresholds(fdr=True)`` red additionally needs Benjamini–Hochberg
+rejection at ``fdr_q`` over the areas' p-values (:func:`bh_reject`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.distributions import p_exceed as _p_exceed
+from analytics.distributions import quantile
+
+__all__ = [
+    "LEVELS",
+    "LEVEL_DTYPE",
+    "Thresholds",
+    "bh_reject",
+    "classify",
+    "expected_reds",
+    "forecast_levels",
+    "levels_from_p",
+    "reason",
+    "yoy_levels",
+]
+
+LEVELS: tuple[str, ...] = ("green", "yellow", "orange", "red")
+#: Ordered categorical dtype of the ``level`` column.
+LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
+
+# Relative tolerance on probability comparisons (1 - 0.99 is 0.010000000000000009 in floats).
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Warning thresholds (one per workspace, ``[thresholds]`` in ``config.toml``).
+
+    Parameters
+    ----------
+    yellow, orange, red : float
+        Percentile levels of the predictive distribution.
+    min_count : int
+        Red needs at least this many cases.
+    fdr : bool
+        Red also needs Benjamini–Hochberg rejection at ``fdr_q`` across the areas shown.
+    fdr_q : float
+    forecast_red, forecast_orange, forecast_yellow : float
+        Forecast mode: shares of areas (top by expected count) per colour, cumulative.
+    yoy_red, yoy_orange, yoy_yellow : float
+        同比 mode: year-on-year change (fraction) at or above which each colour applies.
+    """
+
+    yellow: float = 0.80
+    orange: float = 0.95
+    red: float = 0.99
+    min_count: int = 3
+    fdr: bool = False
+    fdr_q: float = 0.05
+    forecast_red: float = 0.01
+    forecast_orange: float = 0.05
+    forecast_yellow: float = 0.20
+    yoy_red: float = 0.50
+    yoy_orange: float = 0.20
+    yoy_yellow: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 < self.yellow < self.orange < self.red < 1:
+            raise ValueError(
+                f"thresholds: need 0 < yellow < orange < red < 1, got {self.yellow}, "
+                f"{self.orange}, {self.red}")
+        if self.min_count < 0:
+            raise ValueError(f"thresholds: min_count must be >= 0, got {self.min_count}")
+        if not 0 < self.fdr_q < 1:
+            raise ValueError(f"thresholds: fdr_q must be in (0, 1), got {self.fdr_q}")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None) -> Thresholds:
+        """Build from the ``[thresholds]`` table of ``config.toml`` (unknown keys raise)."""
+        config = dict(config or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"config.toml [thresholds]: unknown key(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        return cls(**config)
+
+
+def levels_from_p(p, observed, thresholds: Thresholds = Thresholds(), *,
+                  fdr_mask=None) -> pd.Categorical:
+    """Levels from upper-tail p-values (the core rule; pure).
+
+    ``fdr_mask`` (bool array) marks BH-rejected areas when ``thresholds.fdr`` is set.
+    """
+    p = np.asarray(p, float)
+    y = np.asarray(observed, float)
+    t = thresholds
+    code = np.zeros(p.shape, dtype=np.int8)
+    code[p <= (1 - t.yellow) * (1 + _EPS)] = 1
+    code[p <= (1 - t.orange) * (1 + _EPS)] = 2
+    red = (p <= (1 - t.red) * (1 + _EPS)) & (y >= t.min_count)
+    if t.fdr:
+        red &= np.asarray(fdr_mask if fdr_mask is not None else bh_reject(p, t.fdr_q), bool)
+    code[red] = 3
+    return pd.Categorical.from_codes(code.ravel(), dtype=LEVEL_DTYPE)
+
+
+def classify(observed, predictive: pd.DataFrame,
+             thresholds: Thresholds = Thresholds()) -> pd.Categorical:
+    """Level of each observed count under its row of the predictive table (pure function).
+
+    Parameters
+    ----------
+    observed : array_like of int
+        Observed counts, aligned with the rows of ``predictive``.
+    predictive : DataFrame
+        Rows with ``mu`` and ``alpha`` (the predictive table of any model).
+    thresholds : Thresholds
+
+    Returns
+    -------
+    pandas.Categorical
+        Ordered categorical green < yellow < orange < red.
+
+    Examples
+    --------
+    >>> pred = pd.DataFrame({"mu": [2.0, 2.0, 2.0], "alpha": [0.0, 0.0, 0.0]})
+    >>> list(classify([2, 6, 7], pred))     # Poisson(2): q80=3, q95=5, q99=6
+    ['green', 'orange', 'red']
+    """
+    p = _p_exceed(observed, predictive["mu"].to_numpy(float), predictive["alpha"].to_numpy(float))
+    return levels_from_p(p, observed, thresholds)
+
+
+def bh_reject(p, q: float = 0.05) -> np.ndarray:
+    """Benjamini–Hochberg step-up: True where the hypothesis is rejected at FDR ``q``."""
+    p = np.asarray(p, float)
+    n = p.size
+    if n == 0:
+        return np.zeros(0, bool)
+    order = np.argsort(p, kind="stable")
+    ok = p[order] <= q * np.arange(1, n + 1) / n
+    k = np.nonzero(ok)[0].max() + 1 if ok.any() else 0
+    out = np.zeros(n, bool)
+    out[order[:k]] = True
+    return out
+
+
+def expected_reds(predictive: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> float:
+    """Number of areas expected red by chance if every forecast were right.
+
+    ``sum_a P(X_a >= max(q_red + 1, min_count))`` — compare it with the number of reds shown
+    (a board with 3,000 网格 has about 30 "reds" from chance alone at the 99th percentile).
+    """
+    mu = predictive["mu"].to_numpy(float)
+    alpha = predictive["alpha"].to_numpy(float)
+    k = np.maximum(quantile(thresholds.red, mu, alpha) + 1, thresholds.min_count)
+    return float(np.sum(_p_exceed(k, mu, alpha)))
+
+
+def forecast_levels(expected, area_id=None,
+                    thresholds: Thresholds = Thresholds()) -> pd.Categorical:
+    """Forecast mode: top ``forecast_red`` share of areas by expected count red, then orange, yellow.
+
+    Ties are broken by ``area_id`` (ascending) so the result is deterministic; the number of
+    areas per colour is ``round(share * n)`` (at least one red when any area has risk).
+    Areas with zero expected count stay green.
+    """
+    e = np.asarray(expected, float)
+    n = e.size
+    ids = np.asarray(area_id if area_id is not None else np.arange(n)).astype(str)
+    order = np.lexsort((ids, -e))
+    rank = np.empty(n, int)
+    rank[order] = np.arange(n)
+    t = thresholds
+    n_red = max(1, round(t.forecast_red * n)) if n else 0
+    n_or = max(n_red, round(t.forecast_orange * n))
+    n_ye = max(n_or, round(t.forecast_yellow * n))
+    code = np.select([rank < n_red, rank < n_or, rank < n_ye], [3, 2, 1], 0).astype(np.int8)
+    code[e <= 0] = 0
+    return pd.Categorical.from_codes(code, dtype=LEVEL_DTYPE)
+
+
+def yoy_levels(observed, last_year, thresholds: Thresholds = Thresholds()) -> pd.Categorical:
+    """同比 mode: colour by year-on-year change ``observed / last_year - 1``.
+
+    A rise from 0 counts as an infinite change; red still needs ``min_count`` cases (a rise
+    that misses it is shown orange).
+    """
+    y = np.asarray(observed, float)
+    ly = np.asarray(last_year, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = np.where(ly > 0, y / ly - 1, np.where(y > 0, np.inf, 0.0))
+    t = thresholds
+    code = np.select([change >= t.yoy_red, change >= t.yoy_orange, change >= t.yoy_yellow],
+                     [3, 2, 1], 0).astype(np.int8)
+    code[(code == 3) & (y < t.min_count)] = 2
+    return pd.Categorical.from_codes(code, dtype=LEVEL_DTYPE)
+
+
+_PERIOD_WORD = {"W": ("本周", "this week"), "M": ("本月", "this month"), "D": ("当日", "today")}
+
+
+def reason(observed, expected, p, yoy=None, *, freq: str = "W") -> tuple[list[str], list[str]]:
+    """One sentence per area, in Chinese and in English.
+
+    Examples
+    --------
+    >>> zh, en = reason([14], [5.2], [0.003], [1.8])
+    >>> zh[0]
+    '本周 14 起，预期 5.2 起（P=0.003），同比 +180%'
+    >>> en[0]
+    '14 this week, 5.2 expected (P=0.003), +180% year on year'
+    """
+    word_zh, word_en = _PERIOD_WORD.get(freq, _PERIOD_WORD["W"])
+    obs = np.asarray(observed, float).ravel()
+    exp = np.asarray(expected, float).ravel()
+    pp = np.asarray(p, float).ravel()
+    yy = np.full(obs.shape, np.nan) if yoy is None else np.asarray(yoy, float).ravel()
+    zh, en = [], []
+    for o, e, pv, c in zip(obs, exp, pp, yy):  # string formatting per displayed area
+        ptxt = "P<0.001" if pv < 0.001 else f"P={pv:.3f}"
+        s_zh = f"{word_zh} {int(o)} 起，预期 {e:.1f} 起（{ptxt}）"
+        s_en = f"{int(o)} {word_en}, {e:.1f} expected ({ptxt})"
+        if math.isfinite(c):
+            s_zh += f"，同比 {c:+.0%}"
+            s_en += f", {c:+.0%} year on year"
+        zh.append(s_zh)
+        en.append(s_en)
+    return zh, en

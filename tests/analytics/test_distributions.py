@@ -1,0 +1,69 @@
+"""Poisson / NB2 quantiles, CDF and tails against hand-worked values and scipy."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analytics.distributions import cdf, crps, dist_name, logpmf, p_exceed, quantile
+
+
+def test_poisson_tail_hand_worked():
+    # P(X >= 5) for Poisson(2) = 1 - e^-2 (1 + 2 + 2 + 4/3 + 2/3)
+    expected = 1 - math.exp(-2) * (1 + 2 + 2 + 4 / 3 + 2 / 3)
+    assert p_exceed(5, 2.0, 0.0) == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(0.052653, abs=1e-6)
+    assert p_exceed(0, 2.0, 0.0) == 1.0
+    assert p_exceed(1, 2.0, 0.0) == pytest.approx(1 - math.exp(-2))
+
+
+def test_poisson_quantile_hand_worked():
+    # Poisson(2) cdf: 0.1353, 0.4060, 0.6767, 0.8571, 0.9473, 0.9834
+    assert quantile(0.5, 2.0, 0.0) == 2
+    assert quantile(0.8, 2.0, 0.0) == 3
+    assert quantile(0.95, 2.0, 0.0) == 5
+    assert quantile(0.99, 2.0, 0.0) == 6
+    # exactly at a cdf value the quantile is that k (smallest k with F(k) >= q)
+    assert quantile(float(stats.poisson.cdf(3, 2.0)), 2.0, 0.0) == 3
+
+
+def test_nbinom_matches_scipy():
+    rng = np.random.default_rng(1)
+    mu = rng.gamma(2, 3, size=200)
+    alpha = rng.uniform(0.05, 2, size=200)
+    n, p = 1 / alpha, 1 / (1 + alpha * mu)
+    for q in (0.5, 0.8, 0.9, 0.95, 0.99):
+        np.testing.assert_array_equal(quantile(q, mu, alpha), stats.nbinom.ppf(q, n, p).astype(int))
+    k = rng.integers(0, 30, size=200)
+    np.testing.assert_allclose(cdf(k, mu, alpha), stats.nbinom.cdf(k, n, p))
+    np.testing.assert_allclose(p_exceed(k, mu, alpha), stats.nbinom.sf(k - 1, n, p))
+    np.testing.assert_allclose(logpmf(k, mu, alpha), stats.nbinom.logpmf(k, n, p))
+    # NB2 variance: mu + alpha mu^2
+    np.testing.assert_allclose(stats.nbinom.var(n, p), mu + alpha * mu**2)
+
+
+def test_vectorised_mixed_and_dist_name():
+    mu = np.array([2.0, 2.0, 0.0])
+    alpha = np.array([0.0, 0.5, 0.0])
+    q = quantile(0.99, mu, alpha)
+    assert q[0] == 6 and q[1] == stats.nbinom.ppf(0.99, 2, 0.5) and q[2] == 0
+    assert list(dist_name(alpha)) == ["poisson", "nbinom", "poisson"]
+    assert p_exceed(1, 0.0, 0.0) < 1e-8  # a zero forecast makes any case surprising
+
+
+def test_crps_against_brute_force():
+    rng = np.random.default_rng(2)
+    mu = rng.gamma(1.5, 2, size=50)
+    alpha = np.where(rng.random(50) < 0.5, 0.0, 0.7)
+    y = rng.poisson(mu)
+    got = crps(y, mu, alpha)
+    k = np.arange(400)
+    for i in range(50):
+        F = cdf(k, mu[i], alpha[i])
+        ref = np.sum((F - (y[i] <= k)) ** 2)
+        assert got[i] == pytest.approx(ref, rel=1e-8, abs=1e-10)
+    # a point mass at the outcome scores ~0; Poisson(1) with y=0: sum_k (F(k)-1)^2
+    assert crps([0], [1e-9], [0.0])[0] < 1e-8
+    ref = sum((stats.poisson.cdf(j, 1.0) - 1) ** 2 for j in range(60))
+    assert crps([0], [1.0], [0.0])[0] == pytest.approx(ref)
