@@ -40,7 +40,7 @@ import shapely
 
 from layers.crs import require_projected
 
-__all__ = ["GridSpec", "make_grid", "cell_ids", "SHAPES"]
+__all__ = ["GridSpec", "make_grid", "cell_ids", "floor_index", "SHAPES"]
 
 #: Grid shapes understood by :class:`GridSpec`.
 SHAPES: tuple[str, ...] = ("square", "hex")
@@ -232,6 +232,17 @@ def make_grid(spec: GridSpec, boundary, *, parent_id: str | None = None):
     return out
 
 
+def floor_index(x, y, origin_x: float, origin_y: float, size: float) -> tuple[np.ndarray, np.ndarray]:
+    """``floor((x - origin_x) / size)``, ``floor((y - origin_y) / size)`` as int64, fast.
+
+    The same arithmetic as square :meth:`GridSpec.index` (monotonic in x and y), for any
+    coordinates — used by :class:`layers.assign.PolygonIndex` for its tile raster.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64).ravel()
+    y = np.ascontiguousarray(y, dtype=np.float64).ravel()
+    return _chunked(_square_kernel, x, y, float(origin_x), float(origin_y), float(size))
+
+
 def cell_ids(prefix: str, col, row) -> np.ndarray:
     """``prefix_CCCCCC_RRRRRR`` ids (zero-padded to 6 digits, sign kept), vectorised."""
     col = pd.Series(np.asarray(col, dtype=np.int64)).astype(str).str.zfill(6)
@@ -256,6 +267,11 @@ def _chunked(kernel, x, y, ox, oy, cell) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _square_kernel(x, y, col, row, ox, oy, cell) -> None:
+    with np.errstate(invalid="ignore"):  # NaN coordinates: undefined cell, masked by callers
+        _square_kernel_body(x, y, col, row, ox, oy, cell)
+
+
+def _square_kernel_body(x, y, col, row, ox, oy, cell) -> None:
     inv = 1.0 / cell
     t = np.subtract(x, ox)
     t *= inv
@@ -276,6 +292,11 @@ def _hex_kernel(x, y, col, row, ox, oy, cell) -> None:
     b = |fv - 1/2|, B is nearer exactly when a + 3b < 1 (the (2h/cell)^2 = 3 comes from
     the lattice's aspect ratio). Equivalent to axial cube rounding, with fewer passes.
     """
+    with np.errstate(invalid="ignore"):
+        _hex_kernel_body(x, y, col, row, ox, oy, cell)
+
+
+def _hex_kernel_body(x, y, col, row, ox, oy, cell) -> None:
     u = np.subtract(x, ox)
     u *= 1.0 / cell
     fu = np.floor(u)
