@@ -123,7 +123,6 @@ def _run(args: argparse.Namespace) -> int:
         print(fetch_city(args.city, args.workspace or f"workspace-{args.city}"))
     elif cmd == "ingest":
         from data.ingest import ingest_files
-        from data.pipeline import refresh
         from data.workspace import Workspace
 
         ws = Workspace.create(args.workspace)
@@ -132,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
             encoding=args.encoding, timezone=args.timezone, boundary=args.boundary,
         )
         print(report.summary())
+        from data.pipeline import refresh  # after ingest: input errors are reported first
+
         print(refresh(ws))
     elif cmd == "areas":
         from data.pipeline import build_areas
