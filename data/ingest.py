@@ -448,7 +448,11 @@ def _source_column(s: pd.Series) -> pd.Series:
 
 
 def _row_hash_ids(raw: pd.DataFrame, x, y) -> pd.Series:
-    """Deterministic ids from the row's values: 'h' + 16 hex digits (+ '-k' for the k-th repeat)."""
+    """Deterministic ids from the row's values: 'h' + 16 hex digits of a 64-bit hash.
+
+    Identical rows get identical ids, so a verbatim repeat is quarantined as ``duplicate_id``
+    (visible, not silently merged) and re-ingesting the same rows adds nothing.
+    """
     import binascii
 
     frame = raw.copy()
@@ -456,11 +460,7 @@ def _row_hash_ids(raw: pd.DataFrame, x, y) -> pd.Series:
     frame = frame.astype({c: str for c in frame.columns if frame[c].dtype == object})
     h = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     hexed = np.frombuffer(binascii.hexlify(h.astype(">u8").tobytes()), dtype="S16").astype(str)
-    ids = pd.Series(np.char.add("h", hexed), index=raw.index, dtype="str")
-    rep = ids.groupby(ids, sort=False).cumcount()
-    if (rep > 0).any():  # identical rows (multi-victim records) stay distinct but deterministic
-        ids = ids.where(rep == 0, ids + "-" + rep.astype(str))
-    return ids
+    return pd.Series(np.char.add("h", hexed), index=raw.index, dtype="str")
 
 
 def _sha256(path: Path) -> str:

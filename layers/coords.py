@@ -91,18 +91,20 @@ def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """GCJ-02 -> BD-09 (Baidu)."""
     x = np.asarray(lon, dtype=float)
     y = np.asarray(lat, dtype=float)
-    z = np.hypot(x, y) + 0.00002 * np.sin(y * _X_PI)
-    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
-    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = np.hypot(x, y) + 0.00002 * np.sin(y * _X_PI)
+        theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+        return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
 def bd09_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """BD-09 (Baidu) -> GCJ-02."""
     x = np.asarray(lon, dtype=float) - 0.0065
     y = np.asarray(lat, dtype=float) - 0.006
-    z = np.hypot(x, y) - 0.00002 * np.sin(y * _X_PI)
-    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    return z * np.cos(theta), z * np.sin(theta)
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = np.hypot(x, y) - 0.00002 * np.sin(y * _X_PI)
+        theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+        return z * np.cos(theta), z * np.sin(theta)
 
 
 def wgs84_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +155,11 @@ def projected_to_wgs84(x, y, crs) -> tuple[np.ndarray, np.ndarray]:
 
 def _delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The GCJ-02 offset (dlon, dlat) in degrees at WGS84 (lon, lat)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # inf/NaN inputs give NaN, quietly
+        return _delta_raw(lon, lat)
+
+
+def _delta_raw(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = lon - 105.0
     y = lat - 35.0
     xpi = x * np.pi
