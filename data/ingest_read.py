@@ -73,7 +73,7 @@ def read_source(path: str | Path, *, encoding: str = "auto") -> Source:
     if suffix in _PARQUET:
         return _read_parquet(path)
     if suffix in _VECTOR:
-        return _read_vector(path)
+        return _read_vector(path, encoding)
     raise ValueError(
         f"{path}: unknown file type {suffix or '(no extension)'!r}; ingest reads {', '.join(SUFFIXES)}"
     )
@@ -147,14 +147,33 @@ def _read_parquet(path: Path) -> Source:
     return Source(frame=pd.read_parquet(path).reset_index(drop=True))
 
 
-def _read_vector(path: Path) -> Source:
+def _read_vector(path: Path, encoding: str = "auto") -> Source:
     import geopandas as gpd
 
-    try:
-        gdf = gpd.read_file(path, engine="pyogrio")
-    except (ValueError, OSError, RuntimeError) as exc:
-        raise ValueError(f"{path}: not a readable vector file ({str(exc).splitlines()[0]})") from exc
-    return _from_geodataframe(gdf)
+    # Shapefile attributes carry no reliable encoding; Chinese ones are often GBK without a .cpg.
+    # GDAL reads a .shp without .cpg as Latin-1 (mojibake, no error), so try strict ones first.
+    if path.suffix.lower() != ".shp":
+        tries: list[str | None] = [None]
+    elif encoding != "auto":
+        tries = [encoding]
+    elif path.with_suffix(".cpg").exists() or path.with_suffix(".CPG").exists():
+        tries = [None]
+    else:
+        tries = ["utf-8", "gb18030", None]
+    last: Exception | None = None
+    for enc in tries:
+        kw = {"encoding": enc} if enc else {}
+        try:
+            gdf = gpd.read_file(path, engine="pyogrio", **kw)
+        except UnicodeDecodeError as exc:
+            last = exc
+            continue
+        except (ValueError, OSError, RuntimeError, LookupError) as exc:
+            raise ValueError(f"{path}: not a readable vector file ({str(exc).splitlines()[0]})") from exc
+        src = _from_geodataframe(gdf)
+        src.encoding = enc
+        return src
+    raise ValueError(f"{path}: cannot decode the attribute table ({last}); pass the right --encoding")
 
 
 def _from_geodataframe(gdf) -> Source:
