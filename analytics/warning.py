@@ -217,7 +217,9 @@ def yoy_levels(observed, last_year, thresholds: Thresholds = Thresholds()) -> pd
     with np.errstate(divide="ignore", invalid="ignore"):
         change = np.where(ly > 0, y / ly - 1, np.where(y > 0, np.inf, 0.0))
     t = thresholds
-    code = np.select([change >= t.yoy_red, change >= t.yoy_orange, change >= t.yoy_yellow],
+    tol = 1e-9  # 12/10 - 1 is 0.19999999999999996 in floating point
+    code = np.select([change >= t.yoy_red - tol, change >= t.yoy_orange - tol,
+                      change >= t.yoy_yellow - tol],
                      [3, 2, 1], 0).astype(np.int8)
     code[(code == 3) & (y < t.min_count)] = 2
     return pd.Categorical.from_codes(code, dtype=LEVEL_DTYPE)

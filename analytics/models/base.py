@@ -107,7 +107,7 @@ def calendar_features(periods: Sequence[pd.Timestamp], freq: str, fourier: int =
     length = {"W": 7, "D": 1}.get(freq)
     days = np.full(len(p), float(length)) if length else np.asarray(p.days_in_month, dtype=float)
     mid = p + pd.to_timedelta(days / 2, unit="D")
-    angle = 2 * np.pi * (mid.dayofyear.to_numpy() - 1) / 365.25
+    angle = 2 * np.pi * (mid.day_of_year.to_numpy() - 1) / 365.25
     out = {}
     for k in range(1, fourier + 1):
         out[f"sin{k}"] = np.sin(k * angle)

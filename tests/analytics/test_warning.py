@@ -1,0 +1,134 @@
+"""The four-colour rule: exact behaviour at the thresholds, multiple testing, other modes."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from analytics.distributions import quantile
+from analytics.warning import (
+    LEVEL_DTYPE,
+    LEVELS,
+    Thresholds,
+    bh_reject,
+    classify,
+    expected_reds,
+    forecast_levels,
+    levels_from_p,
+    reason,
+    yoy_levels,
+)
+
+
+def _pred(mu, alpha=0.0, n=1):
+    return pd.DataFrame({"mu": np.full(n, mu, float), "alpha": np.full(n, alpha, float)})
+
+
+def test_levels_are_ordered_categorical():
+    lv = classify([0, 9], _pred(2.0, n=2))
+    assert lv.dtype == LEVEL_DTYPE and list(LEVEL_DTYPE.categories) == list(LEVELS)
+    assert lv[0] < lv[1] and lv.max() == "red"
+
+
+@pytest.mark.parametrize("mu,alpha", [(2.0, 0.0), (7.3, 0.0), (4.0, 0.6), (20.0, 0.2)])
+def test_exactly_at_the_quantile_thresholds(mu, alpha):
+    """observed == q_level is NOT beyond it; observed == q_level + 1 is."""
+    th = Thresholds(min_count=0)
+    for level, name in ((0.80, "yellow"), (0.95, "orange"), (0.99, "red")):
+        q = int(quantile(level, mu, alpha))
+        at, above = classify([q, q + 1], _pred(mu, alpha, 2), th)
+        assert LEVELS.index(at) < LEVELS.index(name)
+        assert LEVELS.index(above) >= LEVELS.index(name)
+
+
+def test_poisson2_hand_worked_levels():
+    # Poisson(2): P(X>=4)=0.1429 -> yellow; P(X>=5)=0.0527 -> yellow; P(X>=6)=0.0166 -> orange;
+    # P(X>=7)=0.0045 -> red
+    got = list(classify([3, 4, 5, 6, 7], _pred(2.0, n=5)))
+    assert got == ["green", "yellow", "yellow", "orange", "red"]
+
+
+def test_p_exactly_at_threshold_and_min_count():
+    th = Thresholds()
+    got = list(levels_from_p([0.20, 0.2000001, 0.05, 0.0500001, 0.01, 0.0100001], [5] * 6, th))
+    assert got == ["yellow", "green", "orange", "yellow", "red", "orange"]
+    # red needs min_count cases; with 2 cases it is orange
+    assert list(levels_from_p([0.001, 0.001], [2, 3], th)) == ["orange", "red"]
+
+
+def test_zero_never_coloured_in_quiet_area():
+    # q80 of Poisson(0.05) is 0; the literal ">= q80" would make 0 yellow
+    assert quantile(0.8, 0.05, 0.0) == 0
+    assert classify([0], _pred(0.05))[0] == "green"
+
+
+def test_thresholds_from_config_and_validation():
+    th = Thresholds.from_config({"red": 0.995, "min_count": 5, "fdr": True})
+    assert th.red == 0.995 and th.min_count == 5 and th.fdr and th.orange == 0.95
+    with pytest.raises(ValueError, match="unknown key.*colour"):
+        Thresholds.from_config({"colour": 1})
+    with pytest.raises(ValueError, match="yellow < orange < red"):
+        Thresholds(orange=0.999)
+    with pytest.raises(AttributeError):
+        th.red = 0.5  # frozen
+
+
+def test_bh_matches_statsmodels():
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.uniform(size=300), rng.uniform(0, 0.001, size=20)])
+    ours = bh_reject(p, 0.05)
+    ref = multipletests(p, alpha=0.05, method="fdr_bh")[0]
+    np.testing.assert_array_equal(ours, ref)
+    assert 15 <= ours.sum() <= 40
+
+
+def test_fdr_demotes_chance_reds():
+    th = Thresholds(fdr=True, fdr_q=0.05, min_count=0)
+    p = np.r_[0.009, np.full(99, 0.5)]  # one p <= 0.01 among 100: BH cutoff 0.0005
+    lv = levels_from_p(p, np.full(100, 5), th)
+    assert lv[0] == "orange"
+    p2 = np.r_[1e-6, np.full(99, 0.5)]
+    assert levels_from_p(p2, np.full(100, 5), th)[0] == "red"
+
+
+def test_expected_reds_by_chance_matches_simulation():
+    rng = np.random.default_rng(1)
+    mu = rng.gamma(1.0, 3.0, size=2000)
+    pred = pd.DataFrame({"mu": mu, "alpha": 0.0})
+    th = Thresholds()
+    exp = expected_reds(pred, th)
+    # hand check of one term: P(X >= max(q99+1, 3))
+    k0 = max(int(stats.poisson.ppf(0.99, mu[0])) + 1, 3)
+    assert math.isclose(stats.poisson.sf(k0 - 1, mu[0]),
+                        expected_reds(pred.iloc[[0]], th), rel_tol=1e-9)
+    sims = [int((classify(rng.poisson(mu), pred, th) == "red").sum()) for _ in range(200)]
+    assert abs(np.mean(sims) - exp) < 4 * np.sqrt(exp / 200) + 0.2
+    assert exp < 0.01 * len(mu)  # discrete tails keep chance reds below 1%
+
+
+def test_forecast_mode_top_shares_and_ties():
+    e = np.r_[np.arange(100, 0, -1), 0.0]  # 101 areas, one with zero risk
+    ids = [f"a{i:03d}" for i in range(101)]
+    lv = forecast_levels(e, ids)
+    assert (lv == "red").sum() == 1 and lv[0] == "red"
+    assert (lv == "orange").sum() == 4 and (lv == "yellow").sum() == 15
+    assert lv[100] == "green"
+    # ties broken by area_id: a001 before a002
+    tie = forecast_levels([5.0, 5.0, 1.0], ["b", "a", "c"], Thresholds(forecast_red=0.34))
+    assert list(tie) == ["green", "red", "green"]
+
+
+def test_yoy_mode():
+    lv = yoy_levels([15, 12, 21, 10, 2, 0, 4], [10, 10, 20, 10, 0, 0, 0])
+    assert list(lv) == ["red", "orange", "yellow", "green", "orange", "green", "red"]
+
+
+def test_reason_sentences():
+    zh, en = reason([14, 3], [5.2, 2.99], [0.003, 0.0004], [1.8, np.nan], freq="W")
+    assert zh[0] == "本周 14 起，预期 5.2 起（P=0.003），同比 +180%"
+    assert en[0] == "14 this week, 5.2 expected (P=0.003), +180% year on year"
+    assert zh[1] == "本周 3 起，预期 3.0 起（P<0.001）" and "year on year" not in en[1]
+    assert reason([1], [1.0], [0.5], freq="M")[0][0].startswith("本月")
