@@ -1,0 +1,153 @@
+"""Area layers as small WGS84 GeoJSON for plotly maps (no tiles, no web topojson).
+
+Areas live in the workspace's projected CRS; plotly wants lon/lat GeoJSON. :func:`layer_geojson`
+simplifies each layer in metres (a tolerance that scales with the layer's typical area size, so
+网格 keep their shape and 区 lose invisible detail), reprojects to EPSG:4326, rounds to 1e-5°
+(about a metre) and caches the result per workspace stamp: the board redraws from memory.
+
+Examples
+--------
+>>> import geopandas as gpd, tempfile
+>>> from shapely.geometry import box
+>>> from data.workspace import Workspace
+>>> ws = Workspace.create(tempfile.mkdtemp())
+>>> areas = gpd.GeoDataFrame({"area_id": ["A"], "name": ["甲"], "level": ["district"],
+...     "parent_id": [None]}, geometry=[box(500000, 2900000, 501000, 2901000)], crs="EPSG:32649")
+>>> areas.to_parquet(ws.area_path("district"))
+>>> gj = layer_geojson(ws, "district")
+>>> gj["features"][0]["id"], gj["features"][0]["properties"]["name"]
+('A', '甲')
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from data.workspace import Workspace
+
+__all__ = ["layer_geojson", "layer_table", "subset", "polygons_xy", "clear_cache"]
+
+_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_CACHE_SIZE = 32
+
+
+def layer_geojson(ws: Workspace, layer: str, tolerance: float | None = None) -> dict:
+    """Simplified EPSG:4326 GeoJSON FeatureCollection of one area layer.
+
+    Parameters
+    ----------
+    ws : Workspace
+    layer : str
+        Layer name (``district``, ``grid``, a cell layer …).
+    tolerance : float, optional
+        Simplification tolerance in metres; default 2 % of the median area's side length.
+
+    Returns
+    -------
+    dict
+        FeatureCollection; each feature's ``id`` is the ``area_id`` and its properties hold
+        ``name``, ``level`` and ``parent_id``. Cached until the workspace changes: treat it as
+        read-only.
+    """
+    key = ("geojson", str(ws.path), ws.stamp(), layer, tolerance)
+    if key not in _CACHE:
+        _put(key, _build_geojson(ws, layer, tolerance))
+    _CACHE.move_to_end(key)
+    return _CACHE[key]
+
+
+def layer_table(ws: Workspace, layer: str) -> pd.DataFrame:
+    """Area attributes without geometry: area_id, name, level, parent_id, lon, lat (centroid).
+
+    Cached like :func:`layer_geojson`.
+    """
+    key = ("table", str(ws.path), ws.stamp(), layer)
+    if key not in _CACHE:
+        areas = ws.areas(layer)
+        cent = areas.geometry.representative_point().to_crs(4326)
+        table = pd.DataFrame({
+            "area_id": areas["area_id"].astype(str).to_numpy(),
+            "name": areas["name"].astype(str).to_numpy() if "name" in areas else areas["area_id"].astype(str).to_numpy(),
+            "level": areas["level"].astype(str).to_numpy() if "level" in areas else layer,
+            "parent_id": areas["parent_id"].to_numpy() if "parent_id" in areas else None,
+            "lon": cent.x.to_numpy(),
+            "lat": cent.y.to_numpy(),
+        })
+        _put(key, table)
+    _CACHE.move_to_end(key)
+    return _CACHE[key]
+
+
+def subset(geojson: dict, ids) -> dict:
+    """The FeatureCollection restricted to features whose id is in ``ids`` (order kept)."""
+    wanted = set(map(str, ids))
+    return {"type": "FeatureCollection",
+            "features": [f for f in geojson["features"] if f["id"] in wanted]}
+
+
+def polygons_xy(geojson: dict, ids=None) -> tuple[list, list]:
+    """Exterior rings of the features (all, or those in ``ids``) as lon, lat lists with
+    ``None`` between rings: one plotly scatter trace draws them all (fill="toself" or lines).
+    """
+    wanted = None if ids is None else set(map(str, ids))
+    lon: list = []
+    lat: list = []
+    for f in geojson["features"]:
+        if wanted is not None and f["id"] not in wanted:
+            continue
+        geom = f["geometry"]
+        polys = geom["coordinates"] if geom["type"] == "MultiPolygon" else [geom["coordinates"]]
+        for poly in polys:
+            ring = poly[0]
+            lon.extend(c[0] for c in ring)
+            lat.extend(c[1] for c in ring)
+            lon.append(None)
+            lat.append(None)
+    return lon, lat
+
+
+def clear_cache() -> None:
+    """Forget every cached layer (tests; after rewriting a workspace in place)."""
+    _CACHE.clear()
+
+
+def _put(key: tuple, value: Any) -> None:
+    _CACHE[key] = value
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+
+
+def _build_geojson(ws: Workspace, layer: str, tolerance: float | None) -> dict:
+    areas = ws.areas(layer)
+    if areas.crs is None:
+        raise ValueError(f"{ws.area_path(layer)}: area layer {layer!r} has no CRS")
+    geoms = areas.geometry.to_numpy()
+    if areas.crs.is_projected and len(areas):
+        if tolerance is None:
+            side = float(np.sqrt(np.median(shapely.area(geoms))))
+            tolerance = 0.02 * side
+        geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    wgs = areas.set_geometry(list(geoms), crs=areas.crs).to_crs(4326).geometry.to_numpy()
+    # Round to ~1 m: GeoJSON text size drops by half and nothing visible changes.
+    wgs = shapely.transform(wgs, lambda xy: np.round(xy, 5))
+    texts = shapely.to_geojson(wgs)
+    ids = areas["area_id"].astype(str).to_numpy()
+    names = areas["name"].astype(str).to_numpy() if "name" in areas else ids
+    levels = areas["level"].astype(str).to_numpy() if "level" in areas else np.full(len(ids), layer)
+    parents = areas["parent_id"].to_numpy() if "parent_id" in areas else np.full(len(ids), None)
+    features = [
+        {"type": "Feature", "id": i, "geometry": json.loads(g),
+         "properties": {"name": n, "level": lv, "parent_id": None if _isna(p) else str(p)}}
+        for i, g, n, lv, p in zip(ids, texts, names, levels, parents)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _isna(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))

@@ -1,0 +1,129 @@
+"""Presentation helpers of the board and the big screen: the shown layer and its warning rows,
+legend, KPI tiles, ranking table and breadcrumbs. Numbers come from analytics.board only."""
+
+from __future__ import annotations
+
+import dash
+import pandas as pd
+from dash import dash_table, html
+
+from analytics.i18n import label, t
+from analytics.mapdata import layer_table
+from pages._common import LEVEL_COLORS, LEVELS, admin_layers, cached
+
+__all__ = ["board_frame", "drill_path", "legend", "table_columns", "table_rows", "kpi_tiles",
+           "crumbs", "chain", "category_choices", "period_label", "TABLE_COLS"]
+
+TABLE_COLS = ("rank", "name", "observed", "expected", "yoy", "mom", "level", "reason")
+
+
+def board_frame(ws, board, layer: str, path: list[str], period: str, freq: str, category: str,
+                mode: str) -> tuple[str, pd.DataFrame]:
+    """The layer shown for ``path`` and its warning rows (children of the last area in path)."""
+    layers = chain(ws, layer)
+    shown = layers[min(len(path), len(layers) - 1)]
+    table = cached("warning_table", board.warning_table, level=shown, period=period, freq=freq,
+                   category=category, mode=mode)
+    frame = pd.DataFrame(table.drop(columns="geometry", errors="ignore"))
+    areas = layer_table(ws, shown)[["area_id", "parent_id", "lon", "lat"]]
+    frame = frame.merge(areas, on="area_id", how="left")
+    if path:
+        frame = frame[frame["parent_id"].astype("string") == str(path[-1])]
+    return shown, frame.reset_index(drop=True)
+
+
+def drill_path(path: list[str], layers: list[str], clicked: str | None) -> list[str]:
+    """``path`` extended by the clicked area when the shown layer has a finer one below it."""
+    if clicked is None or len(path) + 1 >= len(layers):
+        return dash.no_update if clicked is None else path
+    return [*path, clicked]
+
+
+def legend(frame: pd.DataFrame, lang: str) -> list:
+    counts = frame["level"].astype("string").value_counts()
+    return [html.Span([html.Span(className="swatch", style={"background": LEVEL_COLORS[lv]}),
+                       f"{label(lv, lang)} {int(counts.get(lv, 0))}"], className="legend-item",
+                      id=f"board-legend-{lv}") for lv in reversed(LEVELS)]
+
+
+def table_columns(lang: str) -> list[dict]:
+    fmt = {"yoy": dash_table.FormatTemplate.percentage(1), "mom": dash_table.FormatTemplate.percentage(1)}
+    cols = []
+    for c in TABLE_COLS:
+        col = {"name": t(f"col.{c}", lang), "id": c}
+        if c in fmt:
+            col.update(type="numeric", format=fmt[c])
+        elif c in ("rank", "observed", "expected"):
+            col["type"] = "numeric"
+        cols.append(col)
+    return cols
+
+
+def table_rows(frame: pd.DataFrame, lang: str) -> list[dict]:
+    out = pd.DataFrame({
+        "rank": frame["rank"] if "rank" in frame else range(1, len(frame) + 1),
+        "name": frame["name"].astype(str),
+        "observed": frame["observed"],
+        "expected": frame["expected"].astype(float).round(1),
+        "yoy": frame["yoy"].astype(float).round(4) if "yoy" in frame else None,
+        "mom": frame["mom"].astype(float).round(4) if "mom" in frame else None,
+        "level": [label(v, lang) for v in frame["level"].astype(str)],
+        "level_code": frame["level"].astype(str),
+        "reason": frame.get(f"reason_{lang}", frame.get("reason_zh")),
+        "area_id": frame["area_id"].astype(str),
+    }).sort_values("rank", kind="stable")
+    return out.astype(object).where(out.notna(), None).to_dict("records")
+
+
+def kpi_tiles(values: dict, lang: str) -> list:
+    """KPI tiles from analytics.board.kpis (keys it provides are shown, others skipped)."""
+    def pct(x):
+        if x is None or pd.isna(x):
+            return "—"
+        return f"{x:+.1%}"
+
+    tiles = []
+    for key, title, sub_keys, cls in (
+        ("total", "board.kpi.cases", ("yoy", "mom"), ""),
+        ("theft", "board.kpi.theft", ("theft_yoy", "theft_mom"), ""),
+        ("red", "board.kpi.red", (), "kpi-red"),
+        ("orange", "board.kpi.orange", (), "kpi-orange"),
+    ):
+        if key not in values:
+            continue
+        sub = " · ".join(f"{t('board.kpi.' + k.split('_')[-1], lang)} {pct(values.get(k))}" for k in sub_keys)
+        tiles.append(html.Div([html.Div(t(title, lang), className="kpi-label"),
+                               html.Div(f"{values[key]:,}" if isinstance(values[key], int) else str(values[key]),
+                                        className="kpi-value", id=f"board-kpi-{key}"),
+                               html.Div(sub, className="kpi-sub")], className=f"kpi {cls}"))
+    return tiles
+
+
+def crumbs(ws, layer: str, path: list[str], lang: str) -> list:
+    layers = chain(ws, layer)
+    items = [html.Button(t("board.whole_city", lang) + f"（{label(layers[0], lang)}）",
+                         id={"type": "board-crumb", "index": 0}, n_clicks=0, className="crumb")]
+    for i, area_id in enumerate(path):
+        names = layer_table(ws, layers[i]).set_index("area_id")["name"]
+        items += [html.Span("›", className="crumb-sep"),
+                  html.Button(str(names.get(area_id, area_id)), id={"type": "board-crumb", "index": i + 1},
+                              n_clicks=0, className="crumb")]
+    return items
+
+
+def chain(ws, layer: str | None) -> list[str]:
+    layers = admin_layers(ws)
+    if layer in layers:
+        return layers[layers.index(layer):]
+    return [layer] if layer else layers
+
+
+def category_choices(ws) -> list[str]:
+    cats = cached("categories", lambda w: sorted(w.incidents_frame(["category"])["category"].dropna().unique()))
+    return ws.config.taxonomy.choices(cats)
+
+
+def period_label(p: pd.Timestamp, freq: str) -> str:
+    if freq == "M":
+        return p.strftime("%Y-%m")
+    return f"{p.strftime('%Y-%m-%d')} ~ {(p + pd.Timedelta(days=6)).strftime('%m-%d')}"

@@ -1,0 +1,142 @@
+"""Shared plumbing of the Dash pages: the workspace of the running app, a result cache keyed
+by the workspace stamp, figure styling and small layout pieces.
+
+Not a page (the leading underscore keeps Dash Pages from importing it as one).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import flask
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from analytics.i18n import DEFAULT_LANG, LANGS, label, plotly_locale, t
+from analytics.palette import FONT_FAMILY, LEVEL_COLORS, LEVELS
+from data.workspace import ADMIN_LEVELS, Workspace
+
+__all__ = [
+    "WS_KEY", "LANG_STORE", "workspace", "cached", "optional", "lang_of", "graph_config",
+    "base_layout", "empty_figure", "level_colors", "admin_layers", "control", "card",
+    "not_ready", "dropdown", "set_fallback_workspace", "LEVELS", "LEVEL_COLORS", "FONT_FAMILY", "t", "label",
+]
+
+#: Flask config key holding the app's Workspace (set by app.create_app).
+WS_KEY = "PINGAN_WORKSPACE"
+#: id of the app-wide language store (dcc.Store, localStorage).
+LANG_STORE = "app-lang"
+
+_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_CACHE_SIZE = 128
+_FALLBACK: dict[str, Workspace] = {}
+
+
+def workspace() -> Workspace:
+    """The workspace served by the current app (from the Flask app config)."""
+    if flask.has_app_context() and WS_KEY in flask.current_app.config:
+        return flask.current_app.config[WS_KEY]
+    if "ws" in _FALLBACK:  # layouts built outside a request (Dash validation, scripts)
+        return _FALLBACK["ws"]
+    raise RuntimeError("no Pingan workspace configured: build the app with app.create_app(workspace)")
+
+
+def set_fallback_workspace(ws: Workspace) -> None:
+    """Remember ``ws`` for code that runs outside a request context."""
+    _FALLBACK["ws"] = ws
+
+
+def cached(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(workspace(), *args, **kwargs)`` computed once per workspace stamp and arguments.
+
+    Heavy results (warning tables, hot-spot statistics) are shared by every callback and user
+    until the workspace changes (a new ingest changes the stamp).
+    """
+    ws = workspace()
+    key = (name, str(ws.path), ws.stamp(), args, tuple(sorted(kwargs.items())))
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    value = fn(ws, *args, **kwargs)
+    _CACHE[key] = value
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return value
+
+
+def optional(module: str):
+    """Import ``module`` or return None when a colleague's module has not landed yet."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return None
+        raise
+
+
+def lang_of(value: object) -> str:
+    """A valid language from the store value (default Chinese)."""
+    return value if value in LANGS else DEFAULT_LANG
+
+
+def graph_config(lang: str) -> dict:
+    """dcc.Graph config: plotly locale (zh-CN vendored in assets/), no plotly cloud links."""
+    return {"locale": plotly_locale(lang), "displaylogo": False, "showLink": False}
+
+
+def base_layout(fig: go.Figure, *, dark: bool = False, height: int | None = None) -> go.Figure:
+    """House style: CJK font, tight margins, transparent background."""
+    fig.update_layout(
+        font={"family": FONT_FAMILY, "size": 13, "color": "#e8eef5" if dark else "#1f2933"},
+        margin={"l": 8, "r": 8, "t": 36, "b": 8},
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        hoverlabel={"font": {"family": FONT_FAMILY}},
+        legend={"orientation": "h", "y": -0.12},
+    )
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+def empty_figure(text: str, *, dark: bool = False) -> go.Figure:
+    """A blank figure carrying one message (no data, module missing …)."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font={"size": 16})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return base_layout(fig, dark=dark)
+
+
+def level_colors() -> dict[str, str]:
+    return dict(LEVEL_COLORS)
+
+
+def admin_layers(ws: Workspace) -> list[str]:
+    """Admin layers present in the workspace, coarse to fine (the drill-down chain)."""
+    present = ws.layers()
+    return [lv for lv in ADMIN_LEVELS if lv in present] or present[:1]
+
+
+def control(title: str, component, *, width: str | None = None) -> html.Div:
+    """A labelled control in the page's control bar."""
+    style = {"minWidth": width} if width else None
+    return html.Div([html.Label(title, className="ctl-label"), component], className="ctl", style=style)
+
+
+def card(title: str, body, *, id: str | None = None, className: str = "") -> html.Div:
+    kw = {"id": id} if id else {}
+    return html.Div([html.H3(title, className="card-title"), body], className=f"card {className}", **kw)
+
+
+def not_ready(what: str, lang: str) -> html.Div:
+    return html.Div(t("app.not_ready", lang, what=what), className="not-ready")
+
+
+def dropdown(id: str, options: list[tuple[str, str]], value: Any, *, clearable: bool = False,
+             multi: bool = False) -> dcc.Dropdown:
+    return dcc.Dropdown(id=id, options=[{"label": lab, "value": v} for v, lab in options],
+                        value=value, clearable=clearable, multi=multi, className="dd")

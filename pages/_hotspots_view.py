@@ -1,0 +1,155 @@
+"""Presentation helpers of the hotspot page: incident filters, selection regions and figures.
+
+The statistics (Gi*, emerging hot spots, Knox) come from analytics.hotspots; here incidents are
+only filtered and drawn. The map is a lon/lat cartesian plot (scaleanchor keeps the aspect),
+so box / lasso selections come back as plain coordinates for cross-filtering.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import shapely
+
+from analytics.i18n import label, t
+from analytics.mapdata import layer_geojson, polygons_xy
+from pages._common import base_layout
+
+__all__ = ["incident_frame", "filter_incidents", "region_mask", "selected_values", "incident_map",
+           "count_bar", "class_traces", "HOT_COLORS"]
+
+#: Hot/cold class colours (ArcGIS-like reds and blues).
+HOT_COLORS: dict[str, str] = {
+    "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7",
+    "cold_99": "#2166ac", "cold_95": "#67a9cf", "cold_90": "#d1e5f0",
+}
+
+
+def incident_frame(ws) -> pd.DataFrame:
+    """Incidents with lon, lat, category, date, hour and weekday (0 = Monday)."""
+    frame = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
+    ts = pd.to_datetime(frame["occurred_at"])
+    return frame.assign(date=ts.dt.normalize(), hour=ts.dt.hour.astype("int8"),
+                        weekday=ts.dt.weekday.astype("int8"))
+
+
+def filter_incidents(frame: pd.DataFrame, *, categories=None, start=None, end=None, hours=None,
+                     weekdays=None) -> pd.Series:
+    """Boolean mask of the incidents passing every given filter.
+
+    ``categories`` is a collection of category names; ``start``/``end`` inclusive dates;
+    ``hours`` an inclusive (low, high) pair; ``weekdays`` a collection of 0–6.
+    """
+    mask = pd.Series(True, index=frame.index)
+    if categories is not None:
+        mask &= frame["category"].isin(list(categories))
+    if start:
+        mask &= frame["date"] >= pd.Timestamp(start)
+    if end:
+        mask &= frame["date"] <= pd.Timestamp(end)
+    if hours is not None and tuple(hours) != (0, 23):
+        mask &= frame["hour"].between(int(hours[0]), int(hours[1]))
+    if weekdays is not None and len(weekdays) < 7:
+        mask &= frame["weekday"].isin([int(w) for w in weekdays])
+    return mask
+
+
+def region_mask(frame: pd.DataFrame, selected: dict | None) -> pd.Series:
+    """Incidents inside a box or lasso selection of the map (all when nothing is selected)."""
+    if not selected:
+        return pd.Series(True, index=frame.index)
+    lon, lat = frame["lon"].to_numpy(), frame["lat"].to_numpy()
+    if selected.get("range"):
+        (x0, x1), (y0, y1) = selected["range"]["x"], selected["range"]["y"]
+        return pd.Series((lon >= min(x0, x1)) & (lon <= max(x0, x1)) & (lat >= min(y0, y1)) & (lat <= max(y0, y1)),
+                         index=frame.index)
+    if selected.get("lassoPoints"):
+        ring = shapely.Polygon(list(zip(selected["lassoPoints"]["x"], selected["lassoPoints"]["y"])))
+        return pd.Series(shapely.contains_xy(ring, lon, lat), index=frame.index)
+    return pd.Series(True, index=frame.index)
+
+
+def selected_values(selected: dict | None) -> list | None:
+    """x values of the bars picked by a click or box selection on a bar chart (None = all)."""
+    if not selected or not selected.get("points"):
+        return None
+    return sorted({p["x"] for p in selected["points"]})
+
+
+def incident_map(ws, frame: pd.DataFrame, view: str, lang: str, overlays: dict, outline_layer: str,
+                 height: int = 620) -> go.Figure:
+    """Points / density / grid counts of ``frame`` with area outlines and overlay layers."""
+    fig = go.Figure()
+    for trace in overlays.get("classes", []):
+        fig.add_trace(trace)
+    lon, lat = polygons_xy(layer_geojson(ws, outline_layer))
+    fig.add_trace(go.Scattergl(x=lon, y=lat, mode="lines", line={"color": "#8a94a3", "width": 1},
+                               hoverinfo="skip", showlegend=False))
+    if view == "density" and len(frame):
+        fig.add_trace(go.Histogram2dContour(x=frame["lon"], y=frame["lat"], colorscale="YlOrRd",
+                                            ncontours=12, showscale=False, opacity=0.7,
+                                            contours={"coloring": "fill", "showlines": False},
+                                            hoverinfo="skip", name=t("hot.density", lang)))
+    elif view == "grid" and len(frame):
+        fig.add_trace(go.Histogram2d(x=frame["lon"], y=frame["lat"], nbinsx=60, nbinsy=60,
+                                     colorscale=[[0, "rgba(255,255,255,0)"], [0.001, "#fff3b0"], [1, "#b10026"]],
+                                     colorbar={"thickness": 10, "len": 0.5, "title": {"text": t("col.count", lang)}},
+                                     name=t("hot.grid_counts", lang)))
+    # Points are always drawn (faint under a surface) so box / lasso selection works in every view.
+    fig.add_trace(go.Scattergl(
+        x=frame["lon"], y=frame["lat"], mode="markers", name=t("hot.points", lang),
+        marker={"size": 4 if view == "points" else 2, "color": "#1d4e89",
+                "opacity": 0.55 if view == "points" else 0.15},
+        customdata=np.column_stack([frame["category"].astype(str), frame["occurred_at"].astype(str)]),
+        hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>",
+    ))
+    if overlays.get("cameras") is not None:
+        cams = overlays["cameras"]
+        fig.add_trace(go.Scattergl(x=cams["lon"], y=cams["lat"], mode="markers", name=t("hot.cameras", lang),
+                                   marker={"symbol": "triangle-up", "size": 7, "color": "#6a1b9a"},
+                                   hoverinfo="name"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1 / np.cos(np.radians(_mid_lat(frame, lat))))
+    base_layout(fig, height=height)
+    fig.update_layout(dragmode="lasso", margin={"l": 0, "r": 0, "t": 10, "b": 0},
+                      legend={"orientation": "h", "y": 1.02, "x": 0}, uirevision="hot-map")
+    return fig
+
+
+def class_traces(ws, layer: str, table: pd.DataFrame, lang: str, colors: dict[str, str]) -> list:
+    """One filled polygon trace per hot/cold class of ``table`` (area_id, class)."""
+    gj = layer_geojson(ws, layer)
+    traces = []
+    for cls, color in colors.items():
+        ids = table.loc[table["class"].astype(str) == cls, "area_id"].astype(str)
+        if ids.empty:
+            continue
+        lon, lat = polygons_xy(gj, ids)
+        traces.append(go.Scatter(x=lon, y=lat, fill="toself", mode="lines", fillcolor=color,
+                                 line={"color": color, "width": 0.5}, name=label(cls, lang),
+                                 hoverinfo="name", opacity=0.75))
+    return traces
+
+
+def count_bar(values: pd.Series, lang: str, title: str, selected: list | None = None,
+              labels: dict | None = None) -> go.Figure:
+    """A bar chart of counts (hour, weekday, category) that can be clicked / box-selected."""
+    x = values.index.tolist()
+    colors = ["#1d4e89" if selected is None or v in selected else "#b8c4d4" for v in x]
+    text = [labels.get(v, v) for v in x] if labels else None
+    fig = go.Figure(go.Bar(x=x, y=values.to_numpy(), marker_color=colors, hovertext=text,
+                           hovertemplate="%{hovertext}: %{y}<extra></extra>" if text else "%{x}: %{y}<extra></extra>"))
+    if labels:
+        fig.update_xaxes(tickmode="array", tickvals=x, ticktext=text)
+    base_layout(fig, height=220)
+    fig.update_layout(dragmode="select",
+                      clickmode="event+select", margin={"l": 30, "r": 8, "t": 24, "b": 30})
+    return fig
+
+
+def _mid_lat(frame: pd.DataFrame, lat: list) -> float:
+    vals = [v for v in lat if v is not None]
+    if vals:
+        return float(np.mean([min(vals), max(vals)]))
+    return float(frame["lat"].mean()) if len(frame) else 30.0

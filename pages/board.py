@@ -1,0 +1,171 @@
+"""预警看板 — the four-colour board: map with drill-down 区→街道→社区→网格, KPI tiles, legend
+with counts, the ranking table (一月一排位) and the one-click weekly briefing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+import pandas as pd
+from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html
+
+from analytics.i18n import label, t
+from analytics.mapdata import layer_geojson
+from pages._board_view import (
+    board_frame,
+    category_choices,
+    chain,
+    crumbs,
+    drill_path,
+    kpi_tiles,
+    legend,
+    period_label,
+    table_columns,
+    table_rows,
+)
+from pages._common import (
+    LANG_STORE,
+    LEVEL_COLORS,
+    LEVELS,
+    admin_layers,
+    cached,
+    card,
+    control,
+    dropdown,
+    empty_figure,
+    graph_config,
+    lang_of,
+    not_ready,
+    optional,
+    workspace,
+)
+from pages._maps import level_map
+
+dash.register_page(__name__, path="/", name="预警看板", order=0)
+
+def layout(lang: str | None = None, **_query) -> html.Div:
+    lang = lang_of(lang)
+    ws = workspace()
+    layers = admin_layers(ws)
+    cats = category_choices(ws)
+    return html.Div([
+        html.Div([
+            control(t("ctl.freq", lang), dcc.RadioItems(
+                id="board-freq", options=[{"label": t(f"freq.{f}", lang), "value": f} for f in ("W", "M")],
+                value="W", inline=True, className="radio")),
+            control(t("ctl.period", lang), dcc.Dropdown(id="board-period", clearable=False, className="dd")),
+            control(t("ctl.category", lang), dropdown("board-category", [(c, label(c, lang)) for c in cats], cats[0])),
+            control(t("ctl.level", lang), dropdown("board-layer", [(x, label(x, lang)) for x in layers], layers[0])),
+            control(t("ctl.mode", lang), dcc.RadioItems(
+                id="board-mode", options=[{"label": t(f"mode.{m}", lang), "value": m}
+                                          for m in ("alert", "forecast", "yoy")],
+                value="alert", inline=True, className="radio")),
+            html.Button(t("board.brief", lang), id="board-brief", n_clicks=0, className="btn"),
+            dcc.Link(t("board.screen", lang), href="/screen", className="hint"),
+        ], className="controls"),
+        dcc.Store(id="board-path", data=[]),
+        dcc.Store(id="board-brief-paths"),
+        dcc.Download(id="board-download"),
+        html.Div(id="board-brief-status", className="status"),
+        html.Div(id="board-kpis", className="kpis"),
+        html.Div([
+            html.Div([card(t("board.title", lang), html.Div([
+                html.Div(id="board-crumbs", className="crumbs"),
+                html.Div(id="board-legend", className="legend"),
+                dcc.Loading(dcc.Graph(id="board-map", config=graph_config(lang), style={"height": "600px"})),
+                html.Div(t("board.drill_hint", lang), className="hint"),
+            ]))], className="col-map"),
+            html.Div([card(t("board.ranking", lang), dash_table.DataTable(
+                id="board-table", sort_action="native", page_size=15, style_table={"overflowX": "auto"},
+                style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13, "textAlign": "left",
+                            "maxWidth": 260, "whiteSpace": "normal", "height": "auto"},
+                style_data_conditional=[{"if": {"filter_query": f'{{level_code}} = "{lv}"', "column_id": "level"},
+                                         "backgroundColor": LEVEL_COLORS[lv],
+                                         "color": "#1f2933" if lv == "yellow" else "#ffffff"} for lv in LEVELS],
+            ), id="board-table-card")], className="col-side"),
+        ], className="row"),
+    ])
+
+
+@callback(Output("board-period", "options"), Output("board-period", "value"),
+          Input("board-freq", "value"), State(LANG_STORE, "data"))
+def period_options(freq, lang):
+    board = optional("analytics.board")
+    if board is None:
+        return [], None
+    periods = [pd.Timestamp(p) for p in cached("periods", board.periods, freq)]
+    latest = pd.Timestamp(cached("latest_period", board.latest_period, freq))
+    return [{"label": period_label(p, freq), "value": str(p.date())} for p in reversed(periods)], str(latest.date())
+
+
+@callback(Output("board-path", "data"), Input("board-map", "clickData"),
+          Input({"type": "board-crumb", "index": ALL}, "n_clicks"), Input("board-layer", "value"),
+          State("board-path", "data"), prevent_initial_call=True)
+def drill(click, _crumbs, layer, path):
+    trigger = ctx.triggered_id
+    if trigger == "board-layer":
+        return []
+    if isinstance(trigger, dict):  # a breadcrumb: go back up to that level
+        return (path or [])[: trigger["index"]] if ctx.triggered[0]["value"] else dash.no_update
+    return drill_path(path or [], chain(workspace(), layer), _clicked(click))
+
+
+@callback(Output("board-map", "figure"), Output("board-legend", "children"),
+          Output("board-table", "data"), Output("board-table", "columns"), Output("board-crumbs", "children"),
+          Input("board-period", "value"), Input("board-category", "value"), Input("board-mode", "value"),
+          Input("board-path", "data"), State("board-layer", "value"), State("board-freq", "value"),
+          State(LANG_STORE, "data"))
+def render(period, category, mode, path, layer, freq, lang):
+    lang = lang_of(lang)
+    board = optional("analytics.board")
+    if board is None or period is None:
+        msg = t("app.not_ready", lang, what="analytics.board") if board is None else t("app.no_data", lang)
+        return empty_figure(msg), [], [], [], []
+    ws = workspace()
+    shown, frame = board_frame(ws, board, layer, path or [], period, freq, category, mode)
+    fig = level_map(layer_geojson(ws, shown), frame, lang)
+    return (fig, legend(frame, lang), table_rows(frame, lang), table_columns(lang),
+            crumbs(ws, layer, path or [], lang))
+
+
+@callback(Output("board-kpis", "children"), Input("board-period", "value"),
+          Input("board-category", "value"), State("board-freq", "value"), State("board-layer", "value"),
+          State(LANG_STORE, "data"))
+def kpis(period, category, freq, layer, lang):
+    lang = lang_of(lang)
+    board = optional("analytics.board")
+    if board is None or period is None:
+        return []
+    values = cached("kpis", board.kpis, period, freq, category, layer)
+    return kpi_tiles(values, lang)
+
+
+@callback(Output("board-brief-paths", "data"), Output("board-brief-status", "children"),
+          Input("board-brief", "n_clicks"), State("board-period", "value"), State(LANG_STORE, "data"),
+          prevent_initial_call=True, running=[(Output("board-brief", "disabled"), True, False)])
+def make_briefing(_n, period, lang):
+    lang = lang_of(lang)
+    brief = optional("analytics.brief")
+    if brief is None:
+        return None, not_ready("analytics.brief", lang)
+    ws = workspace()
+    paths = brief.make_brief(ws, week=period, out=str(ws.path / "briefs" / str(period)))
+    paths = {str(k): str(v) for k, v in dict(paths).items()}
+    buttons = [html.Button(Path(p).suffix.lstrip(".").upper(), id={"type": "board-dl", "index": k},
+                           n_clicks=0, className="btn") for k, p in paths.items()]
+    return paths, html.Div([html.Span(t("board.brief_done", lang) + "："), *buttons], className="row")
+
+
+@callback(Output("board-download", "data"), Input({"type": "board-dl", "index": ALL}, "n_clicks"),
+          State("board-brief-paths", "data"), prevent_initial_call=True)
+def download_briefing(_clicks, paths):
+    if not ctx.triggered[0]["value"] or not paths:
+        return dash.no_update
+    return dcc.send_file(paths[ctx.triggered_id["index"]])
+
+
+def _clicked(click) -> str | None:
+    try:
+        return str(click["points"][0]["location"])
+    except (TypeError, KeyError, IndexError):
+        return None

@@ -1,0 +1,101 @@
+"""数据 — workspace summary (rows, dates, layers, attribution), the quarantine with reasons, and
+an upload of the next week's file through the same ingest_files + refresh as the CLI."""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+from pathlib import Path
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, callback, dash_table, dcc, html
+
+from analytics.i18n import label, t
+from pages._common import LANG_STORE, card, lang_of, not_ready, optional, workspace
+
+dash.register_page(__name__, path="/data", name="数据", order=4)
+
+_QUARANTINE_ROWS = 500
+
+
+def layout(lang: str | None = None, **_query) -> html.Div:
+    lang = lang_of(lang)
+    return html.Div([
+        html.Div([
+            html.Div([card(t("data.summary", lang), html.Div(id="data-summary"))], className="col-side"),
+            html.Div([card(t("data.upload", lang), html.Div([
+                dcc.Upload(id="data-upload", children=html.Div(t("data.upload_hint", lang)), className="upload",
+                           multiple=False),
+                dcc.Loading(html.Div(id="data-upload-result", className="status")),
+            ]))], className="col-map"),
+        ], className="row"),
+        card(t("data.quarantine", lang), html.Div(id="data-quarantine")),
+    ])
+
+
+@callback(Output("data-summary", "children"), Output("data-quarantine", "children"),
+          Input("data-upload-result", "children"), State(LANG_STORE, "data"))
+def summary(_result, lang):
+    lang, ws = lang_of(lang), workspace()
+    return summary_list(ws, lang), quarantine_tables(ws.quarantine(), lang)
+
+
+@callback(Output("data-upload-result", "children"), Input("data-upload", "contents"),
+          State("data-upload", "filename"), State(LANG_STORE, "data"), prevent_initial_call=True)
+def upload(contents, filename, lang):
+    lang = lang_of(lang)
+    ingest, pipeline = optional("data.ingest"), optional("data.pipeline")
+    if ingest is None or pipeline is None or contents is None:
+        return not_ready("data.ingest / data.pipeline", lang)
+    ws = workspace()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(filename or "upload.csv").name
+        path.write_bytes(base64.b64decode(contents.split(",", 1)[1]))
+        report = ingest.ingest_files([str(path)], ws)
+        pipeline.refresh(ws)
+    return html.Div([
+        html.Div(t("data.accepted", lang, used=f"{report.rows_used:,}", quarantined=f"{report.rows_quarantined:,}",
+                   rows=f"{report.rows_in:,}"), id="data-upload-counts"),
+        html.Pre(report.summary(), className="hint"),
+    ])
+
+
+def summary_list(ws, lang: str) -> html.Dl:
+    """Rows, date range, layers with area counts, attribution."""
+    inc = ws.incidents_frame(["occurred_at"])
+    q = ws.quarantine()
+    cfg = ws.config
+    layers = ", ".join(f"{label(x, lang)} {len(ws.areas(x)):,}" for x in ws.layers())
+    items = [
+        (t("data.incidents", lang), f"{len(inc):,}"),
+        (t("data.quarantined", lang), f"{len(q):,}"),
+        (t("data.date_range", lang), f"{inc['occurred_at'].min():%Y-%m-%d} ~ {inc['occurred_at'].max():%Y-%m-%d}"
+         if len(inc) else "—"),
+        (t("data.layers", lang), layers or "—"),
+        (t("app.attribution", lang), cfg.attribution or "—"),
+    ]
+    children = []
+    for k, v in items:
+        children += [html.Dt(k), html.Dd(v)]
+    return html.Dl(children, className="summary-grid", id="data-summary-list")
+
+
+def quarantine_tables(q: pd.DataFrame, lang: str) -> html.Div:
+    """Counts by reason, then the first rows with their original values."""
+    if q.empty:
+        return html.Div(t("app.no_data", lang), className="hint")
+    by = q["reason"].astype(str).value_counts().rename_axis("reason").reset_index(name="rows")
+    by["reason_label"] = [label(r, lang) for r in by["reason"]]
+    head = q.head(_QUARANTINE_ROWS).astype("string").fillna("")
+    style = {"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13, "textAlign": "left"}
+    return html.Div([
+        dash_table.DataTable(id="data-reasons", data=by.to_dict("records"), style_cell=style,
+                             columns=[{"name": t("col.reason", lang), "id": "reason_label"},
+                                      {"name": t("col.reason_code", lang), "id": "reason"},
+                                      {"name": t("col.rows", lang), "id": "rows"}]),
+        html.Br(),
+        dash_table.DataTable(id="data-quarantine-table", data=head.to_dict("records"), page_size=15,
+                             columns=[{"name": c, "id": c} for c in head.columns], style_cell=style,
+                             style_table={"overflowX": "auto"}, sort_action="native"),
+    ])

@@ -1,0 +1,163 @@
+"""热点分析 — incidents as points / density / grid counts, filters (category, dates, hour,
+weekday), cross-filtering between the map and the charts, Gi* / emerging / camera overlays and
+the near-repeat (Knox) table."""
+
+from __future__ import annotations
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, callback, dash_table, dcc, html
+
+from analytics.i18n import label, t
+from data.taxonomy import ALL
+from pages._board_view import category_choices
+from pages._common import (
+    LANG_STORE,
+    admin_layers,
+    cached,
+    card,
+    control,
+    dropdown,
+    graph_config,
+    lang_of,
+    optional,
+    workspace,
+)
+from pages._hotspots_view import (
+    HOT_COLORS,
+    class_traces,
+    count_bar,
+    filter_incidents,
+    incident_frame,
+    incident_map,
+    region_mask,
+    selected_values,
+)
+
+dash.register_page(__name__, path="/hotspots", name="热点分析", order=1)
+
+_EMERGING_COLORS = {"new_hot_spot": "#67000d", "consecutive_hot_spot": "#cb181d",
+                    "intensifying_hot_spot": "#ef3b2c", "persistent_hot_spot": "#fb6a4a",
+                    "sporadic_hot_spot": "#fcbba1", "oscillating_hot_spot": "#fc9272",
+                    "historical_hot_spot": "#fee0d2", "diminishing_hot_spot": "#fdd0a2"}
+
+
+def layout(lang: str | None = None, **_query) -> html.Div:
+    lang = lang_of(lang)
+    ws = workspace()
+    frame = cached("incident_frame", incident_frame)
+    end = frame["date"].max()
+    start = max(frame["date"].min(), end - pd.Timedelta(days=89))
+    cats = category_choices(ws)
+    overlays = [("gistar", t("hot.gistar", lang)), ("emerging", t("hot.emerging", lang))]
+    if ws.has_extra("cameras"):
+        overlays.append(("cameras", t("hot.cameras", lang)))
+    return html.Div([
+        html.Div([
+            control(t("ctl.category", lang), dropdown("hot-category", [(c, label(c, lang)) for c in cats], cats[0])),
+            control(t("ctl.dates", lang), dcc.DatePickerRange(
+                id="hot-dates", start_date=start.date(), end_date=end.date(), display_format="YYYY-MM-DD",
+                min_date_allowed=frame["date"].min().date(), max_date_allowed=end.date())),
+            control(t("ctl.hours", lang), dcc.RangeSlider(id="hot-hours", min=0, max=23, step=1, value=[0, 23],
+                                                         marks={h: str(h) for h in range(0, 24, 3)}),
+                    width="260px"),
+            control(t("ctl.weekdays", lang), dcc.Checklist(
+                id="hot-weekdays", options=[{"label": t(f"wd.{d}", lang), "value": d} for d in range(7)],
+                value=list(range(7)), inline=True, className="radio")),
+            control(t("ctl.view", lang), dcc.RadioItems(
+                id="hot-view", options=[{"label": t(k, lang), "value": v} for v, k in
+                                        (("points", "hot.points"), ("density", "hot.density"), ("grid", "hot.grid_counts"))],
+                value="points", inline=True, className="radio")),
+            control(t("ctl.layers", lang), dcc.Checklist(
+                id="hot-overlays", options=[{"label": lab, "value": v} for v, lab in overlays], value=[],
+                inline=True, className="radio")),
+            html.Button(t("ctl.reset", lang), id="hot-reset", n_clicks=0, className="btn"),
+        ], className="controls"),
+        html.Div(id="hot-selected", className="hint"),
+        html.Div([
+            html.Div([card(t("hot.title", lang), dcc.Loading(dcc.Graph(id="hot-map", config=graph_config(lang))))],
+                     className="col-map"),
+            html.Div([
+                card(t("hot.by_hour", lang), dcc.Graph(id="hot-hour", config=graph_config(lang))),
+                card(t("hot.by_weekday", lang), dcc.Graph(id="hot-weekday", config=graph_config(lang))),
+                card(t("hot.by_category", lang), dcc.Graph(id="hot-category-chart", config=graph_config(lang))),
+            ], className="col-side"),
+        ], className="row"),
+        card(t("hot.knox", lang), html.Div(id="hot-knox")),
+    ])
+
+
+@callback(Output("hot-map", "selectedData"), Output("hot-hour", "selectedData"),
+          Output("hot-weekday", "selectedData"), Input("hot-reset", "n_clicks"), prevent_initial_call=True)
+def reset_selection(_n):
+    return None, None, None
+
+
+@callback(Output("hot-map", "figure"), Output("hot-hour", "figure"), Output("hot-weekday", "figure"),
+          Output("hot-category-chart", "figure"), Output("hot-selected", "children"),
+          Input("hot-category", "value"), Input("hot-dates", "start_date"), Input("hot-dates", "end_date"),
+          Input("hot-hours", "value"), Input("hot-weekdays", "value"), Input("hot-view", "value"),
+          Input("hot-overlays", "value"), Input("hot-map", "selectedData"), Input("hot-hour", "selectedData"),
+          Input("hot-weekday", "selectedData"), State(LANG_STORE, "data"))
+def render(category, start, end, hours, weekdays, view, overlays, map_sel, hour_sel, wd_sel, lang):
+    lang, ws = lang_of(lang), workspace()
+    frame = cached("incident_frame", incident_frame)
+    members = ws.config.taxonomy.members(category or ALL, frame["category"].unique())
+    base = filter_incidents(frame, categories=members, start=start, end=end, hours=hours, weekdays=weekdays)
+    hour_pick, wd_pick = selected_values(hour_sel), selected_values(wd_sel)
+    in_region = region_mask(frame, map_sel)
+    by_hour = base & filter_incidents(frame, weekdays=wd_pick) & in_region
+    by_wd = base & filter_incidents(frame, hours=_span(hour_pick)) & in_region
+    on_map = base & filter_incidents(frame, hours=_span(hour_pick), weekdays=wd_pick)
+    both = on_map & in_region
+    layers = admin_layers(ws)
+    fig_map = incident_map(ws, frame[on_map], view, lang, _overlays(ws, overlays or [], category, start, end, lang),
+                           layers[min(1, len(layers) - 1)])
+    wd_labels = {d: t(f"wd.{d}", lang) for d in range(7)}
+    return (fig_map,
+            count_bar(frame.loc[by_hour, "hour"].value_counts().reindex(range(24), fill_value=0), lang,
+                      t("hot.by_hour", lang), hour_pick),
+            count_bar(frame.loc[by_wd, "weekday"].value_counts().reindex(range(7), fill_value=0), lang,
+                      t("hot.by_weekday", lang), wd_pick, wd_labels),
+            count_bar(frame.loc[both, "category"].value_counts().head(12), lang, t("hot.by_category", lang),
+                      labels={c: label(c, lang) for c in members}),
+            t("hot.selected", lang, n=f"{int(both.sum()):,}"))
+
+
+@callback(Output("hot-knox", "children"), Input("hot-category", "value"), Input("hot-dates", "start_date"),
+          Input("hot-dates", "end_date"), State(LANG_STORE, "data"))
+def knox(category, start, end, lang):
+    lang = lang_of(lang)
+    hs = optional("analytics.hotspots")
+    if hs is None or not hasattr(hs, "run_hotspots"):
+        return html.Div(t("app.not_ready", lang, what="analytics.hotspots.run_hotspots"), className="not-ready")
+    table = cached("hotspots", hs.run_hotspots, "knox", category=category, start=start, end=end,
+                   seed=12345, permutations=99)
+    table = pd.DataFrame(table).round(4)
+    return dash_table.DataTable(data=table.astype(object).where(table.notna(), None).to_dict("records"),
+                                columns=[{"name": str(c), "id": str(c)} for c in table.columns],
+                                page_size=12, sort_action="native", id="hot-knox-table",
+                                style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13})
+
+
+def _overlays(ws, chosen: list[str], category, start, end, lang) -> dict:
+    """Overlay traces: Gi* and emerging classes from analytics.hotspots, cameras from the workspace."""
+    out: dict = {"classes": []}
+    hs = optional("analytics.hotspots")
+    layer = "grid" if "grid" in ws.layers() else admin_layers(ws)[-1]
+    if hs is not None and hasattr(hs, "run_hotspots"):
+        if "gistar" in chosen:
+            table = cached("hotspots", hs.run_hotspots, "gistar", layer=layer, category=category, start=start,
+                           end=end, seed=12345, permutations=99)
+            out["classes"] += class_traces(ws, layer, table, lang, HOT_COLORS)
+        if "emerging" in chosen:
+            table = cached("hotspots", hs.run_hotspots, "emerging", layer=layer, category=category,
+                           seed=12345, permutations=99)
+            out["classes"] += class_traces(ws, layer, table, lang, _EMERGING_COLORS)
+    if "cameras" in chosen and ws.has_extra("cameras"):
+        out["cameras"] = cached("extra_cameras", lambda w: pd.DataFrame(w.extra("cameras")).drop(columns="geometry", errors="ignore"))
+    return out
+
+
+def _span(picked: list | None):
+    return None if not picked else (min(picked), max(picked))

@@ -1,0 +1,63 @@
+"""大屏 — big-screen mode: full screen, dark, large type, rotating through the levels
+(区 → 街道 → 社区 → 网格) of the latest period with a dcc.Interval."""
+
+from __future__ import annotations
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, callback, dcc, html
+
+from analytics.i18n import label, t
+from analytics.mapdata import layer_geojson
+from pages._board_view import board_frame, kpi_tiles, legend
+from pages._common import (
+    LANG_STORE,
+    admin_layers,
+    cached,
+    empty_figure,
+    graph_config,
+    lang_of,
+    optional,
+    workspace,
+)
+from pages._maps import level_map
+
+dash.register_page(__name__, path="/screen", name="大屏", order=5)
+
+#: Seconds each level stays on the wall.
+ROTATE_SECONDS = 15
+
+
+def layout(lang: str | None = None, **_query) -> html.Div:
+    lang = lang_of(lang)
+    ws = workspace()
+    return html.Div([
+        dcc.Interval(id="screen-interval", interval=ROTATE_SECONDS * 1000, n_intervals=0),
+        html.Div([dcc.Link("×", href="/", className="screen-exit", title=t("nav.board", lang))],
+                 style={"textAlign": "right"}),
+        html.H1(f"{ws.config.name} · {t('screen.title', lang)}", className="screen-title"),
+        html.Div(id="screen-sub", className="screen-sub"),
+        html.Div(id="screen-kpis", className="kpis"),
+        html.Div(id="screen-legend", className="legend", style={"justifyContent": "center"}),
+        dcc.Graph(id="screen-map", config={**graph_config(lang), "displayModeBar": False},
+                  style={"height": "68vh"}),
+    ], className="screen")
+
+
+@callback(Output("screen-map", "figure"), Output("screen-legend", "children"),
+          Output("screen-sub", "children"), Output("screen-kpis", "children"),
+          Input("screen-interval", "n_intervals"), State(LANG_STORE, "data"))
+def rotate(n, lang):
+    lang = lang_of(lang)
+    board = optional("analytics.board")
+    if board is None:
+        return empty_figure(t("app.not_ready", lang, what="analytics.board"), dark=True), [], "", []
+    ws = workspace()
+    layers = admin_layers(ws)
+    layer = layers[(n or 0) % len(layers)]
+    period = str(pd.Timestamp(cached("latest_period", board.latest_period, "W")).date())
+    shown, frame = board_frame(ws, board, layer, [], period, "W", "全部", "alert")
+    fig = level_map(layer_geojson(ws, shown), frame, lang, dark=True, height=None, labels=len(frame) <= 40)
+    sub = f"{period} · {t('screen.rotating', lang, layer=label(shown, lang))}"
+    kpis = kpi_tiles(cached("kpis", board.kpis, period, "W", "全部", layer), lang)
+    return fig, legend(frame, lang), sub, kpis

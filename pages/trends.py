@@ -1,0 +1,93 @@
+"""趋势 — time series per area and category with the expected band and warning markers, this
+year vs last year, hour × weekday heat map and the CompStat comparison."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, callback, dash_table, dcc, html
+
+from analytics.i18n import label, t
+from analytics.mapdata import layer_table
+from data.taxonomy import ALL
+from pages._board_view import category_choices
+from pages._common import (
+    LANG_STORE,
+    admin_layers,
+    cached,
+    card,
+    control,
+    dropdown,
+    empty_figure,
+    graph_config,
+    lang_of,
+    optional,
+    workspace,
+)
+from pages._hotspots_view import filter_incidents, incident_frame
+from pages._trends_view import area_incidents, band_figure, compstat, heatmap_figure, year_figure
+
+dash.register_page(__name__, path="/trends", name="趋势", order=2)
+
+
+def layout(lang: str | None = None, area: str | None = None, **_query) -> html.Div:
+    lang = lang_of(lang)
+    ws = workspace()
+    layers = admin_layers(ws)
+    cats = category_choices(ws)
+    return html.Div([
+        html.Div([
+            control(t("ctl.level", lang), dropdown("trend-layer", [(x, label(x, lang)) for x in layers], layers[0])),
+            control(t("ctl.area", lang), dcc.Dropdown(id="trend-area", className="dd", clearable=False),
+                    width="220px"),
+            control(t("ctl.category", lang), dropdown("trend-category", [(c, label(c, lang)) for c in cats], cats[0])),
+            control(t("ctl.freq", lang), dcc.RadioItems(
+                id="trend-freq", options=[{"label": t(f"freq.{f}", lang), "value": f} for f in ("W", "M")],
+                value="W", inline=True, className="radio")),
+        ], className="controls"),
+        card(t("trend.series", lang), dcc.Loading(dcc.Graph(id="trend-series", config=graph_config(lang)))),
+        html.Div([
+            html.Div([card(t("trend.yoy_chart", lang), dcc.Graph(id="trend-yoy", config=graph_config(lang)))],
+                     className="col-map"),
+            html.Div([card(t("trend.heatmap", lang), dcc.Graph(id="trend-heatmap", config=graph_config(lang)))],
+                     className="col-side"),
+        ], className="row"),
+        card(t("trend.compstat", lang), html.Div(id="trend-compstat")),
+    ])
+
+
+@callback(Output("trend-area", "options"), Output("trend-area", "value"), Input("trend-layer", "value"))
+def area_options(layer):
+    table = layer_table(workspace(), layer)
+    return ([{"label": f"{n}（{a}）", "value": a} for a, n in zip(table["area_id"], table["name"])],
+            str(table["area_id"].iloc[0]) if len(table) else None)
+
+
+@callback(Output("trend-series", "figure"), Input("trend-area", "value"), Input("trend-category", "value"),
+          Input("trend-freq", "value"), State(LANG_STORE, "data"))
+def series(area_id, category, freq, lang):
+    lang = lang_of(lang)
+    board = optional("analytics.board")
+    if board is None or area_id is None:
+        return empty_figure(t("app.not_ready", lang, what="analytics.board") if board is None else t("app.no_data", lang))
+    tr = cached("trend", board.trend, area_id, category, freq, 104 if freq == "W" else 36)
+    return band_figure(tr, lang)
+
+
+@callback(Output("trend-yoy", "figure"), Output("trend-heatmap", "figure"), Output("trend-compstat", "children"),
+          Input("trend-area", "value"), Input("trend-category", "value"), State("trend-layer", "value"),
+          State(LANG_STORE, "data"))
+def comparisons(area_id, category, layer, lang):
+    lang, ws = lang_of(lang), workspace()
+    frame = cached("incident_frame", incident_frame)
+    members = ws.config.taxonomy.members(category or ALL, frame["category"].unique())
+    sel = area_incidents(ws, frame[filter_incidents(frame, categories=members)], layer, area_id)
+    end = frame["date"].max()
+    table = compstat(sel, end, lang)
+    cols = [{"name": t("trend.window", lang), "id": "window"}, {"name": t("trend.this_year", lang), "id": "current"},
+            {"name": t("trend.last_year", lang), "id": "compare"},
+            {"name": t("trend.change", lang), "id": "change", "type": "numeric",
+             "format": dash_table.FormatTemplate.percentage(1)}]
+    records = table.astype(object).where(table.notna(), None).to_dict("records")
+    return (year_figure(sel, end, lang), heatmap_figure(sel, lang),
+            dash_table.DataTable(id="trend-compstat-table", data=records, columns=cols,
+                                 style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 14}))
