@@ -232,8 +232,8 @@ class _Gen:
         days = pd.date_range(self.start, periods=self.weeks * 7, freq="D")
         t_years = np.arange(len(days)) / 365.25
         trend = (1 - decline) ** t_years
-        doy = days.dayofyear.to_numpy()
-        dow = days.dayofweek.to_numpy()
+        doy = days.day_of_year.to_numpy()
+        dow = days.day_of_week.to_numpy()
         # days since the nearest 春节 (previous or next year's, whichever is closer)
         sf = np.array([(d - _nearest_sf(d)).days for d in days.date])
         out = np.empty((len(CATEGORY_SPECS), len(days)))

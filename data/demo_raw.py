@@ -133,8 +133,8 @@ def write_raw_files(
     part["occurred_at"] = part["occurred_at"].dt.strftime("%Y/%m/%d %H:%M")
     part = _text_coords(part)
     part, bad = _plant(part, rng, future_year=at.max().year + 5, serial=3000, scale=0.3)
-    part = part.rename(columns={"incident_id": "编号", "occurred_at": "报警时间",
-                                                          "category": "类别", "lon": "lng", "lat": "lat"})
+    part = part.rename(columns={"incident_id": "编号", "occurred_at": "报警时间", "category": "类别",
+                                "lon": "lng", "lat": "lat"})
     path = folder / f"{gcj_station}_警情导出_GCJ02.csv"
     part.to_csv(path, index=False, encoding="utf-8-sig")
     files.append(RawFile(path, coords="gcj02"))
