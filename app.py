@@ -82,14 +82,14 @@ def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: in
     if not ws.exists():
         from data.demo import build_demo
 
-        print(f"{ws.path}: no workspace yet, building the demo city (示范市) …", flush=True)
+        print(f"{ws.path}: no workspace yet, building the demo city ...", flush=True)
         build_demo(str(ws.path))
     if not _is_loopback(host):
         print(f"WARNING: serving on {host}:{port} — reachable from other machines; "
               "incident locations are sensitive. Use 127.0.0.1 unless that is intended.",
               file=sys.stderr, flush=True)
     app = create_app(ws)
-    print(f"平安预警: http://{host}:{port}/  (workspace {ws.path})", flush=True)
+    print(f"Pingan: http://{host}:{port}/  (workspace {ws.path})", flush=True)
     app.run(host=host, port=port, debug=debug)
 
 

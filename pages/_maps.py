@@ -47,7 +47,7 @@ def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = Fal
         Write area names on the map; default when at most 40 areas are drawn.
     """
     ids = frame["area_id"].astype(str).to_numpy()
-    gj = subset(geojson, ids) if len(ids) < len(geojson["features"]) else geojson
+    gj = subset(geojson, ids)
     level = pd.Categorical(frame["level"].astype("string").to_numpy(dtype=object), categories=list(LEVELS))
     z = np.where(level.codes >= 0, level.codes, np.nan).astype(float)
     reason = frame.get(f"reason_{lang}", frame.get("reason_zh", pd.Series([""] * len(frame))))
@@ -90,7 +90,7 @@ def value_map(geojson: dict, ids, values, names, title: str, *, colorscale: str 
               zmid: float | None = None, height: int = 520) -> go.Figure:
     """Continuous choropleth (counts, z-scores) of the given areas."""
     ids = np.asarray(ids).astype(str)
-    gj = subset(geojson, ids) if len(ids) < len(geojson["features"]) else geojson
+    gj = subset(geojson, ids)
     fig = go.Figure(go.Choropleth(
         geojson=gj, locations=ids, featureidkey="id", z=np.asarray(values, dtype=float),
         zmid=zmid, colorscale=colorscale, text=np.asarray(names).astype(str),

@@ -41,7 +41,7 @@ from pages._common import (
 )
 from pages._maps import level_map
 
-dash.register_page(__name__, path="/", name="预警看板", order=0)
+dash.register_page(__name__, path="/", name=t("nav.board"), title=t("app.title"), order=0)
 
 def layout(lang: str | None = None, **_query) -> html.Div:
     lang = lang_of(lang)

@@ -14,7 +14,7 @@ from dash import Input, Output, State, callback, dash_table, dcc, html
 from analytics.i18n import label, t
 from pages._common import LANG_STORE, card, lang_of, not_ready, optional, workspace
 
-dash.register_page(__name__, path="/data", name="数据", order=4)
+dash.register_page(__name__, path="/data", name=t("nav.data"), title=t("app.title"), order=4)
 
 _QUARANTINE_ROWS = 500
 

@@ -23,7 +23,7 @@ from pages._common import (
     workspace,
 )
 
-dash.register_page(__name__, path="/evaluation", name="模型评估", order=3)
+dash.register_page(__name__, path="/evaluation", name=t("nav.evaluation"), title=t("app.title"), order=3)
 
 #: Backtest settings for the workspace: 500 m cells, weekly, the last 12 weeks as test periods.
 CELL_M = 500.0

@@ -34,7 +34,7 @@ from pages._hotspots_view import (
     selected_values,
 )
 
-dash.register_page(__name__, path="/hotspots", name="热点分析", order=1)
+dash.register_page(__name__, path="/hotspots", name=t("nav.hotspots"), title=t("app.title"), order=1)
 
 _EMERGING_COLORS = {"new_hot_spot": "#67000d", "consecutive_hot_spot": "#cb181d",
                     "intensifying_hot_spot": "#ef3b2c", "persistent_hot_spot": "#fb6a4a",

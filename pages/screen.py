@@ -9,6 +9,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from analytics.i18n import label, t
 from analytics.mapdata import layer_geojson
+from data.taxonomy import ALL
 from pages._board_view import board_frame, kpi_tiles, legend
 from pages._common import (
     LANG_STORE,
@@ -22,7 +23,7 @@ from pages._common import (
 )
 from pages._maps import level_map
 
-dash.register_page(__name__, path="/screen", name="大屏", order=5)
+dash.register_page(__name__, path="/screen", name=t("nav.screen"), title=t("app.title"), order=5)
 
 #: Seconds each level stays on the wall.
 ROTATE_SECONDS = 15
@@ -56,8 +57,8 @@ def rotate(n, lang):
     layers = admin_layers(ws)
     layer = layers[(n or 0) % len(layers)]
     period = str(pd.Timestamp(cached("latest_period", board.latest_period, "W")).date())
-    shown, frame = board_frame(ws, board, layer, [], period, "W", "全部", "alert")
+    shown, frame = board_frame(ws, board, layer, [], period, "W", ALL, "alert")
     fig = level_map(layer_geojson(ws, shown), frame, lang, dark=True, height=None, labels=len(frame) <= 40)
     sub = f"{period} · {t('screen.rotating', lang, layer=label(shown, lang))}"
-    kpis = kpi_tiles(cached("kpis", board.kpis, period, "W", "全部", layer), lang)
+    kpis = kpi_tiles(cached("kpis", board.kpis, period, "W", ALL, layer), lang)
     return fig, legend(frame, lang), sub, kpis

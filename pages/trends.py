@@ -26,7 +26,7 @@ from pages._common import (
 from pages._hotspots_view import filter_incidents, incident_frame
 from pages._trends_view import area_incidents, band_figure, compstat, heatmap_figure, year_figure
 
-dash.register_page(__name__, path="/trends", name="趋势", order=2)
+dash.register_page(__name__, path="/trends", name=t("nav.trends"), title=t("app.title"), order=2)
 
 
 def layout(lang: str | None = None, area: str | None = None, **_query) -> html.Div:
