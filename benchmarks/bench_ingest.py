@@ -1,0 +1,125 @@
+"""Ingest throughput and peak memory: data.ingest.ingest_files vs a bare read + points_from_xy.
+
+Writes ``--n`` synthetic incidents (Chinese headers, string times in two formats, ~2 % bad rows)
+to a Parquet file, then, each in a fresh child process so that peak RSS is its own:
+
+- ``ingest``: ``ingest_files`` into an empty workspace (parse, validate, quarantine, GeoParquet);
+- ``reference``: ``pd.read_parquet`` + ``pd.to_datetime`` + ``geopandas.points_from_xy`` of the
+  same file — the least any ingest must do.
+
+Prints rows/s, peak RSS of each and the ratio.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--n 2000000] [--seed 0] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_file(path: Path, n: int, seed: int) -> None:
+    """Synthetic export: 警情编号, 报警时间 (text), 警情类别, 经度, 纬度, 派出所."""
+    rng = np.random.default_rng(seed)
+    t = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 3 * 365 * 86400, n), unit="s")
+    text = np.where(rng.random(n) < 0.5, t.strftime("%Y-%m-%d %H:%M:%S"), t.strftime("%Y/%m/%d %H:%M"))
+    lon = rng.normal(106.68, 0.05, n)
+    lat = rng.normal(26.60, 0.04, n)
+    bad = rng.random(n)
+    lon[bad < 0.01] = np.nan  # 1 % missing coordinates
+    text[(bad >= 0.01) & (bad < 0.015)] = "不详"  # 0.5 % unparseable times
+    cats = np.array(["入室盗窃", "盗窃电动车", "扒窃", "抢劫", "抢夺", "电信网络诈骗", "故意伤害", "寻衅滋事"])
+    frame = pd.DataFrame({
+        "警情编号": pd.Series(np.char.add("JQ", np.arange(n).astype("U12")), dtype="str"),
+        "报警时间": pd.Series(text, dtype="str"),
+        "警情类别": pd.Categorical.from_codes(rng.integers(0, len(cats), n), cats).astype("str"),
+        "经度": lon,
+        "纬度": lat,
+        "派出所": pd.Series(np.char.add("派出所", rng.integers(0, 40, n).astype("U2")), dtype="str"),
+    })
+    dup = rng.choice(n, size=max(1, n // 200), replace=False)  # 0.5 % duplicated ids
+    frame.loc[dup[1:], "警情编号"] = frame.loc[dup[0], "警情编号"]
+    frame.to_parquet(path, index=False)
+
+
+def _child(kind: str, file: str, workdir: str) -> None:
+    t0 = time.perf_counter()
+    out: dict = {}
+    if kind == "generate":
+        n, seed = (int(v) for v in workdir.split(","))
+        make_file(Path(file), n, seed)
+    elif kind == "ingest":
+        from data.ingest import ingest_files
+        from data.workspace import Workspace
+
+        shutil.rmtree(Path(workdir) / "ws", ignore_errors=True)  # an empty workspace every run
+        ws = Workspace.create(Path(workdir) / "ws")
+        rep = ingest_files([file], ws)
+        out.update(rows_in=rep.rows_in, rows_used=rep.rows_used, by_reason=rep.by_reason)
+    else:
+        import geopandas as gpd
+
+        df = pd.read_parquet(file)
+        when = pd.to_datetime(df["报警时间"], format="ISO8601", errors="coerce")
+        pts = gpd.points_from_xy(df["经度"], df["纬度"], crs=4326)
+        out.update(rows_in=len(df), rows_used=int(when.notna().sum()), n_points=len(pts))
+    out["seconds"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out, ensure_ascii=False))
+
+
+def _run(kind: str, file: Path, workdir: Path | str) -> dict:
+    res = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--file", str(file), "--workdir", str(workdir)],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=2_000_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", default=None, help="work in this folder and keep it")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--file", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        sys.path.insert(0, str(ROOT))
+        _child(args.child, args.file, args.workdir)
+        return
+
+    tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    file = tmp / f"incidents_{args.n}.parquet"
+    t = time.perf_counter()
+    # every step in its own child: Linux keeps ru_maxrss across fork/exec, so a parent that had
+    # generated the data would pass its peak on to the children it measures.
+    _run("generate", file, f"{args.n},{args.seed}")
+    print(f"generated {args.n:,} rows -> {file} ({file.stat().st_size / 2**20:.0f} MB) in {time.perf_counter() - t:.1f} s")
+    ref = _run("reference", file, tmp)
+    ours = _run("ingest", file, tmp)
+    print(f"ingest_files:                   {ours['seconds']:7.2f} s  {args.n / ours['seconds'] / 1e6:5.2f} M rows/s  "
+          f"peak RSS {ours['peak_rss_mb']:7.0f} MB  used {ours['rows_used']:,}  {ours['by_reason']}")
+    print(f"read_parquet + points_from_xy:  {ref['seconds']:7.2f} s  {args.n / ref['seconds'] / 1e6:5.2f} M rows/s  "
+          f"peak RSS {ref['peak_rss_mb']:7.0f} MB")
+    print(f"ratio ingest / reference: time {ours['seconds'] / ref['seconds']:.1f}x  "
+          f"memory {ours['peak_rss_mb'] / ref['peak_rss_mb']:.1f}x")
+    assert ours["rows_in"] == args.n
+
+
+if __name__ == "__main__":
+    main()
