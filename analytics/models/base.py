@@ -34,8 +34,10 @@ __all__ = [
     "infer_freq",
     "mom_alpha",
     "next_periods",
+    "predictive_table",
     "season_length",
     "spring_festival",
+    "to_matrix",
 ]
 
 #: Quantile levels of the predictive table (column ``q80`` is the 0.80 quantile …).
@@ -153,12 +155,25 @@ class CountModel:
     # -- public API --------------------------------------------------------------------------
     def fit(self, counts: pd.DataFrame) -> CountModel:
         """Learn from ``counts`` (every period up to and including the origin)."""
-        keys, periods, Y = _to_matrix(counts)
-        self.keys_ = keys
+        keys, periods, Y = to_matrix(counts)
+        return self.fit_arrays(keys, periods, Y)
+
+    def fit_arrays(self, keys: pd.DataFrame, periods: pd.DatetimeIndex, Y: np.ndarray,
+                   freq: str | None = None) -> CountModel:
+        """Same as :meth:`fit` from the dense matrix form (the backtest's fast path).
+
+        ``keys`` has ``area_id, category`` (one row per series), ``periods`` the sorted period
+        starts and ``Y`` the counts, shape ``(len(keys), len(periods))``.
+        """
+        periods = pd.DatetimeIndex(periods)
+        if Y.shape != (len(keys), len(periods)):
+            raise ValueError(f"Y: shape {Y.shape} does not match {len(keys)} series x "
+                             f"{len(periods)} periods")
+        self.keys_ = keys.reset_index(drop=True)
         self.periods_ = periods
-        self.freq_ = infer_freq(periods)
+        self.freq_ = freq or infer_freq(periods)
         self.origin_ = periods[-1]
-        self._fit_matrix(Y.astype(float))
+        self._fit_matrix(np.asarray(Y, dtype=float))
         return self
 
     def predict(self, horizon: int = 1, *, periods: Sequence | None = None) -> pd.DataFrame:
@@ -181,6 +196,17 @@ class CountModel:
         if periods is not None:
             table = table[table["period"].isin(wanted)].reset_index(drop=True)
         return table
+
+    def predict_params(self, horizon: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """``(mu, alpha)`` arrays of shape ``(len(keys_), horizon)`` without the quantiles.
+
+        The fast path of the backtest; rows follow ``keys_``.
+        """
+        self._check_fitted()
+        mu, alpha = self._predict_matrix(int(horizon))
+        return (np.maximum(np.nan_to_num(np.asarray(mu, float)), 0.0),
+                np.broadcast_to(np.maximum(np.nan_to_num(np.asarray(alpha, float)), 0.0),
+                                np.shape(mu)))
 
     def alarm_statistic(self, observed: pd.DataFrame) -> pd.DataFrame:
         """Alarm statistic of observed counts of the first period after the origin.
@@ -245,8 +271,8 @@ def predictive_table(keys: pd.DataFrame, periods: pd.DatetimeIndex, mu: np.ndarr
     return out
 
 
-def _to_matrix(counts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DatetimeIndex, np.ndarray]:
-    """Series keys (area_id, category), sorted periods, and the dense count matrix."""
+def to_matrix(counts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DatetimeIndex, np.ndarray]:
+    """Series keys (area_id, category) sorted, sorted periods, and the dense count matrix."""
     missing = {"area_id", "period", "category", "count"} - set(counts.columns)
     if missing:
         raise ValueError(f"counts: missing column(s) {', '.join(sorted(missing))}")
@@ -254,11 +280,15 @@ def _to_matrix(counts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DatetimeIndex, np
         raise ValueError("counts: empty table")
     periods = pd.DatetimeIndex(np.sort(pd.unique(pd.to_datetime(counts["period"]).to_numpy())))
     p_idx = periods.get_indexer(pd.to_datetime(counts["period"]))
-    mi = pd.MultiIndex.from_arrays([counts["area_id"].astype(str), counts["category"].astype(str)],
-                                   names=["area_id", "category"])
-    k_idx, uniq = mi.factorize(sort=True)
-    Y = np.zeros((len(uniq), len(periods)))
+    # Factorize the two key columns separately (much faster than a MultiIndex of strings).
+    a_codes, a_uniq = pd.factorize(counts["area_id"].astype(str), sort=True)
+    c_codes, c_uniq = pd.factorize(counts["category"].astype(str), sort=True)
+    combo = a_codes.astype(np.int64) * len(c_uniq) + c_codes
+    present, k_idx = np.unique(combo, return_inverse=True)
+    Y = np.zeros((len(present), len(periods)))
     Y[k_idx, p_idx] = counts["count"].to_numpy(float)  # dense and unique by contract
-    keys = pd.DataFrame({"area_id": uniq.get_level_values(0).astype(str),
-                         "category": uniq.get_level_values(1).astype(str)})
+    keys = pd.DataFrame({
+        "area_id": pd.Series(np.asarray(a_uniq, dtype=object)[present // len(c_uniq)], dtype=str),
+        "category": pd.Series(np.asarray(c_uniq, dtype=object)[present % len(c_uniq)], dtype=str),
+    })
     return keys, periods, Y

@@ -60,8 +60,8 @@ class PooledGBM(CountModel):
     random_state : int
     """
 
-    def __init__(self, *, neighbours=None, train_periods: int = 52, holdout: int = 8,
-                 zero_fraction: float = 0.3, max_iter: int = 80, learning_rate: float = 0.1,
+    def __init__(self, *, neighbours=None, train_periods: int = 26, holdout: int = 4,
+                 zero_fraction: float = 0.15, max_iter: int = 50, learning_rate: float = 0.1,
                  max_leaf_nodes: int = 31, min_samples_leaf: int = 200,
                  random_state: int = 0) -> None:
         self.neighbours = neighbours

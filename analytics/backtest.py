@@ -1,0 +1,504 @@
+"""Rolling-origin backtest of every model: hit rate, PAI, PEI, CRPS, coverage, alarms.
+
+For each test period ``t`` (expanding window) every model is fitted on the periods strictly
+before ``t`` — the backtest slices the count matrix, so no model can see ``t`` or later — and
+predicts ``t`` one step ahead. Scores (design.md, "Backtest JSON"):
+
+- **hit rate** at area share ``a``: events of the test periods in the top ``k = round(a N)``
+  cells (``N`` cells of the study area) ranked by that period's forecast, over all events of
+  the test periods. Cells tied at the cut-off share the remaining slots: they contribute
+  their events times ``slots / tied`` (the expected value of a random tie-break) — the result
+  is deterministic and no model gains from an arbitrary order.
+- **PAI** = hit rate / a.  **PEI** = hit rate / best possible hit rate with ``k`` cells.
+- **CRPS** (discrete, mean over cells × periods), **log score** (mean ``-log P(y)``),
+  **coverage** of the central 80/90/95% intervals ``[q_(1-c)/2, q_(1+c)/2]``.
+- **Alarms** on injected outbreaks (:func:`inject_outbreaks`, :func:`score_alarms`):
+  probability of detection, false alarms per 100 area-periods and median delay, each
+  detector's threshold chosen so its false-alarm rate on outbreak-free area-periods is at most
+  the target — detectors are compared at matched false-alarm rates.
+
+:func:`backtest_file` grids a canonical incident file and returns the stable JSON of
+design.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analytics.distributions import cdf, crps, logpmf, quantile
+from analytics.models import MODELS, CountModel, make_model
+from analytics.models.base import infer_freq, to_matrix
+
+__all__ = [
+    "SHARES",
+    "backtest_counts",
+    "backtest_file",
+    "coverage",
+    "grid_counts",
+    "hit_rates",
+    "inject_outbreaks",
+    "rolling_forecasts",
+    "score_alarms",
+]
+
+#: Area shares of the hit-rate / PAI / PEI scores (JSON keys "0.01", "0.05", "0.10").
+SHARES: tuple[float, ...] = (0.01, 0.05, 0.10)
+
+ModelSpec = str | Callable[[], CountModel]
+
+
+# -- rolling origin ------------------------------------------------------------------------------
+def rolling_forecasts(counts: pd.DataFrame, model: ModelSpec, test_periods: Sequence,
+                      *, neighbours=None, parent=None, statistic: bool = False) -> pd.DataFrame:
+    """One-step-ahead forecasts of every test period, each from a model fitted on earlier periods.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        Tidy dense counts covering the training history and the test periods.
+    model : str or callable
+        Registry name (:data:`analytics.models.MODELS`) or a factory returning a fresh model.
+    test_periods : sequence of Timestamp
+        Periods to forecast; each must be preceded by at least one period.
+    statistic : bool
+        Also return each model's alarm statistic of the observed count (``statistic``).
+
+    Returns
+    -------
+    DataFrame
+        ``area_id, category, period, mu, alpha, observed`` (+ ``statistic``), with
+        ``attrs["seconds"]`` the fit + predict time.
+    """
+    return _rolling(*to_matrix(counts), model, test_periods, neighbours=neighbours,
+                    parent=parent, statistic=statistic)
+
+
+def _rolling(keys, periods, Y, model, test_periods, *, neighbours=None, parent=None,
+             statistic=False) -> pd.DataFrame:
+    freq = infer_freq(periods)
+    factory = (lambda: make_model(model, neighbours=neighbours, parent=parent)) \
+        if isinstance(model, str) else model
+    out = []
+    seconds = 0.0
+    for t in pd.DatetimeIndex(pd.to_datetime(list(test_periods))):
+        j = periods.get_loc(t)
+        if j < 1:
+            raise ValueError(f"test period {t.date()}: no earlier period to fit on")
+        t0 = time.perf_counter()
+        # Only columns < j reach the model: it cannot see the test period or anything later.
+        m = factory().fit_arrays(keys, periods[:j], Y[:, :j], freq=freq)
+        mu, alpha = m.predict_params(1)  # rows follow keys
+        seconds += time.perf_counter() - t0
+        frame = keys.assign(period=t, mu=mu[:, 0], alpha=alpha[:, 0], observed=Y[:, j])
+        if statistic:
+            obs = keys.assign(count=Y[:, j])
+            frame["statistic"] = m.alarm_statistic(obs)["statistic"].to_numpy()
+        out.append(frame)
+    result = pd.concat(out, ignore_index=True)
+    result.attrs["seconds"] = seconds
+    return result
+
+
+# -- scores --------------------------------------------------------------------------------------
+def hit_rates(forecast: np.ndarray, observed: np.ndarray,
+              shares: Iterable[float] = SHARES) -> dict[str, dict[str, float]]:
+    """Hit rate, PAI and PEI at each area share.
+
+    Parameters
+    ----------
+    forecast, observed : (n_periods, n_cells) arrays
+        Forecast (any risk score; higher = riskier) and event counts per test period and
+        cell of the study area.
+
+    Returns
+    -------
+    dict
+        ``{"hit_rate": {"0.01": …}, "pai": {…}, "pei": {…}}``.
+    """
+    F = np.atleast_2d(np.asarray(forecast, float))
+    Obs = np.atleast_2d(np.asarray(observed, float))
+    n = F.shape[1]
+    total = Obs.sum()
+    out: dict[str, dict[str, float]] = {"hit_rate": {}, "pai": {}, "pei": {}}
+    for a in shares:
+        k = max(1, int(round(a * n)))
+        hits = best = 0.0
+        for f, o in zip(F, Obs):  # loop over test periods, vectorised over cells
+            v = np.partition(f, n - k)[n - k]  # k-th largest forecast
+            above = f > v
+            tied = f == v
+            slots = k - above.sum()
+            hits += o[above].sum() + o[tied].sum() * slots / tied.sum()
+            best += np.partition(o, n - k)[n - k:].sum()
+        key = f"{a:.2f}"
+        hr = hits / total if total > 0 else float("nan")
+        out["hit_rate"][key] = hr
+        out["pai"][key] = hr / a
+        out["pei"][key] = hits / best if best > 0 else float("nan")
+    return out
+
+
+def coverage(observed, mu, alpha, level: float, *, pit: bool = True) -> float:
+    """Coverage of the central ``level`` prediction interval.
+
+    With ``pit=True`` (the default, used for ``coverage_80/90/95``) an observation ``y`` covers
+    the share of its probability step ``[F(y-1), F(y)]`` that falls inside
+    ``[(1-level)/2, (1+level)/2]`` — the expected coverage of the randomised PIT, which is
+    exactly ``level`` for a calibrated count forecast. The plain discrete interval
+    ``[q_lo, q_hi]`` (``pit=False``) over-covers by construction when counts are small: in a
+    cell with mean 0.1 the 90% interval is [0, 0] or [0, 1] and covers ~95–100% whatever the
+    model.
+    """
+    y = np.asarray(observed, float)
+    lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
+    if not pit:
+        lo = quantile(lo_p, mu, alpha)
+        hi = quantile(hi_p, mu, alpha)
+        return float(np.mean((y >= lo) & (y <= hi)))
+    a = np.where(y > 0, cdf(y - 1, mu, alpha), 0.0)
+    b = cdf(y, mu, alpha)
+    inside = np.clip(np.minimum(b, hi_p) - np.maximum(a, lo_p), 0.0, None)
+    width = b - a
+    share = np.divide(inside, width, out=np.zeros_like(width), where=width > 1e-15)
+    return float(np.mean(share))
+
+
+def _scores(fc: pd.DataFrame, cells: Sequence[str] | None = None) -> dict:
+    y = fc["observed"].to_numpy(float)
+    mu = fc["mu"].to_numpy(float)
+    al = fc["alpha"].to_numpy(float)
+    wide_f = fc.pivot_table(index="period", columns="area_id", values="mu", aggfunc="sum")
+    wide_o = fc.pivot_table(index="period", columns="area_id", values="observed", aggfunc="sum")
+    if cells is not None:
+        wide_f, wide_o = wide_f.reindex(columns=cells), wide_o.reindex(columns=cells)
+    res = hit_rates(wide_f.to_numpy(), wide_o.to_numpy())
+    res["crps"] = float(np.mean(crps(y, mu, al)))
+    res["log_score"] = float(np.mean(-logpmf(y, mu, al)))
+    for c in (0.80, 0.90, 0.95):
+        res[f"coverage_{round(c * 100)}"] = coverage(y, mu, al, c)
+    res["coverage_90_interval"] = coverage(y, mu, al, 0.90, pit=False)
+    res["seconds"] = float(fc.attrs.get("seconds", np.nan))
+    return res
+
+
+def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[ModelSpec] | None = None,
+                    neighbours=None, parent=None, sparse_mean: float = 0.5) -> dict:
+    """Rolling-origin scores of each model on tidy counts (one category, or summed over all).
+
+    Returns ``{"n_cells", "n_periods", "n_events", "freq", "models": {name: scores}}`` where
+    scores hold ``hit_rate``/``pai``/``pei`` by share, ``crps``, ``log_score``,
+    ``coverage_80/90/95``, ``coverage_90_sparse`` (cells whose training mean is below
+    ``sparse_mean``) and ``seconds``.
+    """
+    counts = _single_category(counts)
+    keys, periods, Y = to_matrix(counts)
+    test = periods[(periods >= pd.Timestamp(start)) & ((periods <= pd.Timestamp(end)) if end else True)]
+    if len(test) == 0:
+        raise ValueError(f"start={start}, end={end}: no test period inside the counts "
+                         f"({periods[0].date()} .. {periods[-1].date()})")
+    if (periods < test[0]).sum() < 2:
+        raise ValueError(f"start={start}: need at least two periods of history before it")
+    names = list(models) if models else list(MODELS)
+    train_mean = counts[counts["period"] < test[0]].groupby("area_id")["count"].mean()
+    sparse = set(train_mean[train_mean < sparse_mean].index)
+    cells = list(keys["area_id"])
+    result = {
+        "n_cells": len(cells),
+        "n_periods": len(test),
+        "n_events": int(counts.loc[counts["period"].isin(test), "count"].sum()),
+        "freq": infer_freq(periods),
+        "models": {},
+    }
+    for spec in names:
+        name = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
+        fc = _rolling(keys, periods, Y, spec, test, neighbours=neighbours, parent=parent)
+        scores = _scores(fc, cells)
+        sp = fc[fc["area_id"].isin(sparse)]
+        scores["coverage_90_sparse"] = (coverage(sp["observed"], sp["mu"], sp["alpha"], 0.90)
+                                        if len(sp) else float("nan"))
+        result["models"][name] = scores
+    return result
+
+
+def _single_category(counts: pd.DataFrame) -> pd.DataFrame:
+    if counts["category"].nunique() <= 1:
+        return counts
+    summed = counts.groupby(["area_id", "period"], as_index=False)["count"].sum()
+    return summed.assign(category="全部")[["area_id", "period", "category", "count"]]
+
+
+# -- outbreaks and alarms -----------------------------------------------------------------------
+def inject_outbreaks(counts: pd.DataFrame, periods: Sequence, *, n: int = 50, duration: int = 3,
+                     size: float = 3.0, min_extra: int = 2,
+                     seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Add simulated outbreaks to tidy counts.
+
+    Each outbreak picks an area (weighted toward busier areas, as real clusters are) and a
+    start period among ``periods`` and adds, in each of ``duration`` periods,
+    ``max(min_extra, Poisson(size * sd))`` cases, ``sd`` the area's count standard deviation
+    (Noufaily et al. 2013 size outbreaks in multiples of the baseline sd).
+
+    Returns
+    -------
+    counts : DataFrame
+        Copy with the extra cases.
+    truth : DataFrame
+        ``area_id, category, start, end, extra`` per outbreak (``end`` inclusive).
+    """
+    rng = np.random.default_rng(seed)
+    all_periods = pd.DatetimeIndex(sorted(counts["period"].unique()))
+    cand = pd.DatetimeIndex(pd.to_datetime(list(periods)))
+    cand = cand[all_periods.get_indexer(cand) + duration - 1 < len(all_periods)]
+    stats_ = counts.groupby(["area_id", "category"])["count"].agg(["mean", "std"]).reset_index()
+    w = stats_["mean"].to_numpy() + 0.05
+    pick = rng.choice(len(stats_), size=n, replace=True, p=w / w.sum())
+    starts = cand[rng.integers(0, len(cand), size=n)]
+    out = counts.copy()
+    key = pd.MultiIndex.from_frame(out[["area_id", "category", "period"]])
+    rows = []
+    add = np.zeros(len(out), dtype=np.int64)
+    for i, s in zip(pick, starts):  # loop over a few dozen outbreaks
+        a, c, sd = stats_.loc[i, "area_id"], stats_.loc[i, "category"], stats_.loc[i, "std"]
+        j0 = all_periods.get_loc(s)
+        ps = all_periods[j0 : j0 + duration]
+        extra = np.maximum(min_extra, rng.poisson(size * max(sd, 0.5), size=len(ps)))
+        pos = key.get_indexer(pd.MultiIndex.from_arrays([[a] * len(ps), [c] * len(ps), ps]))
+        add[pos] += extra
+        rows.append({"area_id": a, "category": c, "start": ps[0], "end": ps[-1],
+                     "extra": int(extra.sum())})
+    out["count"] = out["count"].to_numpy() + add
+    return out, pd.DataFrame(rows)
+
+
+def score_alarms(forecasts: Mapping[str, pd.DataFrame], truth: pd.DataFrame, *,
+                 target_far: float = 0.01) -> dict[str, dict[str, float]]:
+    """Detection at matched false-alarm rates.
+
+    Parameters
+    ----------
+    forecasts : mapping name -> DataFrame
+        :func:`rolling_forecasts` output with ``statistic`` (run on the injected counts).
+    truth : DataFrame
+        From :func:`inject_outbreaks`.
+    target_far : float
+        Allowed false alarms per area-period on outbreak-free area-periods (0.01 = 1 per 100).
+
+    Returns
+    -------
+    dict name -> {"threshold", "false_alarms_per_100", "pod", "median_delay"}
+        ``pod`` = share of outbreaks (starting inside the test periods) with an alarm in one of
+        their periods; ``median_delay`` = periods from start to the first alarm, over detected
+        outbreaks.
+    """
+    res = {}
+    for name, fc in forecasts.items():
+        inside = np.zeros(len(fc), bool)
+        key = fc["area_id"].astype(str) + "|" + fc["category"].astype(str)
+        for _, ob in truth.iterrows():  # a few dozen outbreaks
+            inside |= ((key == f"{ob.area_id}|{ob.category}") & (fc["period"] >= ob.start)
+                       & (fc["period"] <= ob.end)).to_numpy()
+        stat = fc["statistic"].to_numpy(float)
+        clean = stat[~inside]
+        thr = float(np.quantile(clean, 1 - target_far, method="higher"))
+        alarm = stat > thr
+        detected, delays = 0, []
+        tested = 0
+        for _, ob in truth.iterrows():
+            sel = ((key == f"{ob.area_id}|{ob.category}") & (fc["period"] >= ob.start)
+                   & (fc["period"] <= ob.end)).to_numpy()
+            if not sel.any():
+                continue
+            tested += 1
+            hits = np.sort(fc.loc[sel & alarm, "period"].to_numpy())
+            if len(hits):
+                detected += 1
+                periods = np.sort(fc.loc[sel, "period"].unique())
+                delays.append(int(np.searchsorted(periods, hits[0])))
+        res[name] = {
+            "threshold": thr,
+            "false_alarms_per_100": float(100 * np.mean(clean > thr)),
+            "pod": detected / tested if tested else float("nan"),
+            "median_delay": float(np.median(delays)) if delays else float("nan"),
+            "n_outbreaks": tested,
+        }
+    return res
+
+
+# -- from an incident file ----------------------------------------------------------------------
+def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
+                train_end=None) -> tuple[pd.DataFrame, dict]:
+    """Dense weekly (or monthly/daily) counts on a square grid of ``cell`` metres.
+
+    The grid is :class:`layers.grids.GridSpec` in the UTM zone of the points. The study area
+    is every cell with an event before ``train_end``, plus cells whose centre lies inside the
+    convex hull of the events (central 99.9%) and that touch such a cell; only those cells are
+    counted (zeros included). Only complete periods are kept.
+
+    Returns the tidy counts and ``{"cells": ids, "neighbours": mapping, "crs": str}``.
+    """
+    import shapely
+    from pyproj import Transformer
+    from scipy import ndimage
+
+    from layers.crs import estimate_utm_crs
+    from layers.grids import GridSpec
+
+    if cell <= 0:
+        raise ValueError(f"cell: must be a positive number of metres, got {cell}")
+    df = incidents.dropna(subset=["lon", "lat", "occurred_at"])
+    crs = estimate_utm_crs(df["lon"].to_numpy(), df["lat"].to_numpy())
+    x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(df["lon"].to_numpy(),
+                                                                     df["lat"].to_numpy())
+    spec = GridSpec(0.0, 0.0, float(cell), "square", crs.to_string())
+    col, row = spec.index(x, y)
+    t = pd.to_datetime(df["occurred_at"])
+    period = _period_start(t, freq)
+    cut = pd.Timestamp(train_end) if train_end is not None else period.max() + pd.Timedelta(days=1)
+    train = period.to_numpy() < cut
+    if not train.any():
+        raise ValueError(f"start {cut.date()}: no incident before it to define the study area")
+    # Bounding box and hull from the central 99.9% of points: a few mis-geocoded incidents
+    # kilometres away must not add thousands of empty cells.
+    lo_x, hi_x = np.quantile(x, [0.0005, 0.9995])
+    lo_y, hi_y = np.quantile(y, [0.0005, 0.9995])
+    core = (x >= lo_x) & (x <= hi_x) & (y >= lo_y) & (y <= hi_y)
+    c0, c1 = col[core].min(), col[core].max()
+    r0, r1 = row[core].min(), row[core].max()
+    seen = np.zeros((r1 - r0 + 1, c1 - c0 + 1), bool)
+    sel = train & (col >= c0) & (col <= c1) & (row >= r0) & (row <= r1)
+    seen[row[sel] - r0, col[sel] - c0] = True
+    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x[core], y[core]])))
+    cc, rr = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
+    cx, cy = spec.centres(cc.ravel(), rr.ravel())
+    in_hull = shapely.contains_xy(hull, cx, cy).reshape(seen.shape)
+    # Cells inside the hull count when next to an active cell (parks, blocks with no event yet
+    # inside the city), not the empty corners of a crescent-shaped city's hull.
+    near = ndimage.binary_dilation(seen, structure=np.ones((3, 3), bool))
+    study = (seen | (in_hull & near)).ravel()
+    sc, sr = cc.ravel()[study], rr.ravel()[study]
+    ids = spec.ids(sc, sr)
+    # complete periods only: every period between the first and last, dropping a first / last
+    # period that the data covers only in part
+    step = {"W": "7D", "M": "MS", "D": "D"}[freq]
+    periods = pd.date_range(period.min(), period.max(), freq=step)
+    if periods[0] < t.min().normalize():
+        periods = periods[1:]
+    if _period_end(periods[-1], freq) > t.max() + pd.Timedelta(minutes=1):
+        periods = periods[:-1]
+    lookup = pd.Series(np.arange(len(ids)), index=pd.MultiIndex.from_arrays([sc, sr]))
+    cell_idx = lookup.reindex(pd.MultiIndex.from_arrays([col, row])).to_numpy()
+    p_idx = periods.get_indexer(period)
+    ok = ~np.isnan(cell_idx) & (p_idx >= 0)
+    Y = np.zeros((len(ids), len(periods)), dtype=np.int64)
+    np.add.at(Y, (cell_idx[ok].astype(int), p_idx[ok]), 1)
+    counts = pd.DataFrame({
+        "area_id": np.repeat(ids, len(periods)),
+        "period": np.tile(periods.to_numpy(), len(ids)),
+        "category": "全部",
+        "count": Y.ravel(),
+    })
+    pos = {(a, b): i for i, (a, b) in enumerate(zip(sc, sr))}
+    neighbours = {}
+    for i, (a, b) in enumerate(zip(sc, sr)):  # queen neighbours by index arithmetic
+        nb = [pos.get((a + da, b + db)) for da in (-1, 0, 1) for db in (-1, 0, 1) if da or db]
+        neighbours[ids[i]] = [ids[j] for j in nb if j is not None]
+    return counts, {"cells": list(ids), "neighbours": neighbours, "crs": crs.to_string()}
+
+
+def _period_start(t: pd.Series, freq: str) -> pd.DatetimeIndex:
+    d = pd.DatetimeIndex(t).normalize()
+    if freq == "W":
+        return d - pd.to_timedelta(d.dayofweek, unit="D")
+    if freq == "M":
+        return d - pd.to_timedelta(d.day - 1, unit="D")
+    if freq == "D":
+        return d
+    raise ValueError(f"freq {freq!r}: expected 'W', 'M' or 'D'")
+
+
+def _period_end(p: pd.Timestamp, freq: str) -> pd.Timestamp:
+    if freq == "W":
+        return p + pd.Timedelta(days=7) - pd.Timedelta(seconds=1)
+    if freq == "M":
+        return p + pd.DateOffset(months=1) - pd.Timedelta(seconds=1)
+    return p + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+
+
+def read_incidents(path: str | Path, category: str | None = None) -> pd.DataFrame:
+    """Canonical incident file (.parquet or .csv) with ``occurred_at, category, lon, lat``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such incident file")
+    if path.suffix.lower() == ".parquet":
+        df = pd.read_parquet(path)
+    elif path.suffix.lower() == ".csv":
+        df = pd.read_csv(path)
+    else:
+        raise ValueError(f"{path}: expected a .parquet or .csv incident file")
+    missing = {"occurred_at", "lon", "lat"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    if category is not None and category not in ("全部", "ALL"):
+        if "category" not in df.columns:
+            raise ValueError(f"{path}: no 'category' column to select {category!r} from")
+        known = set(df["category"].astype(str).unique())
+        if category not in known:
+            raise ValueError(f"--category {category!r}: not in {path} "
+                             f"(e.g. {', '.join(sorted(known)[:5])})")
+        df = df[df["category"].astype(str) == category]
+    df = df.assign(occurred_at=pd.to_datetime(df["occurred_at"], errors="coerce"))
+    return df
+
+
+def backtest_file(path: str | Path, *, cell: float, freq: str = "W", start, end=None,
+                  category: str | None = None, models: Sequence[str] | None = None) -> dict:
+    """Backtest every model (or ``models``) on a canonical incident file gridded at ``cell`` m.
+
+    Returns the JSON of design.md: ``n_cells, n_periods, n_events, cell_m, freq, models{name:
+    {hit_rate, pai, pei (keys "0.01", "0.05", "0.10"), crps, coverage_90, seconds, …}}`` plus
+    ``log_score``, ``coverage_80``, ``coverage_95``, ``coverage_90_sparse`` per model and the
+    top-level ``start``, ``end``, ``category``.
+    """
+    if freq not in ("W", "M", "D"):
+        raise ValueError(f"--freq {freq!r}: expected W, M or D")
+    for m in models or ():
+        if m not in MODELS:
+            raise ValueError(f"--models {m!r}: unknown; choose from {', '.join(MODELS)}")
+    try:
+        start_ts = pd.Timestamp(start)
+        end_ts = pd.Timestamp(end) if end is not None else None
+    except ValueError as exc:
+        raise ValueError(f"--start/--end: not a date ({exc})") from exc
+    df = read_incidents(path, category)
+    counts, info = grid_counts(df, cell, freq=freq, train_end=start_ts)
+    periods = pd.DatetimeIndex(sorted(counts["period"].unique()))
+    start_p = periods[periods >= start_ts]
+    if len(start_p) == 0:
+        raise ValueError(f"--start {start}: after the last complete period {periods[-1].date()}")
+    result = backtest_counts(counts, start=start_p[0], end=end_ts, models=models,
+                             neighbours=info["neighbours"])
+    out = {
+        "n_cells": result["n_cells"],
+        "n_periods": result["n_periods"],
+        "n_events": result["n_events"],
+        "cell_m": cell,
+        "freq": freq,
+        "start": str(start_p[0].date()),
+        "end": str((end_ts or periods[-1]).date()),
+        "category": category or "全部",
+        "models": _jsonable(result["models"]),
+    }
+    return out
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, float | np.floating):
+        return None if not np.isfinite(obj) else round(float(obj), 6)
+    return obj

@@ -1,0 +1,196 @@
+"""Rolling-origin backtest: no look-ahead (proved two ways), hand-made PAI/PEI, JSON contract."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.backtest import (
+    backtest_counts,
+    backtest_file,
+    coverage,
+    hit_rates,
+    inject_outbreaks,
+    rolling_forecasts,
+    score_alarms,
+)
+from analytics.models import MODELS, MeanLastK
+
+
+def synth_counts(n_areas=15, n_periods=120, seed=0, cats=("a",), start="2021-01-04"):
+    rng = np.random.default_rng(seed)
+    periods = pd.date_range(start, periods=n_periods, freq="W-MON")
+    season = 1 + 0.3 * np.sin(2 * np.pi * periods.day_of_year.to_numpy() / 365.25)
+    base = rng.gamma(0.8, 2.5, size=n_areas)
+    lam = base[:, None] * season[None, :] * rng.gamma(5, 1 / 5, size=(n_areas, n_periods))
+    return pd.DataFrame({
+        "area_id": np.repeat([f"A{i:03d}" for i in range(n_areas)], n_periods),
+        "period": np.tile(periods, n_areas),
+        "category": cats[0],
+        "count": rng.poisson(lam).ravel().astype("int64"),
+    })
+
+
+@pytest.fixture(scope="module")
+def counts():
+    return synth_counts(n_areas=15, n_periods=120, cats=("a",), seed=11)
+
+
+# -- no look-ahead -------------------------------------------------------------------------------
+class Recorder(MeanLastK):
+    """A model that records the last period it was fitted on."""
+
+    seen: list = []
+
+    def _fit_matrix(self, Y):
+        Recorder.seen.append(self.periods_.max())
+        super()._fit_matrix(Y)
+
+
+def test_no_model_sees_its_origin_or_later(counts):
+    periods = sorted(counts["period"].unique())
+    test = periods[-10:]
+    Recorder.seen = []
+    rolling_forecasts(counts, lambda: Recorder(k=4), test)
+    assert len(Recorder.seen) == 10
+    for t, seen in zip(test, Recorder.seen):
+        assert seen < t and seen == periods[periods.index(t) - 1]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_poisoned_future_does_not_change_forecasts(name, counts):
+    periods = sorted(counts["period"].unique())
+    test = periods[-12:-4] if name != "gbm" else periods[-6:-4]  # gbm: slowest fit
+    poisoned = counts.copy()
+    future = poisoned["period"] > test[-1]
+    poisoned.loc[future, "count"] = 10_000
+    kw = {"neighbours": {f"A{i:03d}": [f"A{(i + 1) % 15:03d}"] for i in range(15)}}
+    a = rolling_forecasts(counts, name, test, **kw)
+    b = rolling_forecasts(poisoned, name, test, **kw)
+    pd.testing.assert_frame_equal(a[["area_id", "period", "mu", "alpha", "observed"]],
+                                  b[["area_id", "period", "mu", "alpha", "observed"]])
+    # and poisoning a period the model may see does change them (the test can fail)
+    c = counts.copy()
+    c.loc[c["period"] < test[0], "count"] += 50  # the whole visible history
+    changed = rolling_forecasts(c, name, test[:1], **kw)
+    assert not np.allclose(changed["mu"], a[a["period"] == test[0]]["mu"]) \
+        or not np.allclose(changed["alpha"], a[a["period"] == test[0]]["alpha"])
+
+
+# -- hit rate, PAI, PEI ---------------------------------------------------------------------------
+def test_hit_rates_hand_made():
+    # 10 cells, 2 periods; a = 0.10 -> k = 1 cell, a = 0.20 -> k = 2 cells
+    f = np.array([[9, 8, 7, 1, 1, 1, 1, 1, 1, 0],
+                  [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], float)
+    o = np.array([[2, 0, 1, 0, 0, 0, 0, 0, 3, 0],
+                  [0, 0, 0, 0, 0, 0, 0, 0, 1, 3]], float)
+    r = hit_rates(f, o, shares=(0.10, 0.20))
+    # period 1: top-1 = cell 0 (2 events); best = 3. period 2: top-1 = cell 9 (3); best 3.
+    assert r["hit_rate"]["0.10"] == pytest.approx((2 + 3) / 10)
+    assert r["pai"]["0.10"] == pytest.approx(5 / 10 / 0.10)
+    assert r["pei"]["0.10"] == pytest.approx(5 / 6)
+    # top-2: period 1 cells 0,1 -> 2 events (best 3+2=5); period 2 cells 9,8 -> 4 (best 4)
+    assert r["hit_rate"]["0.20"] == pytest.approx(6 / 10)
+    assert r["pei"]["0.20"] == pytest.approx(6 / 9)
+
+
+def test_hit_rate_ties_share_slots():
+    f = np.array([[5, 5, 5, 5, 0]], float)  # four cells tied for one slot (k = round(0.2*5))
+    o = np.array([[4, 0, 0, 0, 1]], float)
+    r = hit_rates(f, o, shares=(0.20,))
+    assert r["hit_rate"]["0.20"] == pytest.approx((4 * 1 / 4) / 5)
+    # order of the tied cells does not matter
+    r2 = hit_rates(f[:, ::-1], o[:, ::-1], shares=(0.20,))
+    assert r2["hit_rate"]["0.20"] == pytest.approx(r["hit_rate"]["0.20"])
+
+
+def test_pit_coverage_is_nominal_for_a_true_model():
+    rng = np.random.default_rng(0)
+    mu = rng.gamma(0.5, 0.5, size=40_000)  # sparse cells
+    y = rng.poisson(mu)
+    assert coverage(y, mu, 0.0, 0.90) == pytest.approx(0.90, abs=0.01)
+    assert coverage(y, mu, 0.0, 0.80) == pytest.approx(0.80, abs=0.01)
+    # the plain discrete interval over-covers in sparse cells, whatever the model
+    assert coverage(y, mu, 0.0, 0.90, pit=False) > 0.95
+    # a too-narrow forecast under-covers
+    assert coverage(rng.poisson(mu * 3), mu, 0.0, 0.90) < 0.85
+
+
+# -- scores and alarms ---------------------------------------------------------------------------
+def test_backtest_counts_scores(counts):
+    periods = sorted(counts["period"].unique())
+    r = backtest_counts(counts, start=periods[-8], models=["mean4", "glm", "eb"])
+    assert r["n_cells"] == 15 and r["n_periods"] == 8
+    assert r["n_events"] == int(counts[counts["period"] >= periods[-8]]["count"].sum())
+    for s in r["models"].values():
+        assert set(s["pai"]) == {"0.01", "0.05", "0.10"}
+        assert 0 <= s["hit_rate"]["0.10"] <= 1 and s["crps"] > 0 and 0 < s["coverage_90"] <= 1
+        assert s["pai"]["0.10"] == pytest.approx(s["hit_rate"]["0.10"] / 0.10)
+    with pytest.raises(ValueError, match="no test period"):
+        backtest_counts(counts, start="2099-01-01", models=["mean4"])
+
+
+def test_inject_and_score_alarms(counts):
+    periods = sorted(counts["period"].unique())
+    test = periods[-20:]
+    injected, truth = inject_outbreaks(counts, test[:-3], n=8, duration=3, seed=4)
+    assert injected["count"].sum() - counts["count"].sum() == truth["extra"].sum()
+    fc = rolling_forecasts(injected, "ears_c2", test, statistic=True)
+    # an oracle statistic (1 inside an outbreak) detects everything at once
+    oracle = fc.copy()
+    key = oracle["area_id"] + "|" + oracle["category"]
+    inside = np.zeros(len(oracle), bool)
+    for ob in truth.itertuples():
+        inside |= ((key == f"{ob.area_id}|{ob.category}") & (oracle["period"] >= ob.start)
+                   & (oracle["period"] <= ob.end)).to_numpy()
+    oracle["statistic"] = inside.astype(float)
+    res = score_alarms({"ears_c2": fc, "oracle": oracle}, truth, target_far=0.02)
+    assert res["oracle"]["pod"] == 1.0 and res["oracle"]["median_delay"] == 0
+    assert res["ears_c2"]["false_alarms_per_100"] <= 2.0 + 1e-9
+    assert 0 <= res["ears_c2"]["pod"] <= 1
+
+
+# -- from an incident file -------------------------------------------------------------------------
+def _incident_file(tmp_path, n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2022-01-03")
+    hot = rng.random(n) < 0.4
+    lon = np.where(hot, 106.70 + rng.normal(0, 0.002, n), rng.uniform(106.68, 106.72, n))
+    lat = np.where(hot, 26.57 + rng.normal(0, 0.002, n), rng.uniform(26.55, 26.59, n))
+    t = start + pd.to_timedelta(rng.uniform(0, 7 * 104, n), unit="D")
+    df = pd.DataFrame({"incident_id": [f"i{i}" for i in range(n)], "occurred_at": t,
+                       "category": rng.choice(["盗窃", "抢劫"], n), "lon": lon, "lat": lat})
+    path = tmp_path / "incidents.csv"
+    df.to_csv(path, index=False)
+    return path, df
+
+
+def test_backtest_file_json_contract(tmp_path):
+    path, df = _incident_file(tmp_path)
+    out = backtest_file(path, cell=500, freq="W", start="2023-10-02", models=["mean15", "eb"])
+    json.dumps(out)  # serialisable
+    for k in ("n_cells", "n_periods", "n_events", "cell_m", "freq", "models"):
+        assert k in out
+    assert out["cell_m"] == 500 and out["freq"] == "W" and out["n_cells"] > 20
+    test_events = df[pd.to_datetime(df["occurred_at"]) >= "2023-10-02"]
+    last_full = pd.Timestamp("2023-12-18")  # the week of 12-25 is not complete in the data
+    assert out["n_events"] <= len(test_events[pd.to_datetime(test_events["occurred_at"]) < last_full + pd.Timedelta(days=7)])
+    assert out["n_periods"] == 12
+    for name in ("mean15", "eb"):
+        m = out["models"][name]
+        assert set(m["hit_rate"]) == {"0.01", "0.05", "0.10"}
+        for k in ("pai", "pei", "crps", "coverage_90", "seconds"):
+            assert k in m
+    one = backtest_file(path, cell=500, start="2023-10-02", category="抢劫", models=["mean4"])
+    assert one["n_events"] < out["n_events"] and one["category"] == "抢劫"
+
+
+def test_backtest_file_errors(tmp_path):
+    path, _ = _incident_file(tmp_path, n=500)
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        backtest_file(tmp_path / "nope.csv", cell=500, start="2023-01-02")
+    with pytest.raises(ValueError, match="--models 'prophet'"):
+        backtest_file(path, cell=500, start="2023-01-02", models=["prophet"])
+    with pytest.raises(ValueError, match="--category"):
+        backtest_file(path, cell=500, start="2023-01-02", category="诈骗")
