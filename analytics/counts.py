@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["FREQS", "period_start", "period_range", "count_cube", "rollup", "group_counts", "COLUMNS"]
+__all__ = ["FREQS", "period_start", "period_range", "count_cube", "count_array", "rollup", "group_counts", "COLUMNS"]
 
 #: Period frequencies understood everywhere.
 FREQS: tuple[str, ...] = ("D", "W", "M")
@@ -104,7 +104,32 @@ def count_cube(
     -------
     DataFrame
         ``area_id, period, category, count`` (int64), ``len(areas) * n_periods *
-        len(categories_index)`` rows ordered by area, period, category.
+        len(categories_index)`` rows ordered by area, period, category. ``area_id`` and
+        ``category`` are pandas Categoricals of str (compare, ``isin``, group and merge like
+        str; ``.astype(str)`` when plain strings are needed).
+    """
+    area_index, periods, cat_index, count = count_array(
+        area_ids, times, categories, areas=areas, categories_index=categories_index,
+        freq=freq, start=start, end=end,
+    )
+    return _frame(area_index, periods, cat_index, count.ravel())
+
+
+def count_array(
+    area_ids,
+    times,
+    categories,
+    *,
+    areas: Sequence[str],
+    categories_index: Sequence[str],
+    freq: str = "W",
+    start=None,
+    end=None,
+) -> tuple[pd.Index, pd.DatetimeIndex, pd.Index, np.ndarray]:
+    """:func:`count_cube` before it becomes a frame: ``(areas, periods, categories, counts)``.
+
+    ``counts`` has shape ``(n_areas, n_periods, n_categories)``; for writers that store the
+    cube without building millions of Python-level rows (data.pipeline).
     """
     _check_freq(freq)
     area_index = pd.Index(pd.array(list(areas), dtype="str"))
@@ -132,7 +157,7 @@ def count_cube(
         count = np.bincount(flat, minlength=n_a * n_p * n_c).astype(np.int64)
     else:
         count = np.zeros(0, dtype=np.int64)
-    return _frame(area_index, periods, cat_index, count)
+    return area_index, periods, cat_index, count.reshape(n_a, n_p, n_c)
 
 
 def rollup(counts: pd.DataFrame, areas_child: pd.DataFrame, parent_level_areas: pd.DataFrame) -> pd.DataFrame:
@@ -197,18 +222,43 @@ def group_counts(counts: pd.DataFrame, taxonomy, name: str) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``area_id, period, category (= name), count``: one row per area × period.
+        ``area_id, period, category (= name), count``: one row per area × period present in
+        ``counts``, ordered by area then period.
     """
-    cats = pd.unique(counts["category"].astype("str"))
-    members = taxonomy.members(name, cats)
-    sel = counts[counts["category"].isin(members)] if len(members) != len(cats) else counts
-    if sel.empty:
-        keys = counts[["area_id", "period"]].drop_duplicates()
-        return keys.assign(category=name, count=np.int64(0)).reset_index(drop=True)[list(COLUMNS)]
-    out = sel.groupby(["area_id", "period"], sort=False, observed=True)["count"].sum().reset_index()
-    out["category"] = pd.array([name] * len(out), dtype="str")
-    out["count"] = out["count"].astype(np.int64)
-    return out[list(COLUMNS)]
+    cat_codes, cats = _codes(counts["category"])
+    members = taxonomy.members(name, [str(c) for c in cats])
+    wanted = np.isin(np.asarray(cats, dtype=object), np.asarray(members, dtype=object))
+    a_codes, areas = _codes(counts["area_id"])
+    p_codes, periods = pd.factorize(counts["period"], sort=True)
+    n_p = len(periods)
+    keep = wanted[cat_codes] if len(cats) else np.zeros(len(counts), dtype=bool)
+    flat = a_codes.astype(np.int64) * n_p + p_codes
+    # one bincount over (area, period): vectorised group-by; present pairs keep their order
+    total = np.bincount(flat[keep], weights=counts["count"].to_numpy()[keep], minlength=len(areas) * n_p)
+    seen = np.zeros(len(areas) * n_p, dtype=bool)
+    seen[flat] = True
+    key = np.flatnonzero(seen)
+    return pd.DataFrame(
+        {
+            "area_id": pd.Categorical.from_codes(key // n_p, categories=areas),
+            "period": pd.DatetimeIndex(periods).to_numpy()[key % n_p],
+            "category": pd.Categorical.from_codes(np.zeros(key.size, dtype=np.int64), categories=[name]),
+            "count": np.rint(total[key]).astype(np.int64),
+        }
+    )
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes and their labels (Categoricals used as they are: no string hashing)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        if (codes < 0).any():
+            raise ValueError("counts: missing area_id or category")
+        return codes, column.cat.categories
+    codes, labels = pd.factorize(column.astype("str"))
+    if (codes < 0).any():
+        raise ValueError("counts: missing area_id or category")
+    return codes, pd.Index(labels)
 
 
 def _period_code(p: np.ndarray, first: pd.Timestamp, freq: str) -> np.ndarray:
@@ -222,15 +272,17 @@ def _period_code(p: np.ndarray, first: pd.Timestamp, freq: str) -> np.ndarray:
 
 
 def _frame(areas: pd.Index, periods: pd.DatetimeIndex, cats: pd.Index, count: np.ndarray) -> pd.DataFrame:
+    # area_id / category as Categorical of str: a city's dense cube has tens of millions of
+    # rows, and materialising that many strings costs seconds and gigabytes
     n_a, n_p, n_c = len(areas), len(periods), len(cats)
     return pd.DataFrame(
         {
-            "area_id": areas.repeat(n_p * n_c).to_numpy(),
+            "area_id": pd.Categorical.from_codes(np.repeat(np.arange(n_a), n_p * n_c), categories=areas),
             "period": np.tile(np.repeat(periods.to_numpy(), n_c), n_a),
-            "category": np.tile(cats.to_numpy(), n_a * n_p),
+            "category": pd.Categorical.from_codes(np.tile(np.arange(n_c), n_a * n_p), categories=cats),
             "count": count,
         }
-    ).astype({"area_id": "str", "category": "str"})
+    )
 
 
 def _check_freq(freq: str) -> None:

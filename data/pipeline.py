@@ -1,0 +1,385 @@
+"""Workspace orchestration: area layers → assignments → counts (design.md, "Data flow").
+
+- :func:`build_areas` writes admin layers from boundary files, or a generated square/hex
+  grid, then calls :func:`refresh`.
+- :func:`refresh` assigns every incident to every layer (``assignments.parquet``) and writes
+  the dense weekly counts of all layers (``counts.parquet``). Idempotent.
+- :func:`counts` reads a layer's dense counts for the app, the CLI and the models.
+
+Incidents outside every area of a layer are counted nowhere for that layer, and reported.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analytics.counts import count_array, count_cube, period_start
+from data.workspace import ADMIN_LEVELS, Workspace
+
+__all__ = ["build_areas", "refresh", "counts", "layer_index", "grid_spec"]
+
+_COUNTS_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZE = 6
+
+
+def build_areas(
+    ws: Workspace,
+    *,
+    boundaries=None,
+    cell: float | None = None,
+    shape: str = "square",
+    name: str | None = None,
+    level: str | None = None,
+    id_column: str | None = None,
+    name_column: str | None = None,
+    parent_column: str | None = None,
+    margin: float = 10.0,
+) -> str:
+    """Write area layers into the workspace, validate them, and refresh assignments and counts.
+
+    Parameters
+    ----------
+    ws : Workspace
+    boundaries : path or list of paths, optional
+        Admin boundary files (see :func:`layers.boundaries.read_boundaries`).
+    cell : float, optional
+        Generate a grid of this cell size in metres instead (square side or hexagon
+        centre-to-centre distance, see :mod:`layers.grids`).
+    shape : {"square", "hex"}
+    name : str, optional
+        Layer name of a generated grid (default ``"cell"``).
+    level, id_column, name_column, parent_column : str, optional
+        Passed to :func:`layers.boundaries.read_boundaries`.
+    margin : float, default 10
+        A grid with no admin layer to clip to covers the convex hull of the central 99.9% of
+        the incidents grown by ``margin`` metres (keeps incidents on the hull's edge inside),
+        plus the whole cells of the incidents outside it. With admin layers, the grid is
+        clipped to the coarsest admin layer's union.
+
+    Returns
+    -------
+    str
+        Report: layers written, hierarchy issues in m², then the refresh report.
+    """
+    if (boundaries is None) == (cell is None):
+        raise ValueError("give either --boundaries FILE… or --cell METRES")
+    crs = _workspace_crs(ws, boundaries)
+    if cell is not None:
+        lines = [_build_grid(ws, float(cell), shape, name or "cell", crs, margin)]
+    else:
+        lines = _build_admin(ws, boundaries, crs, level, id_column, name_column, parent_column)
+    lines.append(refresh(ws))
+    return "\n".join(lines)
+
+
+def refresh(ws: Workspace) -> str:
+    """Assign every incident to every layer and rewrite assignments and weekly counts.
+
+    Returns a report (one line per layer: incidents assigned / outside); when the workspace
+    has no area layer yet, a note saying so (ingest alone still works).
+    """
+    layers = ws.layers()
+    if not ws.incidents_path.exists():
+        return f"no incidents yet in {ws.path}: nothing to count"
+    if not layers:
+        return "no area layers yet: run `pingan areas --workspace W --cell 250` or `--boundaries FILE`"
+    inc = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
+    n = len(inc)
+    assigned: dict[str, pd.Series] = {}
+    xy: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    report = []
+    for layer in layers:
+        areas = ws.areas(layer)
+        key = areas.crs.to_string()
+        if key not in xy:
+            from layers.assign import project_lonlat
+
+            xy[key] = project_lonlat(inc["lon"].to_numpy(), inc["lat"].to_numpy(), areas.crs)
+        idx = layer_index(ws, layer, areas)
+        pos = idx.locate(*xy[key])
+        ids = pd.array(areas["area_id"].astype("str").to_numpy(dtype=object), dtype="str")
+        assigned[layer] = pd.Series(ids.take(pos, allow_fill=True))
+        inside = int((pos >= 0).sum())
+        report.append(f"{layer}: {inside:,} of {n:,} incidents assigned to {len(areas):,} areas, {n - inside:,} outside")
+    table = pd.DataFrame({"incident_id": inc["incident_id"].astype("str").to_numpy(), **{k: v.to_numpy() for k, v in assigned.items()}})
+    table.to_parquet(ws.assignments_path, index=False)
+
+    cats = sorted(pd.unique(inc["category"].astype("str").dropna()))
+    t = pd.to_datetime(inc["occurred_at"])
+    start, end = t.min(), t.max()
+    tables = []
+    for layer in layers:
+        area_ids = ws.areas(layer)["area_id"].astype("str").tolist()
+        ids, periods, cat_index, cube = count_array(
+            assigned[layer].to_numpy(dtype=object), t, inc["category"].to_numpy(dtype=object),
+            areas=area_ids, categories_index=cats, freq="W", start=start, end=end,
+        )
+        tables.append(_arrow_cube(layer, ids, periods, cat_index, cube))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.concat_tables(tables), ws.counts_path)
+    report.append(
+        f"counts: {len(layers)} layer(s) × {len(periods)} weeks × {len(cats)} categories → {ws.counts_path.name}"
+    )
+    return "\n".join(report)
+
+
+def counts(
+    ws: Workspace,
+    layer: str,
+    *,
+    freq: str = "W",
+    categories=None,
+    start=None,
+    end=None,
+) -> pd.DataFrame:
+    """Dense tidy counts ``area_id, period, category, count`` of one layer.
+
+    ``area_id`` and ``category`` are pandas Categoricals of str (see
+    :func:`analytics.counts.count_cube`); weekly counts are cached per file version.
+
+    Parameters
+    ----------
+    ws : Workspace
+    layer : str
+    freq : {"W", "D", "M"}
+        Weekly counts are read from ``counts.parquet``; days and months are recomputed from
+        the assignments.
+    categories : list of str, optional
+        Raw categories to keep (groups: :func:`analytics.counts.group_counts`).
+    start, end : time, optional
+        Keep the periods holding ``start`` … ``end``.
+    """
+    if freq not in ("D", "W", "M"):
+        raise ValueError(f"freq {freq!r}: use D, W or M")
+    path = ws.require(ws.counts_path)
+    if freq == "W":
+        frame = _weekly(path, layer)
+    else:
+        frame = _recount(ws, layer, freq)
+    if categories is not None:
+        cats = [categories] if isinstance(categories, str) else list(categories)
+        unknown = set(cats) - set(frame["category"].cat.categories)
+        if unknown and not frame.empty:
+            raise ValueError(f"category {sorted(unknown)[0]!r} not in the workspace's counts")
+        frame = frame[frame["category"].isin(cats)]
+    if start is not None:
+        frame = frame[frame["period"] >= period_start([start], freq)[0]]
+    if end is not None:
+        frame = frame[frame["period"] <= period_start([end], freq)[0]]
+    return frame.reset_index(drop=True)
+
+
+def grid_spec(ws: Workspace, layer: str):
+    """The :class:`layers.grids.GridSpec` recorded for a generated grid layer, or ``None``."""
+    from layers.grids import GridSpec
+
+    spec = ws.config.extra.get("grids", {}).get(layer)
+    return GridSpec.from_dict(spec) if spec else None
+
+
+def layer_index(ws: Workspace, layer: str, areas=None):
+    """Point-location index of a layer (:class:`GridIndex` for generated grids)."""
+    from layers.assign import area_index
+
+    areas = ws.areas(layer) if areas is None else areas
+    return area_index(areas, grid_spec(ws, layer) if layer not in ADMIN_LEVELS else None)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _workspace_crs(ws: Workspace, boundaries) -> str:
+    """The workspace's projected CRS; estimated (UTM) and recorded on first use."""
+    from layers.crs import estimate_utm_crs, require_projected
+
+    if ws.config.crs:
+        return require_projected(ws.config.crs, f"{ws.config_path}: crs").to_string()
+    if ws.incidents_path.exists():
+        inc = ws.incidents_frame(["lon", "lat"])
+        crs = estimate_utm_crs(inc["lon"].to_numpy(), inc["lat"].to_numpy())
+    elif boundaries is not None:
+        from layers.boundaries import read_boundaries
+
+        b = read_boundaries(boundaries).to_crs(4326)
+        c = b.geometry.representative_point()
+        crs = estimate_utm_crs(c.x.to_numpy(), c.y.to_numpy())
+    else:
+        raise ValueError(f"{ws.path}: no incidents to place a grid; ingest incidents first")
+    ws.update_config(crs=crs.to_string())
+    return crs.to_string()
+
+
+def _build_grid(ws: Workspace, cell: float, shape: str, layer: str, crs: str, margin: float) -> str:
+    import shapely
+
+    from layers.grids import GridSpec, make_grid
+
+    if layer in ADMIN_LEVELS:
+        raise ValueError(f"--name {layer!r}: reserved for admin levels; pick another layer name")
+    old = grid_spec(ws, layer)
+    spec = GridSpec(0.0, 0.0, cell, shape, crs)
+    if old is not None and (old.cell, old.shape, old.crs) == (spec.cell, spec.shape, spec.crs):
+        spec = old  # same origin → the same ids as before
+    admin = [lv for lv in ws.layers() if lv in ADMIN_LEVELS]
+    if admin:
+        base = ws.areas(admin[0]).to_crs(crs)
+        boundary = shapely.union_all(base.geometry.values)
+        where = f"the union of the {admin[0]} layer"
+    else:
+        from layers.assign import project_lonlat
+
+        inc = ws.incidents_frame(["lon", "lat"])
+        x, y = project_lonlat(inc["lon"].to_numpy(), inc["lat"].to_numpy(), crs)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if not ok.any():
+            raise ValueError(f"{ws.incidents_path}: no incident with coordinates to place a grid")
+        x, y = x[ok], y[ok]
+        # hull of the central 99.9% (a few mis-geocoded points must not add a county of empty
+        # cells), plus the whole cell of every incident outside it, so every incident is counted
+        lo_x, hi_x = np.quantile(x, [0.0005, 0.9995])
+        lo_y, hi_y = np.quantile(y, [0.0005, 0.9995])
+        core = (x >= lo_x) & (x <= hi_x) & (y >= lo_y) & (y <= hi_y)
+        boundary = shapely.convex_hull(shapely.multipoints(np.column_stack([x[core], y[core]]))).buffer(margin)
+        shapely.prepare(boundary)
+        out = ~shapely.intersects_xy(boundary, x, y)
+        if out.any():
+            cells = np.unique(np.column_stack(spec.index(x[out], y[out])), axis=0)
+            boundary = shapely.union_all([boundary, *spec.polygons(cells[:, 0], cells[:, 1])])
+        where = f"the convex hull of the central 99.9% of incidents + {margin:g} m and {int(out.sum()):,} outliers' cells"
+    grid = make_grid(spec, boundary)
+    path = ws.area_path(layer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.to_parquet(path, index=False)
+    extra = dict(ws.config.extra)
+    grids = dict(extra.get("grids", {}))
+    grids[layer] = spec.to_dict()
+    extra["grids"] = grids
+    ws.update_config(extra=extra)
+    return (
+        f"{layer}: {len(grid):,} {shape} cells of {cell:g} m ({int(grid['partial'].sum()):,} clipped) "
+        f"over {where}, {crs}"
+    )
+
+
+def _build_admin(ws, boundaries, crs, level, id_column, name_column, parent_column) -> list[str]:
+    import geopandas as gpd
+
+    from layers.admin import infer_parents, validate_hierarchy
+    from layers.boundaries import read_boundaries
+
+    paths = [boundaries] if isinstance(boundaries, str | Path) else list(boundaries)
+    new = read_boundaries(paths, level=level, id_column=id_column, name_column=name_column,
+                          parent_column=parent_column).to_crs(crs)
+    new["geometry"] = new.geometry.make_valid()
+    levels = [lv for lv in ADMIN_LEVELS if lv in set(new["level"])]
+    existing = {lv: ws.areas(lv) for lv in ws.layers() if lv not in levels}
+    taken = set()
+    for g in existing.values():
+        taken |= set(g["area_id"].astype("str"))
+    clash = taken & set(new["area_id"])
+    if clash:
+        raise ValueError(f"{paths[0]}: area id {sorted(clash)[0]!r} already used by another layer")
+    lines = []
+    layers = {lv: g for lv, g in existing.items() if lv in ADMIN_LEVELS}
+    for lv in levels:
+        g = new[new["level"] == lv].sort_values("area_id").reset_index(drop=True)
+        coarser = [c for c in ADMIN_LEVELS[: ADMIN_LEVELS.index(lv)] if c in layers or c in levels]
+        inferred = ""
+        if coarser and g["parent_id"].isna().all():
+            parent_layer = coarser[-1]
+            parents = layers[parent_layer] if parent_layer in layers else new[new["level"] == parent_layer]
+            g["parent_id"] = infer_parents(g, parents.to_crs(crs)).to_numpy()
+            inferred = f", parents inferred from {parent_layer} by largest overlap"
+        g = gpd.GeoDataFrame(g, geometry="geometry", crs=crs)
+        g.to_parquet(ws.area_path(lv), index=False)
+        layers[lv] = g
+        lines.append(f"{lv}: {len(g):,} areas from {', '.join(Path(p).name for p in paths)}{inferred}")
+    issues = validate_hierarchy({lv: layers[lv] for lv in ADMIN_LEVELS if lv in layers})
+    if issues.empty:
+        lines.append("hierarchy: no overlaps, gaps or children outside their parents (≥ 1 m²)")
+    else:
+        for kind, grp in issues.groupby("kind", sort=False):
+            lines.append(f"hierarchy: {len(grp):,} {kind} issue(s), {grp['area_m2'].sum():,.0f} m² in total "
+                         f"(largest {grp['area_m2'].max():,.0f} m² at {grp.loc[grp['area_m2'].idxmax(), 'area_id']})")
+    return lines
+
+
+def _arrow_cube(layer, ids, periods, cats, cube):
+    """The dense cube as an Arrow table with dictionary-encoded strings (no Python rows)."""
+    import pyarrow as pa
+
+    n_a, n_p, n_c = cube.shape
+    n = n_a * n_p * n_c
+    a_codes = np.repeat(np.arange(n_a, dtype=np.int32), n_p * n_c)
+    c_codes = np.tile(np.arange(n_c, dtype=np.int32), n_a * n_p)
+    period = np.tile(np.repeat(periods.to_numpy().astype("datetime64[ns]"), n_c), n_a)
+    return pa.table(
+        {
+            "layer": pa.DictionaryArray.from_arrays(np.zeros(n, dtype=np.int32), pa.array([layer])),
+            "area_id": pa.DictionaryArray.from_arrays(a_codes, pa.array(ids.to_numpy(dtype=object), pa.string())),
+            "period": pa.array(period, pa.timestamp("ns")),
+            "category": pa.DictionaryArray.from_arrays(c_codes, pa.array(cats.to_numpy(dtype=object), pa.string())),
+            "count": pa.array(cube.ravel(), pa.int64()),
+        }
+    )
+
+
+def _weekly(path: Path, layer: str) -> pd.DataFrame:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size, layer)
+    if key in _COUNTS_CACHE:
+        _COUNTS_CACHE.move_to_end(key)
+        return _COUNTS_CACHE[key]
+    table = pq.read_table(path, filters=[("layer", "==", layer)], columns=["area_id", "period", "category", "count"])
+    if table.num_rows == 0:
+        have = pc.unique(pq.read_table(path, columns=["layer"]).column("layer").cast("string")).to_pylist()
+        if layer not in have:
+            raise ValueError(f"{path}: no counts for layer {layer!r}; layers: {', '.join(map(str, have)) or 'none'}")
+    frame = pd.DataFrame(
+        {
+            "area_id": _as_categorical(table.column("area_id")),
+            "period": table.column("period").to_numpy().astype("datetime64[ns]"),
+            "category": _as_categorical(table.column("category")),
+            "count": table.column("count").to_numpy().astype(np.int64),
+        }
+    )
+    _COUNTS_CACHE[key] = frame
+    while len(_COUNTS_CACHE) > _CACHE_SIZE:
+        _COUNTS_CACHE.popitem(last=False)
+    return frame
+
+
+def _as_categorical(column) -> pd.Categorical:
+    """A dictionary-encoded Arrow string column as a pandas Categorical of str (no copies of strings)."""
+    import pyarrow as pa
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    words = pd.Index(pd.array(column.dictionary.to_pylist(), dtype="str"))
+    codes = column.indices.to_numpy(zero_copy_only=False)
+    if not words.is_unique:  # row groups written separately may repeat dictionary words
+        uniq = pd.Index(words.unique())
+        codes = uniq.get_indexer(words)[codes]
+        words = uniq
+    return pd.Categorical.from_codes(codes, categories=words)
+
+
+def _recount(ws: Workspace, layer: str, freq: str) -> pd.DataFrame:
+    areas = ws.areas(layer)
+    asg = pd.read_parquet(ws.require(ws.assignments_path), columns=["incident_id", layer])
+    inc = ws.incidents_frame(["incident_id", "occurred_at", "category"])
+    if len(asg) != len(inc) or not (asg["incident_id"].to_numpy() == inc["incident_id"].astype("str").to_numpy()).all():
+        raise ValueError(f"{ws.assignments_path}: out of date with the incidents; run refresh")
+    cats = sorted(pd.unique(inc["category"].astype("str").dropna()))
+    t = pd.to_datetime(inc["occurred_at"])
+    return count_cube(asg[layer].to_numpy(dtype=object), t, inc["category"].to_numpy(dtype=object),
+                      areas=areas["area_id"].astype("str").tolist(), categories_index=cats, freq=freq,
+                      start=t.min(), end=t.max())
