@@ -26,7 +26,7 @@ def pytest_setup_options():
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
                 "--disable-sync", "--disable-extensions", "--disable-default-apps",
-                "--window-size=1440,1000", "--lang=zh-CN"):
+                "--window-size=1440,1000", "--lang=zh-CN", "--enable-unsafe-swiftshader"):
         options.add_argument(arg)
     options.binary_location = CHROMIUM if shutil.which(CHROMIUM) else (shutil.which("chromium") or "")
     options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
