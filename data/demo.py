@@ -52,6 +52,7 @@ def build_demo(
     branching: float = 0.25,
     cameras: int = 7000,
     n_grids: int = 2500,
+    cell: float | None = 500.0,
 ) -> dict[str, Any]:
     """Generate the demo city and write it as a workspace.
 
@@ -76,6 +77,8 @@ def build_demo(
         Number of cameras in the ``cameras`` extra.
     n_grids : int
         Approximate number of 网格.
+    cell : float or None
+        Also generate a square grid layer ``cell`` of this size in metres (``None``: none).
 
     Returns
     -------
@@ -137,7 +140,7 @@ def build_demo(
         reports.append(ingest_files(group, ws, coords=coords, boundary=city_file))
     t_ingest = time.perf_counter()
 
-    area_report = _load_areas(ws, bfiles, city)
+    area_report = _load_areas(ws, bfiles, city, cell)
     t_areas = time.perf_counter()
 
     ws.write_extra("outbreaks", events.outbreaks)
@@ -159,7 +162,7 @@ def build_demo(
         "quarantined": int(len(q)),
         "quarantine_by_reason": {str(k): int(v) for k, v in q["reason"].value_counts().sort_index().items()},
         "planted_errors": int(len(planted)),
-        "areas": {lv: int(len(city.layers[lv])) for lv in ADMIN_LEVELS},
+        "areas": {lv: int(len(ws.areas(lv))) for lv in ws.layers()},
         "outbreaks": int(len(events.outbreaks)),
         "cameras": int(cameras),
         "raw_files": [str(f.path.relative_to(ws.path)) for f in files],
@@ -243,7 +246,7 @@ def _write_boundaries(city: DemoCity, folder: Path) -> tuple[dict[str, Path], Pa
     return files, city_file
 
 
-def _load_areas(ws: Workspace, files: dict[str, Path], city: DemoCity) -> str:
+def _load_areas(ws: Workspace, files: dict[str, Path], city: DemoCity, cell: float | None) -> str:
     """Load the boundary files through the real pipeline (it writes assignments and counts)."""
     try:
         from data.pipeline import build_areas
@@ -254,11 +257,13 @@ def _load_areas(ws: Workspace, files: dict[str, Path], city: DemoCity) -> str:
             city.layers[level].to_parquet(path, index=False)
         return "areas written directly (data.pipeline not available: no assignments/counts)"
 
-    reports = []
-    for level in ADMIN_LEVELS:
-        reports.append(build_areas(ws, boundaries=[str(files[level])], level=level, id_column="area_id",
-                                   name_column="name", parent_column="parent_id"))
-    return "\n".join(str(r) for r in reports)
+    # one call for all four files (each has a level column): one refresh of assignments/counts
+    files_list = [str(files[level]) for level in ADMIN_LEVELS]
+    report = str(build_areas(ws, boundaries=files_list, id_column="area_id", name_column="name",
+                             parent_column="parent_id"))
+    if cell:
+        report += "\n" + str(build_areas(ws, cell=cell, shape="square"))
+    return report
 
 
 def _stations(city: DemoCity, inc: pd.DataFrame) -> np.ndarray:

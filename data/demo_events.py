@@ -320,11 +320,11 @@ class _Gen:
         return _frame(ci, t, x, y, "place")
 
     def key_area(self) -> tuple[np.ndarray, pd.Series]:
-        """治安重点地区: the grids within 900 m of one 城中村 (the crackdown site)."""
+        """治安重点地区: the grids within 1.2 km of one 城中村 (the crackdown site)."""
         villages = self.places[self.places["type"] == "城中村"]
         place = villages.iloc[int(self.rng.integers(len(villages)))]
         d = np.hypot(self.gx - place["x"], self.gy - place["y"])
-        return self.city.grids["area_id"].to_numpy()[d < 900].astype(str), place
+        return self.city.grids["area_id"].to_numpy()[d < 1200].astype(str), place
 
     def plan_outbreaks(self, k, key_grids, n, weekly) -> pd.DataFrame:
         """Choose areas, categories, weeks and sizes of the injected outbreaks."""

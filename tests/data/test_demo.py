@@ -64,10 +64,13 @@ def test_same_seed_gives_identical_tables_through_the_cli(demo, tmp_path):
         assert a.geometry.geom_equals_exact(b.geometry, tolerance=1e-6).all()
 
 
-def test_another_seed_gives_another_city(demo, tmp_path):
-    ws, _ = demo
-    build_demo(tmp_path / "seed8", **{**SMALL, "seed": 8, "incidents": 3000})
-    assert Workspace(tmp_path / "seed8").areas("grid").geometry.iloc[0] != ws.areas("grid").geometry.iloc[0]
+def test_another_seed_gives_another_city():
+    from data.demo_geography import build_city
+
+    a = build_city(np.random.default_rng(7)).grids
+    b = build_city(np.random.default_rng(8)).grids
+    assert not a.geometry.iloc[0].equals(b.geometry.iloc[0])
+    assert list(a["grid_worker"][:20]) != list(b["grid_worker"][:20])
 
 
 def test_admin_hierarchy_nests_exactly(demo):
@@ -107,6 +110,7 @@ def test_incident_table_and_categories(demo, located):
     assert inc["occurred_at"].max() < pd.Timestamp(END) + pd.Timedelta(days=1)
     assert (inc.loc[inc["category"] == "抢夺", "subtype"] == "飞车抢夺").mean() > 0.25
     assert located["grid"].notna().mean() > 0.999  # every point lies in a 网格
+    assert ws.layers() == [*ADMIN_LEVELS, "cell"]
     cfg = ws.config
     assert (cfg.name, cfg.timezone, cfg.crs) == ("示范市", "Asia/Shanghai", "EPSG:32648")
     assert "seed 7" in cfg.attribution
@@ -143,20 +147,23 @@ def summarise_files(ws) -> list[str]:
     return sorted(p.name for p in (ws.path / "raw" / "incidents").iterdir())
 
 
-def test_every_outbreak_stands_out_in_its_weeks(demo, located):
+def test_every_outbreak_stands_out_in_its_weeks(demo):
+    from data.pipeline import counts
+
     ws, _ = demo
     ob = ws.extra("outbreaks")
     assert 10 <= len(ob) <= 20
     assert (ob["start"] + pd.to_timedelta(7 * ob["weeks"], unit="D") >= pd.Timestamp(END)).sum() >= 2  # live now
-    weeks = pd.date_range(located["week"].min(), located["week"].max(), freq="7D")
-    for r in ob.itertuples():
-        col = "grid" if r.level == "grid" else "community"
-        hit = located[(located[col] == r.area_id) & (located["category"] == r.category)]
-        per_week = hit.groupby("week").size().reindex(weeks, fill_value=0)
-        inside = (per_week.index >= r.start) & (per_week.index < r.start + pd.Timedelta(weeks=r.weeks))
-        during, before = per_week[inside].mean(), per_week[~inside].mean()
-        assert during - before >= 0.7 * r.excess_per_week, (r.outbreak_id, during, before)
-        assert during > before + 3 * math.sqrt(before + 0.25)
+    for level, rows in ob.groupby("level"):
+        c = counts(ws, level, categories=sorted(set(rows["category"])))
+        c = c.astype({"area_id": str, "category": str})
+        for r in rows.itertuples():
+            per_week = c[(c["area_id"] == r.area_id) & (c["category"] == r.category)].set_index("period")["count"]
+            inside = (per_week.index >= r.start) & (per_week.index < r.start + pd.Timedelta(weeks=r.weeks))
+            assert inside.sum() == r.weeks
+            during, before = per_week[inside].mean(), per_week[~inside].mean()
+            assert during - before >= 0.7 * r.excess_per_week, (r.outbreak_id, during, before)
+            assert during > before + 3 * math.sqrt(before + 0.25)
 
 
 def test_burglaries_repeat_near_in_space_and_time(demo, located):
@@ -190,7 +197,7 @@ def test_crackdown_cuts_two_robberies_one_theft_in_the_key_area(demo, located):
     after = located["occurred_at"] >= iv["start"]
     n = located[two].groupby([key[two], after[two]]).size()
     did = (n[(True, True)] / n[(True, False)]) / (n[(False, True)] / n[(False, False)])
-    assert 0.4 < did < 0.8
+    assert 0.35 < did < 0.9  # true 0.6; ±2 sd at this small size
 
 
 def test_cameras_layer(demo):
