@@ -76,26 +76,28 @@ def table_rows(frame: pd.DataFrame, lang: str) -> list[dict]:
 
 
 def kpi_tiles(values: dict, lang: str) -> list:
-    """KPI tiles from analytics.board.kpis (keys it provides are shown, others skipped)."""
+    """KPI tiles from analytics.board.kpis: 刑事发案 with 同比/环比, 两抢一盗, red and orange areas."""
     def pct(x):
-        if x is None or pd.isna(x):
-            return "—"
-        return f"{x:+.1%}"
+        return "—" if x is None or pd.isna(x) else f"{x:+.1%}"
 
-    tiles = []
-    for key, title, sub_keys, cls in (
-        ("total", "board.kpi.cases", ("yoy", "mom"), ""),
-        ("theft", "board.kpi.theft", ("theft_yoy", "theft_mom"), ""),
-        ("red", "board.kpi.red", (), "kpi-red"),
-        ("orange", "board.kpi.orange", (), "kpi-orange"),
-    ):
-        if key not in values:
-            continue
-        sub = " · ".join(f"{t('board.kpi.' + k.split('_')[-1], lang)} {pct(values.get(k))}" for k in sub_keys)
-        tiles.append(html.Div([html.Div(t(title, lang), className="kpi-label"),
-                               html.Div(f"{values[key]:,}" if isinstance(values[key], int) else str(values[key]),
-                                        className="kpi-value", id=f"board-kpi-{key}"),
-                               html.Div(sub, className="kpi-sub")], className=f"kpi {cls}"))
+    def tile(key, title, value, sub="", cls=""):
+        return html.Div([html.Div(title, className="kpi-label"),
+                         html.Div(f"{value:,}" if isinstance(value, int) else str(value), className="kpi-value",
+                                  id=f"board-kpi-{key}"),
+                         html.Div(sub, className="kpi-sub")], className=f"kpi {cls}")
+
+    tiles = [tile("total", f"{t('board.kpi.cases', lang)} · {label(values.get('category'), lang)}",
+                  int(values["total"]),
+                  f"{t('board.kpi.yoy', lang)} {pct(values.get('yoy'))} · {t('board.kpi.mom', lang)} {pct(values.get('mom'))}")]
+    lqyd = values.get("liangqiang_yidao")
+    if lqyd:
+        tiles.append(tile("theft", t("board.kpi.theft", lang), int(lqyd["count"]),
+                          f"{t('board.kpi.yoy', lang)} {pct(lqyd.get('yoy'))}"))
+    levels = values.get("levels", {})
+    n = values.get("n_areas", 0)
+    for lv in ("red", "orange"):
+        tiles.append(tile(lv, t(f"board.kpi.{lv}", lang), int(levels.get(lv, 0)),
+                          f"{label(values.get('level'), lang)} · {t('board.kpi.count', lang, n=n)}", f"kpi-{lv}"))
     return tiles
 
 

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import dash
 import flask
 import plotly.graph_objects as go
 from dash import dcc, html
@@ -84,7 +85,9 @@ def lang_of(value: object) -> str:
 
 def graph_config(lang: str) -> dict:
     """dcc.Graph config: plotly locale (zh-CN vendored in assets/), no plotly cloud links."""
-    return {"locale": plotly_locale(lang), "displaylogo": False, "showLink": False}
+    # topojsonURL: plotly.js geo fetches a base map even when it is hidden; serve it locally.
+    return {"locale": plotly_locale(lang), "displaylogo": False, "showLink": False,
+            "topojsonURL": dash.get_asset_url("vendor/topojson/")}
 
 
 def base_layout(fig: go.Figure, *, dark: bool = False, height: int | None = None) -> go.Figure:

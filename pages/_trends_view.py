@@ -37,6 +37,7 @@ def band_figure(tr: pd.DataFrame, lang: str) -> go.Figure:
                                      name=f"{t('trend.warnings', lang)}·{t('level.' + lv, lang)}"))
     base_layout(fig, height=360)
     fig.update_layout(hovermode="x unified")
+    fig.update_xaxes(tickformat="%Y-%m")
     return fig
 
 
