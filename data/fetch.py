@@ -265,7 +265,8 @@ def _toronto_taxonomy():
 def _load_areas(ws: Workspace, hoods_file: Path, cell: float) -> str:
     from data.pipeline import build_areas
 
-    out = [build_areas(ws, boundaries=[str(hoods_file)], level="community", name="neighbourhood",
+    # Toronto's 140 neighbourhoods play the part of the 社区 level (layer "community")
+    out = [build_areas(ws, boundaries=[str(hoods_file)], level="community",
                        id_column="hood_id", name_column="neighbourhood")]
     out.append(build_areas(ws, cell=cell, shape="square"))
     return "\n".join(str(r) for r in out)
