@@ -89,8 +89,10 @@ def count_cube(
     Parameters
     ----------
     area_ids, times, categories : array_like, same length
-        One row per incident: its area (missing / unknown areas are not counted), its naive
-        local time, its category (unknown categories are not counted).
+        One row per incident: its area id (missing / unknown areas are not counted; an
+        integer array is read as positions into ``areas``, -1 for none), its naive
+        local time, its category (unknown categories are not counted; integers are
+        positions into ``categories_index``).
     areas : sequence of str
         The areas of the layer, in output order (areas without incidents get zeros).
     categories_index : sequence of str
@@ -138,8 +140,16 @@ def count_array(
         raise ValueError("areas: area ids must be unique")
     if not cat_index.is_unique:
         raise ValueError("categories_index: categories must be unique")
-    a = area_index.get_indexer(pd.array(np.asarray(area_ids, dtype=object), dtype="str"))
-    c = cat_index.get_indexer(pd.array(np.asarray(categories, dtype=object), dtype="str"))
+    raw = np.asarray(area_ids)
+    if raw.dtype.kind in "iu":  # positions into ``areas`` (-1 = outside), e.g. from layers.assign
+        a = np.where((raw >= 0) & (raw < len(area_index)), raw, -1).astype(np.int64)
+    else:
+        a = area_index.get_indexer(pd.array(np.asarray(area_ids, dtype=object), dtype="str"))
+    rawc = np.asarray(categories)
+    if rawc.dtype.kind in "iu":  # positions into ``categories_index``
+        c = np.where((rawc >= 0) & (rawc < len(cat_index)), rawc, -1).astype(np.int64)
+    else:
+        c = cat_index.get_indexer(pd.array(np.asarray(categories, dtype=object), dtype="str"))
     p = period_start(times, freq)
     ok_time = ~np.isnat(p.to_numpy())
     if start is None or end is None:

@@ -90,6 +90,7 @@ def refresh(ws: Workspace) -> str:
     inc = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
     n = len(inc)
     assigned: dict[str, pd.Series] = {}
+    positions: dict[str, np.ndarray] = {}
     xy: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     report = []
     for layer in layers:
@@ -101,6 +102,7 @@ def refresh(ws: Workspace) -> str:
             xy[key] = project_lonlat(inc["lon"].to_numpy(), inc["lat"].to_numpy(), areas.crs)
         idx = layer_index(ws, layer, areas)
         pos = idx.locate(*xy[key])
+        positions[layer] = pos
         ids = pd.array(areas["area_id"].astype("str").to_numpy(dtype=object), dtype="str")
         assigned[layer] = pd.Series(ids.take(pos, allow_fill=True))
         inside = int((pos >= 0).sum())
@@ -108,15 +110,17 @@ def refresh(ws: Workspace) -> str:
     table = pd.DataFrame({"incident_id": inc["incident_id"].astype("str").to_numpy(), **{k: v.to_numpy() for k, v in assigned.items()}})
     table.to_parquet(ws.assignments_path, index=False)
 
-    cats = sorted(pd.unique(inc["category"].astype("str").dropna()))
+    codes, labels = pd.factorize(inc["category"].astype("str"), sort=True)
+    cats = [str(c) for c in labels]
+    cat_codes = codes.astype(np.int64)  # -1: missing category, not counted
     t = pd.to_datetime(inc["occurred_at"])
     start, end = t.min(), t.max()
     tables = []
     for layer in layers:
         area_ids = ws.areas(layer)["area_id"].astype("str").tolist()
         ids, periods, cat_index, cube = count_array(
-            assigned[layer].to_numpy(dtype=object), t, inc["category"].to_numpy(dtype=object),
-            areas=area_ids, categories_index=cats, freq="W", start=start, end=end,
+            positions[layer], t, cat_codes, areas=area_ids, categories_index=cats, freq="W",
+            start=start, end=end,
         )
         tables.append(_arrow_cube(layer, ids, periods, cat_index, cube))
     import pyarrow as pa
