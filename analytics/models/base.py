@@ -20,6 +20,7 @@ each of shape ``(n_series, horizon)``. Detectors additionally implement
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -103,28 +104,37 @@ def calendar_features(periods: Sequence[pd.Timestamp], freq: str, fourier: int =
 
     Columns ``sin1, cos1, …, sin{fourier}, cos{fourier}`` of the day of year of the period's
     middle, and ``spring`` = fraction of the period's days inside the Spring Festival holiday
-    (eve to day 6).
+    (eve to day 6). Results are memoised per period sequence (backtests and trend charts ask
+    for the same periods hundreds of times).
     """
     p = pd.DatetimeIndex(periods)
+    key = tuple(p.to_numpy().astype("datetime64[s]").astype(np.int64).tolist())
+    cols, values = _calendar(key, freq, fourier, holiday)
+    return pd.DataFrame(values, index=p, columns=list(cols))
+
+
+@lru_cache(maxsize=512)
+def _calendar(key: tuple, freq: str, fourier: int, holiday: bool):
+    start = np.asarray(key, dtype=np.int64).astype("datetime64[s]")
+    p = pd.DatetimeIndex(start)
     length = {"W": 7, "D": 1}.get(freq)
     days = np.full(len(p), float(length)) if length else np.asarray(p.days_in_month, dtype=float)
     mid = p + pd.to_timedelta(days / 2, unit="D")
     angle = 2 * np.pi * (mid.day_of_year.to_numpy() - 1) / 365.25
-    out = {}
+    cols, vals = [], []
     for k in range(1, fourier + 1):
-        out[f"sin{k}"] = np.sin(k * angle)
-        out[f"cos{k}"] = np.cos(k * angle)
+        cols += [f"sin{k}", f"cos{k}"]
+        vals += [np.sin(k * angle), np.cos(k * angle)]
     if holiday:
-        start = p.to_numpy()
-        end = start + (days * 86400e9).astype("timedelta64[ns]")
-        share = np.zeros(len(p))
-        for sf in _SPRING_FESTIVAL:  # 28 dates, vectorised over periods
-            h0 = np.datetime64(sf - pd.Timedelta(days=1))
-            h1 = np.datetime64(sf + pd.Timedelta(days=7))
-            overlap = (np.minimum(end, h1) - np.maximum(start, h0)) / np.timedelta64(1, "D")
-            share += np.clip(overlap, 0, None) / days
-        out["spring"] = share
-    return pd.DataFrame(out, index=p)
+        s = start.astype("datetime64[s]").astype(np.int64)[:, None] / 86400.0
+        e = s + days[:, None]
+        sf = _SPRING_FESTIVAL.to_numpy().astype("datetime64[s]").astype(np.int64)[None, :] / 86400.0
+        overlap = np.minimum(e, sf + 7) - np.maximum(s, sf - 1)  # holiday: eve .. day 6
+        cols.append("spring")
+        vals.append(np.clip(overlap, 0, None).sum(1) / days)
+    out = np.column_stack(vals) if vals else np.zeros((len(p), 0))
+    out.setflags(write=False)
+    return tuple(cols), out
 
 
 def mom_alpha(y: np.ndarray, f: np.ndarray, prior_weight: float = 50.0) -> np.ndarray:

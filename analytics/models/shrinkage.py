@@ -28,9 +28,9 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from analytics.models.base import CountModel, calendar_features, mom_alpha, next_periods
+from analytics.models.glm import batched_poisson_irls
 
 __all__ = ["EmpiricalBayes", "seasonal_profile"]
 
@@ -47,7 +47,7 @@ def seasonal_profile(Y_total: np.ndarray, periods, freq: str):
     X = calendar_features(periods, freq).to_numpy()
     keep = X.std(0) > 1e-9
     X1 = np.column_stack([np.ones(len(X)), X[:, keep]])
-    beta = np.asarray(sm.GLM(Y_total, X1, family=sm.families.Poisson()).fit().params)
+    beta = batched_poisson_irls(X1, np.asarray(Y_total, float)[None, :])[0][0]
     scale = np.exp(X[:, keep] @ beta[1:]).mean()
 
     def profile(p):
@@ -94,7 +94,9 @@ class EmpiricalBayes(CountModel):
         s = self.profile_(self.periods_)
         self.season_ = s
         par = _parents(keys["area_id"], self.parent)
-        group = pd.MultiIndex.from_arrays([par, keys["category"]]).factorize()[0]
+        pc, _ = pd.factorize(par)
+        cc, cu = pd.factorize(keys["category"].to_numpy())
+        group = np.unique(pc.astype(np.int64) * max(len(cu), 1) + cc, return_inverse=True)[1]
         y = Y[:, -L:].sum(1)
         e = s[-L:].sum()
         N = Y.sum(1)
@@ -129,6 +131,5 @@ class EmpiricalBayes(CountModel):
 def _parents(area_ids: pd.Series, parent) -> np.ndarray:
     if parent is None:
         return np.full(len(area_ids), "__all__", dtype=object)
-    mapping = parent if isinstance(parent, pd.Series) else pd.Series(dict(parent))
-    out = area_ids.map(mapping.astype(object))
-    return out.where(out.notna(), "__all__").astype(str).to_numpy()
+    mapping = parent.to_dict() if isinstance(parent, pd.Series) else parent
+    return np.array([str(mapping.get(a) or "__all__") for a in area_ids.to_numpy()], dtype=object)

@@ -1,0 +1,452 @@
+"""The board façade: what the CLI (``pingan warn``), the Dash app and the briefing call.
+
+Every function takes a :class:`data.workspace.Workspace` and plain arguments, and returns
+plain tables / dicts. Results are cached in memory per ``(workspace path, ws.stamp(), function,
+arguments)``; the stamp changes whenever incidents, areas or config change, so a re-ingest is
+seen at once. Names and keywords here are a contract with the app and the briefing — extend,
+do not rename.
+
+Public functions
+----------------
+- :func:`periods`, :func:`latest_period` — complete periods with data.
+- :func:`warning_table` — the four-colour table of one layer and period (GeoDataFrame).
+- :func:`kpis` — headline figures: totals, 同比, 环比, 两抢一盗, colours, chance reds.
+- :func:`trend` — one area's observed vs one-step-ahead expected and bands, with levels.
+- :func:`level_counts`, :func:`default_level`, :func:`category_choices`, :func:`clear_cache`.
+
+The default model is :data:`DEFAULT_MODEL` (``"eb"``: gamma-Poisson empirical Bayes toward the
+parent area with the city's seasonal profile) — the most accurate honest model of the St. Louis
+backtest that also runs in well under 2 s for 3,000 网格 × 156 weeks, and the one that keeps a
+quiet 网格 from turning red on a single case.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.distributions import p_exceed as _p_exceed
+from analytics.models import MODELS, make_model
+from analytics.models.base import season_length, to_matrix
+from analytics.warning import (
+    LEVELS,
+    Thresholds,
+    expected_reds,
+    forecast_levels,
+    levels_from_p,
+    reason,
+    yoy_levels,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODES",
+    "category_choices",
+    "clear_cache",
+    "default_level",
+    "kpis",
+    "latest_period",
+    "level_counts",
+    "periods",
+    "trend",
+    "warning_table",
+]
+
+#: Model used when ``model=None``.
+DEFAULT_MODEL = "eb"
+#: Colouring modes of :func:`warning_table`.
+MODES: tuple[str, ...] = ("alert", "forecast", "yoy")
+
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZE = 64
+
+
+def clear_cache() -> None:
+    """Forget every cached result (tests; after editing files behind the workspace's back)."""
+    _CACHE.clear()
+
+
+def _cached(ws, name: str, args: tuple, compute: Callable[[], Any]) -> Any:
+    key = (str(ws.path), ws.stamp(), name, args)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    value = compute()
+    _CACHE[key] = value
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return value
+
+
+# -- periods, layers, categories ------------------------------------------------------------------
+def default_level(ws) -> str:
+    """The finest admin layer present (网格 > 社区 > 街道 > 区), else the first layer."""
+    from data.workspace import ADMIN_LEVELS
+
+    layers = ws.layers()
+    if not layers:
+        raise ValueError(f"{ws.path}: no area layers; build them with `pingan areas` or `pingan demo`")
+    admin = [lv for lv in ADMIN_LEVELS if lv in layers]
+    return admin[-1] if admin else layers[0]
+
+
+def periods(ws, freq: str = "W") -> list[pd.Timestamp]:
+    """Complete periods with counts, oldest first.
+
+    A period is complete when the incidents reach its last day (a week whose Sunday has no
+    data yet is still running and is left out).
+    """
+    return list(_cached(ws, "periods", (freq,), lambda: _periods(ws, freq)))
+
+
+def latest_period(ws, freq: str = "W") -> pd.Timestamp:
+    """The last complete period."""
+    ps = periods(ws, freq)
+    if not ps:
+        raise ValueError(f"{ws.path}: no complete {freq} period with data")
+    return ps[-1]
+
+
+def category_choices(ws) -> list[str]:
+    """全部, then the taxonomy's groups, then the raw categories present in the counts."""
+    counts = _raw_counts(ws, default_level(ws), "W")
+    return ws.config.taxonomy.choices(sorted(pd.unique(counts["category"].astype(str))))
+
+
+def _periods(ws, freq: str) -> pd.DatetimeIndex:
+    counts = _raw_counts(ws, default_level(ws), freq)
+    ps = pd.DatetimeIndex(sorted(pd.unique(counts["period"])))
+    if len(ps) == 0:
+        return ps
+    t_max = pd.to_datetime(ws.incidents_frame(["occurred_at"])["occurred_at"]).max()
+    last_day = {"W": ps + pd.Timedelta(days=6), "D": ps,
+                "M": ps + pd.offsets.MonthEnd(0)}[freq]
+    return ps[last_day.normalize() <= t_max.normalize()]
+
+
+def _raw_counts(ws, level: str, freq: str) -> pd.DataFrame:
+    from data.pipeline import counts as pipeline_counts
+
+    return _cached(ws, "raw_counts", (level, freq), lambda: pipeline_counts(ws, level, freq=freq))
+
+
+def _group(ws, level: str, freq: str, category: str | None) -> tuple[pd.DataFrame, str]:
+    from analytics.counts import group_counts
+    from data.taxonomy import ALL
+
+    name = category or ALL
+
+    def compute():
+        raw = _raw_counts(ws, level, freq)
+        return group_counts(raw, ws.config.taxonomy, name)
+
+    return _cached(ws, "group", (level, freq, name), compute), name
+
+
+def _areas(ws, level: str):
+    return _cached(ws, "areas", (level,), lambda: ws.areas(level))
+
+
+def _parent_map(ws, level: str) -> dict | None:
+    areas = _areas(ws, level)
+    if "parent_id" not in areas.columns or areas["parent_id"].isna().all():
+        return None
+    sel = areas[areas["parent_id"].notna()]
+    return dict(zip(sel["area_id"].astype(str), sel["parent_id"].astype(str)))
+
+
+def _matrix(ws, level: str, freq: str, name: str):
+    counts, _ = _group(ws, level, freq, name)
+    return _cached(ws, "matrix", (level, freq, name), lambda: to_matrix(counts))
+
+
+def _period_arg(ws, period, freq: str) -> pd.Timestamp:
+    from analytics.counts import period_start
+
+    ps = periods(ws, freq)
+    if period is None:
+        if not ps:
+            raise ValueError(f"{ws.path}: no complete period with data")
+        return ps[-1]
+    try:
+        p = period_start([pd.Timestamp(period)], freq)[0]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--period {period!r}: not a date ({exc})") from exc
+    if p not in set(ps):
+        span = f"{ps[0].date()} .. {ps[-1].date()}" if ps else "none"
+        raise ValueError(f"--period {period}: no complete {freq} period starting {p.date()} "
+                         f"(complete periods: {span})")
+    return p
+
+
+def _model_name(model: str | None) -> str:
+    name = model or DEFAULT_MODEL
+    if name not in MODELS:
+        raise ValueError(f"--model {name!r}: unknown; choose from {', '.join(MODELS)}")
+    return name
+
+
+def _fit_predict(ws, level, freq, name, model, origin_index: int):
+    """Fit ``model`` on periods [0, origin_index] of the layer's matrix; predict the next one."""
+    keys, ps, Y = _matrix(ws, level, freq, name)
+
+    def compute():
+        m = make_model(model, parent=_parent_map(ws, level))
+        m.fit_arrays(keys, ps[: origin_index + 1], Y[:, : origin_index + 1], freq=freq)
+        return m.predict(1)
+
+    return _cached(ws, "predict", (level, freq, name, model, origin_index), compute)
+
+
+# -- the warning table ----------------------------------------------------------------------------
+def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
+                  category: str | None = None, mode: str = "alert", model: str | None = None):
+    """Four-colour warning table of one layer for one period.
+
+    Parameters
+    ----------
+    ws : Workspace
+    level : str, optional
+        Area layer (default :func:`default_level`).
+    period : date-like, optional
+        Any date inside the period (default: the latest complete period). In ``"forecast"``
+        mode this is the origin and the table is for the period after it.
+    freq : {"W", "M", "D"}
+    category : str, optional
+        Category, group (两抢一盗 …) or 全部 (default).
+    mode : {"alert", "forecast", "yoy"}
+        ``alert``: observed against the forecast made from earlier periods (the four-colour
+        rule of :mod:`analytics.warning`); ``forecast``: next period's top 1/5/20% of areas by
+        expected count; ``yoy``: colour by 同比 change.
+    model : str, optional
+        Registry name (default :data:`DEFAULT_MODEL`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``area_id, name, level_name, period, category, observed, expected, q80, q95, q99,
+        p_exceed, level, reason_zh, reason_en, yoy, mom, observed_last_year, observed_prev,
+        rank, model, mode, geometry`` (workspace CRS), sorted by ``rank`` (一月一排位: level,
+        then p_exceed, then observed). ``attrs``: ``expected_reds``, ``thresholds``, ``model``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
+    if freq not in ("W", "M", "D"):
+        raise ValueError(f"--freq {freq!r}: expected W, M or D")
+    level = level or default_level(ws)
+    if level not in ws.layers():
+        raise ValueError(f"--level {level!r}: no such layer in {ws.path} "
+                         f"(layers: {', '.join(ws.layers())})")
+    model = _model_name(model)
+    p = _period_arg(ws, period, freq)
+    _, name = _group(ws, level, freq, category)
+    args = (level, str(p), freq, name, mode, model)
+    return _cached(ws, "warning_table", args,
+                   lambda: _warning_table(ws, level, p, freq, name, mode, model)).copy()
+
+
+def _warning_table(ws, level, p, freq, name, mode, model):
+    import geopandas as gpd
+
+    keys, ps, Y = _matrix(ws, level, freq, name)
+    j = ps.get_loc(p)
+    th = Thresholds.from_config(ws.config.thresholds)
+    if mode == "forecast":
+        pred = _fit_predict(ws, level, freq, name, model, j)
+        target = pred["period"].iloc[0]
+        observed = np.full(len(keys), np.nan)
+        obs_col = j  # 同比/环比 of the origin period, for context
+    else:
+        if j < 2:
+            raise ValueError(f"--period {p.date()}: need at least two earlier periods to forecast it")
+        pred = _fit_predict(ws, level, freq, name, model, j - 1)
+        target = p
+        observed = Y[:, j]
+        obs_col = j
+    mu = pred["mu"].to_numpy(float)
+    alpha = pred["alpha"].to_numpy(float)
+    L = season_length(freq)
+    cur = Y[:, obs_col]
+    ly = Y[:, obs_col - L] if obs_col - L >= 0 else np.full(len(keys), np.nan)
+    prev = Y[:, obs_col - 1] if obs_col >= 1 else np.full(len(keys), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yoy = np.where(ly > 0, cur / ly - 1, np.nan)
+        mom = np.where(prev > 0, cur / prev - 1, np.nan)
+    table = pd.DataFrame({
+        "area_id": keys["area_id"].to_numpy(),
+        "period": target,
+        "category": name,
+        "observed": observed,
+        "expected": mu,
+        "q80": pred["q80"].to_numpy(), "q95": pred["q95"].to_numpy(),
+        "q99": pred["q99"].to_numpy(),
+        "mu": mu, "alpha": alpha,
+        "yoy": yoy, "mom": mom,
+        "observed_last_year": ly, "observed_prev": prev,
+    })
+    if mode == "forecast":
+        table["p_exceed"] = np.nan
+        table["level"] = forecast_levels(mu, table["area_id"], th)
+        share = _forecast_share(table["level"], th)
+        table["reason_zh"] = [f"下期预测 {e:.1f} 起（{s}）" for e, s in zip(mu, share)]
+        table["reason_en"] = [f"{e:.1f} expected next period ({s})" for e, s in zip(mu, share)]
+    else:
+        pex = _p_exceed(observed, mu, alpha)
+        table["p_exceed"] = pex
+        table["level"] = (levels_from_p(pex, observed, th) if mode == "alert"
+                          else yoy_levels(observed, ly, th))
+        zh, en = reason(observed, mu, pex, yoy, freq=freq)
+        table["reason_zh"], table["reason_en"] = zh, en
+        table["observed"] = table["observed"].astype(np.int64)
+    table["mode"] = mode
+    table["model"] = model
+    # 一月一排位: worst level first, then the most surprising, then the most cases
+    code = table["level"].cat.codes.to_numpy()
+    order = np.lexsort((table["area_id"].to_numpy(), -np.nan_to_num(table["expected"].to_numpy()),
+                        -np.nan_to_num(table["observed"].to_numpy(float)),
+                        np.nan_to_num(table["p_exceed"].to_numpy(), nan=1.0), -code))
+    table = table.iloc[order].reset_index(drop=True)
+    table["rank"] = np.arange(1, len(table) + 1)
+    areas = _areas(ws, level)
+    geo = areas[["area_id", "name", "geometry"]].assign(area_id=areas["area_id"].astype(str))
+    out = geo.merge(table, on="area_id", how="right")
+    out.insert(2, "level_name", level)
+    cols = ["area_id", "name", "level_name", "period", "category", "observed", "expected", "q80",
+            "q95", "q99", "p_exceed", "level", "reason_zh", "reason_en", "yoy", "mom",
+            "observed_last_year", "observed_prev", "rank", "mu", "alpha", "mode", "model",
+            "geometry"]
+    gdf = gpd.GeoDataFrame(out[cols], geometry="geometry", crs=areas.crs)
+    gdf.attrs["expected_reds"] = expected_reds(pred, th) if mode == "alert" else float("nan")
+    gdf.attrs["thresholds"] = th
+    gdf.attrs["model"] = model
+    return gdf
+
+
+def _forecast_share(levels, th: Thresholds) -> list[str]:
+    word = {"red": f"前 {th.forecast_red:.0%}", "orange": f"前 {th.forecast_orange:.0%}",
+            "yellow": f"前 {th.forecast_yellow:.0%}", "green": "其余"}
+    return [word[str(v)] for v in levels]
+
+
+def level_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Number of areas per colour, every colour present (``{"green": n, …, "red": n}``)."""
+    vc = pd.Series(table["level"]).astype(str).value_counts()
+    return {lv: int(vc.get(lv, 0)) for lv in LEVELS}
+
+
+# -- KPIs -----------------------------------------------------------------------------------------
+def kpis(ws, period=None, freq: str = "W", category: str | None = None,
+         level: str | None = None) -> dict[str, Any]:
+    """Headline figures of a period.
+
+    Returns
+    -------
+    dict
+        ``period, category, level, total, total_last_year, yoy, total_prev, mom`` (counts summed
+        over the layer's areas; 同比 against the same period a year earlier — 52 weeks / 12
+        months — and 环比 against the previous period, fractions or None), ``levels`` (areas per
+        colour), ``expected_reds`` (reds expected by chance), ``n_areas``, and
+        ``liangqiang_yidao`` = ``{"name": "两抢一盗", "count", "last_year", "yoy"}`` when the
+        taxonomy has that group (else None).
+    """
+    level = level or default_level(ws)
+    p = _period_arg(ws, period, freq)
+    table = warning_table(ws, level=level, period=p, freq=freq, category=category)
+    _, name = _group(ws, level, freq, category)
+
+    def totals(cat_name):
+        keys, ps, Y = _matrix(ws, level, freq, cat_name)
+        j = ps.get_loc(p)
+        L = season_length(freq)
+        tot = float(Y[:, j].sum())
+        ly = float(Y[:, j - L].sum()) if j - L >= 0 else None
+        prev = float(Y[:, j - 1].sum()) if j >= 1 else None
+        return tot, ly, prev
+
+    tot, ly, prev = totals(name)
+    group = "两抢一盗"
+    lqyd = None
+    if group in ws.config.taxonomy.groups:
+        _group(ws, level, freq, group)
+        g_tot, g_ly, _ = totals(group)
+        lqyd = {"name": group, "count": int(g_tot), "last_year": None if g_ly is None else int(g_ly),
+                "yoy": _change(g_tot, g_ly)}
+    return {
+        "period": p, "category": name, "level": level,
+        "total": int(tot),
+        "total_last_year": None if ly is None else int(ly),
+        "yoy": _change(tot, ly),
+        "total_prev": None if prev is None else int(prev),
+        "mom": _change(tot, prev),
+        "levels": level_counts(table),
+        "expected_reds": float(table.attrs.get("expected_reds", float("nan"))),
+        "n_areas": len(table),
+        "liangqiang_yidao": lqyd,
+    }
+
+
+def _change(now: float, before: float | None) -> float | None:
+    if before is None or before <= 0:
+        return None
+    return now / before - 1
+
+
+# -- trend ------------------------------------------------------------------------------------------
+def trend(ws, area_id: str, category: str | None = None, freq: str = "W",
+          n_periods: int = 104, model: str | None = None) -> pd.DataFrame:
+    """Observed counts of one area against one-step-ahead forecasts of the board's model.
+
+    Each period's expected value and bands come from the model fitted on the periods before it
+    (all areas of the layer, as on the board), so the chart shows what the board would have
+    said at the time — no look-ahead.
+
+    Returns
+    -------
+    DataFrame
+        ``period, observed, expected, q80, q95, q99, p_exceed, level`` for the last
+        ``n_periods`` complete periods that have at least two earlier periods.
+    """
+    model = _model_name(model)
+    level = _layer_of(ws, str(area_id))
+    _, name = _group(ws, level, freq, category)
+    args = (str(area_id), level, freq, name, int(n_periods), model)
+    return _cached(ws, "trend", args,
+                   lambda: _trend(ws, str(area_id), level, freq, name, int(n_periods), model)).copy()
+
+
+def _trend(ws, area_id, level, freq, name, n_periods, model):
+    from analytics.distributions import quantile
+
+    keys, ps, Y = _matrix(ws, level, freq, name)
+    complete = set(periods(ws, freq))
+    idx = [j for j in range(2, len(ps)) if ps[j] in complete][-n_periods:]
+    row = int(np.flatnonzero(keys["area_id"].to_numpy() == area_id)[0])
+    parent = _parent_map(ws, level)
+    mus, alphas = [], []
+    for j in idx:  # one fit per period shown (vectorised over areas inside)
+        m = make_model(model, parent=parent).fit_arrays(keys, ps[:j], Y[:, :j], freq=freq)
+        mu, al = m.predict_params(1)
+        mus.append(mu[row, 0])
+        alphas.append(al[row, 0])
+    mu, al = np.array(mus), np.array(alphas)
+    obs = Y[row, idx]
+    th = Thresholds.from_config(ws.config.thresholds)
+    pex = _p_exceed(obs, mu, al)
+    return pd.DataFrame({
+        "period": ps[idx], "observed": obs.astype(np.int64), "expected": mu,
+        "q80": quantile(0.80, mu, al), "q95": quantile(0.95, mu, al),
+        "q99": quantile(0.99, mu, al), "p_exceed": pex,
+        "level": levels_from_p(pex, obs, th),
+    })
+
+
+def _layer_of(ws, area_id: str) -> str:
+    for layer in ws.layers():
+        ids = _cached(ws, "ids", (layer,), lambda layer=layer: set(_areas(ws, layer)["area_id"].astype(str)))
+        if area_id in ids:
+            return layer
+    raise ValueError(f"area_id {area_id!r}: not in any layer of {ws.path}")
