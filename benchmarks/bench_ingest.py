@@ -108,8 +108,9 @@ def main() -> None:
     t = time.perf_counter()
     # every step in its own child: Linux keeps ru_maxrss across fork/exec, so a parent that had
     # generated the data would pass its peak on to the children it measures.
-    _run("generate", file, f"{args.n},{args.seed}")
-    print(f"generated {args.n:,} rows -> {file} ({file.stat().st_size / 2**20:.0f} MB) in {time.perf_counter() - t:.1f} s")
+    if not file.exists():  # --keep DIR reuses an earlier file of the same size
+        _run("generate", file, f"{args.n},{args.seed}")
+    print(f"data {args.n:,} rows -> {file} ({file.stat().st_size / 2**20:.0f} MB), ready after {time.perf_counter() - t:.1f} s")
     ref = _run("reference", file, tmp)
     ours = _run("ingest", file, tmp)
     print(f"ingest_files:                   {ours['seconds']:7.2f} s  {args.n / ours['seconds'] / 1e6:5.2f} M rows/s  "

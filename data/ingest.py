@@ -24,7 +24,7 @@ import pandas as pd
 from data.columns import CANONICAL, map_columns
 from data.ingest_read import SUFFIXES, Source, read_source
 from data.ingest_study import StudyArea, in_box, plausible_box, study_area
-from data.ingest_write import write_incidents, write_table_atomic
+from data.ingest_write import sort_columns_in_place, write_incidents, write_table_atomic
 from data.times import parse_times
 from data.workspace import Workspace
 from layers.coords import COORD_SYSTEMS, projected_to_wgs84, to_wgs84
@@ -189,13 +189,14 @@ def ingest_files(
         if src.encoding:
             report.encodings[str(p)] = src.encoding
         existing_ids = existing_ids.append(pd.Index(good["incident_id"].to_numpy()))
-        good_parts.append(good)
-        bad_parts.append(bad)
         seen.add(digest)
         done.append({"sha256": digest, "file": str(p.resolve()), "name": p.name,
                      "ingested_at": pd.Timestamp.now(tz=target_tz).tz_localize(None),
                      "rows_in": n_in, "rows_used": len(good), "rows_quarantined": len(bad),
                      "coords": report.coords, "encoding": src.encoding or ""})
+        good_parts.append(good)
+        bad_parts.append(bad)
+        del src, good, bad  # src's columns were consumed; keep no second reference to the parts
     assert report.rows_in == report.rows_used + report.rows_quarantined
     if done:
         _write(ws, good_parts, bad_parts, done, report)
@@ -298,8 +299,8 @@ def _validate(
              lambda m: "incident_id '" + ids.iloc[m] + "' is already in the workspace")
 
     ok = reason == 0
-    good = _incident_table(raw, cols, ok, ids, when, cat, lon, lat)
     bad = _quarantine_table(raw, src, path, ~ok, reason, detail)
+    good = _incident_table(raw, cols, ok, ids, when, cat, lon, lat)  # consumes raw's columns
     return good, bad, mapped
 
 
@@ -345,11 +346,13 @@ def _incident_table(raw, cols, ok, ids, when, cat, lon, lat) -> pd.DataFrame:
     })
     used = set(cols.values())
     reserved = set(CANONICAL) | {"geometry"}
-    for c in raw.columns:
+    for c in list(raw.columns):
+        col = raw.pop(c)  # free each source column once copied: peak stays ~1 column over
         if c in used:
             continue
         name = f"{c}_source" if str(c) in reserved else str(c)
-        out[name] = _source_column(take(raw[c]))
+        out[name] = _source_column(take(col))
+        del col
     return out
 
 
@@ -373,16 +376,30 @@ def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail) -> pd.D
 
 
 def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport) -> None:
-    new = _concat([g for g in good_parts])
+    import pyarrow as pa
+
+    new = _concat(good_parts)
+    good_parts.clear()  # the caller's list: drop its references so the parts can be freed
     if ws.incidents_path.exists():
         import pyarrow.parquet as pq
 
         names = [c for c in pq.read_schema(ws.incidents_path).names if c != "geometry"]
-        old = pd.read_parquet(ws.incidents_path, columns=names)
-        incidents = _concat([old, new])
-    else:
-        incidents = new
-    write_incidents(incidents, ws.incidents_path)
+        new = _concat([pd.read_parquet(ws.incidents_path, columns=names), new])
+    cfg = ws.config
+    changes: dict = {}
+    if len(new):
+        if cfg.center is None:
+            changes["center"] = (round(float(np.median(new["lon"])), 6), round(float(np.median(new["lat"])), 6))
+        if cfg.crs is None:
+            changes["crs"] = estimate_utm_crs(new["lon"].to_numpy(), new["lat"].to_numpy()).to_string()
+    table = pa.Table.from_pandas(new, preserve_index=False)
+    del new
+    keys, schema, cols = table.select(["occurred_at", "incident_id"]), table.schema, table.columns
+    del table  # from here on only ``cols`` holds the data, so sorting can free as it goes
+    sort_columns_in_place(cols, keys)
+    del keys
+    write_incidents(pa.Table.from_arrays(cols, schema=schema), ws.incidents_path, sort=())
+    del cols
     bad = _concat(bad_parts)
     if ws.quarantine_path.exists():
         bad = _concat([pd.read_parquet(ws.quarantine_path), bad])
@@ -391,15 +408,6 @@ def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport) -> 
     if ws.ingested_path.exists():
         log = pd.concat([pd.read_parquet(ws.ingested_path), log], ignore_index=True)
     write_table_atomic(log, ws.ingested_path)
-
-    cfg = ws.config
-    changes = {}
-    if len(incidents):
-        if cfg.center is None:
-            changes["center"] = (round(float(np.median(incidents["lon"])), 6),
-                                 round(float(np.median(incidents["lat"])), 6))
-        if cfg.crs is None:
-            changes["crs"] = estimate_utm_crs(incidents["lon"].to_numpy(), incidents["lat"].to_numpy()).to_string()
     extra = dict(cfg.extra)
     extra["ingest_coords"] = report.coords
     changes["extra"] = extra

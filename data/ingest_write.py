@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyproj import CRS
 
-__all__ = ["point_wkb", "write_incidents", "write_table_atomic"]
+__all__ = ["point_wkb", "sort_columns_in_place", "sort_table", "write_incidents", "write_table_atomic"]
 
 _WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 assert _WKB_POINT.itemsize == 21  # packed: numpy structured dtypes have no padding by default
@@ -40,12 +40,31 @@ def point_wkb(x: np.ndarray, y: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(kind, n, [None, offsets, data])
 
 
-def write_incidents(frame: pd.DataFrame, path: str | Path, *, sort: tuple[str, ...] = ("occurred_at", "incident_id")) -> Path:
+def sort_table(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """``table`` sorted ascending by ``keys`` (only the key columns are compared)."""
+    order = pc.sort_indices(table.select(list(keys)), sort_keys=[(k, "ascending") for k in keys])
+    return table.take(order)
+
+
+def sort_columns_in_place(columns: list, keys_table: pa.Table) -> None:
+    """Sort every column of ``columns`` (a list of Arrow arrays) by the rows of ``keys_table``.
+
+    Each column is gathered and its unsorted original released before the next, so the peak
+    is the data plus one column, not two copies of the table — provided the caller keeps no
+    other reference to the original table.
+    """
+    order = pc.sort_indices(keys_table, sort_keys=[(k, "ascending") for k in keys_table.column_names])
+    for i in range(len(columns)):
+        columns[i] = pc.take(columns[i], order)
+
+
+def write_incidents(frame: pd.DataFrame | pa.Table, path: str | Path, *,
+                    sort: tuple[str, ...] = ("occurred_at", "incident_id")) -> Path:
     """Write ``frame`` (with ``lon``/``lat``) as GeoParquet, geometry Point EPSG:4326, sorted.
 
     Parameters
     ----------
-    frame : DataFrame
+    frame : DataFrame or pyarrow.Table
         Canonical incident columns + source columns; no geometry column (it is built here).
     path : str or Path
         Destination; written to a temporary file and renamed, so readers never see half a file.
@@ -53,11 +72,10 @@ def write_incidents(frame: pd.DataFrame, path: str | Path, *, sort: tuple[str, .
         Sort keys (ascending).
     """
     path = Path(path)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    del frame
     if sort:
-        # sort the two key columns alone, then gather every column once
-        order = pc.sort_indices(table.select(list(sort)), sort_keys=[(k, "ascending") for k in sort])
-        table = table.take(order)
+        table = sort_table(table, sort)
     lon = table.column("lon").to_numpy()
     lat = table.column("lat").to_numpy()
     table = table.append_column("geometry", point_wkb(lon, lat))

@@ -254,3 +254,17 @@ def test_cli_exit_2_and_no_traceback(tmp_path, capsys, messy):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert "Traceback" not in res.stderr + res.stdout and "missing.csv" in res.stderr
+
+
+def test_report_summary_text():
+    from data.ingest import IngestReport
+
+    rep = IngestReport(files=["/x/a.csv"], rows_in=1000, rows_used=990, rows_quarantined=10,
+                       by_reason={"duplicate_id": 4, "missing_coordinates": 6},
+                       mapped={"/x/a.csv": {"occurred_at": "报警时间"}}, coords="gcj02 → wgs84")
+    lines = rep.summary().splitlines()
+    assert lines[0] == "文件 files: a.csv"
+    assert lines[1] == ("读入 rows in: 1000  入库 used: 990  隔离 quarantined: 10 "
+                        "(missing_coordinates 6, duplicate_id 4)")
+    assert lines[2] == "字段 mapped [a.csv]: occurred_at←报警时间"
+    assert lines[3] == "坐标 coords: gcj02 → wgs84"
