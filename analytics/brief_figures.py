@@ -28,6 +28,7 @@ __all__ = [
     "trend_figure",
     "hotspot_figure",
     "wrap_text",
+    "hot_label",
     "HOTSPOT_COLORS",
 ]
 
@@ -215,7 +216,7 @@ def hotspot_figure(
         x, y = _rings_xy(part.geometry.values)
         fig.add_trace(go.Scatter(
             x=x, y=y, mode="lines", fill="toself", fillcolor=HOTSPOT_COLORS[name],
-            line=dict(color="#ffffff", width=0.4), name=f"{label(name, lang)} ({len(part)})",
+            line=dict(color="#ffffff", width=0.4), name=f"{hot_label(name, lang)} ({len(part)})",
             hoverinfo="skip",
         ))
         if hover:
@@ -224,6 +225,14 @@ def hotspot_figure(
         _add_outlines(fig, outlines, font_size=10)
     _map_layout(fig, width=width, height=height, font_size=13, lang=lang)
     return fig
+
+
+def hot_label(cls: str, lang: str = "zh") -> str:
+    """Readable name of a Gi* class such as ``hot_99`` (热点 99%)."""
+    kind, _, conf = cls.partition("_")
+    if kind in ("hot", "cold") and conf.isdigit():
+        return t(f"brief.hot.{kind}", lang, conf=conf)
+    return t("brief.hot.ns", lang) if cls == "not_significant" else cls
 
 
 def wrap_text(text: str, width_px: float, font_px: float) -> str:
