@@ -197,9 +197,11 @@ def ingest_files(
         good_parts.append(good)
         bad_parts.append(bad)
         del src, good, bad  # src's columns were consumed; keep no second reference to the parts
+        _release_memory()
     assert report.rows_in == report.rows_used + report.rows_quarantined
     if done:
         _write(ws, good_parts, bad_parts, done, report)
+    _release_memory()
     return report
 
 
@@ -233,7 +235,7 @@ def _validate(
     mapped = {k: mapped[k] for k in CANONICAL if k in mapped}
 
     reason = np.zeros(n, dtype=np.int8)
-    detail = np.full(n, "", dtype=object)
+    details: list[tuple[np.ndarray, np.ndarray]] = []  # (row positions, texts): flagged rows only
 
     def flag(mask: np.ndarray, code: str, text) -> None:
         """Give still-usable rows in ``mask`` reason ``code``; ``text(positions)`` -> details.
@@ -245,7 +247,8 @@ def _validate(
         if not len(m):
             return
         reason[m] = _CODE[code]
-        detail[m] = np.asarray(text(m) if callable(text) else text, dtype=object)
+        texts = text(m) if callable(text) else [text] * len(m)
+        details.append((m, np.asarray(texts, dtype=object)))
 
     def xy(m: np.ndarray) -> pd.Series:
         return "(" + pd.Series(x[m]).astype(str) + ", " + pd.Series(y[m]).astype(str) + ")"
@@ -299,6 +302,11 @@ def _validate(
              lambda m: "incident_id '" + ids.iloc[m] + "' is already in the workspace")
 
     ok = reason == 0
+    if details:  # every row is flagged at most once, so sorting positions aligns with ~ok
+        pos = np.concatenate([d[0] for d in details])
+        detail = np.concatenate([d[1] for d in details])[np.argsort(pos, kind="stable")]
+    else:
+        detail = np.array([], dtype=object)
     bad = _quarantine_table(raw, src, path, ~ok, reason, detail)
     good = _incident_table(raw, cols, ok, ids, when, cat, lon, lat)  # consumes raw's columns
     return good, bad, mapped
@@ -362,7 +370,7 @@ def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail) -> pd.D
         "source_file": pd.Series([path.name] * len(idx), dtype="str"),
         "source_row": (idx + 1).astype(np.int64),
         "reason": pd.Series(np.asarray(REASONS, dtype=object)[reason[idx] - 1] if len(idx) else [], dtype="str"),
-        "reason_detail": pd.Series(detail[idx], dtype="str"),
+        "reason_detail": pd.Series(detail, dtype="str"),
     })
     for c in raw.columns:
         name = f"{c}_source" if str(c) in _BOOKKEEPING else str(c)
@@ -479,6 +487,15 @@ def _row_hash_ids(raw: pd.DataFrame, x, y) -> pd.Series:
     h = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     hexed = np.frombuffer(binascii.hexlify(h.astype(">u8").tobytes()), dtype="S16").astype(str)
     return pd.Series(np.char.add("h", hexed), index=raw.index, dtype="str")
+
+
+def _release_memory() -> None:
+    """Hand Arrow's freed pages back to the OS, so the refresh that follows starts lean."""
+    import pyarrow as pa
+
+    pool = pa.default_memory_pool()
+    if hasattr(pool, "release_unused"):
+        pool.release_unused()
 
 
 def _sha256(path: Path) -> str:
