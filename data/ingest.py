@@ -154,11 +154,11 @@ def ingest_files(
             raise ValueError(f"--map {canon}=…: unknown canonical column {canon!r}; use one of {', '.join(CANONICAL)}")
 
     ws.path.mkdir(parents=True, exist_ok=True)
+    target_tz = ws.config.timezone
     if timezone:
         _check_tz(timezone)
-        if not ws.exists() and ws.config.timezone != timezone:
-            ws.update_config(timezone=timezone)
-    target_tz = ws.config.timezone
+        if not ws.exists():  # a fresh workspace takes the data's zone (written with the data)
+            target_tz = timezone
     source_tz = timezone or target_tz
     area = study_area(ws, boundary)
     report = IngestReport(files=[str(p) for p in paths], study_area=area.note)
@@ -174,11 +174,11 @@ def ingest_files(
             report.already_ingested.append(str(p))
             continue
         src = read_source(p, encoding=encoding)
+        n_in = len(src.frame)
         good, bad, mapped = _validate(
             src, p, mapping=mapping, coords=coords, epsg=epsg, source_tz=source_tz,
             target_tz=target_tz, area=area, existing_ids=existing_ids, now_limit=now_limit,
         )
-        n_in = len(src.frame)
         assert n_in == len(good) + len(bad), f"{p}: rows in {n_in} != {len(good)} used + {len(bad)} quarantined"
         report.rows_in += n_in
         report.rows_used += len(good)
@@ -188,7 +188,7 @@ def ingest_files(
         report.mapped[str(p)] = mapped
         if src.encoding:
             report.encodings[str(p)] = src.encoding
-        existing_ids = existing_ids.append(pd.Index(good["incident_id"].to_numpy()))
+        existing_ids.append(pd.Index(good["incident_id"]))  # later files must not repeat them
         seen.add(digest)
         done.append({"sha256": digest, "file": str(p.resolve()), "name": p.name,
                      "ingested_at": pd.Timestamp.now(tz=target_tz).tz_localize(None),
@@ -200,7 +200,7 @@ def ingest_files(
         _release_memory()
     assert report.rows_in == report.rows_used + report.rows_quarantined
     if done:
-        _write(ws, good_parts, bad_parts, done, report)
+        _write(ws, good_parts, bad_parts, done, report, timezone=target_tz)
     _release_memory()
     return report
 
@@ -208,7 +208,7 @@ def ingest_files(
 # -- validation ----------------------------------------------------------------------------
 def _validate(
     src: Source, path: Path, *, mapping, coords, epsg, source_tz, target_tz, area: StudyArea,
-    existing_ids: pd.Index, now_limit: pd.Timestamp,
+    existing_ids: list[pd.Index], now_limit: pd.Timestamp,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     raw = src.frame
     n = len(raw)
@@ -297,8 +297,8 @@ def _validate(
     cand = reason == 0
     dup_file = cand & ids.where(cand).duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
     flag(dup_file, "duplicate_id", lambda m: "incident_id '" + ids.iloc[m] + "' appears earlier in this file")
-    if len(existing_ids):
-        flag(ids.isin(existing_ids).to_numpy(), "duplicate_id",
+    for known in existing_ids:
+        flag(ids.isin(known).to_numpy(), "duplicate_id",
              lambda m: "incident_id '" + ids.iloc[m] + "' is already in the workspace")
 
     ok = reason == 0
@@ -383,7 +383,7 @@ def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail) -> pd.D
     return out
 
 
-def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport) -> None:
+def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, timezone: str) -> None:
     import pyarrow as pa
 
     new = _concat(good_parts)
@@ -394,7 +394,7 @@ def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport) -> 
         names = [c for c in pq.read_schema(ws.incidents_path).names if c != "geometry"]
         new = _concat([pd.read_parquet(ws.incidents_path, columns=names), new])
     cfg = ws.config
-    changes: dict = {}
+    changes: dict = {"timezone": timezone} if timezone != cfg.timezone else {}
     if len(new):
         if cfg.center is None:
             changes["center"] = (round(float(np.median(new["lon"])), 6), round(float(np.median(new["lat"])), 6))
@@ -512,10 +512,10 @@ def _ingested(ws: Workspace) -> set[str]:
     return set(pd.read_parquet(ws.ingested_path, columns=["sha256"])["sha256"].astype(str))
 
 
-def _existing_ids(ws: Workspace) -> pd.Index:
+def _existing_ids(ws: Workspace) -> list[pd.Index]:
     if not ws.incidents_path.exists():
-        return pd.Index([], dtype="str")
-    return pd.Index(pd.read_parquet(ws.incidents_path, columns=["incident_id"])["incident_id"].astype("str"))
+        return []
+    return [pd.Index(pd.read_parquet(ws.incidents_path, columns=["incident_id"])["incident_id"].astype("str"))]
 
 
 def _coords_note(coords: str, epsg) -> str:

@@ -268,3 +268,16 @@ def test_report_summary_text():
                         "(missing_coordinates 6, duplicate_id 4)")
     assert lines[2] == "字段 mapped [a.csv]: occurred_at←报警时间"
     assert lines[3] == "坐标 coords: gcj02 → wgs84"
+
+
+def test_two_files_in_one_call_second_repeats_ids(tmp_path, messy):
+    a, ea = messy(21, 20)
+    good_rows = [i for i, e in enumerate(ea) if not e][:8]
+    b = a.iloc[good_rows].assign(报警时间="2024-06-01 10:00")  # same ids, new times
+    pa_, pb = _csv(a, tmp_path / "a.csv", "utf-8"), _csv(b, tmp_path / "b.csv", "utf-8")
+    ws = Workspace.create(tmp_path / "w")
+    rep = ingest_files([pa_, pb], ws)
+    assert _reasons_by_row(ws, "b.csv") == {k: "duplicate_id" for k in range(1, 9)}
+    used_a = sum(1 for e in ea if not e)
+    assert rep.rows_used == used_a and rep.rows_in == len(a) + len(b)
+    assert ws.incidents_frame()["incident_id"].is_unique
