@@ -80,7 +80,6 @@ def did_rate_ratio(
     -------
     DiDResult
     """
-    import statsmodels.api as sm
 
     for col in (treated, post, count, area, period):
         if col not in panel.columns:
@@ -97,22 +96,11 @@ def did_rate_ratio(
     y = df[count].to_numpy(dtype=float)
     area_codes = pd.factorize(df[area])[0]
     period_codes = pd.factorize(df[period], sort=True)[0]
-    x = np.column_stack(
-        [
-            np.ones(len(df)),
-            (tr & po).astype(float),
-            _dummies(area_codes),
-            _dummies(period_codes),
-        ]
-    )
-    pois = sm.GLM(y, x, family=sm.families.Poisson()).fit()
+    d = tr & po
     if family == "poisson":
-        res = sm.GLM(y, x, family=sm.families.Poisson()).fit(scale="X2")
-        beta, se, disp = float(res.params[1]), float(res.bse[1]), float(res.scale)
+        beta, se, disp = _poisson_twoway(y, area_codes, period_codes, d)
     else:
-        nb = sm.NegativeBinomial(y, x, loglike_method="nb2")
-        res = nb.fit(start_params=np.append(pois.params, 0.1), disp=0, maxiter=200, method="bfgs")
-        beta, se, disp = float(res.params[1]), float(res.bse[1]), float(res.params[-1])
+        beta, se, disp = _nb_dummies(y, area_codes, period_codes, d)
     zcrit = stats.norm.ppf(0.5 + level / 2)
     p = float(2 * stats.norm.sf(abs(beta / se))) if se > 0 else float("nan")
     return DiDResult(
@@ -175,6 +163,66 @@ def weighted_displacement_quotient(a_before, a_after, b_before, b_after, c_befor
     else:
         reading = "displacement_gt_effect"
     return {"success_measure": success, "buffer_measure": buffer, "wdq": wdq, "reading": reading}
+
+
+def _poisson_twoway(y, ai, ti, d) -> tuple[float, float, float]:
+    """Quasi-Poisson two-way fixed-effects fit of the treatment effect, without dummies.
+
+    The area and period effects are profiled out by iterative proportional fitting (the
+    Poisson likelihood equations set fitted margins equal to observed margins), the score of
+    ``beta`` (observed − fitted count in treated-post cells) is solved with Brent's method, and
+    its standard error comes from the curvature of the profile likelihood (equal to the
+    corresponding block of the inverse information), scaled by Pearson chi² / df as
+    statsmodels' ``scale="X2"`` does. Memory and time are linear in the panel size, so a whole
+    grid layer (thousands of areas) is fine.
+    """
+    from scipy.optimize import brentq
+
+    n_a, n_t = int(ai.max()) + 1, int(ti.max()) + 1
+    ya = np.bincount(ai, weights=y, minlength=n_a)
+    yt = np.bincount(ti, weights=y, minlength=n_t)
+    dmask = d.astype(bool)
+
+    def fitted(beta: float) -> np.ndarray:
+        e = np.where(dmask, np.exp(beta), 1.0)
+        g = np.maximum(yt, 1e-300) / max(y.mean(), 1e-300)
+        a = np.ones(n_a)
+        for _ in range(500):
+            a_new = ya / np.maximum(np.bincount(ai, weights=g[ti] * e, minlength=n_a), 1e-300)
+            g_new = yt / np.maximum(np.bincount(ti, weights=a_new[ai] * e, minlength=n_t), 1e-300)
+            done = np.allclose(a_new, a, rtol=1e-13, atol=0) and np.allclose(g_new, g, rtol=1e-13, atol=0)
+            a, g = a_new, g_new
+            if done:
+                break
+        return a[ai] * g[ti] * e
+
+    def score(beta: float) -> float:
+        return float((y[dmask] - fitted(beta)[dmask]).sum())
+
+    if y[dmask].sum() == 0:
+        raise ValueError("no incidents in the treated areas after the start: the rate ratio is 0")
+    beta = brentq(score, -20.0, 20.0, xtol=1e-12)
+    h = 1e-4
+    info = -(score(beta + h) - score(beta - h)) / (2 * h)
+    mu = fitted(beta)
+    dof = len(y) - (n_a + n_t)
+    scale = float(((y - mu) ** 2 / np.maximum(mu, 1e-300)).sum() / max(dof, 1))
+    return float(beta), float(np.sqrt(scale / info)), scale
+
+
+def _nb_dummies(y, ai, ti, d) -> tuple[float, float, float]:
+    """NB2 with dummy fixed effects (statsmodels); for panels of at most a few hundred areas."""
+    import statsmodels.api as sm
+
+    k = int(ai.max()) + int(ti.max()) + 2
+    if k > 600:
+        raise ValueError(f"family='nb' with {k} fixed effects is too large; use family='poisson' "
+                         "(quasi-Poisson) or fewer comparison areas")
+    x = np.column_stack([np.ones(len(y)), d.astype(float), _dummies(ai), _dummies(ti)])
+    pois = sm.GLM(y, x, family=sm.families.Poisson()).fit()
+    nb = sm.NegativeBinomial(y, x, loglike_method="nb2")
+    res = nb.fit(start_params=np.append(pois.params, 0.1), disp=0, maxiter=200, method="bfgs")
+    return float(res.params[1]), float(res.bse[1]), float(res.params[-1])
 
 
 def _dummies(codes: np.ndarray) -> np.ndarray:

@@ -1,0 +1,310 @@
+"""Hot-spot statistics on a workspace: the functions the CLI and the app's hotspot page call.
+
+Each function reads what it needs from a :class:`data.workspace.Workspace` (area layers,
+counts, incidents, extras), runs one statistic from this package and returns a tidy table or
+GeoDataFrame. Nothing is cached here (the app caches).
+
+Defaults: the layer is the finest admin layer ``grid`` if present, else the first layer; the
+category is :data:`data.taxonomy.ALL` (groups and single categories resolve through the
+workspace taxonomy); ``start``/``end`` are inclusive dates (``YYYY-MM-DD``) and default to all
+data.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from analytics.hotspots.cameras import cameras_in_cells, coverage_gaps
+from analytics.hotspots.concentration import Concentration, concentration_summary
+from analytics.hotspots.emerging import EmergingHotSpots
+from analytics.hotspots.gistar import GiStar
+from analytics.hotspots.intervention import did_rate_ratio, weighted_displacement_quotient
+from analytics.hotspots.kde import quartic_density
+from analytics.hotspots.knox import KnoxTest, repeat_locations
+from analytics.hotspots.moran import LocalMoran
+from analytics.hotspots.weights import build_weights
+from data.taxonomy import ALL
+
+__all__ = [
+    "default_layer",
+    "count_cube",
+    "window_incidents",
+    "gistar_layer",
+    "moran_layer",
+    "emerging_layer",
+    "kde_layer",
+    "knox_table",
+    "repeat_table",
+    "concentration",
+    "camera_gaps",
+    "cold_cameras",
+    "evaluate_intervention",
+]
+
+
+def default_layer(ws, layer: str | None = None) -> str:
+    """``layer`` if given (must exist), else ``grid`` if present, else the first layer."""
+    layers = ws.layers()
+    if not layers:
+        raise ValueError(f"{ws.path}: no area layers (build them with `pingan areas` or `pingan demo`)")
+    if layer is None:
+        return "grid" if "grid" in layers else layers[0]
+    if layer not in layers:
+        raise ValueError(f"--layer {layer!r} not in workspace {ws.path}; layers: {', '.join(layers)}")
+    return layer
+
+
+def count_cube(
+    ws, layer: str | None = None, category: str | None = ALL, start=None, end=None, freq: str = "W"
+) -> tuple[gpd.GeoDataFrame, pd.DatetimeIndex, np.ndarray]:
+    """Areas, periods and the (areas × periods) count matrix of ``category`` in the window.
+
+    Counts come from :func:`data.pipeline.counts` (dense, zeros included); the areas' row
+    order is the layer's.
+    """
+    layer = default_layer(ws, layer)
+    areas = ws.areas(layer).reset_index(drop=True)
+    counts = _tidy_counts(ws, layer, category, start, end, freq)
+    periods = pd.DatetimeIndex(sorted(counts["period"].unique()))
+    if len(periods) == 0:
+        raise ValueError(f"no periods between {start or 'the start'} and {end or 'the end'} in {ws.path}")
+    summed = counts.groupby(["area_id", "period"], sort=False)["count"].sum()
+    wide = summed.unstack("period").reindex(index=areas["area_id"], columns=periods).fillna(0)
+    return areas, periods, wide.to_numpy(dtype=float)
+
+
+def window_incidents(ws, category: str | None = ALL, start=None, end=None, crs=None) -> pd.DataFrame:
+    """Incidents of ``category`` in the window with projected ``x``, ``y`` (metres) columns."""
+    from layers.assign import project_lonlat
+
+    inc = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
+    members = _members(ws, category, inc["category"].unique())
+    keep = inc["category"].isin(members) & inc["lon"].notna() & inc["lat"].notna()
+    if start is not None:
+        keep &= inc["occurred_at"] >= _ts(start, "start")
+    if end is not None:
+        keep &= inc["occurred_at"] < _ts(end, "end") + pd.Timedelta(days=1)
+    inc = inc.loc[keep].reset_index(drop=True)
+    crs = crs or ws.config.crs or ws.areas(default_layer(ws)).crs
+    x, y = project_lonlat(inc["lon"].to_numpy(), inc["lat"].to_numpy(), crs)
+    return inc.assign(x=x, y=y)
+
+
+def gistar_layer(
+    ws, layer: str | None = None, category: str | None = ALL, start=None, end=None, *,
+    weights: str = "queen", threshold: float | None = None, permutations: int = 999,
+    seed: int | None = 12345, fdr: bool = False,
+) -> gpd.GeoDataFrame:
+    """Gi* of the window's total count per area: area_id, name, value, z, p, p_fdr, class, geometry."""
+    areas, _, x = count_cube(ws, layer, category, start, end)
+    w = build_weights(areas, kind=weights, threshold=threshold)
+    g = GiStar(permutations=permutations, seed=seed, fdr=fdr).fit(x.sum(axis=1), w)
+    return _attach(areas, g.to_frame(areas["area_id"]))
+
+
+def moran_layer(
+    ws, layer: str | None = None, category: str | None = ALL, start=None, end=None, *,
+    weights: str = "queen", threshold: float | None = None, permutations: int = 999,
+    seed: int | None = 12345, alpha: float = 0.05, fdr: bool = False,
+) -> gpd.GeoDataFrame:
+    """Local Moran's I of the window's total per area: quadrant, I, z, p, p_fdr, class."""
+    areas, _, x = count_cube(ws, layer, category, start, end)
+    w = build_weights(areas, kind=weights, threshold=threshold)
+    m = LocalMoran(permutations=max(permutations, 1), seed=seed, alpha=alpha, fdr=fdr).fit(x.sum(axis=1), w)
+    return _attach(areas, m.to_frame(areas["area_id"]))
+
+
+def emerging_layer(
+    ws, layer: str | None = None, category: str | None = ALL, start=None, end=None, *,
+    freq: str = "W", weights: str = "queen", threshold: float | None = None,
+    alpha: float = 0.05, time_window: int = 0, fdr: bool = True,
+) -> gpd.GeoDataFrame:
+    """Emerging hot spot category per area over the window's periods."""
+    areas, _, x = count_cube(ws, layer, category, start, end, freq)
+    w = build_weights(areas, kind=weights, threshold=threshold)
+    e = EmergingHotSpots(alpha=alpha, time_window=time_window, fdr=fdr).fit(x, w)
+    return _attach(areas, e.to_frame(areas["area_id"]))
+
+
+def kde_layer(
+    ws, layer: str | None = None, category: str | None = ALL, start=None, end=None, *,
+    bandwidth: float = 300.0,
+) -> gpd.GeoDataFrame:
+    """Quartic kernel density (incidents per km²) at each area's centroid, plus its count."""
+    layer = default_layer(ws, layer)
+    areas = ws.areas(layer).reset_index(drop=True)
+    inc = window_incidents(ws, category, start, end, crs=areas.crs)
+    cen = areas.geometry.centroid
+    dens = quartic_density(inc[["x", "y"]].to_numpy(), np.column_stack([cen.x, cen.y]), bandwidth) * 1e6
+    out = pd.DataFrame({"area_id": areas["area_id"], "density": dens, "bandwidth_m": float(bandwidth),
+                        "n_events": len(inc)})
+    return _attach(areas, out)
+
+
+def knox_table(
+    ws, category: str | None = ALL, start=None, end=None, *,
+    distance_bands=(100, 200, 300, 400, 500), time_bands=(7, 14, 21, 28),
+    permutations: int = 99, seed: int = 12345,
+) -> pd.DataFrame:
+    """Near Repeat Calculator table for the window's incidents of ``category``."""
+    inc = window_incidents(ws, category, start, end)
+    if len(inc) < 2:
+        raise ValueError(f"knox: fewer than 2 incidents of {category!r} in the window")
+    kt = KnoxTest(distance_bands=distance_bands, time_bands=time_bands,
+                  permutations=permutations, seed=seed).fit(inc[["x", "y"]].to_numpy(), inc["occurred_at"])
+    return kt.to_frame().assign(n_events=len(inc), n_pairs_within=kt.n_pairs_)
+
+
+def repeat_table(ws, category: str | None = ALL, start=None, end=None, *, tol: float = 1.0) -> pd.DataFrame:
+    """Locations with 1, 2, 3, 4+ incidents in the window."""
+    inc = window_incidents(ws, category, start, end)
+    return repeat_locations(inc[["x", "y"]].to_numpy(), tol=tol)
+
+
+def concentration(
+    ws, layer: str | None = None, category: str | None = ALL, start=None, end=None, *, shares=(0.01, 0.05, 0.10)
+) -> Concentration:
+    """Share of incidents in the top cells, Lorenz curve and Gini (zero cells included)."""
+    _, _, x = count_cube(ws, layer, category, start, end)
+    return concentration_summary(x.sum(axis=1), shares)
+
+
+def camera_gaps(
+    ws, layer: str | None = None, category: str | None = ALL, start=None, end=None, *,
+    distance: float = 100.0, top_k: int | None = None, permutations: int = 199, seed: int | None = 12345,
+) -> gpd.GeoDataFrame:
+    """Hot cells (Gi* hot 95 %+, or the ``top_k`` by count) and their nearest online camera."""
+    hot = gistar_layer(ws, layer, category, start, end, permutations=permutations, seed=seed)
+    hot = hot.rename(columns={"value": "count"})
+    return coverage_gaps(hot, ws.extra("cameras"), distance=distance, top_k=top_k)
+
+
+def cold_cameras(
+    ws, layer: str | None = None, category: str | None = ALL, start=None, end=None, *, freq: str = "W",
+) -> gpd.GeoDataFrame:
+    """Cameras in persistently cold cells (emerging ``persistent_cold_spot``) or cells with no
+    incident in the window; ``reason`` says which."""
+    em = emerging_layer(ws, layer, category, start, end, freq=freq)
+    cold = em["category"].eq("persistent_cold_spot").to_numpy()
+    empty = em["total"].eq(0).to_numpy()
+    cams = cameras_in_cells(ws.extra("cameras"), em, cold | empty)
+    reason = em.set_index("area_id").loc[cams["area_id"], "category"].eq("persistent_cold_spot").to_numpy()
+    return cams.assign(reason=np.where(reason, "persistent_cold_spot", "no_incidents"))
+
+
+def evaluate_intervention(
+    ws, intervention_id: str | None = None, *, buffer_m: float = 500.0, weeks: int | None = None,
+    family: str = "poisson", category: str | None = None,
+) -> dict:
+    """Before/after evaluation of a 整治 from the workspace's ``interventions`` extra.
+
+    The target is the intervention's areas (on its layer); comparison areas are the other areas
+    of that layer that do not touch the buffer ring; before and after windows have the same
+    length (``weeks``, default: all weeks after the start, at most as many as before).
+
+    Returns
+    -------
+    dict
+        ``intervention`` (id, name, start, category, n_target_areas), ``did``
+        (:class:`DiDResult` as dict), ``wdq`` (see :func:`weighted_displacement_quotient`),
+        ``counts`` (A/B/C before/after) and ``weeks``.
+    """
+    table = ws.extra("interventions")
+    if intervention_id is not None:
+        table = table[table["intervention_id"] == intervention_id]
+    if table.empty:
+        raise ValueError(f"no intervention {intervention_id!r} in {ws.extra_path('interventions')}")
+    row = table.iloc[0]
+    layer = str(row.get("layer", default_layer(ws)))
+    targets = {str(a) for a in row["area_ids"]}
+    cat = category or row.get("group") or ALL
+    start = pd.Timestamp(row["start"]).normalize()
+    start -= pd.Timedelta(days=start.dayofweek)  # the week the 整治 began
+    areas = ws.areas(layer).reset_index(drop=True)
+    is_target = areas["area_id"].isin(targets).to_numpy()
+    if not is_target.any():
+        raise ValueError(f"intervention {row['intervention_id']}: none of its areas are in layer {layer!r}")
+    target_geom = areas.geometry[is_target].union_all()
+    ring = target_geom.buffer(buffer_m).difference(target_geom)
+    in_buffer_zone = areas.geometry.intersects(target_geom.buffer(buffer_m)).to_numpy() & ~is_target
+
+    _, periods, x = count_cube(ws, layer, cat)
+    post = periods >= start
+    n_after, n_before = int(post.sum()), int((~post).sum())
+    if n_after == 0 or n_before == 0:
+        raise ValueError(f"intervention start {start:%Y-%m-%d} leaves no weeks before or after")
+    k = min(weeks or n_after, n_after, n_before)
+    sel = np.flatnonzero(~post)[-k:].tolist() + np.flatnonzero(post)[:k].tolist()
+    keep_area = is_target | ~in_buffer_zone
+    sub = x[np.ix_(keep_area, sel)]
+    ids = areas["area_id"].to_numpy()[keep_area]
+    panel = pd.DataFrame(
+        {
+            "area_id": np.repeat(ids, len(sel)),
+            "period": np.tile(periods[sel], len(ids)),
+            "count": sub.ravel(),
+            "treated": np.repeat(is_target[keep_area], len(sel)),
+            "post": np.tile(post[sel], len(ids)),
+        }
+    )
+    did = did_rate_ratio(panel, family=family)
+
+    inc = window_incidents(ws, cat, periods[sel[0]], periods[sel[-1]] + pd.Timedelta(days=6), crs=areas.crs)
+    import shapely
+
+    xs, ys = inc["x"].to_numpy(), inc["y"].to_numpy()
+    after = (inc["occurred_at"] >= start).to_numpy()
+    in_a = shapely.contains_xy(target_geom, xs, ys)
+    in_b = shapely.contains_xy(ring, xs, ys) & ~in_a
+    control_geom = areas.geometry[~is_target & ~in_buffer_zone].union_all()
+    in_c = shapely.contains_xy(control_geom, xs, ys) & ~in_a & ~in_b
+    cnt = {f"{z}_{w}": int((m & (after if w == "after" else ~after)).sum())
+           for z, m in (("a", in_a), ("b", in_b), ("c", in_c)) for w in ("before", "after")}
+    wdq = weighted_displacement_quotient(cnt["a_before"], cnt["a_after"], cnt["b_before"],
+                                         cnt["b_after"], cnt["c_before"], cnt["c_after"])
+    return {
+        "intervention": {"intervention_id": str(row["intervention_id"]), "name": str(row.get("name", "")),
+                         "start": start, "category": cat, "layer": layer,
+                         "n_target_areas": int(is_target.sum()), "buffer_m": float(buffer_m)},
+        "did": did.to_dict(),
+        "wdq": wdq,
+        "counts": cnt,
+        "weeks": k,
+    }
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _tidy_counts(ws, layer: str, category, start, end, freq: str) -> pd.DataFrame:
+    """Dense counts of the member categories of ``category`` (area_id, period, category, count)."""
+    from data.pipeline import counts as pipeline_counts
+
+    start_ts = _ts(start, "start") if start is not None else None
+    end_ts = _ts(end, "end") if end is not None else None
+    counts = pipeline_counts(ws, layer, freq=freq, start=start_ts, end=end_ts)
+    members = _members(ws, category, counts["category"].unique())
+    return counts[counts["category"].isin(members)]
+
+
+def _members(ws, category, present) -> tuple[str, ...]:
+    name = ALL if category in (None, "") else str(category)
+    try:
+        return ws.config.taxonomy.members(name, [str(c) for c in present])
+    except ValueError as exc:
+        raise ValueError(f"--category: {exc}") from None
+
+
+def _ts(value, what: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--{what} {value!r} is not a date (YYYY-MM-DD): {exc}") from None
+
+
+def _attach(areas: gpd.GeoDataFrame, frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Area name and geometry next to a per-area result (row order of the layer)."""
+    extra = ["name"] if "name" in areas.columns else []
+    out = pd.concat([frame.reset_index(drop=True), areas[extra].reset_index(drop=True)], axis=1)
+    cols = ["area_id", *extra, *[c for c in frame.columns if c != "area_id"]]
+    return gpd.GeoDataFrame(out[cols], geometry=areas.geometry.to_numpy(), crs=areas.crs)
