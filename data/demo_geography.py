@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
-from sklearn.cluster import KMeans
 
 from data.demo_names import (
     DISTRICT_NAMES,
@@ -180,13 +179,26 @@ def _split(gx, gy, parent: np.ndarray, rng, *, total: int) -> np.ndarray:
     out = np.empty(len(parent), dtype=object)
     for p, key in enumerate(keys):  # loop over a handful of parents, not over cells
         m = inv == p
-        km = KMeans(n_clusters=k[p], n_init=3, random_state=int(rng.integers(2**31)))
-        lab = km.fit_predict(np.c_[gx[m], gy[m]])
+        lab, ctr = _kmeans(np.c_[gx[m], gy[m]], int(k[p]), rng)
         # Number children north-west to south-east so ids read like a map.
-        ctr = km.cluster_centers_
         rank = np.argsort(np.argsort(-ctr[:, 1] + 0.3 * ctr[:, 0]))
         out[m] = [f"{key}|{r:02d}" for r in rank[lab]]
     return out
+
+
+def _kmeans(pts: np.ndarray, k: int, rng, iters: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Plain Lloyd k-means with k-means++ seeding (a few hundred points: numpy, one thread)."""
+    ctr = pts[[int(rng.integers(len(pts)))]]
+    for _ in range(1, k):
+        d2 = ((pts[:, None, :] - ctr[None]) ** 2).sum(-1).min(1)
+        ctr = np.vstack([ctr, pts[rng.choice(len(pts), p=d2 / d2.sum())]])
+    for _ in range(iters):
+        lab = ((pts[:, None, :] - ctr[None]) ** 2).sum(-1).argmin(1)
+        new = np.array([pts[lab == j].mean(0) if (lab == j).any() else ctr[j] for j in range(k)])
+        if np.allclose(new, ctr):
+            break
+        ctr = new
+    return ((pts[:, None, :] - ctr[None]) ** 2).sum(-1).argmin(1), ctr
 
 
 def _layers(cells, gx, gy, district, sub, com, rng) -> dict[str, gpd.GeoDataFrame]:
