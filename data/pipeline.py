@@ -115,18 +115,33 @@ def refresh(ws: Workspace) -> str:
     cat_codes = codes.astype(np.int64)  # -1: missing category, not counted
     t = pd.to_datetime(inc["occurred_at"])
     start, end = t.min(), t.max()
-    tables = []
-    for layer in layers:
-        area_ids = ws.areas(layer)["area_id"].astype("str").tolist()
-        ids, periods, cat_index, cube = count_array(
-            positions[layer], t, cat_codes, areas=area_ids, categories_index=cats, freq="W",
-            start=start, end=end,
-        )
-        tables.append(_arrow_cube(layer, ids, periods, cat_index, cube))
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.concat_tables(tables), ws.counts_path)
+    del assigned, table  # the strings are written; keep the peak memory down
+    tmp = ws.counts_path.with_suffix(".parquet.tmp")
+    writer = None
+    try:
+        for layer in layers:
+            area_ids = ws.areas(layer)["area_id"].astype("str").tolist()
+            ids, periods, cat_index, cube = count_array(
+                positions[layer], t, cat_codes, areas=area_ids, categories_index=cats, freq="W",
+                start=start, end=end,
+            )
+            # a few thousand areas per row group: the dense Arrow table never exists whole
+            step = max(1, 4_000_000 // max(1, len(periods) * len(cats)))
+            for i in range(0, len(ids), step):
+                part = _arrow_cube(layer, ids[i : i + step], periods, cat_index, cube[i : i + step])
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, part.schema)
+                writer.write_table(part)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:  # no period at all: an empty table with the right columns
+        empty = _arrow_cube(layers[0], pd.Index([], dtype="str"), pd.DatetimeIndex([]), pd.Index(cats, dtype="str"),
+                            np.zeros((0, 0, len(cats)), dtype=np.int64))
+        pq.write_table(empty, tmp)
+    tmp.replace(ws.counts_path)
     report.append(
         f"counts: {len(layers)} layer(s) × {len(periods)} weeks × {len(cats)} categories → {ws.counts_path.name}"
     )
@@ -233,6 +248,7 @@ def _build_grid(ws: Workspace, cell: float, shape: str, layer: str, crs: str, ma
         base = ws.areas(admin[0]).to_crs(crs)
         boundary = shapely.union_all(base.geometry.values)
         where = f"the union of the {admin[0]} layer"
+        outliers = None
     else:
         from layers.assign import project_lonlat
 
@@ -250,11 +266,12 @@ def _build_grid(ws: Workspace, cell: float, shape: str, layer: str, crs: str, ma
         boundary = shapely.convex_hull(shapely.multipoints(np.column_stack([x[core], y[core]]))).buffer(margin)
         shapely.prepare(boundary)
         out = ~shapely.intersects_xy(boundary, x, y)
-        if out.any():
-            cells = np.unique(np.column_stack(spec.index(x[out], y[out])), axis=0)
-            boundary = shapely.union_all([boundary, *spec.polygons(cells[:, 0], cells[:, 1])])
-        where = f"the convex hull of the central 99.9% of incidents + {margin:g} m and {int(out.sum()):,} outliers' cells"
+        outliers = np.unique(np.column_stack(spec.index(x[out], y[out])), axis=0) if out.any() else None
+        where = (f"the convex hull of the central 99.9% of incidents + {margin:g} m"
+                 f" and {0 if outliers is None else len(outliers):,} whole cells of outlying incidents")
     grid = make_grid(spec, boundary)
+    if not admin and outliers is not None:
+        grid = _with_whole_cells(grid, spec, outliers)
     path = ws.area_path(layer)
     path.parent.mkdir(parents=True, exist_ok=True)
     grid.to_parquet(path, index=False)
@@ -267,6 +284,30 @@ def _build_grid(ws: Workspace, cell: float, shape: str, layer: str, crs: str, ma
         f"{layer}: {len(grid):,} {shape} cells of {cell:g} m ({int(grid['partial'].sum()):,} clipped) "
         f"over {where}, {crs}"
     )
+
+
+def _with_whole_cells(grid, spec, cells: np.ndarray):
+    """Add the whole cells ``(col, row)`` to a grid (clipped ones become whole again)."""
+    import geopandas as gpd
+
+    key = grid["col"].to_numpy() * (1 << 32) + grid["row"].to_numpy()
+    want = cells[:, 0] * (1 << 32) + cells[:, 1]
+    partial = grid["partial"].to_numpy() & np.isin(key, want)
+    grid = grid.copy()
+    if partial.any():
+        grid.loc[partial, "geometry"] = spec.polygons(grid["col"][partial], grid["row"][partial])
+        grid.loc[partial, "partial"] = False
+    new = cells[~np.isin(want, key)]
+    if len(new):
+        ids = spec.ids(new[:, 0], new[:, 1])
+        add = gpd.GeoDataFrame(
+            {"area_id": pd.array(ids, dtype="str"), "name": pd.array(ids, dtype="str"), "level": "cell",
+             "parent_id": pd.array([None] * len(new), dtype="str"), "col": new[:, 0], "row": new[:, 1],
+             "partial": False},
+            geometry=spec.polygons(new[:, 0], new[:, 1]), crs=grid.crs,
+        )
+        grid = pd.concat([grid, add], ignore_index=True)
+    return grid.sort_values("area_id", ignore_index=True)
 
 
 def _build_admin(ws, boundaries, crs, level, id_column, name_column, parent_column) -> list[str]:
@@ -342,6 +383,7 @@ def _weekly(path: Path, layer: str) -> pd.DataFrame:
         _COUNTS_CACHE.move_to_end(key)
         return _COUNTS_CACHE[key]
     table = pq.read_table(path, filters=[("layer", "==", layer)], columns=["area_id", "period", "category", "count"])
+    table = table.unify_dictionaries()  # row groups carry their own dictionaries
     if table.num_rows == 0:
         have = pc.unique(pq.read_table(path, columns=["layer"]).column("layer").cast("string")).to_pylist()
         if layer not in have:
