@@ -4,30 +4,27 @@ analytics.backtest, cached in ``W/cache/backtest.json`` until the workspace chan
 
 from __future__ import annotations
 
-import json
-
 import dash
-import pandas as pd
-import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
 from analytics.i18n import t
 from pages._common import (
     LANG_STORE,
-    base_layout,
     card,
     empty_figure,
     graph_config,
     lang_of,
-    optional,
     workspace,
+)
+from pages._evaluation_view import (
+    backtest_table,
+    col_name,
+    coverage_figure,
+    pai_figure,
+    workspace_backtest,
 )
 
 dash.register_page(__name__, path="/evaluation", name=t("nav.evaluation"), title=t("app.title"), order=3)
-
-#: Backtest settings for the workspace: 500 m cells, weekly, the last 12 weeks as test periods.
-CELL_M = 500.0
-TEST_WEEKS = 12
 
 
 def layout(lang: str | None = None, **_query) -> html.Div:
@@ -55,75 +52,6 @@ def show(_trigger, lang):
         return html.Div(msg, className="not-ready"), empty_figure(msg), empty_figure(msg)
     table = backtest_table(result)
     return (dash_table.DataTable(id="evaluation-grid", data=table.to_dict("records"), sort_action="native",
-                                 columns=[{"name": _col_name(c, lang), "id": c} for c in table.columns],
+                                 columns=[{"name": col_name(c, lang), "id": c} for c in table.columns],
                                  style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13}),
             pai_figure(result, lang), coverage_figure(result, lang))
-
-
-def workspace_backtest(ws) -> dict | None:
-    """The backtest JSON of the workspace, computed once and cached in ``W/cache/backtest.json``."""
-    path = ws.path / "cache" / "backtest.json"
-    stamp = ws.stamp()
-    if path.exists():
-        cached = json.loads(path.read_text(encoding="utf-8"))
-        if cached.get("_stamp") == stamp:
-            return cached
-    bt = optional("analytics.backtest")
-    if bt is None:
-        return None
-    end = pd.Timestamp(ws.incidents_frame(["occurred_at"])["occurred_at"].max()).normalize()
-    start = (end - pd.Timedelta(weeks=TEST_WEEKS)).to_period("W-SUN").start_time
-    result = bt.backtest_file(str(ws.incidents_path), cell=CELL_M, freq="W", start=str(start.date()),
-                              end=None, category=None, models=None)
-    result = {**result, "_stamp": stamp}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
-    return result
-
-
-def backtest_table(result: dict) -> pd.DataFrame:
-    """One row per model: hit rate and PAI at 1/5/10 % of area, PEI at 5 %, CRPS, coverage, seconds."""
-    rows = []
-    for name, m in result.get("models", {}).items():
-        row = {"model": name}
-        for share in ("0.01", "0.05", "0.10"):
-            row[f"hit_{share}"] = round(float(m["hit_rate"].get(share, float("nan"))), 3)
-            row[f"pai_{share}"] = round(float(m["pai"].get(share, float("nan"))), 2)
-        row["pei_0.05"] = round(float(m.get("pei", {}).get("0.05", float("nan"))), 3)
-        row["crps"] = round(float(m.get("crps", float("nan"))), 4)
-        row["coverage_90"] = round(float(m.get("coverage_90", float("nan"))), 3)
-        row["seconds"] = round(float(m.get("seconds", float("nan"))), 2)
-        rows.append(row)
-    return pd.DataFrame(rows).sort_values("pai_0.05", ascending=False) if rows else pd.DataFrame()
-
-
-def pai_figure(result: dict, lang: str) -> go.Figure:
-    fig = go.Figure()
-    for name, m in result.get("models", {}).items():
-        shares = sorted(m["pai"], key=float)
-        fig.add_trace(go.Scatter(x=[float(s) for s in shares], y=[m["pai"][s] for s in shares],
-                                 mode="lines+markers", name=name))
-    base_layout(fig, height=340)
-    fig.update_layout(xaxis={"title": t("eval.area_share", lang), "tickformat": ".0%"}, yaxis_title="PAI")
-    return fig
-
-
-def coverage_figure(result: dict, lang: str) -> go.Figure:
-    names = list(result.get("models", {}))
-    cover = [result["models"][n].get("coverage_90") for n in names]
-    fig = go.Figure(go.Bar(x=names, y=cover, marker_color="#1d4e89", name=t("eval.calibration", lang)))
-    fig.add_hline(y=0.9, line_dash="dash", line_color="#e53935")
-    base_layout(fig, height=340)
-    fig.update_layout(yaxis={"range": [0, 1], "tickformat": ".0%"})
-    return fig
-
-
-def _col_name(col: str, lang: str) -> str:
-    if col == "model":
-        return t("eval.model", lang)
-    if "_" in col and col.split("_")[0] in ("hit", "pai", "pei"):
-        kind, share = col.split("_", 1)
-        name = {"hit": t("eval.hit", lang), "pai": "PAI", "pei": "PEI"}[kind]
-        return f"{name} @{float(share):.0%}"
-    return {"crps": t("eval.crps", lang), "coverage_90": t("eval.calibration", lang),
-            "seconds": t("eval.seconds", lang)}.get(col, col)

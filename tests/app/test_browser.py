@@ -65,7 +65,7 @@ def test_every_page_loads_offline_without_errors(dash_duo, app_factory):
     seen = []
     for name, (path, ready) in PAGES.items():
         dash_duo.driver.get(dash_duo.server_url + path)
-        dash_duo.wait_for_element(ready, timeout=60)
+        dash_duo.wait_for_element(ready, timeout=180 if name == "evaluation" else 60)
         dash_duo.driver.save_screenshot(str(OUT / f"{name}.png"))
         urls = _requests(dash_duo.driver)
         seen += urls
