@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +63,7 @@ TIMINGS: dict[str, float] = {}
 
 _N_TRENDS = 6
 _N_RANK = 20
-_TREND_PERIODS = 26
+_TREND_PERIODS = 13  # a quarter; the board's one-step-ahead trend costs ~linear in this
 _HOT_WEEKS = 4
 
 
@@ -110,9 +111,11 @@ def make_brief(ws, *, week: str | pd.Timestamp | None = None, out: str | Path,
     """
     TIMINGS.clear()
     t0 = time.perf_counter()
-    data = gather(ws, week=week)
-    TIMINGS["gather"] = time.perf_counter() - t0
-    paths = render_brief(data, out, lang=lang)
+    # Start the browser first: it launches in kaleido's thread while we read the board.
+    with FigureRenderer() as renderer:
+        data = gather(ws, week=week)
+        TIMINGS["gather"] = time.perf_counter() - t0
+        paths = render_brief(data, out, lang=lang, renderer=renderer)
     TIMINGS["total"] = time.perf_counter() - t0
     return paths
 
@@ -152,8 +155,12 @@ def gather(ws, *, week: str | pd.Timestamp | None = None) -> BriefData:
     )
 
 
-def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh") -> dict[str, Path]:
-    """Render gathered :class:`BriefData` to PNG, PDF, HTML and text files in ``out``."""
+def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh",
+                 renderer: FigureRenderer | None = None) -> dict[str, Path]:
+    """Render gathered :class:`BriefData` to PNG, PDF, HTML and text files in ``out``.
+
+    ``renderer`` is an open :class:`FigureRenderer` to reuse (else one is opened here).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"brief_{data.period:%Y-%m-%d}"
@@ -163,9 +170,9 @@ def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh") -> dict[
         "pdf": out / f"{stem}.pdf", "html": out / f"{stem}.html", "summary": out / f"{stem}.txt",
     }
     paths["summary"].write_text(f"{texts['zh']}\n\n{texts['en']}\n", encoding="utf-8")
-    figures = _figures(data, lang)
+    figures = _figures(data, lang, hover=False)
     t0 = time.perf_counter()
-    with FigureRenderer() as r:
+    with nullcontext(renderer) if renderer is not None else FigureRenderer() as r:
         TIMINGS["kaleido_start"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         for key, (w, h, scale) in {"png": (1920, 1080, 1), "png_a4": (1754, 1240, 2)}.items():
@@ -180,13 +187,14 @@ def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh") -> dict[
     title = t("brief.title", lang, city=data.city)
     heading = f"{title} · {week_label(data.period, lang)}"
     footer = t("brief.source", lang, source=data.attribution) if data.attribution else ""
-    sections = _sections(data, texts, figures, lang)
     doc = dict(title=heading, heading=heading, footer=footer, lang=lang)
     t1 = time.perf_counter()
-    paths["html"].write_text(render_document(sections, interactive=True, **doc), encoding="utf-8")
+    live = _sections(data, texts, _figures(data, lang, hover=True), lang)
+    paths["html"].write_text(render_document(live, interactive=True, **doc), encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="pingan-brief-") as tmp:
         page = Path(tmp) / f"{stem}.html"
-        page.write_text(render_document(sections, svgs=svgs, **doc), encoding="utf-8")
+        printed = _sections(data, texts, figures, lang)
+        page.write_text(render_document(printed, svgs=svgs, **doc), encoding="utf-8")
         print_pdf(page, paths["pdf"])
     normalise_pdf(paths["pdf"], title=heading, subject=texts[lang], date=_pdf_date(data))
     TIMINGS["pdf_html"] = time.perf_counter() - t1
@@ -251,15 +259,17 @@ def _hotspots(ws, table, layer: str, period: pd.Timestamp):
     return merged, (start, end)
 
 
-def _figures(data: BriefData, lang: str) -> dict:
+def _figures(data: BriefData, lang: str, *, hover: bool) -> dict:
+    """Figures of the report; ``hover`` adds per-area hover points (interactive HTML only —
+    in print they would only cost time)."""
     figs = {"fig_map": map_figure(data.table, outlines=data.outlines, lang=lang, width=620,
-                                  height=600, hover=True, font_size=12)}
+                                  height=600, hover=hover, font_size=12)}
     if data.trends:
         rows = int(np.ceil(len(data.trends) / 3))
         figs["fig_trend"] = trend_figure(data.trends, lang=lang, width=1040, height=250 + 260 * (rows - 1))
     if data.hotspots is not None and len(data.hotspots):
         figs["fig_hot"] = hotspot_figure(data.hotspots, outlines=data.outlines, lang=lang,
-                                         width=500, height=470, hover=True)
+                                         width=500, height=470, hover=hover)
     return figs
 
 

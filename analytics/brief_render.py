@@ -131,16 +131,13 @@ def normalise_pdf(path: str | Path, *, title: str, subject: str, date: str) -> P
     from pypdf.generic import ArrayObject, ByteStringObject
 
     path = Path(path)
-    reader = PdfReader(path)
-    writer = PdfWriter(clone_from=reader)
+    writer = PdfWriter(clone_from=PdfReader(path))
     writer.metadata = {
         "/Title": title, "/Subject": subject, "/Producer": "Pingan (Chromium, pypdf)",
         "/Creator": "pingan brief", "/CreationDate": date, "/ModDate": date,
     }
-    digest = hashlib.md5(
-        b"".join((p.extract_text() or "").encode("utf-8") for p in reader.pages) + title.encode(),
-        usedforsecurity=False,
-    ).digest()
+    # The ID names the document, not the run: derived from title, subject and date only.
+    digest = hashlib.md5(f"{title}|{subject}|{date}".encode(), usedforsecurity=False).digest()
     writer._ID = ArrayObject([ByteStringObject(digest), ByteStringObject(digest)])  # noqa: SLF001
     tmp = path.with_suffix(".tmp.pdf")
     with open(tmp, "wb") as fh:
