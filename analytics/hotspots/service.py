@@ -221,7 +221,7 @@ def evaluate_intervention(
     targets = {str(a) for a in row["area_ids"]}
     cat = category or row.get("group") or ALL
     start = pd.Timestamp(row["start"]).normalize()
-    start -= pd.Timedelta(days=start.dayofweek)  # the week the 整治 began
+    start -= pd.Timedelta(days=start.day_of_week)  # the week the 整治 began
     areas = ws.areas(layer).reset_index(drop=True)
     is_target = areas["area_id"].isin(targets).to_numpy()
     if not is_target.any():
