@@ -3,8 +3,6 @@ with counts, the ranking table (一月一排位) and the one-click weekly briefi
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html
@@ -152,10 +150,10 @@ def make_briefing(_n, period, lang):
     if brief is None:
         return None, not_ready("analytics.brief", lang)
     ws = workspace()
-    paths = brief.make_brief(ws, week=period, out=str(ws.path / "briefs" / str(period)))
-    paths = {str(k): str(v) for k, v in dict(paths).items()}
-    buttons = [html.Button(Path(p).suffix.lstrip(".").upper(), id={"type": "board-dl", "index": k},
-                           n_clicks=0, className="btn") for k, p in paths.items()]
+    paths = brief.make_brief(ws, week=period, out=str(ws.path / "briefs" / str(period)), lang=lang)
+    paths = {k: str(paths[k]) for k in ("png", "pdf", "html") if k in paths}
+    buttons = [html.Button(k.upper(), id={"type": "board-dl", "index": k}, n_clicks=0, className="btn")
+               for k in paths]
     return paths, html.Div([html.Span(t("board.brief_done", lang) + "："), *buttons], className="row")
 
 

@@ -153,3 +153,47 @@ def test_hotspot_filters_change_the_charts(dash_duo, app_factory, app_workspace)
     expect = weekday.value_counts().reindex(range(7), fill_value=0).tolist()
     until(lambda: _bars(dash_duo, "hot-weekday") == expect, timeout=30)
     assert dash_duo.get_logs() == []
+
+
+def test_upload_goes_through_ingest_and_refresh(dash_duo, app_workspace, tmp_path):
+    import shutil
+
+    from app import create_app
+    from data.workspace import Workspace
+
+    ws = Workspace(shutil.copytree(app_workspace.path, tmp_path / "ws"))  # the upload changes it
+    before = len(ws.incidents_frame(["incident_id"]))
+    last = pd.Timestamp(ws.incidents_frame(["occurred_at"])["occurred_at"].max())
+    inc = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"]).tail(4)
+    rows = pd.DataFrame({
+        "incident_id": [f"UP{i}" for i in range(5)],
+        "occurred_at": [(last + pd.Timedelta(hours=2 + i)).strftime("%Y-%m-%d %H:%M") for i in range(5)],
+        "category": [*inc["category"], "入室盗窃"],
+        "lon": [*inc["lon"], float("nan")],  # the fifth row has no coordinates: quarantined
+        "lat": [*inc["lat"], float("nan")],
+    })
+    csv = tmp_path / "next_week.csv"
+    rows.to_csv(csv, index=False)
+    dash_duo.start_server(create_app(ws))
+    dash_duo.driver.get(dash_duo.server_url + "/data")
+    dash_duo.wait_for_element("#data-reasons td", timeout=60)
+    dash_duo.find_element("#data-upload input[type=file]").send_keys(str(csv))
+    dash_duo.wait_for_text_to_equal("#data-upload-counts", "已接收 4 行，隔离 1 行（共 5 行）", timeout=120)
+    assert len(ws.incidents_frame(["incident_id"])) == before + 4
+    dash_duo.wait_for_contains_text("#data-summary-list", f"{before + 4:,}", timeout=30)
+    assert dash_duo.get_logs() == []
+
+
+def test_weekly_briefing_button_offers_the_files(dash_duo, app_factory):
+    dash_duo.start_server(app_factory())
+    dash_duo.wait_for_element("#board-map path.choroplethlocation", timeout=60)
+    dash_duo.find_element("#board-brief").click()
+    button = dash_duo.wait_for_element("#board-brief-status button", timeout=180)
+    labels = [b.text for b in dash_duo.find_elements("#board-brief-status button")]
+    assert labels == ["PNG", "PDF", "HTML"]
+    dash_duo.find_elements("#board-brief-status button")[1].click()
+    folder = Path(dash_duo.download_path)
+    until(lambda: any(p.suffix == ".pdf" for p in folder.iterdir()), timeout=30)
+    pdf = next(p for p in folder.iterdir() if p.suffix == ".pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert button.is_displayed() and dash_duo.get_logs() == []
