@@ -333,7 +333,7 @@ class _Gen:
         dmin = np.min(np.hypot(self.gx[:, None] - p["x"].to_numpy(), self.gy[:, None] - p["y"].to_numpy()), axis=1)
         calm = dmin > 1500  # away from hot places, so the baseline is the smooth background
         cats = ["入室盗窃", "盗窃电动车", "扒窃", "抢夺", "电信网络诈骗", "故意伤害", "寻衅滋事", "抢劫"]
-        first = max(30, self.weeks // 3)
+        first = min(max(30, self.weeks // 3), self.weeks - 9)  # leave history before most outbreaks
         rows, used = [], set()
         for i in range(k):  # a dozen outbreaks: a loop over plans, not incidents
             level = "community" if i % 3 == 2 else "grid"

@@ -169,6 +169,8 @@ def _plant(part: pd.DataFrame, rng, *, serial: int, future_year: int = 0, plan=N
     """
     part = part.reset_index(drop=True)
     n = len(part)
+    if n == 0:  # nothing to imitate (a short demo has no history file rows)
+        return part, pd.DataFrame({"source_row": np.array([], np.int64), "incident_id": [], "reason": []})
     rows, reasons, keys = [], [], []
     for reason, k in (plan or PLANTED_PER_FILE).items():  # eight reasons: a loop over kinds, not rows
         k = max(1, int(round(k * scale)))
