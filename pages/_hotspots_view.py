@@ -117,12 +117,13 @@ def incident_map(ws, frame: pd.DataFrame, view: str, lang: str, overlays: dict, 
     return fig
 
 
-def class_traces(ws, layer: str, table: pd.DataFrame, lang: str, colors: dict[str, str]) -> list:
-    """One filled polygon trace per hot/cold class of ``table`` (area_id, class)."""
+def class_traces(ws, layer: str, table: pd.DataFrame, lang: str, colors: dict[str, str],
+                 column: str = "class") -> list:
+    """One filled polygon trace per hot/cold class of ``table`` (area_id and ``column``)."""
     gj = layer_geojson(ws, layer)
     traces = []
     for cls, color in colors.items():
-        ids = table.loc[table["class"].astype(str) == cls, "area_id"].astype(str)
+        ids = table.loc[table[column].astype(str) == cls, "area_id"].astype(str)
         if ids.empty:
             continue
         lon, lat = polygons_xy(gj, ids)

@@ -8,7 +8,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
-from analytics.i18n import label, t
+from analytics.i18n import TEXT, label, t
 from data.taxonomy import ALL
 from pages._board_view import category_choices
 from pages._common import (
@@ -133,9 +133,14 @@ def knox(category, start, end, lang):
         return html.Div(t("app.not_ready", lang, what="analytics.hotspots.run_hotspots"), className="not-ready")
     table = cached("hotspots", hs.run_hotspots, "knox", category=category, start=start, end=end,
                    seed=12345, permutations=99)
-    table = pd.DataFrame(table).round(4)
+    table = pd.DataFrame(table).drop(columns=["n_events", "n_pairs_within"], errors="ignore").round(3)
+    if "distance_band" in table:
+        table["distance_band"] = table["distance_band"].astype(str).replace("same location", t("knox.same", lang))
+    if "significant" in table:
+        table["significant"] = [t("knox.yes" if v else "knox.no", lang) for v in table["significant"]]
     return dash_table.DataTable(data=table.astype(object).where(table.notna(), None).to_dict("records"),
-                                columns=[{"name": str(c), "id": str(c)} for c in table.columns],
+                                columns=[{"name": t(f"knox.{c}", lang) if f"knox.{c}" in TEXT else str(c), "id": str(c)}
+                                         for c in table.columns],
                                 page_size=12, sort_action="native", id="hot-knox-table",
                                 style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13})
 
@@ -153,7 +158,7 @@ def _overlays(ws, chosen: list[str], category, start, end, lang) -> dict:
         if "emerging" in chosen:
             table = cached("hotspots", hs.run_hotspots, "emerging", layer=layer, category=category,
                            seed=12345, permutations=99)
-            out["classes"] += class_traces(ws, layer, table, lang, _EMERGING_COLORS)
+            out["classes"] += class_traces(ws, layer, table, lang, _EMERGING_COLORS, column="category")
     if "cameras" in chosen and ws.has_extra("cameras"):
         out["cameras"] = cached("extra_cameras", lambda w: pd.DataFrame(w.extra("cameras")).drop(columns="geometry", errors="ignore"))
     return out

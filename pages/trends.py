@@ -83,8 +83,8 @@ def comparisons(area_id, category, layer, lang):
     sel = area_incidents(ws, frame[filter_incidents(frame, categories=members)], layer, area_id)
     end = frame["date"].max()
     table = compstat(sel, end, lang)
-    cols = [{"name": t("trend.window", lang), "id": "window"}, {"name": t("trend.this_year", lang), "id": "current"},
-            {"name": t("trend.last_year", lang), "id": "compare"},
+    cols = [{"name": t("trend.window", lang), "id": "window"}, {"name": t("trend.current", lang), "id": "current"},
+            {"name": t("trend.compare", lang), "id": "compare"},
             {"name": t("trend.change", lang), "id": "change", "type": "numeric",
              "format": dash_table.FormatTemplate.percentage(1)}]
     records = table.astype(object).where(table.notna(), None).to_dict("records")
