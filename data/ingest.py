@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from data.columns import CANONICAL, map_columns
-from data.ingest_read import SUFFIXES, Source, read_source
+from data.ingest_read import SUFFIXES, Source, iter_source
 from data.ingest_study import StudyArea, in_box, plausible_box, study_area
 from data.ingest_write import sort_columns_in_place, write_incidents, write_table_atomic
 from data.times import parse_times
@@ -173,31 +173,35 @@ def ingest_files(
         if digest in seen:
             report.already_ingested.append(str(p))
             continue
-        src = read_source(p, encoding=encoding)
-        n_in = len(src.frame)
-        good, bad, mapped = _validate(
-            src, p, mapping=mapping, coords=coords, epsg=epsg, source_tz=source_tz,
-            target_tz=target_tz, area=area, existing_ids=existing_ids, now_limit=now_limit,
-        )
-        assert n_in == len(good) + len(bad), f"{p}: rows in {n_in} != {len(good)} used + {len(bad)} quarantined"
+        n_in = n_used = n_bad = 0
+        enc = None
+        for src in iter_source(p, encoding=encoding):  # chunks bound the peak memory
+            n = len(src.frame)
+            good, bad, mapped = _validate(
+                src, p, mapping=mapping, coords=coords, epsg=epsg, source_tz=source_tz,
+                target_tz=target_tz, area=area, existing_ids=existing_ids, now_limit=now_limit,
+            )
+            assert n == len(good) + len(bad), f"{p}: rows in {n} != {len(good)} used + {len(bad)} quarantined"
+            n_in, n_used, n_bad = n_in + n, n_used + len(good), n_bad + len(bad)
+            for reason, k in bad["reason"].value_counts().items():
+                report.by_reason[str(reason)] = report.by_reason.get(str(reason), 0) + int(k)
+            report.mapped.setdefault(str(p), mapped)
+            enc = src.encoding
+            existing_ids.append((pd.Index(good["incident_id"]), "appears earlier in the input"))
+            good_parts.append(good)
+            bad_parts.append(bad)
+            del src, good, bad  # src's columns were consumed; keep no second reference
+            _release_memory()
         report.rows_in += n_in
-        report.rows_used += len(good)
-        report.rows_quarantined += len(bad)
-        for reason, n in bad["reason"].value_counts().items():
-            report.by_reason[str(reason)] = report.by_reason.get(str(reason), 0) + int(n)
-        report.mapped[str(p)] = mapped
-        if src.encoding:
-            report.encodings[str(p)] = src.encoding
-        existing_ids.append(pd.Index(good["incident_id"]))  # later files must not repeat them
+        report.rows_used += n_used
+        report.rows_quarantined += n_bad
+        if enc:
+            report.encodings[str(p)] = enc
         seen.add(digest)
         done.append({"sha256": digest, "file": str(p.resolve()), "name": p.name,
                      "ingested_at": pd.Timestamp.now(tz=target_tz).tz_localize(None),
-                     "rows_in": n_in, "rows_used": len(good), "rows_quarantined": len(bad),
-                     "coords": report.coords, "encoding": src.encoding or ""})
-        good_parts.append(good)
-        bad_parts.append(bad)
-        del src, good, bad  # src's columns were consumed; keep no second reference to the parts
-        _release_memory()
+                     "rows_in": n_in, "rows_used": n_used, "rows_quarantined": n_bad,
+                     "coords": report.coords, "encoding": enc or ""})
     assert report.rows_in == report.rows_used + report.rows_quarantined
     if done:
         _write(ws, good_parts, bad_parts, done, report, timezone=target_tz)
@@ -208,7 +212,7 @@ def ingest_files(
 # -- validation ----------------------------------------------------------------------------
 def _validate(
     src: Source, path: Path, *, mapping, coords, epsg, source_tz, target_tz, area: StudyArea,
-    existing_ids: list[pd.Index], now_limit: pd.Timestamp,
+    existing_ids: list[tuple[pd.Index, str]], now_limit: pd.Timestamp,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     raw = src.frame
     n = len(raw)
@@ -297,9 +301,9 @@ def _validate(
     cand = reason == 0
     dup_file = cand & ids.where(cand).duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
     flag(dup_file, "duplicate_id", lambda m: "incident_id '" + ids.iloc[m] + "' appears earlier in this file")
-    for known in existing_ids:
+    for known, where in existing_ids:
         flag(ids.isin(known).to_numpy(), "duplicate_id",
-             lambda m: "incident_id '" + ids.iloc[m] + "' is already in the workspace")
+             lambda m, where=where: "incident_id '" + ids.iloc[m] + "' " + where)
 
     ok = reason == 0
     if details:  # every row is flagged at most once, so sorting positions aligns with ~ok
@@ -368,7 +372,7 @@ def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail) -> pd.D
     idx = np.flatnonzero(bad)
     out = pd.DataFrame({
         "source_file": pd.Series([path.name] * len(idx), dtype="str"),
-        "source_row": (idx + 1).astype(np.int64),
+        "source_row": (src.offset + idx + 1).astype(np.int64),
         "reason": pd.Series(np.asarray(REASONS, dtype=object)[reason[idx] - 1] if len(idx) else [], dtype="str"),
         "reason_detail": pd.Series(detail, dtype="str"),
     })
@@ -386,22 +390,21 @@ def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail) -> pd.D
 def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, timezone: str) -> None:
     import pyarrow as pa
 
-    new = _concat(good_parts)
-    good_parts.clear()  # the caller's list: drop its references so the parts can be freed
     if ws.incidents_path.exists():
         import pyarrow.parquet as pq
 
         names = [c for c in pq.read_schema(ws.incidents_path).names if c != "geometry"]
-        new = _concat([pd.read_parquet(ws.incidents_path, columns=names), new])
+        good_parts.insert(0, pd.read_parquet(ws.incidents_path, columns=names))
+    table = _to_arrow(good_parts)  # empties good_parts as it goes
     cfg = ws.config
     changes: dict = {"timezone": timezone} if timezone != cfg.timezone else {}
-    if len(new):
+    if table.num_rows:
+        lon, lat = table.column("lon").to_numpy(), table.column("lat").to_numpy()
         if cfg.center is None:
-            changes["center"] = (round(float(np.median(new["lon"])), 6), round(float(np.median(new["lat"])), 6))
+            changes["center"] = (round(float(np.median(lon)), 6), round(float(np.median(lat)), 6))
         if cfg.crs is None:
-            changes["crs"] = estimate_utm_crs(new["lon"].to_numpy(), new["lat"].to_numpy()).to_string()
-    table = pa.Table.from_pandas(new, preserve_index=False)
-    del new
+            changes["crs"] = estimate_utm_crs(lon, lat).to_string()
+        del lon, lat
     keys, schema, cols = table.select(["occurred_at", "incident_id"]), table.schema, table.columns
     del table  # from here on only ``cols`` holds the data, so sorting can free as it goes
     sort_columns_in_place(cols, keys)
@@ -420,6 +423,32 @@ def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, 
     extra["ingest_coords"] = report.coords
     changes["extra"] = extra
     ws.update_config(**changes)
+
+
+def _to_arrow(parts: list[pd.DataFrame]):
+    """One Arrow table from frames whose source columns may differ (conflicts become str).
+
+    Frames are converted (mostly zero-copy) and removed from ``parts`` one by one, and the
+    tables are concatenated without copying, so the data exist once until the sort gathers it.
+    """
+    import pyarrow as pa
+
+    dtypes: dict[str, set] = {}
+    for p in parts:
+        for c, t in p.dtypes.items():
+            dtypes.setdefault(c, set()).add(str(t))
+    mixed = {c for c, ts in dtypes.items() if len(ts) > 1 and c not in ("occurred_at", "lon", "lat")}
+    tables = []
+    while parts:
+        p = parts.pop(0)
+        conv = {c: _as_text(p[c]).astype("str") for c in mixed if c in p.columns}
+        if conv:
+            p = p.assign(**conv)
+        tables.append(pa.Table.from_pandas(p, preserve_index=False).replace_schema_metadata(None))
+        del p
+    table = pa.concat_tables(tables, promote_options="permissive")
+    order = [c for c in CANONICAL if c in table.column_names]
+    return table.select(order + [c for c in table.column_names if c not in order])
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -512,10 +541,11 @@ def _ingested(ws: Workspace) -> set[str]:
     return set(pd.read_parquet(ws.ingested_path, columns=["sha256"])["sha256"].astype(str))
 
 
-def _existing_ids(ws: Workspace) -> list[pd.Index]:
+def _existing_ids(ws: Workspace) -> list[tuple[pd.Index, str]]:
     if not ws.incidents_path.exists():
         return []
-    return [pd.Index(pd.read_parquet(ws.incidents_path, columns=["incident_id"])["incident_id"].astype("str"))]
+    ids = pd.read_parquet(ws.incidents_path, columns=["incident_id"])["incident_id"].astype("str")
+    return [(pd.Index(ids), "is already in the workspace")]
 
 
 def _coords_note(coords: str, epsg) -> str:

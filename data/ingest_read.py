@@ -8,13 +8,14 @@ Formats by extension: CSV/TXT/TSV (UTF-8, UTF-8 with BOM, GBK/GB18030 detected),
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Source", "read_source", "detect_encoding", "SUFFIXES"]
+__all__ = ["Source", "read_source", "iter_source", "detect_encoding", "SUFFIXES", "CHUNK_ROWS"]
 
 _TEXT = (".csv", ".txt", ".tsv")
 _EXCEL = (".xlsx", ".xlsm")
@@ -24,6 +25,8 @@ _VECTOR = (".geojson", ".json", ".gpkg", ".shp")
 SUFFIXES: tuple[str, ...] = _TEXT + _EXCEL + _PARQUET + _VECTOR
 
 _CHUNK = 1 << 24
+#: Rows per chunk when a large CSV or Parquet file is read piecewise (bounds peak memory).
+CHUNK_ROWS = 2_000_000
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Source:
         CRS of ``x``/``y`` as the file declares it.
     encoding : str or None
         Text encoding used (CSV only).
+    offset : int
+        Rows of the same file before this chunk (0 for a whole file).
     geometry : ndarray or None
         The original shapely geometries (written as WKT for quarantined rows).
     """
@@ -50,6 +55,7 @@ class Source:
     crs: object = None
     encoding: str | None = None
     geometry: np.ndarray | None = None
+    offset: int = 0
 
 
 def read_source(path: str | Path, *, encoding: str = "auto") -> Source:
@@ -77,6 +83,49 @@ def read_source(path: str | Path, *, encoding: str = "auto") -> Source:
     raise ValueError(
         f"{path}: unknown file type {suffix or '(no extension)'!r}; ingest reads {', '.join(SUFFIXES)}"
     )
+
+
+def iter_source(path: str | Path, *, encoding: str = "auto", chunk_rows: int | None = None) -> Iterator[Source]:
+    """Read ``path`` in chunks of ``chunk_rows`` (default :data:`CHUNK_ROWS`) rows (plain
+    Parquet and CSV), else whole.
+
+    Always yields at least one :class:`Source` (possibly with no rows), so a header-only file
+    is still checked for its columns. Errors as :func:`read_source`.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    if suffix in _PARQUET and path.is_file():
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a readable Parquet file ({exc})") from exc
+        meta = pf.schema_arrow.metadata or {}
+        if b"geo" not in meta:
+            offset = 0
+            for batch in pf.iter_batches(batch_size=chunk_rows):
+                yield Source(frame=batch.to_pandas(), offset=offset)
+                offset += batch.num_rows
+            if offset == 0:
+                yield Source(frame=pf.schema_arrow.empty_table().to_pandas())
+            return
+    if suffix in _TEXT and path.is_file():
+        enc = detect_encoding(path, encoding)
+        offset = 0
+        try:
+            for chunk in pd.read_csv(path, chunksize=chunk_rows, **_csv_options(enc, suffix)):
+                yield Source(frame=chunk.reset_index(drop=True), encoding=enc, offset=offset)
+                offset += len(chunk)
+        except pd.errors.EmptyDataError as exc:
+            raise ValueError(f"{path}: the file is empty") from exc
+        except pd.errors.ParserError as exc:
+            raise ValueError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from exc
+        if offset == 0:
+            yield _read_text(path, encoding, sep="\t" if suffix == ".tsv" else ",")
+        return
+    yield read_source(path, encoding=encoding)
 
 
 def detect_encoding(path: Path, encoding: str = "auto") -> str:
@@ -110,18 +159,21 @@ def detect_encoding(path: Path, encoding: str = "auto") -> str:
 
 def _read_text(path: Path, encoding: str, sep: str) -> Source:
     enc = detect_encoding(path, encoding)
-    if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
-        enc = "utf-8-sig"  # a forced utf-8 still must not leave the BOM in the first header
     try:
-        frame = pd.read_csv(
-            path, sep=sep, dtype=str, encoding=enc, keep_default_na=False, na_values=[""],
-            skipinitialspace=False,
-        )
+        frame = pd.read_csv(path, **_csv_options(enc, ".tsv" if sep == "\t" else ".csv"))
     except pd.errors.EmptyDataError as exc:
         raise ValueError(f"{path}: the file is empty") from exc
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from exc
     return Source(frame=frame.reset_index(drop=True), encoding=enc)
+
+
+def _csv_options(enc: str, suffix: str) -> dict:
+    if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
+        enc = "utf-8-sig"  # a forced utf-8 still must not leave the BOM in the first header
+    # all text, "" as missing only: the quarantine keeps values exactly as exported
+    return {"sep": "\t" if suffix == ".tsv" else ",", "dtype": str, "encoding": enc,
+            "keep_default_na": False, "na_values": [""]}
 
 
 def _read_excel(path: Path) -> Source:

@@ -281,3 +281,27 @@ def test_two_files_in_one_call_second_repeats_ids(tmp_path, messy):
     used_a = sum(1 for e in ea if not e)
     assert rep.rows_used == used_a and rep.rows_in == len(a) + len(b)
     assert ws.incidents_frame()["incident_id"].is_unique
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_chunked_reading_gives_the_same_result(tmp_path, messy, monkeypatch, fmt):
+    import data.ingest_read
+
+    frame, expected = messy(31, 40)
+    path = tmp_path / f"big.{fmt}"
+    if fmt == "csv":
+        _csv(frame, path, "gb18030")
+    else:
+        plain = frame.astype(str).where(frame.notna())
+        plain.attrs = {}  # the true times are test metadata, not for the file
+        plain.to_parquet(path, row_group_size=5)
+    whole = Workspace.create(tmp_path / "whole")
+    ingest_files([path], whole)
+    monkeypatch.setattr(data.ingest_read, "CHUNK_ROWS", 7)  # the duplicate spans chunks
+    parts = Workspace.create(tmp_path / "parts")
+    rep = ingest_files([path], parts)
+    assert rep.rows_in == len(frame)
+    assert _reasons_by_row(parts, path.name) == _expected_by_row(expected)
+    pd.testing.assert_frame_equal(parts.incidents_frame(), whole.incidents_frame())
+    cols = ["source_row", "reason"]
+    pd.testing.assert_frame_equal(parts.quarantine()[cols], whole.quarantine()[cols])
