@@ -107,13 +107,14 @@ def incident_map(ws, frame: pd.DataFrame, view: str, lang: str, overlays: dict, 
     if overlays.get("cameras") is not None:
         cams = overlays["cameras"]
         fig.add_trace(go.Scattergl(x=cams["lon"], y=cams["lat"], mode="markers", name=t("hot.cameras", lang),
-                                   marker={"symbol": "triangle-up", "size": 7, "color": "#6a1b9a"},
+                                   marker={"symbol": "triangle-up", "size": 5, "color": "#6a1b9a", "opacity": 0.45},
                                    hoverinfo="name"))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1 / np.cos(np.radians(_mid_lat(frame, lat))))
     base_layout(fig, height=height)
     fig.update_layout(dragmode="lasso", margin={"l": 0, "r": 0, "t": 10, "b": 0},
-                      legend={"orientation": "h", "y": 1.02, "x": 0}, uirevision="hot-map")
+                      legend={"orientation": "h", "y": 0, "yanchor": "top", "x": 0},
+                      uirevision="hot-map")
     return fig
 
 

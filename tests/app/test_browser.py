@@ -59,6 +59,11 @@ def _bars(dash_duo, graph_id: str) -> list:
         f"var g = document.querySelector('#{graph_id} .js-plotly-plot'); return g && g._fullData && Array.from(g._fullData[0].y);")
 
 
+def _n_traces(dash_duo, graph_id: str) -> int:
+    return dash_duo.driver.execute_script(
+        f"var g = document.querySelector('#{graph_id} .js-plotly-plot'); return g && g._fullData ? g._fullData.length : 0;")
+
+
 def test_every_page_loads_offline_without_errors(dash_duo, app_factory):
     dash_duo.start_server(app_factory())
     OUT.mkdir(exist_ok=True)
@@ -152,6 +157,12 @@ def test_hotspot_filters_change_the_charts(dash_duo, app_factory, app_workspace)
     weekday = frame[filter_incidents(frame, start=start, end=end, weekdays=range(5))]["weekday"]
     expect = weekday.value_counts().reindex(range(7), fill_value=0).tolist()
     until(lambda: _bars(dash_duo, "hot-weekday") == expect, timeout=30)
+    # Gi*, emerging and camera overlays add traces to the map.
+    n_traces = _n_traces(dash_duo, "hot-map")
+    for box in dash_duo.find_elements("#hot-overlays input"):
+        box.click()
+    until(lambda: _n_traces(dash_duo, "hot-map") >= n_traces + 2, timeout=120)
+    dash_duo.driver.save_screenshot(str(OUT / "hotspots_overlays.png"))
     assert dash_duo.get_logs() == []
 
 
