@@ -164,7 +164,7 @@ def count_array(
         k = _period_code(p.to_numpy(), periods[0], freq)
         ok = ok_time & (a >= 0) & (c >= 0) & (k >= 0) & (k < n_p)
         flat = (a[ok].astype(np.int64) * n_p + k[ok]) * n_c + c[ok]
-        count = np.bincount(flat, minlength=n_a * n_p * n_c).astype(np.int64)
+        count = np.bincount(flat, minlength=n_a * n_p * n_c).astype(np.int64, copy=False)
     else:
         count = np.zeros(0, dtype=np.int64)
     return area_index, periods, cat_index, count.reshape(n_a, n_p, n_c)

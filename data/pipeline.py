@@ -107,7 +107,8 @@ def refresh(ws: Workspace) -> str:
         assigned[layer] = pd.Series(ids.take(pos, allow_fill=True))
         inside = int((pos >= 0).sum())
         report.append(f"{layer}: {inside:,} of {n:,} incidents assigned to {len(areas):,} areas, {n - inside:,} outside")
-    table = pd.DataFrame({"incident_id": inc["incident_id"].astype("str").to_numpy(), **{k: v.to_numpy() for k, v in assigned.items()}})
+    # Arrow-backed str columns end to end: no 10-million-element object arrays
+    table = pd.DataFrame({"incident_id": inc["incident_id"].astype("str").reset_index(drop=True), **assigned})
     table.to_parquet(ws.assignments_path, index=False)
 
     codes, labels = pd.factorize(inc["category"].astype("str"), sort=True)
@@ -263,7 +264,7 @@ def _build_grid(ws: Workspace, cell: float, shape: str, layer: str, crs: str, ma
         lo_x, hi_x = np.quantile(x, [0.0005, 0.9995])
         lo_y, hi_y = np.quantile(y, [0.0005, 0.9995])
         core = (x >= lo_x) & (x <= hi_x) & (y >= lo_y) & (y <= hi_y)
-        boundary = shapely.convex_hull(shapely.multipoints(np.column_stack([x[core], y[core]]))).buffer(margin)
+        boundary = _hull(x[core], y[core]).buffer(margin)
         shapely.prepare(boundary)
         out = ~shapely.intersects_xy(boundary, x, y)
         outliers = np.unique(np.column_stack(spec.index(x[out], y[out])), axis=0) if out.any() else None
@@ -284,6 +285,19 @@ def _build_grid(ws: Workspace, cell: float, shape: str, layer: str, crs: str, ma
         f"{layer}: {len(grid):,} {shape} cells of {cell:g} m ({int(grid['partial'].sum()):,} clipped) "
         f"over {where}, {crs}"
     )
+
+
+def _hull(x: np.ndarray, y: np.ndarray):
+    """Convex hull polygon of many points (qhull; no GEOS copy of millions of points)."""
+    import shapely
+    from scipy.spatial import ConvexHull, QhullError
+
+    pts = np.column_stack([x, y])
+    try:
+        ring = pts[ConvexHull(pts).vertices]
+    except (QhullError, ValueError):  # fewer than 3 points, or all on a line
+        return shapely.convex_hull(shapely.multipoints(pts))
+    return shapely.Polygon(ring)
 
 
 def _with_whole_cells(grid, spec, cells: np.ndarray):
