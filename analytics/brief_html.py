@@ -20,10 +20,39 @@ import plotly.io as pio
 
 from analytics.palette import FONT_FAMILY, INK, LEVEL_COLORS, MUTED
 
-__all__ = ["Section", "Table", "render_document", "plotly_js", "fix_svg_ids", "EXTERNAL_URL"]
+__all__ = [
+    "Section", "Table", "render_document", "plotly_js", "fix_svg_ids", "EXTERNAL_URL",
+    "ALLOWED_URLS",
+]
 
-#: Any http(s) URL (used by the tests and by :func:`render_document`'s own check).
+#: Any http(s) URL (used by the tests and by :func:`plotly_js`'s own check).
 EXTERNAL_URL = re.compile(r"https?://[^\s\"'<>()\\]+")
+
+#: The only URLs the offline HTML may contain: XML namespace names. They are identifiers
+#: passed to ``createElementNS``/``setAttributeNS`` (SVG, XLink, XHTML, XMLNS, XML) and are
+#: never requested over the network.
+ALLOWED_URLS: frozenset[str] = frozenset({
+    "http://www.w3.org/2000/svg",
+    "http://www.w3.org/1999/xlink",
+    "http://www.w3.org/1999/xhtml",
+    "http://www.w3.org/2000/xmlns/",
+    "http://www.w3.org/XML/1998/namespace",
+})
+
+#: Other URLs inside plotly.js basic 4.1.1, and why none is ever requested by our charts. Their
+#: ``http(s)://`` prefix is removed when the bundle is inlined, so the file holds no link to
+#: follow; a new plotly.js with other URLs makes :func:`plotly_js` raise instead of shipping them.
+_DEFANGED: dict[str, str] = {
+    "https://plotly.com/": "modebar logo link; we pass displaylogo=False",
+    "https://cloud.plotly.com/newchart": "'edit in Chart Studio'; showSendToCloud=False",
+    "https://cdn.plot.ly/un/": "topojsonURL default, only for geo traces (not in this bundle)",
+    "https://plotly.com/javascript/animations/": "text of a console warning",
+    "https://github.com/d3/d3-format/tree/v1.4.5#d3-format": "text of an error message",
+    "https://github.com/d3/d3-time-format/tree/v2.2.3#locale_format": "text of an error message",
+    "https://github.com/voidqk/polybooljs": "licence comment",
+    "http://syntheti.cc": "licence comment",
+    "http://getify.mit-license.org": "licence comment",
+}
 
 _VENDOR = Path(__file__).parent / "vendor" / "plotly-basic.min.js"
 
@@ -103,8 +132,21 @@ def render_document(
 
 
 def plotly_js() -> str:
-    """The vendored plotly.js basic bundle (scatter, bar, pie), as text."""
-    return _VENDOR.read_text(encoding="utf-8")
+    """The vendored plotly.js basic bundle (scatter, bar, pie), as text, with no URLs left
+    but XML namespace names (see :data:`ALLOWED_URLS` and ``_DEFANGED``).
+
+    Raises
+    ------
+    ValueError
+        If the bundle holds a URL that is neither allowed nor known to be inert.
+    """
+    js = _VENDOR.read_text(encoding="utf-8")
+    for url in _DEFANGED:
+        js = js.replace(url, url.split("://", 1)[1])
+    left = sorted(set(EXTERNAL_URL.findall(js)) - ALLOWED_URLS)
+    if left:
+        raise ValueError(f"{_VENDOR}: unreviewed URL(s) in plotly.js: {', '.join(left[:5])}")
+    return js
 
 
 def fix_svg_ids(svg: str, name: str) -> str:
