@@ -264,6 +264,8 @@ def _build_grid(ws: Workspace, cell: float, shape: str, layer: str, crs: str, ma
         lo_x, hi_x = np.quantile(x, [0.0005, 0.9995])
         lo_y, hi_y = np.quantile(y, [0.0005, 0.9995])
         core = (x >= lo_x) & (x <= hi_x) & (y >= lo_y) & (y <= hi_y)
+        if core.sum() < 1000:  # too few to call any of them outlying
+            core[:] = True
         boundary = _hull(x[core], y[core]).buffer(margin)
         shapely.prepare(boundary)
         out = ~shapely.intersects_xy(boundary, x, y)
