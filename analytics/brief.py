@@ -111,9 +111,10 @@ def make_brief(ws, *, week: str | pd.Timestamp | None = None, out: str | Path,
     """
     TIMINGS.clear()
     t0 = time.perf_counter()
-    # Start the browser first: it launches in kaleido's thread while we read the board.
+    period = _resolve_week(ws, week)  # a wrong --week fails before any browser starts
+    # Start the browser now: it launches in kaleido's thread while we read the board.
     with FigureRenderer() as renderer:
-        data = gather(ws, week=week)
+        data = gather(ws, week=period)
         TIMINGS["gather"] = time.perf_counter() - t0
         paths = render_brief(data, out, lang=lang, renderer=renderer)
     TIMINGS["total"] = time.perf_counter() - t0

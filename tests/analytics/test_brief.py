@@ -119,7 +119,7 @@ def test_png_size_and_not_blank(runs, key, size):
 
     for hexcol in LEVEL_COLORS.values():
         rgb = tuple(int(hexcol[i:i + 2], 16) for i in (1, 3, 5))
-        assert (np.abs(img.astype(int) - rgb).sum(axis=2) < 6).sum() > 20, hexcol
+        assert (np.abs(img[::2, ::2].astype(np.int16) - rgb).sum(axis=2) < 6).sum() > 5, hexcol
 
 
 def test_html_opens_offline(runs):
