@@ -8,10 +8,12 @@ sparse matrix ``w.sparse`` directly.
 
 from __future__ import annotations
 
+import warnings
+
 import geopandas as gpd
 import numpy as np
 import scipy.sparse as sp
-from libpysal.weights import W
+from libpysal.weights import WSP, W
 from scipy.spatial import cKDTree
 
 from layers.crs import require_projected
@@ -40,7 +42,11 @@ def contiguity_weights(areas: gpd.GeoDataFrame, *, kind: str = "queen") -> W:
         raise ValueError(f"kind must be 'queen' or 'rook', not {kind!r}")
     cls = Queen if kind == "queen" else Rook
     geoms = areas.geometry.reset_index(drop=True)
-    w = cls.from_iterable(list(geoms), ids=list(range(len(geoms))))
+    with warnings.catch_warnings():
+        # islands / disconnected parts are legitimate (a grid clipped by a river); the
+        # statistics handle areas without neighbours, so libpysal's warning is only noise
+        warnings.filterwarnings("ignore", message=".*(island|not fully connected|disconnected).*")
+        w = cls.from_iterable(list(geoms), ids=list(range(len(geoms))))
     w.transform = "B"
     return w
 
@@ -70,7 +76,8 @@ def distance_weights(areas: gpd.GeoDataFrame, threshold: float) -> W:
     rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
     cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
     mat = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-    return W.from_sparse(mat)
+    # WSP keeps areas without neighbours (W.from_sparse would drop them and shrink the matrix)
+    return WSP(mat, id_order=list(range(n))).to_W(silence_warnings=True)
 
 
 def build_weights(

@@ -34,3 +34,15 @@ def test_padded_neighbours_drops_diagonal(make_grid):
     pad, counts = padded_neighbours(mat.tocsr())
     assert counts.tolist() == [3, 5, 3, 5, 8, 5, 3, 5, 3]
     assert pad.shape == (9, 8) and pad[0].sum() == 3
+
+
+def test_distance_band_keeps_islands(make_grid):
+    g = make_grid(3, 1, size=100.0).drop(index=1).reset_index(drop=True)  # 200 m gap
+    w = distance_weights(g, 150.0)
+    assert w.n == 2 and w.sparse.shape == (2, 2) and w.islands == [0, 1]
+    from analytics.hotspots import GiStar
+
+    g = make_grid(5, 1, size=100.0).drop(index=2).reset_index(drop=True)
+    w = distance_weights(g, 150.0)  # two pairs, no islands
+    gi = GiStar(permutations=19, seed=1).fit([5.0, 4.0, 0.0, 1.0], w)
+    assert np.isfinite(gi.z_).all() and gi.z_[0] > 0 > gi.z_[3]
