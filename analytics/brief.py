@@ -63,6 +63,7 @@ TIMINGS: dict[str, float] = {}
 
 _N_TRENDS = 6
 _N_RANK = 20
+_N_LIST = 12
 _TREND_PERIODS = 13  # a quarter; the board's one-step-ahead trend costs ~linear in this
 _HOT_WEEKS = 4
 
@@ -301,16 +302,25 @@ def _sections(data: BriefData, texts: dict[str, str], figures: dict, lang: str) 
     else:
         hot.paragraphs = [t("brief.hot.none", lang)]
     secs.append(hot)
-    none = [t("brief.none", lang)]
     changes = Section(t("brief.sec.changes", lang), lists=[
-        (f"{t('brief.new_red', lang)}（{len(f.new_red)}）", list(f.new_red) or none),
-        (f"{t('brief.back_green', lang)}（{len(f.back_green)}）", list(f.back_green) or none),
+        (f"{t('brief.new_red', lang)}（{len(f.new_red)}）", _capped(f.new_red, lang)),
+        (f"{t('brief.back_green', lang)}（{len(f.back_green)}）", _capped(f.back_green, lang)),
     ])
     if data.previous is None:
         changes.paragraphs = [t("brief.change.na", lang)]
     secs.append(changes)
     secs.append(Section(t("brief.english", lang) if lang == "zh" else "中文概要", paragraphs=[texts[other]]))
     return secs
+
+
+def _capped(names: tuple[str, ...], lang: str) -> list[str]:
+    """At most _N_LIST names (worst first), then 「等 N 个」 — the full lists are in the HTML table."""
+    if not names:
+        return [t("brief.none", lang)]
+    head = list(names[:_N_LIST])
+    if len(names) > _N_LIST:
+        head.append(t("brief.more", lang, n=len(names) - _N_LIST))
+    return head
 
 
 def _ranking_table(data: BriefData, lang: str) -> Table:
@@ -335,10 +345,11 @@ def _hot_table(data: BriefData, lang: str, n: int = 12) -> Table:
     hs = hs.sort_values(["z", "area_id"], ascending=[False, True], kind="mergesort").head(n)
     hs = hs.rename(columns={"class": "klass"})
     rows = [[str(i + 1), display_name(r.area_id, r.name, data.parents), f"{r.z:.2f}",
-             f"{r.p_fdr:.3f}", hot_label(str(r.klass), lang)] for i, r in enumerate(hs.itertuples())]
+             f"{r.p:.3f}", f"{r.p_fdr:.3f}", hot_label(str(r.klass), lang)]
+            for i, r in enumerate(hs.itertuples())]
     if not rows:
-        rows = [["", t("brief.hot.none", lang), "", "", ""]]
-    header = [t("brief.col.rank", lang), t("brief.col.area", lang), t("brief.col.z", lang),
+        rows = [["", t("brief.hot.none", lang), "", "", "", ""]]
+    header = [t("brief.col.rank", lang), t("brief.col.area", lang), t("brief.col.z", lang), "p",
               t("brief.col.p_fdr", lang), t("brief.col.class", lang)]
     return Table(header, rows)
 

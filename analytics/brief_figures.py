@@ -224,6 +224,7 @@ def hotspot_figure(
     if outlines is not None and len(outlines):
         _add_outlines(fig, outlines, font_size=10)
     _map_layout(fig, width=width, height=height, font_size=13, lang=lang)
+    fig.update_layout(legend_title_text=t("brief.col.class", lang))
     return fig
 
 

@@ -188,9 +188,9 @@ h2 {{ font-size: 17px; margin: 6px 0 6px 0; border-left: 4px solid {LEVEL_COLORS
 h3 {{ font-size: 14px; margin: 8px 0 2px 0; }}
 .section.break {{ break-before: page; }}
 .row {{ display: flex; gap: 14px; align-items: flex-start; }}
-.row .figure {{ flex: 0 0 auto; }}
+.row .figure {{ flex: 0 0 58%; }}
 .side {{ flex: 1 1 auto; min-width: 0; }}
-.figure svg {{ max-width: 100%; height: auto; }}
+.figure svg {{ width: 100%; height: auto; }}
 .kpis {{ display: flex; flex-wrap: wrap; gap: 8px; margin: 4px 0 8px 0; }}
 .kpi {{ border: 1px solid #cfd8dc; border-radius: 4px; padding: 4px 10px; min-width: 120px; }}
 .kpi .k {{ color: {MUTED}; font-size: 12px; }}
@@ -200,6 +200,6 @@ table {{ border-collapse: collapse; width: 100%; font-size: 12px; }}
 th, td {{ border: 1px solid #cfd8dc; padding: 2px 6px; text-align: left; vertical-align: top; }}
 th {{ background: #eceff1; }}
 td.lv {{ font-weight: 700; }}
-ul {{ margin: 2px 0 6px 0; padding-left: 20px; }}
+ul {{ margin: 2px 0 6px 0; padding-left: 20px; columns: 3; }}
 footer {{ color: {MUTED}; font-size: 11px; margin-top: 10px; }}
 """

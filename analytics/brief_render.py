@@ -119,18 +119,33 @@ def print_pdf(html: str | Path, pdf: str | Path, *, timeout: float = 120) -> Pat
 
 
 def normalise_pdf(path: str | Path, *, title: str, subject: str, date: str) -> Path:
-    """Rewrite the PDF with fixed metadata so equal inputs give an equal file.
+    """Fix the PDF's dates so equal inputs give an equal file.
 
-    Chromium stamps the current time as CreationDate/ModDate; we replace it with ``date``
-    (PDF date string, e.g. ``D:20240311000000+08'00'``, derived from the week) and set a
-    document ID derived from the content instead of a random one.
+    Chromium stamps the current time as CreationDate/ModDate (and writes no /ID). When ``date``
+    (PDF date string, e.g. ``D:20240311080000+08'00'``, derived from the week) has the same
+    length as Chromium's stamp — the usual case — the bytes are patched in place, which keeps
+    every xref offset valid and costs nothing; otherwise the file is rewritten with pypdf,
+    with title, subject and an ID derived from them.
     """
+    import re
+
+    path = Path(path)
+    data = path.read_bytes()
+    stamp = re.compile(rb"/(CreationDate|ModDate) \((D:[^)]*)\)")
+    found = stamp.findall(data)
+    new = date.encode("ascii")
+    if found and all(len(d) == len(new) for _, d in found):
+        path.write_bytes(stamp.sub(lambda m: b"/" + m.group(1) + b" (" + new + b")", data))
+        return path
+    return _rewrite_pdf(path, title=title, subject=subject, date=date)
+
+
+def _rewrite_pdf(path: Path, *, title: str, subject: str, date: str) -> Path:
     import hashlib
 
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import ArrayObject, ByteStringObject
 
-    path = Path(path)
     writer = PdfWriter(clone_from=PdfReader(path))
     writer.metadata = {
         "/Title": title, "/Subject": subject, "/Producer": "Pingan (Chromium, pypdf)",

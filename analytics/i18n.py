@@ -123,6 +123,7 @@ TEXT: dict[str, dict[str, str]] = {
     "brief.col.now": {"zh": "本周", "en": "This week"},
     "brief.new_red": {"zh": "新增红色", "en": "Newly red"},
     "brief.back_green": {"zh": "恢复绿色", "en": "Back to green"},
+    "brief.more": {"zh": "……另有 {n} 个", "en": "… and {n} more"},
     "brief.none": {"zh": "无", "en": "none"},
     "brief.trend.observed": {"zh": "实际发案", "en": "Observed"},
     "brief.trend.expected": {"zh": "预期", "en": "Expected"},
