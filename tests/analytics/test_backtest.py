@@ -194,3 +194,16 @@ def test_backtest_file_errors(tmp_path):
         backtest_file(path, cell=500, start="2023-01-02", models=["prophet"])
     with pytest.raises(ValueError, match="--category"):
         backtest_file(path, cell=500, start="2023-01-02", category="诈骗")
+
+
+def test_cli_backtest(tmp_path):
+    from analytics.cli import main
+
+    path, _ = _incident_file(tmp_path, n=1500)
+    out = tmp_path / "bt" / "result.json"
+    assert main(["backtest", "--incidents", str(path), "--cell", "500", "--start", "2023-11-06",
+                 "--models", "mean4", "eb", "--json", str(out)]) == 0
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert set(res["models"]) == {"mean4", "eb"} and res["cell_m"] == 500
+    assert main(["backtest", "--incidents", str(tmp_path / "missing.parquet"), "--cell", "500",
+                 "--start", "2023-01-02", "--json", str(out)]) == 2

@@ -176,3 +176,14 @@ def test_trend_is_one_step_ahead_and_matches_board(ws):
     assert tr["level"].iloc[-1] == "red"
     with pytest.raises(ValueError, match="not in any layer"):
         board.trend(ws, "nowhere")
+
+
+def test_cli_warn(ws, tmp_path, capsys):
+    from analytics.cli import main
+
+    out = tmp_path / "warn.csv"
+    assert main(["warn", "--workspace", str(ws.path), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 16 and {"area_id", "level", "observed", "expected", "p_exceed"} <= set(table.columns)
+    assert main(["warn", "--workspace", str(ws.path), "--period", "1999-01-04", "--out", str(out)]) == 2
+    assert "--period" in capsys.readouterr().err
