@@ -22,7 +22,7 @@ from data.workspace import ADMIN_LEVELS, Workspace
 
 __all__ = [
     "WS_KEY", "LANG_STORE", "workspace", "cached", "optional", "lang_of", "graph_config",
-    "base_layout", "empty_figure", "level_colors", "admin_layers", "control", "card",
+    "base_layout", "layout_dict", "empty_figure", "level_colors", "admin_layers", "control", "card",
     "not_ready", "dropdown", "set_fallback_workspace", "LEVELS", "LEVEL_COLORS", "FONT_FAMILY", "t", "label",
 ]
 
@@ -102,6 +102,19 @@ def base_layout(fig: go.Figure, *, dark: bool = False, height: int | None = None
     if height:
         fig.update_layout(height=height)
     return fig
+
+
+def layout_dict(*, dark: bool = False, height: int | None = None) -> dict:
+    """The house-style layout of :func:`base_layout` as a plain dict (for figure dicts)."""
+    out = {
+        "font": {"family": FONT_FAMILY, "size": 13, "color": "#e8eef5" if dark else "#1f2933"},
+        "margin": {"l": 8, "r": 8, "t": 36, "b": 8},
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+        "hoverlabel": {"font": {"family": FONT_FAMILY}},
+    }
+    if height:
+        out["height"] = height
+    return out
 
 
 def empty_figure(text: str, *, dark: bool = False) -> go.Figure:

@@ -14,7 +14,7 @@ import shapely
 
 from analytics.i18n import label, t
 from analytics.mapdata import layer_geojson, polygons_xy
-from pages._common import base_layout
+from pages._common import base_layout, layout_dict
 
 __all__ = ["incident_frame", "filter_incidents", "region_mask", "selected_values", "incident_map",
            "count_bar", "class_traces", "HOT_COLORS"]
@@ -27,11 +27,11 @@ HOT_COLORS: dict[str, str] = {
 
 
 def incident_frame(ws) -> pd.DataFrame:
-    """Incidents with lon, lat, category, date, hour and weekday (0 = Monday)."""
+    """Incidents with lon, lat, category, date, hour, weekday (0 = Monday) and ``when`` (text)."""
     frame = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
     ts = pd.to_datetime(frame["occurred_at"])
     return frame.assign(date=ts.dt.normalize(), hour=ts.dt.hour.astype("int8"),
-                        weekday=ts.dt.weekday.astype("int8"))
+                        weekday=ts.dt.weekday.astype("int8"), when=ts.dt.strftime("%Y-%m-%d %H:%M"))
 
 
 def filter_incidents(frame: pd.DataFrame, *, categories=None, start=None, end=None, hours=None,
@@ -78,48 +78,51 @@ def selected_values(selected: dict | None) -> list | None:
 
 
 def incident_map(ws, frame: pd.DataFrame, view: str, lang: str, overlays: dict, outline_layer: str,
-                 height: int = 620) -> go.Figure:
-    """Points / density / grid counts of ``frame`` with area outlines and overlay layers."""
-    fig = go.Figure()
-    for trace in overlays.get("classes", []):
-        fig.add_trace(trace)
+                 height: int = 620) -> dict:
+    """Points / density / grid counts of ``frame`` with area outlines and overlay layers.
+
+    A plain figure dict with rounded coordinates: tens of thousands of points serialise in
+    tens of milliseconds (``go.Figure`` validation would cost more than the data).
+    """
+    lon_pts = np.round(frame["lon"].to_numpy(dtype=float), 5).tolist()
+    lat_pts = np.round(frame["lat"].to_numpy(dtype=float), 5).tolist()
+    data = list(overlays.get("classes", []))
     lon, lat = polygons_xy(layer_geojson(ws, outline_layer))
-    fig.add_trace(go.Scattergl(x=lon, y=lat, mode="lines", line={"color": "#8a94a3", "width": 1},
-                               hoverinfo="skip", showlegend=False))
+    data.append({"type": "scattergl", "x": lon, "y": lat, "mode": "lines", "hoverinfo": "skip",
+                 "line": {"color": "#8a94a3", "width": 1}, "showlegend": False})
     if view == "density" and len(frame):
-        fig.add_trace(go.Histogram2dContour(x=frame["lon"], y=frame["lat"], colorscale="YlOrRd",
-                                            ncontours=12, showscale=False, opacity=0.7,
-                                            contours={"coloring": "fill", "showlines": False},
-                                            hoverinfo="skip", name=t("hot.density", lang)))
+        data.append({"type": "histogram2dcontour", "x": lon_pts, "y": lat_pts, "colorscale": "YlOrRd",
+                     "ncontours": 12, "showscale": False, "opacity": 0.7, "hoverinfo": "skip",
+                     "contours": {"coloring": "fill", "showlines": False}, "name": t("hot.density", lang)})
     elif view == "grid" and len(frame):
-        fig.add_trace(go.Histogram2d(x=frame["lon"], y=frame["lat"], nbinsx=60, nbinsy=60,
-                                     colorscale=[[0, "rgba(255,255,255,0)"], [0.001, "#fff3b0"], [1, "#b10026"]],
-                                     colorbar={"thickness": 10, "len": 0.5, "title": {"text": t("col.count", lang)}},
-                                     name=t("hot.grid_counts", lang)))
+        data.append({"type": "histogram2d", "x": lon_pts, "y": lat_pts, "nbinsx": 60, "nbinsy": 60,
+                     "colorscale": [[0, "rgba(255,255,255,0)"], [0.001, "#fff3b0"], [1, "#b10026"]],
+                     "colorbar": {"thickness": 10, "len": 0.5, "title": {"text": t("col.count", lang)}},
+                     "name": t("hot.grid_counts", lang)})
     # Points are always drawn (faint under a surface) so box / lasso selection works in every view.
-    fig.add_trace(go.Scattergl(
-        x=frame["lon"], y=frame["lat"], mode="markers", name=t("hot.points", lang),
-        marker={"size": 4 if view == "points" else 2, "color": "#1d4e89",
-                "opacity": 0.55 if view == "points" else 0.15},
-        customdata=np.column_stack([frame["category"].astype(str), frame["occurred_at"].astype(str)]),
-        hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>",
-    ))
+    cats = frame["category"].astype(str)
+    names = {c: label(c, lang) for c in cats.unique()}
+    hover = (cats.map(names) + "<br>" + frame["when"]).tolist()
+    data.append({"type": "scattergl", "x": lon_pts, "y": lat_pts, "mode": "markers", "name": t("hot.points", lang),
+                 "marker": {"size": 4 if view == "points" else 2, "color": "#1d4e89",
+                            "opacity": 0.55 if view == "points" else 0.15},
+                 "hovertext": hover, "hoverinfo": "text"})
     if overlays.get("cameras") is not None:
         cams = overlays["cameras"]
-        fig.add_trace(go.Scattergl(x=cams["lon"], y=cams["lat"], mode="markers", name=t("hot.cameras", lang),
-                                   marker={"symbol": "triangle-up", "size": 5, "color": "#6a1b9a", "opacity": 0.45},
-                                   hoverinfo="name"))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1 / np.cos(np.radians(_mid_lat(frame, lat))))
-    base_layout(fig, height=height)
-    fig.update_layout(dragmode="lasso", margin={"l": 0, "r": 0, "t": 10, "b": 0},
-                      legend={"orientation": "h", "y": 0, "yanchor": "top", "x": 0},
-                      uirevision="hot-map")
-    return fig
+        data.append({"type": "scattergl", "x": np.round(cams["lon"].to_numpy(dtype=float), 5).tolist(),
+                     "y": np.round(cams["lat"].to_numpy(dtype=float), 5).tolist(), "mode": "markers",
+                     "name": t("hot.cameras", lang), "hoverinfo": "name",
+                     "marker": {"symbol": "triangle-up", "size": 5, "color": "#6a1b9a", "opacity": 0.45}})
+    ratio = 1 / np.cos(np.radians(_mid_lat(frame, lat)))
+    layout = layout_dict(height=height)
+    layout.update(xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": ratio},
+                  dragmode="lasso", margin={"l": 0, "r": 0, "t": 10, "b": 0}, uirevision="hot-map",
+                  legend={"orientation": "h", "y": 0, "yanchor": "top", "x": 0})
+    return {"data": data, "layout": layout}
 
 
 def class_traces(ws, layer: str, table: pd.DataFrame, lang: str, colors: dict[str, str],
-                 column: str = "class") -> list:
+                 column: str = "class") -> list[dict]:
     """One filled polygon trace per hot/cold class of ``table`` (area_id and ``column``)."""
     gj = layer_geojson(ws, layer)
     traces = []
@@ -128,9 +131,9 @@ def class_traces(ws, layer: str, table: pd.DataFrame, lang: str, colors: dict[st
         if ids.empty:
             continue
         lon, lat = polygons_xy(gj, ids)
-        traces.append(go.Scatter(x=lon, y=lat, fill="toself", mode="lines", fillcolor=color,
-                                 line={"color": color, "width": 0.5}, name=label(cls, lang),
-                                 hoverinfo="name", opacity=0.75))
+        traces.append({"type": "scatter", "x": lon, "y": lat, "fill": "toself", "mode": "lines",
+                       "fillcolor": color, "line": {"color": color, "width": 0.5}, "name": label(cls, lang),
+                       "hoverinfo": "name", "opacity": 0.75})
     return traces
 
 

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from analytics.i18n import t
 from pages._common import LEVEL_COLORS, base_layout
 
-__all__ = ["band_figure", "year_figure", "heatmap_figure", "compstat", "area_incidents"]
+__all__ = ["band_figure", "year_figure", "heatmap_figure", "compstat", "area_incidents", "read_assignments"]
 
 
 def band_figure(tr: pd.DataFrame, lang: str) -> go.Figure:
@@ -96,10 +96,24 @@ def compstat(frame: pd.DataFrame, end: pd.Timestamp, lang: str) -> pd.DataFrame:
     return out
 
 
-def area_incidents(ws, frame: pd.DataFrame, layer: str, area_id: str | None) -> pd.DataFrame:
-    """Incidents of ``frame`` assigned to ``area_id`` of ``layer`` (all when None or no assignments)."""
-    if not area_id or not ws.assignments_path.exists():
+def area_incidents(ws, frame: pd.DataFrame, layer: str, area_id: str | None,
+                   assignments: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Incidents of ``frame`` assigned to ``area_id`` of ``layer`` (all when None or no assignments).
+
+    ``assignments`` (incident_id + the layer's column, as in assignments.parquet) may be passed
+    in from a cache; it is read from the workspace otherwise.
+    """
+    if not area_id or (assignments is None and not ws.assignments_path.exists()):
         return frame
-    assign = pd.read_parquet(ws.assignments_path, columns=["incident_id", layer])
-    ids = assign.loc[assign[layer].astype("string") == str(area_id), "incident_id"]
+    if assignments is None:
+        assignments = pd.read_parquet(ws.assignments_path, columns=["incident_id", layer])
+    ids = assignments.loc[assignments[layer] == str(area_id), "incident_id"]
     return frame[frame["incident_id"].isin(ids)]
+
+
+def read_assignments(ws, layer: str) -> pd.DataFrame | None:
+    """incident_id and the area_id column of ``layer`` from assignments.parquet (None if absent)."""
+    if not ws.assignments_path.exists():
+        return None
+    table = pd.read_parquet(ws.assignments_path, columns=["incident_id", layer])
+    return table.assign(**{layer: table[layer].astype("string")})

@@ -12,7 +12,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
 from analytics.i18n import label, t
-from pages._common import LANG_STORE, card, lang_of, not_ready, optional, workspace
+from pages._common import LANG_STORE, cached, card, lang_of, not_ready, optional, workspace
 
 dash.register_page(__name__, path="/data", name=t("nav.data"), title=t("app.title"), order=4)
 
@@ -37,8 +37,8 @@ def layout(lang: str | None = None, **_query) -> html.Div:
 @callback(Output("data-summary", "children"), Output("data-quarantine", "children"),
           Input("data-upload-result", "children"), State(LANG_STORE, "data"))
 def summary(_result, lang):
-    lang, ws = lang_of(lang), workspace()
-    return summary_list(ws, lang), quarantine_tables(ws.quarantine(), lang)
+    lang = lang_of(lang)
+    return cached("data_summary", summary_list, lang), cached("data_quarantine", _quarantine_view, lang)
 
 
 @callback(Output("data-upload-result", "children"), Input("data-upload", "contents"),
@@ -79,6 +79,10 @@ def summary_list(ws, lang: str) -> html.Dl:
     for k, v in items:
         children += [html.Dt(k), html.Dd(v)]
     return html.Dl(children, className="summary-grid", id="data-summary-list")
+
+
+def _quarantine_view(ws, lang: str) -> html.Div:
+    return quarantine_tables(ws.quarantine(), lang)
 
 
 def quarantine_tables(q: pd.DataFrame, lang: str) -> html.Div:

@@ -24,7 +24,14 @@ from pages._common import (
     workspace,
 )
 from pages._hotspots_view import filter_incidents, incident_frame
-from pages._trends_view import area_incidents, band_figure, compstat, heatmap_figure, year_figure
+from pages._trends_view import (
+    area_incidents,
+    band_figure,
+    compstat,
+    heatmap_figure,
+    read_assignments,
+    year_figure,
+)
 
 dash.register_page(__name__, path="/trends", name=t("nav.trends"), title=t("app.title"), order=2)
 
@@ -80,7 +87,8 @@ def comparisons(area_id, category, layer, lang):
     lang, ws = lang_of(lang), workspace()
     frame = cached("incident_frame", incident_frame)
     members = ws.config.taxonomy.members(category or ALL, frame["category"].unique())
-    sel = area_incidents(ws, frame[filter_incidents(frame, categories=members)], layer, area_id)
+    sel = frame[filter_incidents(frame, categories=members)]
+    sel = area_incidents(ws, sel, layer, area_id, cached("assignments", read_assignments, layer))
     end = frame["date"].max()
     table = compstat(sel, end, lang)
     cols = [{"name": t("trend.window", lang), "id": "window"}, {"name": t("trend.current", lang), "id": "current"},
