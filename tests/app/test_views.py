@@ -1,0 +1,111 @@
+"""The app's plumbing without a browser: offline configuration, loopback guard, cache, and the
+small presentation helpers (drill-down path, filters, selections, CompStat windows)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import _is_loopback, create_app
+from pages import _common
+from pages._board_view import drill_path
+from pages._hotspots_view import filter_incidents, region_mask, selected_values
+from pages._trends_view import compstat
+
+
+@pytest.fixture(scope="module")
+def client(app_workspace):
+    return create_app(app_workspace).server.test_client()
+
+
+def test_index_is_offline(client):
+    html = client.get("/").get_data(as_text=True)
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    assert "cdn" not in html.lower()
+    assert "/assets/style.css" in html and "plotly-locale-zh-cn.js" in html
+
+
+def test_bundles_come_from_installed_packages(client):
+    # plotly.min.js is served by Dash from the plotly package, gzip-compressed.
+    deps = client.get("/_dash-layout", headers={"Accept-Encoding": "gzip"})
+    assert deps.status_code == 200
+    html = client.get("/").get_data(as_text=True)
+    assert "_dash-component-suites/dash/dcc" in html
+
+
+def test_loopback_guard():
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.5") and not _is_loopback("example.org")
+
+
+def test_drill_path():
+    chain = ["district", "subdistrict", "community", "grid"]
+    assert drill_path([], chain, "D01") == ["D01"]
+    assert drill_path(["D01", "D01S01"], chain, "D01S01C01") == ["D01", "D01S01", "D01S01C01"]
+    # At the finest level a click keeps the path (nothing below a 网格).
+    assert drill_path(["D01", "D01S01", "D01S01C01"], chain, "D01S01C01G001") == ["D01", "D01S01", "D01S01C01"]
+
+
+def test_cache_follows_the_workspace_stamp(app_workspace, monkeypatch):
+    calls = []
+    monkeypatch.setattr(_common, "workspace", lambda: app_workspace)
+
+    def work(ws, x):
+        calls.append(x)
+        return x * 2
+
+    assert _common.cached("t-double", work, 21) == 42
+    assert _common.cached("t-double", work, 21) == 42
+    assert calls == [21]
+    monkeypatch.setattr(type(app_workspace), "stamp", lambda self: "changed")
+    assert _common.cached("t-double", work, 21) == 42
+    assert calls == [21, 21]
+
+
+def _frame():
+    ts = pd.to_datetime(["2026-01-05 08:10", "2026-01-06 23:30", "2026-01-10 12:00", "2026-01-11 03:00"])
+    return pd.DataFrame({
+        "incident_id": list("abcd"), "occurred_at": ts, "category": ["抢劫", "扒窃", "抢劫", "毒品"],
+        "lon": [106.60, 106.61, 106.70, 106.80], "lat": [26.60, 26.61, 26.70, 26.80],
+        "date": ts.normalize(), "hour": ts.hour, "weekday": ts.day_of_week,
+    })
+
+
+def test_filters_by_hand():
+    f = _frame()
+    assert filter_incidents(f).tolist() == [True] * 4
+    assert filter_incidents(f, categories=["抢劫"]).tolist() == [True, False, True, False]
+    assert filter_incidents(f, start="2026-01-06", end="2026-01-10").tolist() == [False, True, True, False]
+    assert filter_incidents(f, hours=(8, 12)).tolist() == [True, False, True, False]
+    assert filter_incidents(f, weekdays=[5, 6]).tolist() == [False, False, True, True]  # Sat, Sun
+
+
+def test_map_selections():
+    f = _frame()
+    box = {"range": {"x": [106.65, 106.75], "y": [26.75, 26.65]}}
+    assert region_mask(f, box).tolist() == [False, False, True, False]
+    lasso = {"lassoPoints": {"x": [106.55, 106.65, 106.65, 106.55], "y": [26.55, 26.55, 26.65, 26.65]}}
+    assert region_mask(f, lasso).tolist() == [True, True, False, False]
+    assert region_mask(f, None).all()
+    assert selected_values({"points": [{"x": 5}, {"x": 3}, {"x": 5}]}) == [3, 5]
+    assert selected_values({"points": []}) is None
+
+
+def test_compstat_windows_by_hand():
+    end = pd.Timestamp("2026-03-31")
+    days = pd.to_datetime([
+        "2026-03-31", "2026-03-04",            # last 28 days: 03-04 … 03-31
+        "2026-03-03", "2026-02-04",            # previous 28: 02-04 … 03-03
+        "2025-03-10",                          # same 28 days last year
+        "2026-01-01",                          # year to date only
+        "2025-01-15", "2025-04-01",            # last YTD (01-01 … 03-31 2025) has 01-15 and 03-10
+    ])
+    table = compstat(pd.DataFrame({"date": days}), end, "zh")
+    assert table["current"].tolist() == [2, 2, 5]
+    assert table["compare"].tolist() == [2, 1, 2]
+    assert table["change"].tolist() == pytest.approx([0.0, 1.0, 1.5])
+    assert np.isnan(compstat(pd.DataFrame({"date": days[:1]}), end, "en")["change"].iloc[0])
