@@ -187,7 +187,7 @@ def ingest_files(
                 report.by_reason[str(reason)] = report.by_reason.get(str(reason), 0) + int(k)
             report.mapped.setdefault(str(p), mapped)
             enc = src.encoding
-            existing_ids.append((pd.Index(good["incident_id"]), "appears earlier in the input"))
+            existing_ids.append((_id_set(good["incident_id"]), "appears earlier in the input"))
             good_parts.append(good)
             bad_parts.append(bad)
             del src, good, bad  # src's columns were consumed; keep no second reference
@@ -212,7 +212,7 @@ def ingest_files(
 # -- validation ----------------------------------------------------------------------------
 def _validate(
     src: Source, path: Path, *, mapping, coords, epsg, source_tz, target_tz, area: StudyArea,
-    existing_ids: list[tuple[pd.Index, str]], now_limit: pd.Timestamp,
+    existing_ids: list[tuple[object, str]], now_limit: pd.Timestamp,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     raw = src.frame
     n = len(raw)
@@ -302,7 +302,7 @@ def _validate(
     dup_file = cand & ids.where(cand).duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
     flag(dup_file, "duplicate_id", lambda m: "incident_id '" + ids.iloc[m] + "' appears earlier in this file")
     for known, where in existing_ids:
-        flag(ids.isin(known).to_numpy(), "duplicate_id",
+        flag(_isin(ids, known), "duplicate_id",
              lambda m, where=where: "incident_id '" + ids.iloc[m] + "' " + where)
 
     ok = reason == 0
@@ -527,6 +527,25 @@ def _release_memory() -> None:
         pool.release_unused()
 
 
+def _id_set(ids: pd.Series):
+    """Ids as one Arrow string array, the value set for :func:`_isin`."""
+    import pyarrow as pa
+
+    arr = pa.array(ids.astype("str"))
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr.cast(pa.large_string())
+
+
+def _isin(ids: pd.Series, known) -> np.ndarray:
+    """``ids.isin(known)`` in Arrow: pandas' isin on Arrow strings loops in Python over ``known``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(ids.astype("str"))
+    hit = pc.is_in(arr.cast(pa.large_string()), value_set=known).fill_null(False)
+    return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -541,11 +560,11 @@ def _ingested(ws: Workspace) -> set[str]:
     return set(pd.read_parquet(ws.ingested_path, columns=["sha256"])["sha256"].astype(str))
 
 
-def _existing_ids(ws: Workspace) -> list[tuple[pd.Index, str]]:
+def _existing_ids(ws: Workspace) -> list[tuple[object, str]]:
     if not ws.incidents_path.exists():
         return []
     ids = pd.read_parquet(ws.incidents_path, columns=["incident_id"])["incident_id"].astype("str")
-    return [(pd.Index(ids), "is already in the workspace")]
+    return [(_id_set(ids), "is already in the workspace")]
 
 
 def _coords_note(coords: str, epsg) -> str:
