@@ -6,6 +6,10 @@ ingested before (sha256 in ``ingested.parquet``) adds nothing, so the weekly exp
 ingested again safely; incidents whose ``incident_id`` is already in the workspace go to the
 quarantine as ``duplicate_id``.
 
+Large CSV and Parquet files are validated in chunks of ``data.ingest_read.CHUNK_ROWS`` rows
+(duplicate ids are checked across chunks), and the table is concatenated and sorted in Arrow,
+so peak memory stays near the size of the result rather than a multiple of it.
+
 Reason codes, first match wins, in this order: ``unparseable_time``, ``future_time``,
 ``empty_category``, ``missing_coordinates``, ``zero_coordinates``, ``swapped_lat_lon``,
 ``outside_study_area``, ``duplicate_id``.
