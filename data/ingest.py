@@ -28,6 +28,36 @@ import pandas as pd
 from data.columns import CANONICAL, map_columns
 from data.ingest_read import SUFFIXES, Source, iter_source
 from data.ingest_study import StudyArea, in_box, plausible_box, study_area
+from data.ingest_values import (
+    as_id as _as_id,
+)
+from data.ingest_values import (
+    as_number as _as_number,
+)
+from data.ingest_values import (
+    as_text as _as_text,
+)
+from data.ingest_values import (
+    concat_frames as _concat,
+)
+from data.ingest_values import (
+    id_set as _id_set,
+)
+from data.ingest_values import (
+    isin as _isin,
+)
+from data.ingest_values import (
+    release_memory as _release_memory,
+)
+from data.ingest_values import (
+    row_hash_ids as _row_hash_ids,
+)
+from data.ingest_values import (
+    source_column as _source_column,
+)
+from data.ingest_values import (
+    to_arrow as _to_arrow,
+)
 from data.ingest_write import sort_columns_in_place, write_incidents, write_table_atomic
 from data.times import parse_times
 from data.workspace import Workspace
@@ -427,127 +457,6 @@ def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, 
     extra["ingest_coords"] = report.coords
     changes["extra"] = extra
     ws.update_config(**changes)
-
-
-def _to_arrow(parts: list[pd.DataFrame]):
-    """One Arrow table from frames whose source columns may differ (conflicts become str).
-
-    Frames are converted (mostly zero-copy) and removed from ``parts`` one by one, and the
-    tables are concatenated without copying, so the data exist once until the sort gathers it.
-    """
-    import pyarrow as pa
-
-    dtypes: dict[str, set] = {}
-    for p in parts:
-        for c, t in p.dtypes.items():
-            dtypes.setdefault(c, set()).add(str(t))
-    mixed = {c for c, ts in dtypes.items() if len(ts) > 1 and c not in ("occurred_at", "lon", "lat")}
-    tables = []
-    while parts:
-        p = parts.pop(0)
-        conv = {c: _as_text(p[c]).astype("str") for c in mixed if c in p.columns}
-        if conv:
-            p = p.assign(**conv)
-        tables.append(pa.Table.from_pandas(p, preserve_index=False).replace_schema_metadata(None))
-        del p
-    table = pa.concat_tables(tables, promote_options="permissive")
-    order = [c for c in CANONICAL if c in table.column_names]
-    return table.select(order + [c for c in table.column_names if c not in order])
-
-
-def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate frames whose source columns may differ in type: conflicting ones become str."""
-    parts = [p for p in parts if p is not None]
-    if len(parts) == 1:
-        return parts[0]
-    dtypes: dict[str, set] = {}
-    for p in parts:
-        for c, t in p.dtypes.items():
-            dtypes.setdefault(c, set()).add(str(t))
-    mixed = [c for c, ts in dtypes.items() if len(ts) > 1 and c not in ("occurred_at", "lon", "lat", "source_row")]
-    fixed = []
-    for p in parts:
-        conv = {c: _as_text(p[c]).astype("str") for c in mixed if c in p.columns}
-        fixed.append(p.assign(**conv) if conv else p)
-    return pd.concat(fixed, ignore_index=True)
-
-
-# -- small helpers -------------------------------------------------------------------------
-def _as_text(s: pd.Series) -> pd.Series:
-    """Values as strings (missing stays missing); integral floats lose their '.0'."""
-    if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
-        return s
-    if pd.api.types.is_float_dtype(s.dtype):
-        v = s.to_numpy(dtype=float)
-        with np.errstate(invalid="ignore"):
-            integral = np.isfinite(v) & (np.floor(v) == v) & (np.abs(v) < 2**53)
-        text = s.astype(str)
-        if integral.any():
-            text[integral] = pd.Series(v[integral].astype(np.int64), index=s.index[integral]).astype(str)
-        return text.where(s.notna())
-    return s.astype(str).where(s.notna())
-
-
-def _as_number(s: pd.Series) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        return s.to_numpy(dtype=float, na_value=np.nan)
-    txt = _as_text(s).str.strip()
-    return pd.to_numeric(txt, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
-def _as_id(s: pd.Series) -> pd.Series:
-    return _as_text(s).str.strip().astype("str")
-
-
-def _source_column(s: pd.Series) -> pd.Series:
-    """Source columns are kept as-is, except object columns of mixed types, which become str."""
-    if s.dtype == object:
-        return _as_text(s).astype("str")
-    return s.reset_index(drop=True)
-
-
-def _row_hash_ids(raw: pd.DataFrame, x, y) -> pd.Series:
-    """Deterministic ids from the row's values: 'h' + 16 hex digits of a 64-bit hash.
-
-    Identical rows get identical ids, so a verbatim repeat is quarantined as ``duplicate_id``
-    (visible, not silently merged) and re-ingesting the same rows adds nothing.
-    """
-    import binascii
-
-    frame = raw.copy()
-    frame["__x"], frame["__y"] = x, y
-    frame = frame.astype({c: str for c in frame.columns if frame[c].dtype == object})
-    h = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    hexed = np.frombuffer(binascii.hexlify(h.astype(">u8").tobytes()), dtype="S16").astype(str)
-    return pd.Series(np.char.add("h", hexed), index=raw.index, dtype="str")
-
-
-def _release_memory() -> None:
-    """Hand Arrow's freed pages back to the OS, so the refresh that follows starts lean."""
-    import pyarrow as pa
-
-    pool = pa.default_memory_pool()
-    if hasattr(pool, "release_unused"):
-        pool.release_unused()
-
-
-def _id_set(ids: pd.Series):
-    """Ids as one Arrow string array, the value set for :func:`_isin`."""
-    import pyarrow as pa
-
-    arr = pa.array(ids.astype("str"))
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return arr.cast(pa.large_string())
-
-
-def _isin(ids: pd.Series, known) -> np.ndarray:
-    """``ids.isin(known)`` in Arrow: pandas' isin on Arrow strings loops in Python over ``known``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pa.array(ids.astype("str"))
-    hit = pc.is_in(arr.cast(pa.large_string()), value_set=known).fill_null(False)
-    return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _sha256(path: Path) -> str:
