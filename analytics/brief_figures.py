@@ -95,8 +95,9 @@ def board_figure(
     fig.update_layout(
         xaxis=dict(domain=[0.01, map_right], visible=False, scaleanchor="y", constrain="domain"),
         yaxis=dict(domain=[0.02, 0.86], visible=False, constrain="domain"),
+        # Horizontal, between title and map, so it never covers an area.
         legend=dict(
-            x=0.01, y=0.86, xanchor="left", yanchor="top", bgcolor="rgba(255,255,255,0.85)",
+            orientation="h", x=0.01, y=0.92, xanchor="left", yanchor="top",
             title=dict(text=t("brief.legend", lang)), font=dict(size=fs),
         ),
     )
