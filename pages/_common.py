@@ -143,9 +143,10 @@ def control(title: str, component, *, width: str | None = None) -> html.Div:
     return html.Div([html.Label(title, className="ctl-label"), component], className="ctl", style=style)
 
 
-def card(title: str, body, *, id: str | None = None, className: str = "") -> html.Div:
+def card(title: str, body, *, id: str | None = None, className: str = "", title_id: str | None = None) -> html.Div:
     kw = {"id": id} if id else {}
-    return html.Div([html.H3(title, className="card-title"), body], className=f"card {className}", **kw)
+    head = html.H3(title, className="card-title", **({"id": title_id} if title_id else {}))
+    return html.Div([head, body], className=f"card {className}", **kw)
 
 
 def not_ready(what: str, lang: str) -> html.Div:

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from analytics.i18n import t
 from pages._common import LEVEL_COLORS, base_layout
 
-__all__ = ["band_figure", "year_figure", "heatmap_figure", "compstat", "area_incidents", "read_assignments"]
+__all__ = ["band_figure", "year_figure", "heatmap_figure", "compstat", "area_incidents", "area_of_incident"]
 
 
 def band_figure(tr: pd.DataFrame, lang: str) -> go.Figure:
@@ -96,24 +96,21 @@ def compstat(frame: pd.DataFrame, end: pd.Timestamp, lang: str) -> pd.DataFrame:
     return out
 
 
-def area_incidents(ws, frame: pd.DataFrame, layer: str, area_id: str | None,
-                   assignments: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Incidents of ``frame`` assigned to ``area_id`` of ``layer`` (all when None or no assignments).
-
-    ``assignments`` (incident_id + the layer's column, as in assignments.parquet) may be passed
-    in from a cache; it is read from the workspace otherwise.
-    """
-    if not area_id or (assignments is None and not ws.assignments_path.exists()):
-        return frame
-    if assignments is None:
-        assignments = pd.read_parquet(ws.assignments_path, columns=["incident_id", layer])
-    ids = assignments.loc[assignments[layer] == str(area_id), "incident_id"]
-    return frame[frame["incident_id"].isin(ids)]
+def area_incidents(frame: pd.DataFrame, area_of: pd.Series | None, area_id: str | None) -> pd.Series:
+    """Mask of the rows of ``frame`` whose area (``area_of``, aligned on the incident frame's
+    index) is ``area_id``; all rows when there is no area or no assignments."""
+    if not area_id or area_of is None:
+        return pd.Series(True, index=frame.index)
+    return pd.Series(area_of.reindex(frame.index).to_numpy() == str(area_id), index=frame.index)
 
 
-def read_assignments(ws, layer: str) -> pd.DataFrame | None:
-    """incident_id and the area_id column of ``layer`` from assignments.parquet (None if absent)."""
+def area_of_incident(ws, frame: pd.DataFrame, layer: str) -> pd.Series | None:
+    """The ``layer`` area_id of every row of ``frame`` (incident frame), from assignments.parquet.
+
+    Computed once per workspace stamp by the page (a join on 300,000 ids costs a few hundred
+    ms; comparing an aligned array afterwards costs a few)."""
     if not ws.assignments_path.exists():
         return None
-    table = pd.read_parquet(ws.assignments_path, columns=["incident_id", layer])
-    return table.assign(**{layer: table[layer].astype("string")})
+    assign = pd.read_parquet(ws.assignments_path, columns=["incident_id", layer])
+    area = frame[["incident_id"]].merge(assign, on="incident_id", how="left")[layer]
+    return pd.Series(area.astype(object).to_numpy(), index=frame.index)

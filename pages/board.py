@@ -83,7 +83,7 @@ def layout(lang: str | None = None, **_query) -> html.Div:
                 style_data_conditional=[{"if": {"filter_query": f'{{level_code}} = "{lv}"', "column_id": "level"},
                                          "backgroundColor": LEVEL_COLORS[lv],
                                          "color": "#1f2933" if lv == "yellow" else "#ffffff"} for lv in LEVELS],
-            ), id="board-table-card")], className="col-side"),
+            ), id="board-table-card", title_id="board-ranking-title")], className="col-side"),
         ], className="row"),
     ])
 
@@ -113,6 +113,7 @@ def drill(click, _crumbs, layer, path):
 
 @callback(Output("board-map", "figure"), Output("board-legend", "children"),
           Output("board-table", "data"), Output("board-table", "columns"), Output("board-crumbs", "children"),
+          Output("board-ranking-title", "children"),
           Input("board-period", "value"), Input("board-category", "value"), Input("board-mode", "value"),
           Input("board-path", "data"), State("board-layer", "value"), State("board-freq", "value"),
           State(LANG_STORE, "data"))
@@ -121,12 +122,12 @@ def render(period, category, mode, path, layer, freq, lang):
     board = optional("analytics.board")
     if board is None or period is None:
         msg = t("app.not_ready", lang, what="analytics.board") if board is None else t("app.no_data", lang)
-        return empty_figure(msg), [], [], [], []
+        return empty_figure(msg), [], [], [], [], t("board.ranking", lang)
     ws = workspace()
     shown, frame = board_frame(ws, board, layer, path or [], period, freq, category, mode)
     fig = level_map(layer_geojson(ws, shown), frame, lang)
     return (fig, legend(frame, lang), table_rows(frame, lang), table_columns(lang),
-            crumbs(ws, layer, path or [], lang))
+            crumbs(ws, layer, path or [], lang), t("board.ranking" if freq == "M" else "board.ranking_week", lang))
 
 
 @callback(Output("board-kpis", "children"), Input("board-period", "value"),

@@ -26,10 +26,10 @@ from pages._common import (
 from pages._hotspots_view import filter_incidents, incident_frame
 from pages._trends_view import (
     area_incidents,
+    area_of_incident,
     band_figure,
     compstat,
     heatmap_figure,
-    read_assignments,
     year_figure,
 )
 
@@ -87,8 +87,9 @@ def comparisons(area_id, category, layer, lang):
     lang, ws = lang_of(lang), workspace()
     frame = cached("incident_frame", incident_frame)
     members = ws.config.taxonomy.members(category or ALL, frame["category"].unique())
-    sel = frame[filter_incidents(frame, categories=members)]
-    sel = area_incidents(ws, sel, layer, area_id, cached("assignments", read_assignments, layer))
+    area_of = cached("area_of_incident", lambda w, lv: area_of_incident(w, frame, lv), layer)
+    mask = filter_incidents(frame, categories=members) & area_incidents(frame, area_of, area_id)
+    sel = frame.loc[mask.to_numpy(), ["date", "hour", "weekday"]]
     end = frame["date"].max()
     table = compstat(sel, end, lang)
     cols = [{"name": t("trend.window", lang), "id": "window"}, {"name": t("trend.current", lang), "id": "current"},
