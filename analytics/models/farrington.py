@@ -93,7 +93,8 @@ class Farrington(CountModel):
         if self.trend and years >= 3 and len(idx) > 3:
             beta2, phi2, se2 = self._fit(X2, y, with_se=True)
             df = len(idx) - 2
-            pval = 2 * stats.t.sf(np.abs(beta2[:, 1] / se2), df)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pval = np.nan_to_num(2 * stats.t.sf(np.abs(beta2[:, 1] / se2), df), nan=1.0)
             pred2 = np.exp(np.clip(beta2[:, 0] + beta2[:, 1] * t0, -30, 30))
             keep = (pval < self.p_trend) & (pred2 <= y.max(1)) & np.isfinite(pred2)
             mu0 = np.where(keep, pred2, mu0)

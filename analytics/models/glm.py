@@ -69,6 +69,23 @@ def batched_poisson_irls(X: np.ndarray, Y: np.ndarray, weights: np.ndarray | Non
     A, n = Y.shape
     p = X.shape[1]
     w0 = np.ones_like(Y) if weights is None else weights
+    # Series without a single case have no finite MLE (the intercept runs to -inf): give them
+    # mu = e^-30 directly instead of iterating forever.
+    active = (w0 * Y).sum(1) > 0
+    beta = np.zeros((A, p))
+    beta[:, 0] = -30.0
+    mu = np.full((A, n), np.exp(-30.0))
+    cov = np.zeros((A, p, p))
+    if active.any():
+        b, m, c = _irls(X, Y[active], w0[active], n_iter, tol, prior_mean, prior_precision)
+        beta[active], mu[active], cov[active] = b, m, c
+    return beta, mu, cov
+
+
+def _irls(X, Y, w0, n_iter, tol, prior_mean, prior_precision):
+    A, n = Y.shape
+    p = X.shape[1]
+    XX = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)  # X'WX = W @ XX, one BLAS call
     beta = np.zeros((A, p))
     beta[:, 0] = np.log(np.maximum((w0 * Y).sum(1) / w0.sum(1), 1e-8))
     ridge = 1e-10 * np.eye(p)
@@ -76,21 +93,23 @@ def batched_poisson_irls(X: np.ndarray, Y: np.ndarray, weights: np.ndarray | Non
     if prior_precision > 0:
         ridge = ridge + prior_precision * np.diag(np.r_[0.0, np.ones(p - 1)])
     pull = ridge @ pm
+    todo = np.arange(A)  # series still iterating: converged ones drop out of the batch
     for _ in range(n_iter):
-        eta = np.clip(beta @ X.T, -30, 30)
+        b = beta[todo]
+        eta = np.clip(b @ X.T, -30, 30)
         mu = np.exp(eta)
-        W = w0 * mu
-        z = eta + (Y - mu) / mu
-        XtWX = np.einsum("np,an,nq->apq", X, W, X) + ridge
-        XtWz = np.einsum("np,an->ap", X, W * z) + pull
+        W = w0[todo] * mu
+        z = eta + (Y[todo] - mu) / mu
+        XtWX = (W @ XX).reshape(len(todo), p, p) + ridge
+        XtWz = (W * z) @ X + pull
         new = np.linalg.solve(XtWX, XtWz[..., None])[..., 0]
-        done = np.max(np.abs(new - beta)) < tol
-        beta = new
-        if done:
+        beta[todo] = new
+        todo = todo[np.abs(new - b).max(1) >= tol]
+        if len(todo) == 0:
             break
     eta = np.clip(beta @ X.T, -30, 30)
     mu = np.exp(eta)
-    XtWX = np.einsum("np,an,nq->apq", X, w0 * mu, X) + ridge
+    XtWX = ((w0 * mu) @ XX).reshape(A, p, p) + ridge
     return beta, mu, np.linalg.inv(XtWX)
 
 
