@@ -291,6 +291,8 @@ def score_alarms(forecasts: Mapping[str, pd.DataFrame], truth: pd.DataFrame, *,
     Returns
     -------
     dict name -> {"threshold", "false_alarms_per_100", "pod", "median_delay"}
+        Ties of the statistic are broken by the predictive ``p_exceed`` when the forecast
+        columns are present (``threshold`` is then a rank).
         ``pod`` = share of outbreaks (starting inside the test periods) with an alarm in one of
         their periods; ``median_delay`` = periods from start to the first alarm, over detected
         outbreaks.
@@ -303,6 +305,13 @@ def score_alarms(forecasts: Mapping[str, pd.DataFrame], truth: pd.DataFrame, *,
             inside |= ((key == f"{ob.area_id}|{ob.category}") & (fc["period"] >= ob.start)
                        & (fc["period"] <= ob.end)).to_numpy()
         stat = fc["statistic"].to_numpy(float)
+        if {"mu", "alpha", "observed"} <= set(fc.columns):
+            # Discrete statistics tie a lot (every all-zero baseline with one case scores the
+            # same); break ties by the predictive tail probability, then compare on ranks.
+            second = -np.log10(np.maximum(_p_exceed_of(fc), 1e-300))
+            order = np.lexsort((second, stat))
+            stat = np.empty(len(stat))
+            stat[order] = np.arange(len(stat), dtype=float)
         clean = stat[~inside]
         thr = float(np.quantile(clean, 1 - target_far, method="higher"))
         alarm = stat > thr
@@ -327,6 +336,13 @@ def score_alarms(forecasts: Mapping[str, pd.DataFrame], truth: pd.DataFrame, *,
             "n_outbreaks": tested,
         }
     return res
+
+
+def _p_exceed_of(fc: pd.DataFrame) -> np.ndarray:
+    from analytics.distributions import p_exceed
+
+    return p_exceed(fc["observed"].to_numpy(float), fc["mu"].to_numpy(float),
+                    fc["alpha"].to_numpy(float))
 
 
 # -- from an incident file ----------------------------------------------------------------------

@@ -8,8 +8,8 @@ learns from the last ``train_periods`` periods of every area at once (rows beyon
 ``max_rows`` are subsampled uniformly).
 
 Predictive distribution: NB2 with alpha estimated by the method of moments from held-out
-residuals — the model is first fitted without the last ``holdout`` periods, its errors there
-give alpha, then it is refitted on everything.
+residuals — the trees are fitted on targets before the last ``holdout`` periods and their errors
+on those periods give alpha (one fit per origin; the forecast still uses the latest lags).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ class PooledGBM(CountModel):
     """
 
     def __init__(self, *, neighbours=None, train_periods: int = 26, holdout: int = 4,
-                 max_rows: int = 150_000, max_iter: int = 50, learning_rate: float = 0.1,
-                 max_leaf_nodes: int = 31, min_samples_leaf: int = 200, n_threads: int = 1,
+                 max_rows: int = 100_000, max_iter: int = 40, learning_rate: float = 0.15,
+                 max_leaf_nodes: int = 15, min_samples_leaf: int = 200, n_threads: int = 1,
                  random_state: int = 0) -> None:
         self.neighbours = neighbours
         self.train_periods = train_periods
@@ -144,11 +144,11 @@ class PooledGBM(CountModel):
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
             return model.fit(X[keep], y[keep])
 
-    def _predict_rows(self, X, est=None):
+    def _predict_rows(self, X):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
-            return (est or self.estimator_).predict(X)
+            return self.estimator_.predict(X)
 
     # -- contract -----------------------------------------------------------------------------
     def _fit_matrix(self, Y):
@@ -156,19 +156,17 @@ class PooledGBM(CountModel):
         if T < 8:
             raise ValueError(f"PooledGBM needs at least 8 periods of counts, got {T}")
         self.W_ = self._weights()
-        first = max(1, T - self.train_periods)
-        hold = min(self.holdout, max(T - first - 4, 0))
+        hold = min(self.holdout, T - 6)
+        # One fit, on the targets before the hold-out; its errors on the hold-out periods give
+        # an honest dispersion. Prediction then uses features from the latest periods.
+        t_fit = np.arange(max(1, T - hold - self.train_periods), T - hold)
+        self.estimator_ = self._train(Y, t_fit, self.periods_[t_fit])
         if hold > 0:
-            t_fit = np.arange(first - hold if first > hold else 1, T - hold)
-            est = self._train(Y, t_fit, self.periods_[t_fit])
             t_h = np.arange(T - hold, T)
-            pred = self._predict_rows(self._features(Y, t_h, self.periods_[t_h]),
-                                      est).reshape(len(Y), hold)
+            pred = self._predict_rows(self._features(Y, t_h, self.periods_[t_h])).reshape(len(Y), hold)
             self.alpha_ = mom_alpha(Y[:, t_h], pred, prior_weight=200.0)
         else:
             self.alpha_ = np.zeros(len(Y))
-        t_all = np.arange(first, T)
-        self.estimator_ = self._train(Y, t_all, self.periods_[t_all])
         self.Y_ = Y
 
     def _predict_matrix(self, horizon):
