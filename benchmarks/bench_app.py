@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         driver.quit()
 
     payloads.update(_variants(payloads, ws))
+    dump = ROOT / "benchmarks" / "out" / "bench_app_payloads.json"
+    dump.parent.mkdir(parents=True, exist_ok=True)
+    dump.write_text(json.dumps(payloads, ensure_ascii=False), encoding="utf-8")  # for profiling
     ref = _timings(lambda: _get(base + "/_dash-layout"), max(args.n, 50))
     ref_p95 = float(np.percentile(ref, 95))
 
@@ -193,7 +196,8 @@ def _wait_css(driver, selector: str, timeout: float) -> None:
 def _post(base: str, body: dict) -> tuple[float, int]:
     data = json.dumps(body).encode()
     req = urllib.request.Request(base + "/_dash-update-component", data=data,
-                                 headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"})
+                                 headers={"Content-Type": "application/json",
+                                          "Accept-Encoding": "gzip, deflate, br, zstd"})  # as Chromium
     t0 = time.perf_counter()
     with urllib.request.urlopen(req, timeout=900) as resp:
         n = len(resp.read())

@@ -84,8 +84,9 @@ def incident_map(ws, frame: pd.DataFrame, view: str, lang: str, overlays: dict, 
     A plain figure dict with rounded coordinates: tens of thousands of points serialise in
     tens of milliseconds (``go.Figure`` validation would cost more than the data).
     """
-    lon_pts = np.round(frame["lon"].to_numpy(dtype=float), 5).tolist()
-    lat_pts = np.round(frame["lat"].to_numpy(dtype=float), 5).tolist()
+    # numpy arrays go to orjson as they are (lists would be walked value by value)
+    lon_pts = np.round(frame["lon"].to_numpy(dtype=float), 5)
+    lat_pts = np.round(frame["lat"].to_numpy(dtype=float), 5)
     data = list(overlays.get("classes", []))
     lon, lat = polygons_xy(layer_geojson(ws, outline_layer))
     data.append({"type": "scattergl", "x": lon, "y": lat, "mode": "lines", "hoverinfo": "skip",
@@ -109,8 +110,8 @@ def incident_map(ws, frame: pd.DataFrame, view: str, lang: str, overlays: dict, 
                  "hovertext": hover, "hoverinfo": "text"})
     if overlays.get("cameras") is not None:
         cams = overlays["cameras"]
-        data.append({"type": "scattergl", "x": np.round(cams["lon"].to_numpy(dtype=float), 5).tolist(),
-                     "y": np.round(cams["lat"].to_numpy(dtype=float), 5).tolist(), "mode": "markers",
+        data.append({"type": "scattergl", "x": np.round(cams["lon"].to_numpy(dtype=float), 5),
+                     "y": np.round(cams["lat"].to_numpy(dtype=float), 5), "mode": "markers",
                      "name": t("hot.cameras", lang), "hoverinfo": "name",
                      "marker": {"symbol": "triangle-up", "size": 5, "color": "#6a1b9a", "opacity": 0.45}})
     ratio = 1 / np.cos(np.radians(_mid_lat(frame, lat)))
@@ -153,8 +154,9 @@ def count_bar(values: pd.Series, lang: str, title: str, selected: list | None = 
     return fig
 
 
-def _mid_lat(frame: pd.DataFrame, lat: list) -> float:
-    vals = [v for v in lat if v is not None]
-    if vals:
-        return float(np.mean([min(vals), max(vals)]))
+def _mid_lat(frame: pd.DataFrame, lat) -> float:
+    vals = np.asarray(lat, dtype=float)
+    vals = vals[np.isfinite(vals)]
+    if vals.size:
+        return float((vals.min() + vals.max()) / 2)
     return float(frame["lat"].mean()) if len(frame) else 30.0

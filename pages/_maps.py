@@ -53,14 +53,16 @@ def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = Fal
     z = np.where(level.codes >= 0, level.codes, np.nan).astype(float)
     reason = frame.get(f"reason_{lang}", frame.get("reason_zh", pd.Series([""] * len(frame))))
     expected = np.round(frame["expected"].to_numpy(dtype=float), 1) if "expected" in frame else np.full(len(frame), np.nan)
-    custom = pd.DataFrame({
-        "name": frame["name"].astype(str).to_numpy(),
-        "observed": frame["observed"].to_numpy() if "observed" in frame else np.nan,
-        "expected": expected,
-        "level": [label(v, lang) if isinstance(v, str) else "" for v in level.astype(object)],
-        "reason": reason.fillna("").astype(str).to_numpy(),
-    }).astype(object)
-    custom = custom.where(custom.notna(), None).to_numpy().tolist()
+    # Text arrays (numpy "U") reach the JSON encoder as one list; plotly walks object lists
+    # value by value, which dominated the redraw of 2,500 网格.
+    observed = frame["observed"].to_numpy() if "observed" in frame else np.full(len(frame), np.nan)
+    custom = np.column_stack([
+        frame["name"].astype(str).to_numpy(dtype=str),
+        np.where(pd.isna(observed), "", pd.Series(observed).astype(str).str.removesuffix(".0")).astype(str),
+        np.where(np.isnan(expected), "", np.char.mod("%.1f", np.nan_to_num(expected))).astype(str),
+        np.array([label(v, lang) if isinstance(v, str) else "" for v in level.astype(object)], dtype=str),
+        reason.fillna("").astype(str).to_numpy(dtype=str),
+    ])
     hover = (f"<b>%{{customdata[0]}}</b><br>{t('col.observed', lang)}: %{{customdata[1]}}"
              f"<br>{t('col.expected', lang)}: %{{customdata[2]}}<br>{t('col.level', lang)}: %{{customdata[3]}}"
              "<br>%{customdata[4]}<extra></extra>")
@@ -72,8 +74,8 @@ def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = Fal
                      "featureidkey": "id", "z": [0] * int(missing.sum()), "showscale": False,
                      "colorscale": [[0, _NO_LEVEL], [1, _NO_LEVEL]], "hoverinfo": "skip"})
     data.append({
-        "type": "choropleth", "geojson": gj, "locations": ids.tolist(), "featureidkey": "id",
-        "z": [None if np.isnan(v) else v for v in z], "zmin": 0, "zmax": len(LEVELS),
+        "type": "choropleth", "geojson": gj, "locations": ids.astype(str), "featureidkey": "id",
+        "z": z, "zmin": 0, "zmax": len(LEVELS),
         "colorscale": _discrete_scale(), "showscale": False, "customdata": custom, "hovertemplate": hover,
         "marker": {"line": {"color": "#0b1726" if dark else "#ffffff", "width": 0.4 if len(ids) > 300 else 1.0}},
     })
