@@ -80,28 +80,46 @@ def rolling_forecasts(counts: pd.DataFrame, model: ModelSpec, test_periods: Sequ
 
 def _rolling(keys, periods, Y, model, test_periods, *, neighbours=None, parent=None,
              statistic=False) -> pd.DataFrame:
+    test = pd.DatetimeIndex(pd.to_datetime(list(test_periods)))
+    mu, alpha, stat, seconds = _rolling_arrays(keys, periods, Y, model, test, neighbours=neighbours,
+                                               parent=parent, statistic=statistic)
+    n = len(keys)
+    j = periods.get_indexer(test)
+    result = pd.DataFrame({
+        "area_id": np.tile(keys["area_id"].to_numpy(), len(test)),
+        "category": np.tile(keys["category"].to_numpy(), len(test)),
+        "period": np.repeat(test.to_numpy(), n),
+        "mu": mu.ravel(), "alpha": alpha.ravel(), "observed": Y[:, j].T.ravel(),
+    })
+    if statistic:
+        result["statistic"] = stat.ravel()
+    result.attrs["seconds"] = seconds
+    return result
+
+
+def _rolling_arrays(keys, periods, Y, model, test, *, neighbours=None, parent=None,
+                    statistic=False):
+    """``(mu, alpha, statistic, seconds)``, arrays of shape ``(len(test), len(keys))``."""
     freq = infer_freq(periods)
     factory = (lambda: make_model(model, neighbours=neighbours, parent=parent)) \
         if isinstance(model, str) else model
-    out = []
+    shape = (len(test), len(keys))
+    mu, alpha = np.empty(shape), np.empty(shape)
+    stat = np.full(shape, np.nan)
     seconds = 0.0
-    for t in pd.DatetimeIndex(pd.to_datetime(list(test_periods))):
+    for i, t in enumerate(test):
         j = periods.get_loc(t)
         if j < 1:
             raise ValueError(f"test period {t.date()}: no earlier period to fit on")
         t0 = time.perf_counter()
         # Only columns < j reach the model: it cannot see the test period or anything later.
         m = factory().fit_arrays(keys, periods[:j], Y[:, :j], freq=freq)
-        mu, alpha = m.predict_params(1)  # rows follow keys
+        mu_i, alpha_i = m.predict_params(1)  # rows follow keys
         seconds += time.perf_counter() - t0
-        frame = keys.assign(period=t, mu=mu[:, 0], alpha=alpha[:, 0], observed=Y[:, j])
+        mu[i], alpha[i] = mu_i[:, 0], alpha_i[:, 0]
         if statistic:
-            obs = keys.assign(count=Y[:, j])
-            frame["statistic"] = m.alarm_statistic(obs)["statistic"].to_numpy()
-        out.append(frame)
-    result = pd.concat(out, ignore_index=True)
-    result.attrs["seconds"] = seconds
-    return result
+            stat[i] = m.alarm_statistic(keys.assign(count=Y[:, j]))["statistic"].to_numpy()
+    return mu, alpha, stat, seconds
 
 
 # -- scores --------------------------------------------------------------------------------------
@@ -168,32 +186,32 @@ def coverage(observed, mu, alpha, level: float, *, pit: bool = True) -> float:
     return float(np.mean(share))
 
 
-def _scores(fc: pd.DataFrame, cells: Sequence[str] | None = None) -> dict:
-    y = fc["observed"].to_numpy(float)
-    mu = fc["mu"].to_numpy(float)
-    al = fc["alpha"].to_numpy(float)
-    wide_f = fc.pivot_table(index="period", columns="area_id", values="mu", aggfunc="sum")
-    wide_o = fc.pivot_table(index="period", columns="area_id", values="observed", aggfunc="sum")
-    if cells is not None:
-        wide_f, wide_o = wide_f.reindex(columns=cells), wide_o.reindex(columns=cells)
-    res = hit_rates(wide_f.to_numpy(), wide_o.to_numpy())
-    res["crps"] = float(np.mean(crps(y, mu, al)))
-    res["log_score"] = float(np.mean(-logpmf(y, mu, al)))
+def _scores(mu: np.ndarray, alpha: np.ndarray, obs: np.ndarray, sparse: np.ndarray,
+            seconds: float) -> dict:
+    """All scores from ``(n_test, n_cells)`` arrays (cells = the study area)."""
+    res = hit_rates(mu, obs)
+    y, m, a = obs.ravel(), mu.ravel(), alpha.ravel()
+    res["crps"] = float(np.mean(crps(y, m, a)))
+    res["log_score"] = float(np.mean(-logpmf(y, m, a)))
     for c in (0.80, 0.90, 0.95):
-        res[f"coverage_{round(c * 100)}"] = coverage(y, mu, al, c)
-    res["coverage_90_interval"] = coverage(y, mu, al, 0.90, pit=False)
-    res["seconds"] = float(fc.attrs.get("seconds", np.nan))
+        res[f"coverage_{round(c * 100)}"] = coverage(y, m, a, c)
+    res["coverage_90_interval"] = coverage(y, m, a, 0.90, pit=False)
+    res["coverage_90_sparse"] = (coverage(obs[:, sparse].ravel(), mu[:, sparse].ravel(),
+                                          alpha[:, sparse].ravel(), 0.90)
+                                 if sparse.any() else float("nan"))
+    res["seconds"] = float(seconds)
     return res
 
 
 def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[ModelSpec] | None = None,
-                    neighbours=None, parent=None, sparse_mean: float = 0.5) -> dict:
+                    neighbours=None, parent=None, sparse_mean: float = 0.5,
+                    progress: Callable[[str, dict], None] | None = None) -> dict:
     """Rolling-origin scores of each model on tidy counts (one category, or summed over all).
 
     Returns ``{"n_cells", "n_periods", "n_events", "freq", "models": {name: scores}}`` where
     scores hold ``hit_rate``/``pai``/``pei`` by share, ``crps``, ``log_score``,
     ``coverage_80/90/95``, ``coverage_90_sparse`` (cells whose training mean is below
-    ``sparse_mean``) and ``seconds``.
+    ``sparse_mean``) and ``seconds``. ``progress(name, scores)`` is called after each model.
     """
     counts = _single_category(counts)
     keys, periods, Y = to_matrix(counts)
@@ -204,24 +222,23 @@ def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[M
     if (periods < test[0]).sum() < 2:
         raise ValueError(f"start={start}: need at least two periods of history before it")
     names = list(models) if models else list(MODELS)
-    train_mean = counts[counts["period"] < test[0]].groupby("area_id")["count"].mean()
-    sparse = set(train_mean[train_mean < sparse_mean].index)
-    cells = list(keys["area_id"])
+    j = periods.get_indexer(test)
+    sparse = Y[:, : j[0]].mean(1) < sparse_mean
+    obs = Y[:, j].T
     result = {
-        "n_cells": len(cells),
+        "n_cells": len(keys),
         "n_periods": len(test),
-        "n_events": int(counts.loc[counts["period"].isin(test), "count"].sum()),
+        "n_events": int(obs.sum()),
         "freq": infer_freq(periods),
         "models": {},
     }
     for spec in names:
         name = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
-        fc = _rolling(keys, periods, Y, spec, test, neighbours=neighbours, parent=parent)
-        scores = _scores(fc, cells)
-        sp = fc[fc["area_id"].isin(sparse)]
-        scores["coverage_90_sparse"] = (coverage(sp["observed"], sp["mu"], sp["alpha"], 0.90)
-                                        if len(sp) else float("nan"))
-        result["models"][name] = scores
+        mu, alpha, _, seconds = _rolling_arrays(keys, periods, Y, spec, test,
+                                                neighbours=neighbours, parent=parent)
+        result["models"][name] = _scores(mu, alpha, obs, sparse, seconds)
+        if progress is not None:
+            progress(name, result["models"][name])
     return result
 
 

@@ -59,18 +59,15 @@ def main() -> None:
     print(f"gridded {len(df):,} incidents in {time.perf_counter() - t_all:.1f} s: "
           f"{counts['area_id'].nunique():,} cells x {len(periods)} weeks")
     names = args.models or list(MODELS)
-    result = None
     t_models = time.perf_counter()
-    for name in names:  # one model at a time, to print progress
-        r = backtest_counts(counts, start=start, end=args.end, models=[name],
-                            neighbours=info["neighbours"])
-        s = r["models"][name]
+
+    def progress(name, s):
         print(f"  {name:11s} PAI@5% {s['pai']['0.05']:.2f}  CRPS {s['crps']:.4f}  "
-              f"cov90 {s['coverage_90']:.3f}  {s['seconds']:.1f} s", flush=True)
-        if result is None:
-            result = r
-        else:
-            result["models"][name] = s
+              f"cov90 {s['coverage_90']:.3f}  {s['seconds']:.1f} s "
+              f"(elapsed {time.perf_counter() - t_models:.0f} s)", flush=True)
+
+    result = backtest_counts(counts, start=start, end=args.end, models=names,
+                             neighbours=info["neighbours"], progress=progress)
     models_seconds = time.perf_counter() - t_models
     ms = result["models"]
     print(f"\n{result['n_cells']:,} cells, {result['n_periods']} test weeks, "
