@@ -131,9 +131,9 @@ def render(period, category, mode, path, layer, freq, lang):
 
 
 @callback(Output("board-kpis", "children"), Input("board-period", "value"),
-          Input("board-category", "value"), State("board-freq", "value"), State("board-layer", "value"),
+          Input("board-category", "value"), Input("board-layer", "value"), State("board-freq", "value"),
           State(LANG_STORE, "data"))
-def kpis(period, category, freq, layer, lang):
+def kpis(period, category, layer, freq, lang):
     lang = lang_of(lang)
     board = optional("analytics.board")
     if board is None or period is None:
