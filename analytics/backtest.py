@@ -378,6 +378,7 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
     from pyproj import Transformer
     from scipy import ndimage
 
+    from analytics.counts import period_start
     from layers.crs import estimate_utm_crs
     from layers.grids import GridSpec
 
@@ -390,7 +391,7 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
     spec = GridSpec(0.0, 0.0, float(cell), "square", crs.to_string())
     col, row = spec.index(x, y)
     t = pd.to_datetime(df["occurred_at"])
-    period = _period_start(t, freq)
+    period = period_start(t, freq)
     cut = pd.Timestamp(train_end) if train_end is not None else period.max() + pd.Timedelta(days=1)
     train = period.to_numpy() < cut
     if not train.any():
@@ -441,17 +442,6 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
         nb = [pos.get((a + da, b + db)) for da in (-1, 0, 1) for db in (-1, 0, 1) if da or db]
         neighbours[ids[i]] = [ids[j] for j in nb if j is not None]
     return counts, {"cells": list(ids), "neighbours": neighbours, "crs": crs.to_string()}
-
-
-def _period_start(t: pd.Series, freq: str) -> pd.DatetimeIndex:
-    d = pd.DatetimeIndex(t).normalize()
-    if freq == "W":
-        return d - pd.to_timedelta(d.dayofweek, unit="D")
-    if freq == "M":
-        return d - pd.to_timedelta(d.day - 1, unit="D")
-    if freq == "D":
-        return d
-    raise ValueError(f"freq {freq!r}: expected 'W', 'M' or 'D'")
 
 
 def _period_end(p: pd.Timestamp, freq: str) -> pd.Timestamp:
