@@ -13,7 +13,6 @@ See ``data/README.md`` for the generative process and every file written.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -28,17 +27,14 @@ from data.demo_geography import DEMO_CENTER, DEMO_CRS, DemoCity, build_city
 from data.demo_names import CITY_NAME, station_name
 from data.demo_raw import write_raw_files
 from data.taxonomy import DEFAULT_GROUPS, Taxonomy
-from data.workspace import ADMIN_LEVELS, Config, Workspace
+from data.workspace import ADMIN_LEVELS, GENERATED_FILES, Config, Workspace, reset_generated
 
 __all__ = ["build_demo", "DEFAULT_SEED", "default_end", "DEMO_FILES"]
 
 #: The fixed demo seed (``pingan demo`` without ``--seed``).
 DEFAULT_SEED = 20240101
 #: Files and folders a demo build owns inside the workspace (removed on rebuild).
-DEMO_FILES = (
-    "config.toml", "incidents.parquet", "quarantine.parquet", "ingested.parquet",
-    "assignments.parquet", "counts.parquet", "areas", "extra", "raw",
-)
+DEMO_FILES = GENERATED_FILES
 
 
 def build_demo(
@@ -210,24 +206,7 @@ def _resolve_end(end) -> dt.date:
 
 def _fresh_workspace(path: Path) -> Workspace:
     """An empty folder, or a previous demo build whose demo files are removed."""
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--workspace {path}: exists and is not a folder")
-    if path.exists() and any(path.iterdir()):
-        ws = Workspace(path)
-        is_demo = ws.config_path.exists() and "demo" in ws.config.extra
-        if not is_demo:
-            raise ValueError(
-                f"--workspace {path}: folder is not empty and is not a demo workspace; "
-                "choose an empty or new folder (the demo never overwrites other data)"
-            )
-        for name in DEMO_FILES:
-            p = path / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-    path.mkdir(parents=True, exist_ok=True)
-    return Workspace(path)
+    return Workspace(reset_generated(path, owned=lambda cfg: "demo" in cfg.extra, what="demo"))
 
 
 def _write_boundaries(city: DemoCity, folder: Path) -> tuple[dict[str, Path], Path]:

