@@ -31,7 +31,7 @@ def incident_frame(ws) -> pd.DataFrame:
     frame = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
     ts = pd.to_datetime(frame["occurred_at"])
     return frame.assign(date=ts.dt.normalize(), hour=ts.dt.hour.astype("int8"),
-                        weekday=ts.dt.dayofweek.astype("int8"), when=ts.dt.strftime("%Y-%m-%d %H:%M"))
+                        weekday=ts.dt.day_of_week.astype("int8"), when=ts.dt.strftime("%Y-%m-%d %H:%M"))
 
 
 def filter_incidents(frame: pd.DataFrame, *, categories=None, start=None, end=None, hours=None,
