@@ -140,16 +140,8 @@ def count_array(
         raise ValueError("areas: area ids must be unique")
     if not cat_index.is_unique:
         raise ValueError("categories_index: categories must be unique")
-    raw = np.asarray(area_ids)
-    if raw.dtype.kind in "iu":  # positions into ``areas`` (-1 = outside), e.g. from layers.assign
-        a = np.where((raw >= 0) & (raw < len(area_index)), raw, -1).astype(np.int64)
-    else:
-        a = area_index.get_indexer(pd.array(np.asarray(area_ids, dtype=object), dtype="str"))
-    rawc = np.asarray(categories)
-    if rawc.dtype.kind in "iu":  # positions into ``categories_index``
-        c = np.where((rawc >= 0) & (rawc < len(cat_index)), rawc, -1).astype(np.int64)
-    else:
-        c = cat_index.get_indexer(pd.array(np.asarray(categories, dtype=object), dtype="str"))
+    a = _positions(area_ids, area_index)
+    c = _positions(categories, cat_index)
     p = period_start(times, freq)
     ok_time = ~np.isnat(p.to_numpy())
     if start is None or end is None:
@@ -168,6 +160,18 @@ def count_array(
     else:
         count = np.zeros(0, dtype=np.int64)
     return area_index, periods, cat_index, count.reshape(n_a, n_p, n_c)
+
+
+def _positions(values, index: pd.Index) -> np.ndarray:
+    """Positions of ``values`` in ``index``, -1 for unknown or missing.
+
+    Integer input is already positions (e.g. from layers.assign; -1 = outside) and is only
+    range-checked; anything else is looked up as str labels.
+    """
+    raw = np.asarray(values)
+    if raw.dtype.kind in "iu":
+        return np.where((raw >= 0) & (raw < len(index)), raw, -1).astype(np.int64)
+    return index.get_indexer(pd.array(np.asarray(values, dtype=object), dtype="str"))
 
 
 def rollup(counts: pd.DataFrame, areas_child: pd.DataFrame, parent_level_areas: pd.DataFrame) -> pd.DataFrame:
