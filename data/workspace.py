@@ -16,7 +16,9 @@ No server is needed. Everything else in Pingan reads and writes through :class:`
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,7 +30,10 @@ import tomli_w
 
 from data.taxonomy import DEFAULT_GROUPS, Taxonomy
 
-__all__ = ["Config", "Workspace", "ADMIN_LEVELS", "GENERATED_FILES", "WorkspaceError", "reset_generated"]
+__all__ = [
+    "Config", "Workspace", "ADMIN_LEVELS", "GENERATED_FILES", "WorkspaceError", "WorkspaceBusy",
+    "reset_generated",
+]
 
 #: Administrative levels from coarse to fine (区 > 街道 > 社区 > 网格).
 ADMIN_LEVELS: tuple[str, ...] = ("district", "subdistrict", "community", "grid")
@@ -43,6 +48,16 @@ GENERATED_FILES: tuple[str, ...] = (
 
 class WorkspaceError(ValueError):
     """A workspace is missing, incomplete or inconsistent (names the file)."""
+
+
+class WorkspaceBusy(WorkspaceError):
+    """Another writer holds the workspace lock and did not release it in time."""
+
+
+# One in-process lock per workspace folder: ``fcntl`` locks are per open file, so two
+# threads of one server must first agree among themselves before one takes the file lock.
+_THREAD_LOCKS: dict[str, threading.RLock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -258,6 +273,41 @@ class Workspace:
         table.to_parquet(path, index=False)
         return path
 
+    # -- version and the writer lock ------------------------------------------------------
+    @property
+    def version_path(self) -> Path:
+        return self.path / "version"
+
+    @property
+    def version(self) -> int:
+        """The workspace version: every committed write bumps it (caches key on it)."""
+        try:
+            return int(self.version_path.read_text(encoding="ascii").strip() or 0)
+        except FileNotFoundError:
+            return 0
+        except ValueError as exc:
+            raise WorkspaceError(f"{self.version_path}: not a version number") from exc
+
+    def bump_version(self) -> int:
+        """Write ``version + 1`` atomically (call while holding :meth:`write_lock`)."""
+        new = self.version + 1
+        tmp = self.version_path.with_name(f"version.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.write(f"{new}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.version_path)
+        _fsync_dir(self.path)
+        return new
+
+    def write_lock(self, timeout: float | None = None):
+        """The one-writer-at-a-time lock of this workspace (a context manager).
+
+        Re-entrant within a thread; a second process (or thread) waits up to ``timeout``
+        seconds (forever when ``None``) and then raises :class:`WorkspaceBusy`.
+        """
+        return _WriteLock(self.path, timeout)
+
     def stamp(self) -> str:
         """A string that changes whenever incidents, areas or config change (cache key)."""
         parts = []
@@ -266,6 +316,57 @@ class Workspace:
                 st = p.stat()
                 parts.append(f"{p.name}:{st.st_mtime_ns}:{st.st_size}")
         return "|".join(parts)
+
+
+class _WriteLock:
+    """Thread lock + file lock (``W/.lock``) held together; re-entrant per thread."""
+
+    _held = threading.local()
+
+    def __init__(self, path: Path, timeout: float | None) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._file = None
+
+    def __enter__(self) -> _WriteLock:
+        from filelock import FileLock, Timeout
+
+        key = str(self.path.resolve())
+        with _THREAD_LOCKS_GUARD:
+            rlock = _THREAD_LOCKS.setdefault(key, threading.RLock())
+        if not rlock.acquire(timeout=-1 if self.timeout is None else self.timeout):
+            raise WorkspaceBusy(f"{self.path}: workspace busy (another writer); try again later")
+        depth = getattr(self._held, key, 0)
+        if depth == 0:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._file = FileLock(str(self.path / ".lock"))
+            try:
+                self._file.acquire(timeout=-1 if self.timeout is None else self.timeout)
+            except Timeout:
+                rlock.release()
+                raise WorkspaceBusy(
+                    f"{self.path}: workspace busy (another writer holds {self.path / '.lock'}); "
+                    "try again later") from None
+            setattr(self._held, key + ":file", self._file)
+        setattr(self._held, key, depth + 1)
+        self._rlock = rlock
+        self._key = key
+        return self
+
+    def __exit__(self, *exc) -> None:
+        depth = getattr(self._held, self._key) - 1
+        setattr(self._held, self._key, depth)
+        if depth == 0:
+            getattr(self._held, self._key + ":file").release()
+        self._rlock.release()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def reset_generated(path: str | Path, *, owned: Callable[[Config], bool], what: str) -> Path:
