@@ -16,7 +16,7 @@ from pathlib import Path
 import dash
 from dash import Input, Output, State, dcc, html
 
-from analytics.i18n import DEFAULT_LANG, t
+from analytics.present.i18n import DEFAULT_LANG, t
 from data.workspace import Workspace
 from pages._common import LANG_STORE, WS_KEY, lang_of, set_fallback_workspace
 
@@ -101,7 +101,7 @@ def warm_up(ws: Workspace) -> list[str]:
     warning table to be fitted (on the demo city the first page load drops from about 4.6 s
     to 2.3 s with an empty browser cache). Returns the layers warmed.
     """
-    from analytics import board, mapdata
+    from analytics.service import board, maps as mapdata
 
     layers = ws.layers()
     if not layers:

@@ -146,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
             parent_column=args.parent_column,
         ))
     elif cmd == "warn":
-        from analytics.board import warning_table
+        from analytics.service.board import warning_table
         from data.io import write_table
         from data.workspace import Workspace
 
@@ -156,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(f"wrote {write_table(table, args.out)} ({len(table)} areas)")
     elif cmd == "hotspots":
-        from analytics.hotspots import run_hotspots
+        from analytics.service.hotspots import run_hotspots
         from data.io import write_table
         from data.workspace import Workspace
 
@@ -180,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
 
         serve(args.workspace, host=args.host, port=args.port, debug=args.debug)
     elif cmd == "brief":
-        from analytics.brief import make_brief
+        from analytics.present.brief import make_brief
         from data.workspace import Workspace
 
         paths = make_brief(Workspace(args.workspace), week=args.week, out=args.out)

@@ -162,7 +162,7 @@ def _capture(driver, base: str) -> dict[str, dict]:
 
 def _variants(payloads: dict[str, dict], ws) -> dict[str, dict]:
     """The board with every 网格 on the map, and after a drill-down into one district."""
-    from analytics.mapdata import layer_table
+    from analytics.service.maps import layer_table
 
     out = {}
     key = next((k for k in payloads if "board-map.figure" in k), None)

@@ -1,5 +1,5 @@
 """Presentation helpers of the board and the big screen: the shown layer and its warning rows,
-legend, KPI tiles, ranking table and breadcrumbs. Numbers come from analytics.board only."""
+legend, KPI tiles, ranking table and breadcrumbs. Numbers come from analytics.service.board only."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import dash
 import pandas as pd
 from dash import dash_table, html
 
-from analytics.i18n import label, t
-from analytics.mapdata import layer_table
+from analytics.present.i18n import label, t
+from analytics.service.maps import layer_table
 from pages._common import LEVEL_COLORS, LEVELS, admin_layers, cached
 
 __all__ = ["board_frame", "drill_path", "legend", "table_columns", "table_rows", "kpi_tiles",
@@ -78,7 +78,7 @@ def table_rows(frame: pd.DataFrame, lang: str) -> list[dict]:
 
 
 def kpi_tiles(values: dict, lang: str) -> list:
-    """KPI tiles from analytics.board.kpis: 刑事发案 with 同比/环比, 两抢一盗, red and orange areas."""
+    """KPI tiles from analytics.service.board.kpis: 刑事发案 with 同比/环比, 两抢一盗, red and orange areas."""
     def pct(x):
         return "—" if x is None or pd.isna(x) else f"{x:+.1%}"
 

@@ -16,8 +16,8 @@ import flask
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from analytics.i18n import DEFAULT_LANG, LANGS, label, plotly_locale, t
-from analytics.palette import FONT_FAMILY, LEVEL_COLORS, LEVELS
+from analytics.present.i18n import DEFAULT_LANG, LANGS, label, plotly_locale, t
+from analytics.present.palette import FONT_FAMILY, LEVEL_COLORS, LEVELS
 from data.workspace import ADMIN_LEVELS, Workspace
 
 __all__ = [

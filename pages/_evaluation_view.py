@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import plotly.graph_objects as go
 
-from analytics.i18n import t
+from analytics.present.i18n import t
 from pages._common import base_layout, optional
 
 __all__ = ["workspace_backtest", "backtest_table", "pai_figure", "coverage_figure", "col_name",

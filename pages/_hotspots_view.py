@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import shapely
 
-from analytics.i18n import label, t
-from analytics.mapdata import layer_geojson, polygons_xy
+from analytics.present.i18n import label, t
+from analytics.service.maps import layer_geojson, polygons_xy
 from pages._common import base_layout, layout_dict
 
 __all__ = ["incident_frame", "filter_incidents", "region_mask", "selected_values", "incident_map",

@@ -1,7 +1,7 @@
 """Map figures of the pages: the four-colour choropleth (board, big screen) and value maps.
 
 Plain ``go.Choropleth`` on a geo subplot with ``visible=False`` (no base map, so plotly.js
-fetches no topojson) and ``fitbounds="locations"``; geometry comes from analytics.mapdata.
+fetches no topojson) and ``fitbounds="locations"``; geometry comes from analytics.service.maps.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics.i18n import label, t
-from analytics.mapdata import subset
+from analytics.present.i18n import label, t
+from analytics.service.maps import subset
 from pages._common import FONT_FAMILY, LEVEL_COLORS, LEVELS, layout_dict
 
 __all__ = ["level_map", "value_map", "GEO"]
@@ -40,7 +40,7 @@ def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = Fal
     Parameters
     ----------
     geojson : dict
-        FeatureCollection with ``id`` = area_id (analytics.mapdata.layer_geojson).
+        FeatureCollection with ``id`` = area_id (analytics.service.maps.layer_geojson).
     frame : DataFrame
         One row per area to draw, with the warning table's columns.
     lang : str

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analytics.i18n import t
+from analytics.present.i18n import t
 from pages._common import LEVEL_COLORS, base_layout
 
 __all__ = ["band_figure", "year_figure", "heatmap_figure", "compstat", "area_incidents", "area_of_incident"]
@@ -16,7 +16,7 @@ __all__ = ["band_figure", "year_figure", "heatmap_figure", "compstat", "area_inc
 def band_figure(tr: pd.DataFrame, lang: str) -> go.Figure:
     """Observed counts over the q80 / q95 band of the expected count, warning markers on top.
 
-    ``tr`` is analytics.board.trend's frame: period, observed, expected, q80, q95, q99, level.
+    ``tr`` is analytics.service.board.trend's frame: period, observed, expected, q80, q95, q99, level.
     """
     x = pd.to_datetime(tr["period"])
     fig = go.Figure()

@@ -7,8 +7,8 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html
 
-from analytics.i18n import label, t
-from analytics.mapdata import layer_geojson
+from analytics.present.i18n import label, t
+from analytics.service.maps import layer_geojson
 from pages._board_view import (
     board_frame,
     category_choices,
@@ -91,7 +91,7 @@ def layout(lang: str | None = None, **_query) -> html.Div:
 @callback(Output("board-period", "options"), Output("board-period", "value"),
           Input("board-freq", "value"), State(LANG_STORE, "data"))
 def period_options(freq, lang):
-    board = optional("analytics.board")
+    board = optional("analytics.service.board")
     if board is None:
         return [], None
     periods = [pd.Timestamp(p) for p in cached("periods", board.periods, freq)]
@@ -119,9 +119,9 @@ def drill(click, _crumbs, layer, path):
           State(LANG_STORE, "data"))
 def render(period, category, mode, path, layer, freq, lang):
     lang = lang_of(lang)
-    board = optional("analytics.board")
+    board = optional("analytics.service.board")
     if board is None or period is None:
-        msg = t("app.not_ready", lang, what="analytics.board") if board is None else t("app.no_data", lang)
+        msg = t("app.not_ready", lang, what="analytics.service.board") if board is None else t("app.no_data", lang)
         return empty_figure(msg), [], [], [], [], t("board.ranking", lang)
     ws = workspace()
     shown, frame = board_frame(ws, board, layer, path or [], period, freq, category, mode)
@@ -135,7 +135,7 @@ def render(period, category, mode, path, layer, freq, lang):
           State(LANG_STORE, "data"))
 def kpis(period, category, layer, freq, lang):
     lang = lang_of(lang)
-    board = optional("analytics.board")
+    board = optional("analytics.service.board")
     if board is None or period is None:
         return []
     values = cached("kpis", board.kpis, period, freq, category, layer)
@@ -147,9 +147,9 @@ def kpis(period, category, layer, freq, lang):
           prevent_initial_call=True, running=[(Output("board-brief", "disabled"), True, False)])
 def make_briefing(_n, period, lang):
     lang = lang_of(lang)
-    brief = optional("analytics.brief")
+    brief = optional("analytics.present.brief")
     if brief is None:
-        return None, not_ready("analytics.brief", lang)
+        return None, not_ready("analytics.present.brief", lang)
     ws = workspace()
     paths = brief.make_brief(ws, week=period, out=str(ws.path / "briefs" / str(period)), lang=lang)
     paths = {k: str(paths[k]) for k in ("png", "pdf", "html") if k in paths}

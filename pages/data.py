@@ -11,7 +11,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
-from analytics.i18n import label, t
+from analytics.present.i18n import label, t
 from pages._common import LANG_STORE, cached, card, lang_of, not_ready, optional, workspace
 
 dash.register_page(__name__, path="/data", name=t("nav.data"), title=t("app.title"), order=4)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
-from analytics.i18n import t
+from analytics.present.i18n import t
 from pages._common import (
     LANG_STORE,
     card,

@@ -8,7 +8,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
-from analytics.i18n import TEXT, label, t
+from analytics.present.i18n import TEXT, label, t
 from data.taxonomy import ALL
 from pages._board_view import category_choices
 from pages._common import (
@@ -128,7 +128,7 @@ def render(category, start, end, hours, weekdays, view, overlays, map_sel, hour_
           Input("hot-dates", "end_date"), State(LANG_STORE, "data"))
 def knox(category, start, end, lang):
     lang = lang_of(lang)
-    hs = optional("analytics.hotspots")
+    hs = optional("analytics.service.hotspots")
     if hs is None or not hasattr(hs, "run_hotspots"):
         return html.Div(t("app.not_ready", lang, what="analytics.hotspots.run_hotspots"), className="not-ready")
     table = cached("hotspots", hs.run_hotspots, "knox", category=category, start=start, end=end,
@@ -148,7 +148,7 @@ def knox(category, start, end, lang):
 def _overlays(ws, chosen: list[str], category, start, end, lang) -> dict:
     """Overlay traces: Gi* and emerging classes from analytics.hotspots, cameras from the workspace."""
     out: dict = {"classes": []}
-    hs = optional("analytics.hotspots")
+    hs = optional("analytics.service.hotspots")
     layer = "grid" if "grid" in ws.layers() else admin_layers(ws)[-1]
     if hs is not None and hasattr(hs, "run_hotspots"):
         if "gistar" in chosen:

@@ -7,8 +7,8 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
-from analytics.i18n import label, t
-from analytics.mapdata import layer_geojson
+from analytics.present.i18n import label, t
+from analytics.service.maps import layer_geojson
 from data.taxonomy import ALL
 from pages._board_view import board_frame, kpi_tiles, legend
 from pages._common import (
@@ -50,9 +50,9 @@ def layout(lang: str | None = None, **_query) -> html.Div:
           Input("screen-interval", "n_intervals"), State(LANG_STORE, "data"))
 def rotate(n, lang):
     lang = lang_of(lang)
-    board = optional("analytics.board")
+    board = optional("analytics.service.board")
     if board is None:
-        return empty_figure(t("app.not_ready", lang, what="analytics.board"), dark=True), [], "", []
+        return empty_figure(t("app.not_ready", lang, what="analytics.service.board"), dark=True), [], "", []
     ws = workspace()
     layers = admin_layers(ws)
     layer = layers[(n or 0) % len(layers)]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
-from analytics.i18n import label, t
-from analytics.mapdata import layer_table
+from analytics.present.i18n import label, t
+from analytics.service.maps import layer_table
 from data.taxonomy import ALL
 from pages._board_view import category_choices
 from pages._common import (
@@ -73,9 +73,9 @@ def area_options(layer):
           Input("trend-freq", "value"), State(LANG_STORE, "data"))
 def series(area_id, category, freq, lang):
     lang = lang_of(lang)
-    board = optional("analytics.board")
+    board = optional("analytics.service.board")
     if board is None or area_id is None:
-        return empty_figure(t("app.not_ready", lang, what="analytics.board") if board is None else t("app.no_data", lang))
+        return empty_figure(t("app.not_ready", lang, what="analytics.service.board") if board is None else t("app.no_data", lang))
     tr = cached("trend", board.trend, area_id, category, freq, 104 if freq == "W" else 36)
     return band_figure(tr, lang)
 

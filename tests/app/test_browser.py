@@ -16,7 +16,7 @@ import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 
-from analytics.mapdata import layer_table
+from analytics.service.maps import layer_table
 from pages._hotspots_view import filter_incidents, incident_frame
 
 pytestmark = pytest.mark.browser

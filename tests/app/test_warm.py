@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytics import board
+from analytics.service import board
 from app import warm_up
 from data.taxonomy import ALL
 

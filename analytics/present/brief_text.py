@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analytics.i18n import t
+from analytics.present.i18n import t
 
 __all__ = [
     "Kpi",

@@ -7,7 +7,7 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import box
 
-from analytics import board
+from analytics.service import board
 from analytics.distributions import p_exceed
 from data.workspace import Config, Workspace
 

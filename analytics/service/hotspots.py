@@ -28,6 +28,8 @@ from analytics.hotspots.weights import build_weights
 from data.taxonomy import ALL
 
 __all__ = [
+    "METHODS",
+    "run_hotspots",
     "default_layer",
     "count_cube",
     "window_incidents",
@@ -308,3 +310,60 @@ def _attach(areas: gpd.GeoDataFrame, frame: pd.DataFrame) -> gpd.GeoDataFrame:
     out = pd.concat([frame.reset_index(drop=True), areas[extra].reset_index(drop=True)], axis=1)
     cols = ["area_id", *extra, *[c for c in frame.columns if c != "area_id"]]
     return gpd.GeoDataFrame(out[cols], geometry=areas.geometry.to_numpy(), crs=areas.crs)
+
+
+#: Methods of ``pingan hotspots --method``.
+METHODS: tuple[str, ...] = ("gistar", "moran", "emerging", "knox", "kde")
+
+
+def run_hotspots(
+    ws,
+    method: str,
+    *,
+    layer: str | None = None,
+    category: str | None = None,
+    start=None,
+    end=None,
+    seed: int = 12345,
+    permutations: int = 999,
+    **kw,
+) -> pd.DataFrame:
+    """Run one hot-spot method on a workspace (the ``pingan hotspots`` command).
+
+    Parameters
+    ----------
+    ws : Workspace
+    method : {"gistar", "moran", "emerging", "knox", "kde"}
+    layer : str, optional
+        Area layer; default ``grid`` if present, else the first layer (not used by knox).
+    category : str, optional
+        Category or group; default all (全部).
+    start, end : str or Timestamp, optional
+        Inclusive window (``YYYY-MM-DD``).
+    seed, permutations : int
+        Permutation inference (gistar, moran, knox).
+    **kw
+        Passed to the method's function (e.g. ``weights="distance", threshold=500`` or
+        ``bandwidth=300``, ``distance_bands=…``).
+
+    Returns
+    -------
+    GeoDataFrame or DataFrame
+        gistar: one row per area with ``area_id, name, value, z, p, p_fdr, class`` + geometry;
+        moran: ``I, quadrant, z, p, p_fdr, class``; emerging: ``category, trend_z, trend_p …``;
+        kde: ``density`` per cell; knox: the distance × time band table.
+    """
+    if method not in METHODS:
+        raise ValueError(f"--method {method!r}: use one of {', '.join(METHODS)}")
+    if permutations is not None and permutations < 0:
+        raise ValueError(f"--permutations must be >= 0, not {permutations}")
+    if method == "knox":
+        return knox_table(ws, category, start, end, permutations=max(permutations, 1), seed=seed, **kw)
+    layer = default_layer(ws, layer)
+    if method == "gistar":
+        return gistar_layer(ws, layer, category, start, end, permutations=permutations, seed=seed, **kw)
+    if method == "moran":
+        return moran_layer(ws, layer, category, start, end, permutations=max(permutations, 1), seed=seed, **kw)
+    if method == "emerging":
+        return emerging_layer(ws, layer, category, start, end, **kw)
+    return kde_layer(ws, layer, category, start, end, **kw)

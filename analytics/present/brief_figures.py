@@ -4,7 +4,7 @@ Maps are drawn from the area polygons in the workspace's projected CRS as filled
 traces on a plain background — no tiles, nothing fetched. One trace per warning level keeps
 the legend meaningful and the figure small; ``hover=True`` adds invisible points at each
 area's representative point carrying name, level and reason for the interactive HTML.
-Every figure uses :data:`analytics.palette.FONT_FAMILY` so Chinese renders with Noto Sans CJK.
+Every figure uses :data:`analytics.present.palette.FONT_FAMILY` so Chinese renders with Noto Sans CJK.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import plotly.graph_objects as go
 import shapely
 from plotly.subplots import make_subplots
 
-from analytics.brief_text import WeekFacts, change_text, display_name, ranked_areas, week_label
-from analytics.i18n import label, t
-from analytics.palette import BACKGROUND, FONT_FAMILY, INK, LEVEL_COLORS, LEVELS, MUTED, OUTLINE
+from analytics.present.brief_text import WeekFacts, change_text, display_name, ranked_areas, week_label
+from analytics.present.i18n import label, t
+from analytics.present.palette import BACKGROUND, FONT_FAMILY, INK, LEVEL_COLORS, LEVELS, MUTED, OUTLINE
 
 __all__ = [
     "map_figure",

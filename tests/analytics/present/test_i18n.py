@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from analytics.i18n import LANGS, TEXT, label, t
+from analytics.present.i18n import LANGS, TEXT, label, t
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 APP_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

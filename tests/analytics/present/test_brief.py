@@ -17,10 +17,10 @@ import pytest
 import shapely
 from PIL import Image
 
-from analytics import board
-from analytics.brief import make_brief
-from analytics.brief_html import ALLOWED_URLS, EXTERNAL_URL, fix_svg_ids, plotly_js
-from analytics.brief_text import Kpi, change_text, changes, summary, week_facts, week_label
+from analytics.service import board
+from analytics.present.brief import make_brief
+from analytics.present.brief_html import ALLOWED_URLS, EXTERNAL_URL, fix_svg_ids, plotly_js
+from analytics.present.brief_text import Kpi, change_text, changes, summary, week_facts, week_label
 from data.taxonomy import ALL
 
 WEEK = "2024-06-19"  # a Wednesday: the briefing covers its week, Monday 2024-06-17
@@ -115,7 +115,7 @@ def test_png_size_and_not_blank(runs, key, size):
     colours = {tuple(c) for c in img[::7, ::7].reshape(-1, 3)}
     assert len(colours) > 50
     # the four level colours of the palette are drawn (legend and map)
-    from analytics.palette import LEVEL_COLORS
+    from analytics.present.palette import LEVEL_COLORS
 
     for hexcol in LEVEL_COLORS.values():
         rgb = tuple(int(hexcol[i:i + 2], 16) for i in (1, 3, 5))
@@ -216,7 +216,7 @@ def test_vendored_plotly_has_only_namespace_urls():
 
 
 def test_map_rings_are_nan_separated():
-    from analytics.brief_figures import _rings_xy
+    from analytics.present.brief_figures import _rings_xy
 
     geoms = np.array([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)], dtype=object)
     x, y = _rings_xy(geoms)

@@ -18,7 +18,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from analytics.palette import FONT_FAMILY, INK, LEVEL_COLORS, MUTED
+from analytics.present.palette import FONT_FAMILY, INK, LEVEL_COLORS, MUTED
 
 __all__ = [
     "Section", "Table", "render_document", "plotly_js", "fix_svg_ids", "EXTERNAL_URL",

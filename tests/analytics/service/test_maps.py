@@ -8,7 +8,7 @@ import pytest
 import shapely
 from shapely.geometry import Point, box
 
-from analytics import mapdata
+from analytics.service import maps as mapdata
 from data.workspace import Workspace
 
 CRS = "EPSG:32649"  # UTM 49N, metres

@@ -4,10 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.hotspots import (
-    CATEGORIES,
-    GiStar,
-    build_weights,
+from analytics.hotspots import CATEGORIES, GiStar, build_weights
+from analytics.service.hotspots import (
     camera_gaps,
     cold_cameras,
     concentration,

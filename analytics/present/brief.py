@@ -1,6 +1,6 @@
 """The weekly briefing (周报): one call gives the board as PNG, a PDF and an offline HTML.
 
-:func:`make_brief` reads every number from the board façade (``analytics.board``: the
+:func:`make_brief` reads every number from the board façade (``analytics.service.board``: the
 warning table, the KPIs, the trends) and the Gi* hot spots (``analytics.hotspots``), so the
 briefing shows exactly what the app shows; it never recomputes a count. Output for week P:
 
@@ -31,16 +31,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.brief_figures import (
+from analytics.present.brief_figures import (
     board_figure,
     hot_label,
     hotspot_figure,
     map_figure,
     trend_figure,
 )
-from analytics.brief_html import Section, Table, fix_svg_ids, render_document
-from analytics.brief_render import FigureRenderer, normalise_pdf, print_pdf
-from analytics.brief_text import (
+from analytics.present.brief_html import Section, Table, fix_svg_ids, render_document
+from analytics.present.brief_render import FigureRenderer, normalise_pdf, print_pdf
+from analytics.present.brief_text import (
     Kpi,
     WeekFacts,
     change_text,
@@ -50,7 +50,7 @@ from analytics.brief_text import (
     week_facts,
     week_label,
 )
-from analytics.i18n import label, t
+from analytics.present.i18n import label, t
 from data.taxonomy import ALL
 
 __all__ = ["make_brief", "BriefData", "gather", "render_brief", "GROUP", "TIMINGS"]
@@ -124,7 +124,7 @@ def make_brief(ws, *, week: str | pd.Timestamp | None = None, out: str | Path,
 
 def gather(ws, *, week: str | pd.Timestamp | None = None) -> BriefData:
     """Read the week's warning table, KPIs, trends and hot spots from the board façade."""
-    from analytics import board
+    from analytics.service import board
 
     period = _resolve_week(ws, week)
     table = board.warning_table(ws, period=period, freq="W", category=ALL)
@@ -205,7 +205,7 @@ def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh",
 
 # -- pieces ---------------------------------------------------------------------------------------
 def _resolve_week(ws, week) -> pd.Timestamp:
-    from analytics import board
+    from analytics.service import board
 
     if week is None:
         return pd.Timestamp(board.latest_period(ws, "W"))
@@ -250,7 +250,7 @@ def _context(ws, table: pd.DataFrame, layer: str) -> tuple[dict[str, str], objec
 
 def _hotspots(ws, table, layer: str, period: pd.Timestamp):
     """Gi* over the last four weeks ending with ``period`` (analytics.hotspots), names attached."""
-    from analytics.hotspots import run_hotspots
+    from analytics.service.hotspots import run_hotspots
 
     start = period - pd.Timedelta(weeks=_HOT_WEEKS - 1)
     end = period + pd.Timedelta(days=6)

@@ -1,0 +1,1 @@
+"""Presentation: the briefing, the translation table, the palette and vendored JS."""
