@@ -101,7 +101,8 @@ def warm_up(ws: Workspace) -> list[str]:
     warning table to be fitted (on the demo city the first page load drops from about 4.6 s
     to 2.3 s with an empty browser cache). Returns the layers warmed.
     """
-    from analytics.service import board, maps as mapdata
+    from analytics.service import board
+    from analytics.service import maps as mapdata
 
     layers = ws.layers()
     if not layers:

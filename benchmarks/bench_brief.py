@@ -30,11 +30,11 @@ def _cpu() -> float:
 def main(workspace: str = "workspace") -> None:
     import kaleido
 
-    from analytics.service import board
     from analytics.present.brief import TIMINGS, gather, make_brief
     from analytics.present.brief_figures import board_figure, map_figure
     from analytics.present.brief_render import FigureRenderer, chromium_path
     from analytics.present.brief_text import summary
+    from analytics.service import board
     from data.workspace import Workspace
 
     ws = Workspace(workspace)

@@ -18,9 +18,23 @@ import plotly.graph_objects as go
 import shapely
 from plotly.subplots import make_subplots
 
-from analytics.present.brief_text import WeekFacts, change_text, display_name, ranked_areas, week_label
+from analytics.present.brief_text import (
+    WeekFacts,
+    change_text,
+    display_name,
+    ranked_areas,
+    week_label,
+)
 from analytics.present.i18n import label, t
-from analytics.present.palette import BACKGROUND, FONT_FAMILY, INK, LEVEL_COLORS, LEVELS, MUTED, OUTLINE
+from analytics.present.palette import (
+    BACKGROUND,
+    FONT_FAMILY,
+    INK,
+    LEVEL_COLORS,
+    LEVELS,
+    MUTED,
+    OUTLINE,
+)
 
 __all__ = [
     "map_figure",

@@ -17,10 +17,10 @@ import pytest
 import shapely
 from PIL import Image
 
-from analytics.service import board
 from analytics.present.brief import make_brief
 from analytics.present.brief_html import ALLOWED_URLS, EXTERNAL_URL, fix_svg_ids, plotly_js
 from analytics.present.brief_text import Kpi, change_text, changes, summary, week_facts, week_label
+from analytics.service import board
 from data.taxonomy import ALL
 
 WEEK = "2024-06-19"  # a Wednesday: the briefing covers its week, Monday 2024-06-17

@@ -7,8 +7,8 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import box
 
-from analytics.service import board
 from analytics.distributions import p_exceed
+from analytics.service import board
 from data.workspace import Config, Workspace
 
 CRS = "EPSG:32649"
