@@ -197,7 +197,7 @@ def test_backtest_file_errors(tmp_path):
 
 
 def test_cli_backtest(tmp_path):
-    from analytics.cli import main
+    from app import main
 
     path, _ = _incident_file(tmp_path, n=1500)
     out = tmp_path / "bt" / "result.json"

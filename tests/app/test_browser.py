@@ -103,7 +103,7 @@ def test_board_drills_down_and_back(dash_duo, app_factory, app_workspace):
 
 
 def test_board_table_equals_cli_warn(dash_duo, app_factory, app_workspace, tmp_path):
-    from analytics.cli import main
+    from app import main
 
     out = tmp_path / "warn.csv"
     assert main(["warn", "--workspace", str(app_workspace.path), "--level", "district", "--out", str(out)]) == 0

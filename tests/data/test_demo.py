@@ -47,7 +47,7 @@ def _content_hash(frame: pd.DataFrame) -> int:
 
 
 def test_same_seed_gives_identical_tables_through_the_cli(demo, tmp_path):
-    from analytics.cli import main
+    from app import main
 
     ws, _ = demo
     other = tmp_path / "again"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from analytics.cli import main
+from app import main
 from data.ingest import REASONS, ingest_files
 from data.workspace import Config, Workspace
 
@@ -249,7 +249,7 @@ def test_cli_exit_2_and_no_traceback(tmp_path, capsys, messy):
     assert main(["ingest", str(p), "--workspace", str(tmp_path / "w")]) == 2
     assert "no time column" in capsys.readouterr().err
     exe = ROOT / ".venv" / "bin" / "pingan"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "analytics.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, str(Path(__file__).resolve().parents[2] / "app.py")]
     res = subprocess.run([*cmd, "ingest", "missing.csv", "--workspace", "w"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2

@@ -151,7 +151,7 @@ def test_week_errors_name_the_argument(ws, tmp_path):
 
 
 def test_cli_bad_week_exits_2(ws, tmp_path, capsys):
-    from analytics.cli import main
+    from app import main
 
     assert main(["brief", "--workspace", str(ws.path), "--week", "1999-01-04",
                  "--out", str(tmp_path)]) == 2

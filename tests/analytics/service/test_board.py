@@ -179,7 +179,7 @@ def test_trend_is_one_step_ahead_and_matches_board(ws):
 
 
 def test_cli_warn(ws, tmp_path, capsys):
-    from analytics.cli import main
+    from app import main
 
     out = tmp_path / "warn.csv"
     assert main(["warn", "--workspace", str(ws.path), "--out", str(out)]) == 0

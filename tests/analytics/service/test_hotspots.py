@@ -93,7 +93,7 @@ def test_concentration_and_cameras(ws):
 
 
 def test_cli_writes_table(ws, tmp_path):
-    from analytics.cli import main
+    from app import main
 
     out = tmp_path / "gi.csv"
     assert main(["hotspots", "--workspace", str(ws.path), "--method", "gistar", "--permutations", "49",
