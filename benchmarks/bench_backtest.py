@@ -127,7 +127,7 @@ def alarms(counts, test, info, n_outbreaks: int) -> dict:
         from analytics.distributions import p_exceed
 
         p = p_exceed(fc["observed"], fc["mu"], fc["alpha"])
-        red = np.asarray(levels_from_p(p, fc["observed"], th) == "red")
+        red = np.asarray(levels_from_p(p, fc["observed"], th, expected=fc["mu"]) == "red")
         fc2 = fc[["area_id", "category", "period"]].assign(statistic=red.astype(float))
         native = score_alarms({name: fc2}, truth, target_far=1.0)[name]
         inside_far = _far(fc, truth, red)
