@@ -288,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workspace", required=True)
     s.add_argument("--week", default=None)
     s.add_argument("--out", required=True)
+
+    from data.accounts_cli import add_parsers  # pingan user add|list|remove|passwd, pingan audit
+
+    add_parsers(sub)
     return p
 
 
@@ -376,6 +380,10 @@ def _run(args: argparse.Namespace) -> int:
         paths = make_brief(Workspace(args.workspace), week=args.week, out=args.out)
         for p in (paths.values() if isinstance(paths, dict) else paths):
             print(p)
+    elif cmd in ("user", "audit"):
+        from data.accounts_cli import run_audit, run_user
+
+        print(run_user(args) if cmd == "user" else run_audit(args))
     return 0
 
 
@@ -383,7 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pingan`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        code = _run(args)
+        from data.accounts_cli import audit_command  # ingest, exports, briefing -> W/audit.log
+
+        audit_command(args)
+        return code
     except (ValueError, TypeError, FileNotFoundError, PermissionError, UnicodeDecodeError) as exc:
         # A user's mistake: one line naming the file / column / argument, exit 2.
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

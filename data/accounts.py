@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -71,7 +72,11 @@ _LOCK_TIMEOUT_S = 60.0
 _HASHER = PasswordHasher()  # argon2id, the library's current defaults
 # Verified against when the name is unknown, so an unknown name costs as much time as a
 # wrong password (no user enumeration by timing).
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+@functools.cache
+def _dummy_hash() -> str:
+    return _HASHER.hash(secrets.token_hex(16))
+
+
 _LOGINS_GUARD = threading.Lock()
 
 
@@ -291,7 +296,7 @@ def verify(ws: Workspace, name: str, password: str, *, policy: LoginPolicy | Non
     rec = _load_users(ws).get(name)
     ok = False
     try:
-        ok = _HASHER.verify(rec["hash"] if rec else _DUMMY_HASH, password[:_MAX_PASSWORD]) and rec is not None
+        ok = _HASHER.verify(rec["hash"] if rec else _dummy_hash(), password[:_MAX_PASSWORD]) and rec is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     if ok:
