@@ -6,6 +6,12 @@ ingested before (sha256 in ``ingested.parquet``) adds nothing, so the weekly exp
 ingested again safely; incidents whose ``incident_id`` is already in the workspace go to the
 quarantine as ``duplicate_id``.
 
+One ingest is one workspace transaction (:mod:`data.transaction`): it holds the writer lock
+from reading the ingest log to the commit, so a second ingest waits for it, and incidents,
+quarantine, the ingest log, the config and (when the workspace has area layers) assignments and
+counts switch in together. A file is logged only with its rows, so an interrupted ingest is
+simply run again.
+
 Large CSV and Parquet files are validated in chunks of ``data.ingest_read.CHUNK_ROWS`` rows
 (duplicate ids are checked across chunks), and the table is concatenated and sorted in Arrow,
 so peak memory stays near the size of the result rather than a multiple of it.
@@ -17,8 +23,9 @@ Reason codes, first match wins, in this order: ``unparseable_time``, ``future_ti
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +65,7 @@ from data.ingest_values import (
 from data.ingest_values import (
     to_arrow as _to_arrow,
 )
-from data.ingest_write import sort_columns_in_place, write_incidents, write_table_atomic
+from data.ingest_write import sort_columns_in_place, write_incidents
 from data.times import parse_times
 from data.workspace import Workspace
 from layers.coords import COORD_SYSTEMS, projected_to_wgs84, to_wgs84
@@ -128,6 +135,16 @@ class IngestReport:
         return "\n".join(lines)
 
 
+def _one_writer(fn: Callable[..., IngestReport]) -> Callable[..., IngestReport]:
+    """Run ``fn(files, ws, ...)`` as one transaction of ``ws`` (lock held throughout)."""
+    @functools.wraps(fn)
+    def run(files, ws: Workspace, **kwargs) -> IngestReport:
+        with ws.transaction():
+            return fn(files, ws, **kwargs)
+    return run
+
+
+@_one_writer
 def ingest_files(
     files: Sequence[str | Path] | str | Path,
     ws: Workspace,
@@ -422,13 +439,19 @@ def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail) -> pd.D
 
 
 def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, timezone: str) -> None:
+    """Stage incidents, quarantine, log and config in the open transaction; refresh counts."""
     import pyarrow as pa
 
-    if ws.incidents_path.exists():
+    from data.transaction import active
+
+    tx = active(ws.path)
+    assert tx is not None, "ingest writes inside its transaction"
+    if ws.exists():
         import pyarrow.parquet as pq
 
-        names = [c for c in pq.read_schema(ws.incidents_path).names if c != "geometry"]
-        good_parts.insert(0, pd.read_parquet(ws.incidents_path, columns=names))
+        current = ws.read_path("incidents.parquet")
+        names = [c for c in pq.read_schema(current).names if c != "geometry"]
+        good_parts.insert(0, pd.read_parquet(current, columns=names))
     table = _to_arrow(good_parts)  # empties good_parts as it goes
     cfg = ws.config
     changes: dict = {"timezone": timezone} if timezone != cfg.timezone else {}
@@ -443,20 +466,26 @@ def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, 
     del table  # from here on only ``cols`` holds the data, so sorting can free as it goes
     sort_columns_in_place(cols, keys)
     del keys
-    write_incidents(pa.Table.from_arrays(cols, schema=schema), ws.incidents_path, sort=())
+    write_incidents(pa.Table.from_arrays(cols, schema=schema), tx.path("incidents.parquet"), sort=())
     del cols
     bad = _concat(bad_parts)
-    if ws.quarantine_path.exists():
-        bad = _concat([pd.read_parquet(ws.quarantine_path), bad])
-    write_table_atomic(bad, ws.quarantine_path)
-    log = pd.DataFrame(done)
-    if ws.ingested_path.exists():
-        log = pd.concat([pd.read_parquet(ws.ingested_path), log], ignore_index=True)
-    write_table_atomic(log, ws.ingested_path)
+    if ws.read_path("quarantine.parquet").exists():
+        bad = _concat([pd.read_parquet(ws.read_path("quarantine.parquet")), bad])
+    tx.write_parquet("quarantine.parquet", bad)
+    del bad
+    log = pd.DataFrame(done)  # logged in the same commit as the rows: never one without the other
+    if ws.read_path("ingested.parquet").exists():
+        log = pd.concat([pd.read_parquet(ws.read_path("ingested.parquet")), log], ignore_index=True)
+    tx.write_parquet("ingested.parquet", log)
     extra = dict(cfg.extra)
     extra["ingest_coords"] = report.coords
     changes["extra"] = extra
     ws.update_config(**changes)
+    if ws.layers():  # counts of the new incidents switch in with them
+        from data.pipeline import refresh
+
+        _release_memory()
+        refresh(ws)
 
 
 def _sha256(path: Path) -> str:
@@ -468,15 +497,16 @@ def _sha256(path: Path) -> str:
 
 
 def _ingested(ws: Workspace) -> set[str]:
-    if not ws.ingested_path.exists():
+    path = ws.read_path("ingested.parquet")
+    if not path.exists():
         return set()
-    return set(pd.read_parquet(ws.ingested_path, columns=["sha256"])["sha256"].astype(str))
+    return set(pd.read_parquet(path, columns=["sha256"])["sha256"].astype(str))
 
 
 def _existing_ids(ws: Workspace) -> list[tuple[object, str]]:
-    if not ws.incidents_path.exists():
+    if not ws.exists():
         return []
-    ids = pd.read_parquet(ws.incidents_path, columns=["incident_id"])["incident_id"].astype("str")
+    ids = pd.read_parquet(ws.read_path("incidents.parquet"), columns=["incident_id"])["incident_id"].astype("str")
     return [(_id_set(ids), "is already in the workspace")]
 
 

@@ -10,8 +10,16 @@ Layout (design.md, "Workspace")::
     W/assignments.parquet    incident_id + one area_id column per layer
     W/counts.parquet         dense weekly counts: layer, area_id, period, category, count
     W/extra/*.parquet        secondary layers (cameras, ground truth …)
+    W/version                the committed version (every write transaction bumps it once)
+    W/.lock, W/.txn/         the writer lock and staged transactions (:mod:`data.transaction`)
 
 No server is needed. Everything else in Pingan reads and writes through :class:`Workspace`.
+
+Writes are transactions (:meth:`Workspace.transaction`): one writer at a time, every changed
+file staged, fsynced and switched in together, then the version bumped. Readers need no lock:
+the canonical files are always complete, and :meth:`Workspace.read_snapshot` retries a read
+that overlapped a switch, so several files read together are of one version. An interrupted
+transaction is finished or discarded by the next reader or writer (see :mod:`data.transaction`).
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +39,7 @@ import pandas as pd
 import tomli_w
 
 from data.taxonomy import DEFAULT_GROUPS, Taxonomy
+from data.transaction import STAGING, Transaction, active, pending, recover, set_active
 
 __all__ = [
     "Config", "Workspace", "ADMIN_LEVELS", "GENERATED_FILES", "WorkspaceError", "WorkspaceBusy",
@@ -150,8 +161,9 @@ class Workspace:
         ws = cls(path)
         ws.path.mkdir(parents=True, exist_ok=True)
         (ws.path / "areas").mkdir(exist_ok=True)
-        if config is not None or not ws.config_path.exists():
-            ws.write_config(config or Config())
+        with ws.transaction():
+            if config is not None or not ws.read_path("config.toml").exists():
+                ws.write_config(config or Config())
         return ws
 
     @property
@@ -160,21 +172,24 @@ class Workspace:
 
     @property
     def config(self) -> Config:
-        if not self.config_path.exists():
+        path = self.read_path("config.toml")
+        if not path.exists():
             return Config()
         try:
-            return Config.from_dict(tomllib.loads(self.config_path.read_text(encoding="utf-8")))
+            return Config.from_dict(tomllib.loads(path.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
             raise WorkspaceError(f"{self.config_path}: not valid TOML ({exc})") from exc
 
     def write_config(self, config: Config) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(tomli_w.dumps(config.to_dict()), encoding="utf-8")
+        """Write ``config.toml`` (in the open transaction, else in one of its own)."""
+        with self.transaction() as tx:
+            tx.write_text("config.toml", tomli_w.dumps(config.to_dict()))
 
     def update_config(self, **changes: Any) -> Config:
         """Replace some config fields and write the file; returns the new config."""
-        cfg = replace(self.config, **changes)
-        self.write_config(cfg)
+        with self.transaction():  # read-modify-write under the lock
+            cfg = replace(self.config, **changes)
+            self.write_config(cfg)
         return cfg
 
     # -- paths ---------------------------------------------------------------------------
@@ -206,15 +221,19 @@ class Workspace:
 
     # -- reading -------------------------------------------------------------------------
     def exists(self) -> bool:
-        return self.incidents_path.exists()
+        return self.read_path("incidents.parquet").exists()
 
     def require(self, what: Path) -> Path:
-        if not what.exists():
+        """The path to read the workspace file ``what`` from; raises if it does not exist."""
+        path = Path(what)
+        if path.parent == self.path or path.parent.parent == self.path:
+            path = self.read_path(path.relative_to(self.path).as_posix())
+        if not path.exists():
             raise WorkspaceError(
                 f"{what}: not found — is {self.path} a Pingan workspace? "
                 "(build one with `pingan demo` or `pingan ingest FILE --workspace W`)"
             )
-        return what
+        return path
 
     def incidents(self, columns: list[str] | None = None):
         """The incident table (GeoDataFrame, EPSG:4326)."""
@@ -233,14 +252,20 @@ class Workspace:
         return pd.read_parquet(path, columns=cols)
 
     def quarantine(self) -> pd.DataFrame:
-        if not self.quarantine_path.exists():
+        path = self.read_path("quarantine.parquet")
+        if not path.exists():
             return pd.DataFrame(columns=["source_file", "source_row", "reason"])
-        return pd.read_parquet(self.quarantine_path)
+        return pd.read_parquet(path)
 
     def layers(self) -> list[str]:
         """Layer names present, admin levels first (coarse → fine), then generated grids."""
-        folder = self.path / "areas"
-        names = sorted(p.stem for p in folder.glob("*.parquet")) if folder.exists() else []
+        self._settle()
+        tx = active(self.path)
+        if tx is not None:
+            names = sorted(Path(rel).stem for rel in tx.listdir("areas", "*.parquet"))
+        else:
+            folder = self.path / "areas"
+            names = sorted(p.stem for p in folder.glob("*.parquet")) if folder.exists() else []
         admin = [lv for lv in ADMIN_LEVELS if lv in names]
         return admin + [n for n in names if n not in ADMIN_LEVELS]
 
@@ -248,7 +273,7 @@ class Workspace:
         """One area layer (GeoDataFrame in the workspace CRS)."""
         import geopandas as gpd
 
-        path = self.area_path(layer)
+        path = self.read_path(f"areas/{layer}.parquet")
         if not path.exists():
             raise WorkspaceError(
                 f"{path}: no area layer {layer!r} in {self.path}; layers: {', '.join(self.layers()) or 'none'}"
@@ -265,13 +290,13 @@ class Workspace:
             return pd.read_parquet(path)
 
     def has_extra(self, name: str) -> bool:
-        return self.extra_path(name).exists()
+        return self.read_path(f"extra/{name}.parquet").exists()
 
     def write_extra(self, name: str, table: pd.DataFrame) -> Path:
-        path = self.extra_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(path, index=False)
-        return path
+        """Write a secondary table (in the open transaction, else in one of its own)."""
+        with self.transaction() as tx:
+            tx.write_parquet(f"extra/{name}.parquet", table)
+        return self.extra_path(name)
 
     # -- version and the writer lock ------------------------------------------------------
     @property
@@ -307,6 +332,94 @@ class Workspace:
         seconds (forever when ``None``) and then raises :class:`WorkspaceBusy`.
         """
         return _WriteLock(self.path, timeout)
+
+    @contextmanager
+    def transaction(self, timeout: float | None = None) -> Iterator[Transaction]:
+        """Stage writes and commit them atomically at the end of the block (bumps the version).
+
+        Takes :meth:`write_lock` (``timeout`` as there) for the whole block. A block nested in
+        an open transaction of the same thread joins it: one commit, one version. An exception
+        discards everything staged. Inside the block, this thread's reads through the
+        ``Workspace`` methods see the staged files.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = Workspace.create(tempfile.mkdtemp())
+        >>> before = ws.version
+        >>> with ws.transaction() as tx:
+        ...     _ = tx.write_text("notes.txt", "第一周")
+        ...     _ = ws.update_config(name="示范市")
+        >>> ws.version - before, ws.config.name, (ws.path / "notes.txt").read_text(encoding="utf-8")
+        (1, '示范市', '第一周')
+        """
+        with self.write_lock(timeout):
+            tx = active(self.path)
+            if tx is not None:
+                yield tx
+                return
+            tx = Transaction(self)
+            set_active(self.path, tx)
+            try:
+                yield tx
+            except BaseException:
+                tx.abort()
+                raise
+            else:
+                if tx.staged or tx.deleted:
+                    tx.commit()
+                else:  # nothing written: not a new version
+                    tx.abort()
+            finally:
+                set_active(self.path, None)
+
+    def pending(self) -> bool:
+        """True while a committed transaction is being switched in (files of two versions)."""
+        return pending(self.path)
+
+    def read_snapshot(self, read: Callable[[Workspace], Any], *, attempts: int = 100) -> Any:
+        """``read(self)``, retried until no transaction switched files in meanwhile.
+
+        Use it to read several files of one version without the lock, e.g. incidents and
+        counts: the result is of the version ``self.version`` had before and after the call.
+
+        Raises
+        ------
+        WorkspaceBusy
+            Writers kept switching files in during ``attempts`` tries.
+        """
+        for _ in range(attempts):
+            self._settle()
+            before = self.version
+            if self.pending():
+                continue
+            out = read(self)
+            if not self.pending() and self.version == before:
+                return out
+        raise WorkspaceBusy(f"{self.path}: the workspace kept changing during {attempts} reads; try again later")
+
+    # -- reading through the open transaction ---------------------------------------------
+    def read_path(self, name: str) -> Path:
+        """Where to read the workspace file ``name``: this thread's staged copy, else canonical."""
+        tx = active(self.path)
+        if tx is not None:
+            return tx.resolve(name)
+        self._settle()
+        return self.path / name
+
+    def _settle(self, wait: float = 30.0) -> None:
+        """Finish a committed transaction left by a dead writer, or wait for a live one's switch."""
+        if not pending(self.path) or active(self.path) is not None:
+            return
+        deadline = time.monotonic() + wait
+        while pending(self.path):
+            try:
+                with self.write_lock(timeout=0):  # taking the lock runs the recovery
+                    pass
+            except WorkspaceBusy:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     def stamp(self) -> str:
         """A string that changes whenever incidents, areas or config change (cache key)."""
@@ -348,6 +461,12 @@ class _WriteLock:
                     f"{self.path}: workspace busy (another writer holds {self.path / '.lock'}); "
                     "try again later") from None
             setattr(self._held, key + ":file", self._file)
+            try:
+                recover(self.path)  # finish or discard what a dead writer left
+            except BaseException:
+                self._file.release()
+                rlock.release()
+                raise
         setattr(self._held, key, depth + 1)
         self._rlock = rlock
         self._key = key
@@ -359,6 +478,10 @@ class _WriteLock:
         if depth == 0:
             getattr(self._held, self._key + ":file").release()
         self._rlock.release()
+
+
+#: Files of the workspace machinery, not of its data.
+_HOUSEKEEPING = frozenset({".lock", "version", STAGING})
 
 
 def _fsync_dir(path: Path) -> None:
@@ -390,18 +513,22 @@ def reset_generated(path: str | Path, *, owned: Callable[[Config], bool], what: 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--workspace {path}: exists and is not a folder")
-    if path.exists() and any(path.iterdir()):
-        ws = Workspace(path)
-        if not (ws.config_path.exists() and owned(ws.config)):
-            raise ValueError(
-                f"--workspace {path}: folder is not empty and is not a {what} workspace; "
-                f"choose an empty or new folder (the {what} build never overwrites other data)"
-            )
-        for name in GENERATED_FILES:
-            p = path / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-    path.mkdir(parents=True, exist_ok=True)
+    ws = Workspace(path)
+    with ws.transaction() as tx:  # removals commit with the build when it is one transaction
+        if any(p.name not in _HOUSEKEEPING for p in path.iterdir()):
+            if not (ws.read_path("config.toml").exists() and owned(ws.config)):
+                raise ValueError(
+                    f"--workspace {path}: folder is not empty and is not a {what} workspace; "
+                    f"choose an empty or new folder (the {what} build never overwrites other data)"
+                )
+            for name in GENERATED_FILES:
+                p = path / name
+                if name == "raw":  # the build's input files: not read by anyone else
+                    shutil.rmtree(p, ignore_errors=True)
+                elif p.is_dir():
+                    for f in sorted(p.rglob("*")):
+                        if f.is_file():
+                            tx.delete(f.relative_to(path).as_posix())
+                elif p.exists() or name in tx.staged:
+                    tx.delete(name)
     return path
