@@ -3,15 +3,19 @@
 - :func:`build_areas` writes admin layers from boundary files, or a generated square/hex
   grid, then calls :func:`refresh`.
 - :func:`refresh` assigns every incident to every layer (``assignments.parquet``) and writes
-  the dense weekly counts of all layers (``counts.parquet``). Idempotent.
+  the dense weekly counts of all layers (``counts.parquet``). Idempotent: when incidents,
+  layers and grid specs are those the counts were made from, it writes nothing.
 - :func:`counts` reads a layer's dense counts for the app, the CLI and the models.
+
+Both writers run in one workspace transaction (:meth:`data.workspace.Workspace.transaction`):
+layers, config, assignments and counts switch in together, or not at all.
 
 Incidents outside every area of a layer are counted nowhere for that layer, and reported.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +26,8 @@ from data.workspace import ADMIN_LEVELS, Workspace
 
 __all__ = ["build_areas", "refresh", "counts", "layer_index", "grid_spec"]
 
-_COUNTS_CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 6
+#: Schema metadata key of ``counts.parquet``: the inputs it was made from and the refresh report.
+_MADE_FROM = b"pingan.refresh"
 
 
 def build_areas(
@@ -67,12 +71,13 @@ def build_areas(
     """
     if (boundaries is None) == (cell is None):
         raise ValueError("give either --boundaries FILE… or --cell METRES")
-    crs = _workspace_crs(ws, boundaries)
-    if cell is not None:
-        lines = [_build_grid(ws, float(cell), shape, name or "cell", crs, margin)]
-    else:
-        lines = _build_admin(ws, boundaries, crs, level, id_column, name_column, parent_column)
-    lines.append(refresh(ws))
+    with ws.transaction() as tx:  # layers, config, assignments and counts: one version
+        crs = _workspace_crs(ws, boundaries)
+        if cell is not None:
+            lines = [_build_grid(ws, tx, float(cell), shape, name or "cell", crs, margin)]
+        else:
+            lines = _build_admin(ws, tx, boundaries, crs, level, id_column, name_column, parent_column)
+        lines.append(refresh(ws))
     return "\n".join(lines)
 
 
@@ -80,13 +85,24 @@ def refresh(ws: Workspace) -> str:
     """Assign every incident to every layer and rewrite assignments and weekly counts.
 
     Returns a report (one line per layer: incidents assigned / outside); when the workspace
-    has no area layer yet, a note saying so (ingest alone still works).
+    has no area layer yet, a note saying so (ingest alone still works). Runs in the open
+    transaction of this thread, else in one of its own; when the counts are already made from
+    the current incidents and layers, nothing is written and their report is returned.
     """
-    layers = ws.layers()
-    if not ws.incidents_path.exists():
-        return f"no incidents yet in {ws.path}: nothing to count"
-    if not layers:
-        return "no area layers yet: run `pingan areas --workspace W --cell 250` or `--boundaries FILE`"
+    with ws.transaction() as tx:
+        layers = ws.layers()
+        if not ws.exists():
+            return f"no incidents yet in {ws.path}: nothing to count"
+        if not layers:
+            return "no area layers yet: run `pingan areas --workspace W --cell 250` or `--boundaries FILE`"
+        inputs = _inputs(ws, layers)
+        done = _made_from(ws)
+        if done is not None and done.get("inputs") == inputs and ws.read_path("assignments.parquet").exists():
+            return str(done["report"])
+        return _refresh(ws, tx, layers, inputs)
+
+
+def _refresh(ws: Workspace, tx, layers: list[str], inputs: dict) -> str:
     inc = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
     n = len(inc)
     assigned: dict[str, pd.Series] = {}
@@ -109,7 +125,7 @@ def refresh(ws: Workspace) -> str:
         report.append(f"{layer}: {inside:,} of {n:,} incidents assigned to {len(areas):,} areas, {n - inside:,} outside")
     # Arrow-backed str columns end to end: no 10-million-element object arrays
     table = pd.DataFrame({"incident_id": inc["incident_id"].astype("str").reset_index(drop=True), **assigned})
-    table.to_parquet(ws.assignments_path, index=False)
+    tx.write_parquet("assignments.parquet", table)
 
     codes, labels = pd.factorize(inc["category"].astype("str"), sort=True)
     cats = [str(c) for c in labels]
@@ -119,7 +135,7 @@ def refresh(ws: Workspace) -> str:
     import pyarrow.parquet as pq
 
     del assigned, table  # the strings are written; keep the peak memory down
-    tmp = ws.counts_path.with_suffix(".parquet.tmp")
+    tmp = tx.path("counts.parquet")
     writer = None
     try:
         for layer in layers:
@@ -135,18 +151,41 @@ def refresh(ws: Workspace) -> str:
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, part.schema)
                 writer.write_table(part)
+        if writer is None:  # no period at all: an empty table with the right columns
+            empty = _arrow_cube(layers[0], pd.Index([], dtype="str"), pd.DatetimeIndex([]),
+                                pd.Index(cats, dtype="str"), np.zeros((0, 0, len(cats)), dtype=np.int64))
+            writer = pq.ParquetWriter(tmp, empty.schema)
+            writer.write_table(empty)
+        report.append(
+            f"counts: {len(layers)} layer(s) × {len(periods)} weeks × {len(cats)} categories → {ws.counts_path.name}"
+        )
+        made = {"inputs": inputs, "report": "\n".join(report)}
+        writer.add_key_value_metadata({_MADE_FROM: json.dumps(made).encode()})
     finally:
         if writer is not None:
             writer.close()
-    if writer is None:  # no period at all: an empty table with the right columns
-        empty = _arrow_cube(layers[0], pd.Index([], dtype="str"), pd.DatetimeIndex([]), pd.Index(cats, dtype="str"),
-                            np.zeros((0, 0, len(cats)), dtype=np.int64))
-        pq.write_table(empty, tmp)
-    tmp.replace(ws.counts_path)
-    report.append(
-        f"counts: {len(layers)} layer(s) × {len(periods)} weeks × {len(cats)} categories → {ws.counts_path.name}"
-    )
     return "\n".join(report)
+
+
+def _inputs(ws: Workspace, layers: list[str]) -> dict:
+    """Identity of the files counts are made from (a switched-in file keeps inode and mtime)."""
+    def ident(name: str) -> list[int]:
+        st = ws.read_path(name).stat()
+        return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+    grids = ws.config.extra.get("grids", {})
+    return {"incidents": ident("incidents.parquet"),
+            "layers": {lv: [*ident(f"areas/{lv}.parquet"), grids.get(lv)] for lv in layers}}
+
+
+def _made_from(ws: Workspace) -> dict | None:
+    import pyarrow.parquet as pq
+
+    path = ws.read_path("counts.parquet")
+    if not path.exists():
+        return None
+    meta = pq.read_metadata(path).metadata or {}
+    return json.loads(meta[_MADE_FROM]) if _MADE_FROM in meta else None
 
 
 def counts(
@@ -161,7 +200,7 @@ def counts(
     """Dense tidy counts ``area_id, period, category, count`` of one layer.
 
     ``area_id`` and ``category`` are pandas Categoricals of str (see
-    :func:`analytics.counts.count_cube`); weekly counts are cached per file version.
+    :func:`data.cube.count_cube`); the service caches by workspace version.
 
     Parameters
     ----------
@@ -171,7 +210,7 @@ def counts(
         Weekly counts are read from ``counts.parquet``; days and months are recomputed from
         the assignments.
     categories : list of str, optional
-        Raw categories to keep (groups: :func:`analytics.counts.group_counts`).
+        Raw categories to keep (groups: :func:`data.cube.group_counts`).
     start, end : time, optional
         Keep the periods holding ``start`` … ``end``.
     """
@@ -218,7 +257,7 @@ def _workspace_crs(ws: Workspace, boundaries) -> str:
 
     if ws.config.crs:
         return require_projected(ws.config.crs, f"{ws.config_path}: crs").to_string()
-    if ws.incidents_path.exists():
+    if ws.exists():
         inc = ws.incidents_frame(["lon", "lat"])
         crs = estimate_utm_crs(inc["lon"].to_numpy(), inc["lat"].to_numpy())
     elif boundaries is not None:
@@ -233,7 +272,7 @@ def _workspace_crs(ws: Workspace, boundaries) -> str:
     return crs.to_string()
 
 
-def _build_grid(ws: Workspace, cell: float, shape: str, layer: str, crs: str, margin: float) -> str:
+def _build_grid(ws: Workspace, tx, cell: float, shape: str, layer: str, crs: str, margin: float) -> str:
     import shapely
 
     from layers.grids import GridSpec, make_grid
@@ -275,9 +314,7 @@ def _build_grid(ws: Workspace, cell: float, shape: str, layer: str, crs: str, ma
     grid = make_grid(spec, boundary)
     if not admin and outliers is not None:
         grid = _with_whole_cells(grid, spec, outliers)
-    path = ws.area_path(layer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid.to_parquet(path, index=False)
+    tx.write_parquet(f"areas/{layer}.parquet", grid)
     extra = dict(ws.config.extra)
     grids = dict(extra.get("grids", {}))
     grids[layer] = spec.to_dict()
@@ -326,7 +363,7 @@ def _with_whole_cells(grid, spec, cells: np.ndarray):
     return grid.sort_values("area_id", ignore_index=True)
 
 
-def _build_admin(ws, boundaries, crs, level, id_column, name_column, parent_column) -> list[str]:
+def _build_admin(ws, tx, boundaries, crs, level, id_column, name_column, parent_column) -> list[str]:
     import geopandas as gpd
 
     from layers.admin import infer_parents, validate_hierarchy
@@ -356,7 +393,7 @@ def _build_admin(ws, boundaries, crs, level, id_column, name_column, parent_colu
             g["parent_id"] = infer_parents(g, parents.to_crs(crs)).to_numpy()
             inferred = f", parents inferred from {parent_layer} by largest overlap"
         g = gpd.GeoDataFrame(g, geometry="geometry", crs=crs)
-        g.to_parquet(ws.area_path(lv), index=False)
+        tx.write_parquet(f"areas/{lv}.parquet", g)
         layers[lv] = g
         lines.append(f"{lv}: {len(g):,} areas from {', '.join(Path(p).name for p in paths)}{inferred}")
     issues = validate_hierarchy({lv: layers[lv] for lv in ADMIN_LEVELS if lv in layers})
@@ -393,11 +430,6 @@ def _weekly(path: Path, layer: str) -> pd.DataFrame:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    st = path.stat()
-    key = (str(path), st.st_mtime_ns, st.st_size, layer)
-    if key in _COUNTS_CACHE:
-        _COUNTS_CACHE.move_to_end(key)
-        return _COUNTS_CACHE[key]
     table = pq.read_table(path, filters=[("layer", "==", layer)], columns=["area_id", "period", "category", "count"])
     table = table.unify_dictionaries()  # row groups carry their own dictionaries
     if table.num_rows == 0:
@@ -412,9 +444,6 @@ def _weekly(path: Path, layer: str) -> pd.DataFrame:
             "count": table.column("count").to_numpy().astype(np.int64),
         }
     )
-    _COUNTS_CACHE[key] = frame
-    while len(_COUNTS_CACHE) > _CACHE_SIZE:
-        _COUNTS_CACHE.popitem(last=False)
     return frame
 
 
