@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -57,11 +58,13 @@ __all__ = [
 ROLES: tuple[str, ...] = ("leader", "analyst", "grid", "admin")
 
 #: What each role may do. ``view`` is scoped to the area subtree for ``grid``.
+#: ``brief`` makes the city-wide briefing; ``data`` sees the workspace's data page (quarantine,
+#: model evaluation), which holds rows of every area.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "leader": frozenset({"view", "export"}),
-    "analyst": frozenset({"view", "export", "upload"}),
+    "leader": frozenset({"view", "export", "brief"}),
+    "analyst": frozenset({"view", "export", "upload", "brief", "data"}),
     "grid": frozenset({"view", "export"}),
-    "admin": frozenset({"view", "export", "manage_users"}),
+    "admin": frozenset({"view", "export", "manage_users", "brief", "data"}),
 }
 
 #: Shortest password accepted.
@@ -78,6 +81,7 @@ def _dummy_hash() -> str:
 
 
 _LOGINS_GUARD = threading.Lock()
+_USERS_CACHE: dict[str, tuple[tuple[int, int, int], dict[str, dict[str, Any]]]] = {}
 
 
 @dataclass(frozen=True)
@@ -309,7 +313,26 @@ def verify(ws: Workspace, name: str, password: str, *, policy: LoginPolicy | Non
 
 # -- storage -------------------------------------------------------------------------------------
 def _load_users(ws: Workspace) -> dict[str, dict[str, Any]]:
+    """The ``users`` object of ``users.json`` (a fresh copy; ``{}`` without the file).
+
+    The server asks on every request, so the parsed file is kept and re-read only when its
+    inode, size or mtime change (every write renames a new file into place).
+    """
     path = users_path(ws)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return {}
+    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    hit = _USERS_CACHE.get(str(path))
+    if hit is not None and hit[0] == key:
+        return copy.deepcopy(hit[1])
+    users = _parse_users(path)
+    _USERS_CACHE[str(path)] = (key, users)
+    return copy.deepcopy(users)
+
+
+def _parse_users(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
