@@ -7,10 +7,17 @@ Analysis" computes it for binary weights with the area itself included::
 
 with ``W_i = sum_j w_ij``, ``S1_i = sum_j w_ij^2``, ``xbar`` and ``S`` the mean and population
 standard deviation of ``x``. For binary weights it equals esda's ``G_Local(star=True,
-transform="B").Zs``. p-values are conditional-permutation pseudo p-values (esda's scheme,
-seeded), reported two-sided (twice esda's folded one-sided ``p_sim``, capped at 1) so that the
-90/95/99 % classes match the two-sided z thresholds of ArcGIS; ``p_fdr`` is the
-Benjamini–Hochberg adjustment.
+transform="B").Zs``.
+
+Inference:
+
+- ``p``: the analytic two-sided normal p-value of ``z``, ``2 * (1 - Phi(|z|))`` — what ArcGIS
+  reports, and twice esda's one-sided ``p_norm``. It is what the classes and ``p_fdr`` use.
+- ``p_sim``: the conditional-permutation p (esda's scheme, seeded), two-sided (twice the
+  folded one-sided pseudo p, capped at 1): a check that does not lean on normality. Its floor
+  is ``2 / (permutations + 1)``, which is why it is not used for FDR — with 999 permutations
+  over 3,000 cells even a cluster with ``z = 23.5`` (analytic p ~ 1e-122) would not survive BH.
+- ``p_fdr``: the Benjamini–Hochberg adjustment of ``p``.
 """
 
 from __future__ import annotations
@@ -42,9 +49,7 @@ class GiStar:
         Seed of the permutations.
     fdr : bool
         Classify by the Benjamini–Hochberg adjusted p (``p_fdr``) rather than ``p``. Off by
-        default, as in ArcGIS Hot Spot Analysis: with a few thousand cells and 999
-        permutations the smallest attainable p (0.002) rarely survives BH, so FDR classes are
-        an explicit choice; ``p_fdr`` is always reported.
+        default, as in ArcGIS Hot Spot Analysis; ``p_fdr`` is always reported.
 
     Attributes
     ----------
@@ -54,12 +59,12 @@ class GiStar:
         Gi* as a share: ``sum_j w_ij x_j / sum_j x_j``.
     z_ : ndarray
         Analytic Gi* z-score.
-    p_norm_ : ndarray
-        Two-sided normal p of ``z_``.
+    p_norm_, p_ : ndarray
+        Two-sided normal p of ``z_`` (the same array; ``p_`` is what inference uses).
     p_sim_ : ndarray or None
-        esda-style folded one-sided permutation p.
-    p_ : ndarray
-        Two-sided p used for inference (permutation if ``permutations`` > 0, else normal).
+        esda-style folded one-sided permutation p (None without permutations).
+    p_perm_ : ndarray
+        Two-sided permutation p, ``min(1, 2 p_sim_)`` (NaN without permutations).
     p_fdr_ : ndarray
         Benjamini–Hochberg adjusted ``p_``.
     class_ : ndarray of str
@@ -106,15 +111,19 @@ class GiStar:
                 ge[rows] = (sims >= (obs[rows] - tol)[:, None]).sum(axis=1)
                 le[rows] = (sims <= (obs[rows] + tol)[:, None]).sum(axis=1)
             self.p_sim_ = folded_pseudo_p(ge, le, self.permutations)
-            self.p_ = np.minimum(1.0, 2.0 * self.p_sim_)
+            self.p_perm_ = np.minimum(1.0, 2.0 * self.p_sim_)
         else:
-            self.p_ = self.p_norm_.copy()
+            self.p_perm_ = np.full(len(y), np.nan)
+        self.p_ = self.p_norm_
         self.p_fdr_ = fdr_bh(self.p_)
         self.class_ = hot_cold_class(self.z_, self.p_fdr_ if self.fdr else self.p_)
         return self
 
     def to_frame(self, area_id=None) -> pd.DataFrame:
-        """Tidy result: area_id, value, gi, z, p, p_norm, p_fdr, class."""
+        """Tidy result: area_id, value, gi, z, p (analytic), p_sim (permutation), p_fdr, class.
+
+        ``p_norm`` repeats ``p`` for readers of the earlier layout.
+        """
         n = len(self.y_)
         return pd.DataFrame(
             {
@@ -123,6 +132,7 @@ class GiStar:
                 "gi": self.gi_,
                 "z": self.z_,
                 "p": self.p_,
+                "p_sim": self.p_perm_,
                 "p_norm": self.p_norm_,
                 "p_fdr": self.p_fdr_,
                 "class": self.class_,

@@ -50,7 +50,33 @@ def test_permutation_p_agrees_with_esda_within_monte_carlo_error():
     g = GiStar(permutations=4999, seed=11).fit(y, w)
     e = esda.G_Local(y, w, transform="B", star=True, permutations=4999, seed=11)
     assert np.abs(g.p_sim_ - e.p_sim).max() < 0.035
-    np.testing.assert_allclose(g.p_, np.minimum(1, 2 * g.p_sim_))
+    np.testing.assert_allclose(g.p_perm_, np.minimum(1, 2 * g.p_sim_))
+    # p is the analytic two-sided normal p: twice esda's one-sided p_norm
+    np.testing.assert_allclose(g.p_, 2 * e.p_norm, rtol=1e-10)
+    np.testing.assert_allclose(g.to_frame()["p_sim"], g.p_perm_)
+
+
+def test_planted_cluster_survives_fdr_on_analytic_p():
+    """A strong planted cluster: p_fdr ~ 0 (BH over permutation p would floor near 0.002+)."""
+    w = libpysal.weights.lat2W(50, 50, rook=False)
+    rng = np.random.default_rng(14)
+    y = rng.poisson(1.0, 2500).astype(float)
+    centre = 25 * 50 + 25
+    block = [centre + dr * 50 + dc for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+    y[block] += 12
+    g = GiStar(permutations=199, seed=2, fdr=True).fit(y, w)
+    e = esda.G_Local(y, w, transform="B", star=True, permutations=0)
+    np.testing.assert_allclose(g.z_, e.Zs, rtol=1e-10)
+    assert g.z_[centre] > 20
+    np.testing.assert_allclose(g.p_, 2 * e.p_norm, rtol=1e-10, atol=1e-300)
+    assert g.p_fdr_[centre] < 1e-50
+    assert g.class_[centre] == "hot_99"
+    assert g.p_perm_[centre] >= 2 / 200  # the permutation floor the old FDR ran into
+    assert fdr_bh(g.p_perm_)[centre] > 1e-3
+    # every FDR class agrees with the p_fdr beside it
+    sig99 = np.isin(g.class_.astype(str), ["hot_99", "cold_99"])
+    assert (g.p_fdr_[sig99] <= 0.01).all() and (g.p_fdr_[~sig99] > 0.01).all()
+    assert sig99.sum() >= 9
 
 
 def test_seed_reproducible_and_fdr_columns(lattice):
