@@ -90,7 +90,14 @@ def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: in
     Listens on loopback unless another ``host`` is asked for explicitly (then warns: the board
     shows incident locations and must not be exposed by accident).
     """
+    from data.accounts import has_accounts
+    from data.audit import cli_user, record
+    from pages._auth import install_auth
+    from pages._serve import check_serve_policy, run_server
+
     ws = Workspace(workspace)
+    # non-loopback needs accounts; --debug is loopback-only (ValueError: one line, exit 2)
+    check_serve_policy(host, debug, has_accounts(ws), workspace=str(ws.path))
     if not ws.exists():
         from data.demo import build_demo
 
@@ -101,9 +108,14 @@ def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: in
               "incident locations are sensitive. Use 127.0.0.1 unless that is intended.",
               file=sys.stderr, flush=True)
     app = create_app(ws)
+    install_auth(app, ws)  # login gate when the workspace has accounts, CSRF always
     warm_up(ws)
+    record(ws, "serve_start", user=cli_user(), detail=f"{host}:{port}")
     print(f"Pingan: http://{host}:{port}/  (workspace {ws.path})", flush=True)
-    app.run(host=host, port=port, debug=debug)
+    if debug:
+        app.run(host=host, port=port, debug=True)  # Werkzeug debugger: loopback only (policy)
+    else:
+        run_server(app, host, port)  # waitress, threads sized to the machine
 
 
 def warm_up(ws: Workspace) -> list[str]:
