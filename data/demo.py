@@ -27,6 +27,7 @@ from data.demo_geography import DEMO_CENTER, DEMO_CRS, DemoCity, build_city
 from data.demo_names import CITY_NAME, station_name
 from data.demo_raw import write_raw_files
 from data.taxonomy import DEFAULT_GROUPS, Taxonomy
+from data.transaction import in_transaction
 from data.workspace import ADMIN_LEVELS, GENERATED_FILES, Config, Workspace, reset_generated
 
 __all__ = ["build_demo", "DEFAULT_SEED", "default_end", "DEMO_FILES"]
@@ -37,6 +38,7 @@ DEFAULT_SEED = 20240101
 DEMO_FILES = GENERATED_FILES
 
 
+@in_transaction("workspace")  # one version: readers see the old build until this one is whole
 def build_demo(
     workspace: str | Path,
     *,

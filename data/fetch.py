@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from data.transaction import in_transaction
 from data.workspace import Config, Workspace, reset_generated
 
 __all__ = ["fetch_city", "CITIES", "TORONTO_PACKAGE", "TORONTO_VERSION", "TORONTO_ATTRIBUTION", "cache_dir"]
@@ -51,6 +52,7 @@ _START = pd.Timestamp("2014-01-01")
 _FILES = ("mci_model/datasets/train.csv", "mci_model/datasets/test.csv")
 
 
+@in_transaction("workspace")  # one version: readers see the old build until this one is whole
 def fetch_city(
     city: str,
     workspace: str | Path,

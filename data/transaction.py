@@ -43,13 +43,16 @@ committed files only.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import shutil
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -57,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from data.workspace import Workspace
 
-__all__ = ["Transaction", "STAGING", "active", "pending", "recover"]
+__all__ = ["Transaction", "STAGING", "active", "in_transaction", "pending", "recover"]
 
 #: Folder inside the workspace holding staged transactions.
 STAGING = ".txn"
@@ -66,6 +69,7 @@ _JOURNAL = "COMMIT"
 # The transaction a thread has open, per workspace folder: reads in that thread see its
 # staged files, nested ``ws.transaction()`` blocks join it (one commit, one version bump).
 _ACTIVE = threading.local()
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Transaction:
@@ -177,6 +181,32 @@ class Transaction:
         """Discard the staged files (the workspace is untouched)."""
         self.done = True
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def in_transaction(argument: str) -> Callable[[_F], _F]:
+    """Decorator: run the whole function as one transaction of the workspace named by ``argument``.
+
+    ``argument`` names the parameter holding the workspace folder (a path or a
+    :class:`~data.workspace.Workspace`). Used by whole-workspace builds (``pingan demo``,
+    ``pingan fetch``): readers see the previous build until the new one is complete.
+    """
+    def wrap(fn: _F) -> _F:
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            from data.workspace import Workspace
+
+            target = sig.bind(*args, **kwargs).arguments.get(argument)
+            if target is None:  # the function picks a default folder itself
+                return fn(*args, **kwargs)
+            ws = target if isinstance(target, Workspace) else Workspace(target)
+            if ws.path.exists() and not ws.path.is_dir():
+                raise ValueError(f"--workspace {ws.path}: exists and is not a folder")
+            with ws.transaction():
+                return fn(*args, **kwargs)
+        return run  # type: ignore[return-value]
+    return wrap
 
 
 def active(path: Path) -> Transaction | None:
