@@ -246,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--encoding", default="auto", help="CSV encoding (auto detects UTF-8, UTF-8-BOM, GBK/GB18030)")
     s.add_argument("--timezone", default=None, help="time zone of the times (default: the workspace's)")
     s.add_argument("--boundary", default=None, help="study boundary file; points outside are quarantined")
+    s.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                   help="wait at most this long for another writer of the workspace (default: as long as it takes)")
 
     s = sub.add_parser("areas", help="build area layers: admin boundaries or a generated grid")
     s.add_argument("--workspace", required=True)
@@ -333,15 +335,16 @@ def _run(args: argparse.Namespace) -> int:
         from data.ingest import ingest_files
         from data.workspace import Workspace
 
-        ws = Workspace.create(args.workspace)
-        report = ingest_files(
-            args.files, ws, mapping=_mapping(args.map), coords=args.coords, epsg=args.epsg,
-            encoding=args.encoding, timezone=args.timezone, boundary=args.boundary,
-        )
-        print(report.summary())
-        from data.pipeline import refresh  # after ingest: input errors are reported first
+        with Workspace(args.workspace).write_lock(timeout=args.wait):  # busy: WorkspaceBusy, exit 2
+            ws = Workspace.create(args.workspace)
+            report = ingest_files(
+                args.files, ws, mapping=_mapping(args.map), coords=args.coords, epsg=args.epsg,
+                encoding=args.encoding, timezone=args.timezone, boundary=args.boundary,
+            )
+            print(report.summary())
+            from data.pipeline import refresh  # after ingest: input errors are reported first
 
-        print(refresh(ws))
+            print(refresh(ws))  # the ingest refreshed the counts already: this only reports them
     elif cmd == "areas":
         from data.pipeline import build_areas
         from data.workspace import Workspace
