@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["CANONICAL", "SYNONYMS", "map_columns", "normalise_header"]
+__all__ = ["CANONICAL", "SYNONYMS", "NAME_HINTS", "is_name_column", "map_columns", "normalise_header"]
 
 #: Canonical incident columns that ingest fills from a source file.
 CANONICAL: tuple[str, ...] = ("incident_id", "occurred_at", "category", "lon", "lat")
@@ -33,6 +33,23 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "lon": ("lon", "经度", "lng", "long", "longitude", "x", "x坐标", "xcoord", "x_coord", "point_x"),
     "lat": ("lat", "纬度", "latitude", "y", "y坐标", "ycoord", "y_coord", "point_y"),
 }
+
+
+#: Header fragments of name columns (area and unit names shown beside incidents): these get the
+#: short length limit and lose control characters, like ids and categories.
+NAME_HINTS: tuple[str, ...] = ("name", "名称", "派出所", "街道", "社区", "网格", "辖区", "小区", "单位")
+
+
+def is_name_column(name: object) -> bool:
+    """True for a header that names places or units (``社区名称``, ``area_name``, ``派出所``).
+
+    Examples
+    --------
+    >>> [is_name_column(c) for c in ("社区名称", "Area Name", "地址", "经度")]
+    [True, True, False, False]
+    """
+    norm = normalise_header(name)
+    return any(h in norm for h in NAME_HINTS)
 
 
 def normalise_header(name: object) -> str:

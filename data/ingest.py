@@ -16,7 +16,11 @@ Large CSV and Parquet files are validated in chunks of ``data.ingest_read.CHUNK_
 (duplicate ids are checked across chunks), and the table is concatenated and sorted in Arrow,
 so peak memory stays near the size of the result rather than a multiple of it.
 
-Reason codes, first match wins, in this order: ``unparseable_time``, ``future_time``,
+Reason codes, first match wins, in this order: ``encoding`` and ``malformed_row`` (CSV lines
+that do not decode or do not split into the header's fields, :mod:`data.ingest_csv`),
+``unparseable_time``, ``too_old_time`` (before ``[limits] min_time``), ``future_time``,
+``field_too_long`` (an id, category or name over ``[limits] max_field_chars``, any other text
+over ``max_text_chars``; :mod:`data.ingest_limits`),
 ``empty_category``, ``missing_coordinates``, ``zero_coordinates``, ``swapped_lat_lon``,
 ``outside_study_area``, ``duplicate_id``.
 """
@@ -32,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.columns import CANONICAL, map_columns
+from data.columns import CANONICAL, is_name_column, map_columns
+from data.ingest_limits import IngestLimits, limits_of, overlong_columns
 from data.ingest_read import SUFFIXES, Source, iter_source
 from data.ingest_study import StudyArea, in_box, plausible_box, study_area
 from data.ingest_values import (
@@ -63,6 +68,9 @@ from data.ingest_values import (
     source_column as _source_column,
 )
 from data.ingest_values import (
+    strip_controls as _strip_controls,
+)
+from data.ingest_values import (
     to_arrow as _to_arrow,
 )
 from data.ingest_write import sort_columns_in_place, write_incidents
@@ -75,7 +83,8 @@ __all__ = ["IngestReport", "ingest_files", "REASONS"]
 
 #: Quarantine reason codes in priority order.
 REASONS: tuple[str, ...] = (
-    "unparseable_time", "future_time", "empty_category", "missing_coordinates",
+    "encoding", "malformed_row", "unparseable_time", "too_old_time", "future_time", "field_too_long",
+    "empty_category", "missing_coordinates",
     "zero_coordinates", "swapped_lat_lon", "outside_study_area", "duplicate_id",
 )
 _CODE = {r: i + 1 for i, r in enumerate(REASONS)}  # 0 = usable
@@ -101,7 +110,10 @@ class IngestReport:
     already_ingested : list of str
         Files skipped because the same bytes were ingested before.
     encodings : dict
-        Text encoding detected per CSV file.
+        Text encoding detected per CSV file (``utf-8-sig+gb18030``: decoded per line).
+    control_chars : int
+        Control characters (NUL, line breaks, lone carriage returns …) removed from ids,
+        categories and names.
     """
 
     files: list[str] = field(default_factory=list)
@@ -114,6 +126,7 @@ class IngestReport:
     already_ingested: list[str] = field(default_factory=list)
     encodings: dict[str, str] = field(default_factory=dict)
     study_area: str = ""
+    control_chars: int = 0
 
     def summary(self) -> str:
         """A short multi-line text, Chinese label first, for the CLI."""
@@ -130,6 +143,8 @@ class IngestReport:
         for name, m in self.mapped.items():
             lines.append(f"字段 mapped [{Path(name).name}]: " + ", ".join(f"{k}←{v}" for k, v in m.items()))
         lines.append(f"坐标 coords: {self.coords}")
+        if self.control_chars:
+            lines.append(f"控制字符 control characters removed: {self.control_chars}")
         if self.study_area:
             lines.append(f"范围 study area: {self.study_area}")
         return "\n".join(lines)
@@ -155,6 +170,7 @@ def ingest_files(
     encoding: str = "auto",
     timezone: str | None = None,
     boundary: str | Path | None = None,
+    limits: IngestLimits | None = None,
 ) -> IngestReport:
     """Validate incident files and append them to the workspace.
 
@@ -177,6 +193,9 @@ def ingest_files(
         without incidents yet it also becomes the workspace's zone.
     boundary : path, optional
         Study boundary (any vector format); default the union of the workspace's admin layers.
+    limits : IngestLimits, optional
+        Bounds (oldest time, field lengths, workbook size); default the workspace's
+        ``[limits]`` in ``config.toml`` over :class:`~data.ingest_limits.IngestLimits`.
 
     Returns
     -------
@@ -187,8 +206,9 @@ def ingest_files(
     FileNotFoundError
         A file (or the boundary) does not exist.
     ValueError
-        Unknown extension, undecodable text, no time/category/coordinate column, or ``mapping``
-        naming a column the file lacks. Nothing is written when a file fails.
+        Unknown extension, undecodable text, no time/category/coordinate column, ``mapping``
+        naming a column the file lacks, or a workbook over the limits (a zip bomb). Nothing is
+        written when a file fails.
     """
     paths = [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
     if not paths:
@@ -218,6 +238,7 @@ def ingest_files(
     seen = _ingested(ws)
     existing_ids = _existing_ids(ws)
     now_limit = (pd.Timestamp.now(tz=target_tz) + pd.Timedelta(days=1)).tz_localize(None)
+    lim = limits_of(ws if limits is None else limits)
     good_parts, bad_parts, done = [], [], []
     for p in paths:
         digest = _sha256(p)
@@ -226,12 +247,14 @@ def ingest_files(
             continue
         n_in = n_used = n_bad = 0
         enc = None
-        for src in iter_source(p, encoding=encoding):  # chunks bound the peak memory
-            n = len(src.frame)
+        for src in iter_source(p, encoding=encoding, limits=lim):  # chunks bound the peak memory
+            n = src.n_rows
             good, bad, mapped = _validate(
                 src, p, mapping=mapping, coords=coords, epsg=epsg, source_tz=source_tz,
                 target_tz=target_tz, area=area, existing_ids=existing_ids, now_limit=now_limit,
+                limits=lim,
             )
+            report.control_chars += src.control_chars
             assert n == len(good) + len(bad), f"{p}: rows in {n} != {len(good)} used + {len(bad)} quarantined"
             n_in, n_used, n_bad = n_in + n, n_used + len(good), n_bad + len(bad)
             for reason, k in bad["reason"].value_counts().items():
@@ -263,7 +286,7 @@ def ingest_files(
 # -- validation ----------------------------------------------------------------------------
 def _validate(
     src: Source, path: Path, *, mapping, coords, epsg, source_tz, target_tz, area: StudyArea,
-    existing_ids: list[tuple[object, str]], now_limit: pd.Timestamp,
+    existing_ids: list[tuple[object, str]], now_limit: pd.Timestamp, limits: IngestLimits,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     raw = src.frame
     n = len(raw)
@@ -314,10 +337,21 @@ def _validate(
     when = parse_times(tcol, source_tz=source_tz, target_tz=target_tz)
     flag(when.isna().to_numpy(), "unparseable_time",
          lambda m: f"{tname}: '" + _as_text(tcol.iloc[m]).fillna("") + "' is not a recognised date/time")
+    flag((when < limits.min_timestamp).to_numpy(), "too_old_time",
+         lambda m: f"{tname}: " + when.iloc[m].dt.strftime("%Y-%m-%d") + f" is before {limits.min_time} "
+         "(config.toml [limits] min_time)")
     flag((when > now_limit).to_numpy(), "future_time",
          lambda m: f"{tname}: " + when.iloc[m].dt.strftime("%Y-%m-%d %H:%M") + " is in the future")
+    # lengths: one huge value would travel with every page that shows the table
+    names = [c for c in raw.columns if is_name_column(c) and c not in cols.values()]
+    short = [cols[k] for k in ("incident_id", "category") if k in cols] + names
+    for col, length, cap, key in overlong_columns(raw, short, limits):
+        flag(length > cap, "field_too_long",
+             lambda m, col=col, length=length, cap=cap, key=key: f"{col}: " + pd.Series(length[m]).astype(str)
+             + f" characters, over the limit of {cap} (config.toml [limits] {key})")
     # category
-    cat = _as_text(raw[cols["category"]]).str.strip()
+    cat, k_cat = _strip_controls(_as_text(raw[cols["category"]]))
+    cat = cat.str.strip()
     flag((cat.isna() | (cat == "")).to_numpy(), "empty_category", f"{cols['category']} is empty")
     # coordinates
     if use_geom:
@@ -346,6 +380,8 @@ def _validate(
          lambda m: f"{xname}/{yname} " + xy(m) + f" is outside the study area ({area.note})")
     # ids: given, else a hash of the row's values (stable across re-ingests of the same rows)
     ids = _as_id(raw[cols["incident_id"]]) if "incident_id" in cols else pd.Series(pd.NA, index=raw.index, dtype="str")
+    ids, k_id = _strip_controls(ids)
+    ids = ids.str.strip() if k_id else ids
     no_id = ids.isna() | (ids == "")
     if no_id.any():
         ids = ids.where(~no_id, _row_hash_ids(raw, x, y)[no_id.to_numpy()])
@@ -362,7 +398,11 @@ def _validate(
         detail = np.concatenate([d[1] for d in details])[np.argsort(pos, kind="stable")]
     else:
         detail = np.array([], dtype=object)
-    bad = _quarantine_table(raw, src, path, ~ok, reason, detail)
+    bad = _quarantine_table(raw, src, path, ~ok, reason, detail, limits)
+    src.control_chars += k_cat + k_id
+    for c in names:  # after the quarantine, which keeps the values as given
+        raw[c], k = _strip_controls(raw[c])
+        src.control_chars += k
     good = _incident_table(raw, cols, ok, ids, when, cat, lon, lat)  # consumes raw's columns
     return good, bad, mapped
 
@@ -419,11 +459,11 @@ def _incident_table(raw, cols, ok, ids, when, cat, lon, lat) -> pd.DataFrame:
     return out
 
 
-def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail) -> pd.DataFrame:
+def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail, limits: IngestLimits) -> pd.DataFrame:
     idx = np.flatnonzero(bad)
     out = pd.DataFrame({
         "source_file": pd.Series([path.name] * len(idx), dtype="str"),
-        "source_row": (src.offset + idx + 1).astype(np.int64),
+        "source_row": src.source_rows(idx),
         "reason": pd.Series(np.asarray(REASONS, dtype=object)[reason[idx] - 1] if len(idx) else [], dtype="str"),
         "reason_detail": pd.Series(detail, dtype="str"),
     })
@@ -435,6 +475,18 @@ def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail) -> pd.D
         import shapely
 
         out["geometry_wkt"] = pd.Series(shapely.to_wkt(src.geometry[idx]), dtype="str")
+    if src.rejected is not None:  # lines the reader quarantined (malformed_row, encoding)
+        rej = src.rejected
+        head = pd.DataFrame({"source_file": pd.Series([path.name] * len(rej), dtype="str"),
+                             **{c: rej[c] for c in _BOOKKEEPING[1:]}})
+        for c in rej.columns[:-3]:
+            head[f"{c}_source" if str(c) in _BOOKKEEPING else str(c)] = rej[c].astype("str")
+        out = _concat([head, out]).sort_values("source_row", kind="stable", ignore_index=True)
+    # a value over the text limit is kept cut to it (its length is in reason_detail)
+    cap = limits.max_text_chars
+    for c in out.columns[4:]:
+        if pd.api.types.is_string_dtype(out[c].dtype) and (out[c].str.len() > cap).any():
+            out[c] = out[c].str.slice(0, cap)
     return out
 
 

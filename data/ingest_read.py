@@ -45,6 +45,14 @@ class Source:
         Text encoding used (CSV only).
     offset : int
         Rows of the same file before this chunk (0 for a whole file).
+    rows : ndarray or None
+        Record number in the file of each row of ``frame`` (CSV read line by line, where
+        quarantined lines leave gaps); None when it is ``offset + 1 …``.
+    rejected : DataFrame or None
+        Lines quarantined while reading (``malformed_row``, ``encoding``): source columns plus
+        ``source_row``, ``reason``, ``reason_detail`` (CSV only; on the first chunk).
+    control_chars : int
+        Control characters removed while reading (lone carriage returns).
     geometry : ndarray or None
         The original shapely geometries (written as WKT for quarantined rows).
     """
@@ -56,26 +64,45 @@ class Source:
     encoding: str | None = None
     geometry: np.ndarray | None = None
     offset: int = 0
+    rows: np.ndarray | None = None
+    rejected: pd.DataFrame | None = None
+    control_chars: int = 0
+
+    @property
+    def n_rows(self) -> int:
+        """Records of this chunk: rows of ``frame`` plus lines rejected while reading."""
+        return len(self.frame) + (0 if self.rejected is None else len(self.rejected))
+
+    def source_rows(self, positions: np.ndarray) -> np.ndarray:
+        """1-based record numbers in the file of the ``frame`` rows at ``positions``."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.rows is not None:
+            return self.rows[positions].astype(np.int64)
+        return (self.offset + positions + 1).astype(np.int64)
 
 
-def read_source(path: str | Path, *, encoding: str = "auto") -> Source:
-    """Read ``path`` by its extension.
+def read_source(path: str | Path, *, encoding: str = "auto", limits: object = None) -> Source:
+    """Read ``path`` by its extension (a whole CSV in one :class:`Source`).
+
+    ``limits`` (an :class:`~data.ingest_limits.IngestLimits`, a workspace or None for the
+    defaults) bounds an ``.xlsx`` before it is inflated.
 
     Raises
     ------
     FileNotFoundError
         The file does not exist.
     ValueError
-        Unknown extension, unreadable content, or text that does not decode.
+        Unknown extension, unreadable content, text that does not decode, or a workbook over
+        the limits (a zip bomb).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix in _TEXT:
-        return _read_text(path, encoding, sep="\t" if suffix == ".tsv" else ",")
+        return next(_iter_text(path, encoding, chunk_rows=None))
     if suffix in _EXCEL:
-        return _read_excel(path)
+        return _read_excel(path, limits)
     if suffix in _PARQUET:
         return _read_parquet(path)
     if suffix in _VECTOR:
@@ -85,7 +112,9 @@ def read_source(path: str | Path, *, encoding: str = "auto") -> Source:
     )
 
 
-def iter_source(path: str | Path, *, encoding: str = "auto", chunk_rows: int | None = None) -> Iterator[Source]:
+def iter_source(
+    path: str | Path, *, encoding: str = "auto", chunk_rows: int | None = None, limits: object = None
+) -> Iterator[Source]:
     """Read ``path`` in chunks of ``chunk_rows`` (default :data:`CHUNK_ROWS`) rows (plain
     Parquet and CSV), else whole.
 
@@ -112,20 +141,9 @@ def iter_source(path: str | Path, *, encoding: str = "auto", chunk_rows: int | N
                 yield Source(frame=pf.schema_arrow.empty_table().to_pandas())
             return
     if suffix in _TEXT and path.is_file():
-        enc = detect_encoding(path, encoding)
-        offset = 0
-        try:
-            for chunk in pd.read_csv(path, chunksize=chunk_rows, **_csv_options(enc, suffix)):
-                yield Source(frame=chunk.reset_index(drop=True), encoding=enc, offset=offset)
-                offset += len(chunk)
-        except pd.errors.EmptyDataError as exc:
-            raise ValueError(f"{path}: the file is empty") from exc
-        except pd.errors.ParserError as exc:
-            raise ValueError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from exc
-        if offset == 0:
-            yield _read_text(path, encoding, sep="\t" if suffix == ".tsv" else ",")
+        yield from _iter_text(path, encoding, chunk_rows=chunk_rows)
         return
-    yield read_source(path, encoding=encoding)
+    yield read_source(path, encoding=encoding, limits=limits)
 
 
 def detect_encoding(path: Path, encoding: str = "auto") -> str:
@@ -157,15 +175,36 @@ def detect_encoding(path: Path, encoding: str = "auto") -> str:
     )
 
 
-def _read_text(path: Path, encoding: str, sep: str) -> Source:
-    enc = detect_encoding(path, encoding)
+def _iter_text(path: Path, encoding: str, *, chunk_rows: int | None) -> Iterator[Source]:
+    """CSV chunks as :func:`data.ingest_csv.plan_csv` decides: the file itself when it is
+    clean, else a cleaned copy, with the quarantined lines on the first chunk."""
+    from data.ingest_csv import plan_csv
+
+    suffix = path.suffix.lower()
+    plan = plan_csv(path, encoding=encoding, sep="\t" if suffix == ".tsv" else ",")
+    rejected, offset = plan.rejected, 0
+    extra = {"rejected": rejected if len(rejected) else None, "control_chars": plan.control_chars}
+    opts = _csv_options(plan.read_encoding, suffix)
     try:
-        frame = pd.read_csv(path, **_csv_options(enc, ".tsv" if sep == "\t" else ".csv"))
+        if chunk_rows is None:
+            frames: Iterator[pd.DataFrame] = iter([pd.read_csv(plan.path, **opts)])
+        else:
+            frames = pd.read_csv(plan.path, chunksize=chunk_rows, **opts)
+        for chunk in frames:
+            rows = None if plan.rows is None else plan.rows[offset:offset + len(chunk)]
+            yield Source(frame=chunk.reset_index(drop=True), encoding=plan.encoding, offset=offset,
+                         rows=rows, **extra)
+            extra = {}
+            offset += len(chunk)
+        if extra:  # no rows at all: an empty frame with the header's columns
+            empty = pd.read_csv(plan.path, **opts, nrows=0)
+            yield Source(frame=empty, encoding=plan.encoding, rows=plan.rows, **extra)
     except pd.errors.EmptyDataError as exc:
         raise ValueError(f"{path}: the file is empty") from exc
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from exc
-    return Source(frame=frame.reset_index(drop=True), encoding=enc)
+    finally:
+        plan.cleanup()
 
 
 def _csv_options(enc: str, suffix: str) -> dict:
@@ -176,7 +215,10 @@ def _csv_options(enc: str, suffix: str) -> dict:
             "keep_default_na": False, "na_values": [""]}
 
 
-def _read_excel(path: Path) -> Source:
+def _read_excel(path: Path, limits: object = None) -> Source:
+    from data.ingest_limits import check_xlsx
+
+    check_xlsx(path, limits)  # zip metadata only: a bomb is refused before it inflates
     try:
         frame = pd.read_excel(path, engine="openpyxl", dtype=object)
     except (ValueError, KeyError, OSError) as exc:

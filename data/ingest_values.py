@@ -10,8 +10,11 @@ from data.columns import CANONICAL
 
 __all__ = [
     "as_id", "as_number", "as_text", "concat_frames", "id_set", "isin", "release_memory",
-    "row_hash_ids", "source_column", "to_arrow",
+    "row_hash_ids", "source_column", "to_arrow", "strip_controls", "text_lengths", "CONTROL_CHARS",
 ]
+
+#: C0 control characters except tab (NUL, line breaks, escape …): never part of an id or name.
+CONTROL_CHARS = "[\x00-\x08\x0a-\x1f]"
 
 
 def to_arrow(parts: list[pd.DataFrame]):
@@ -132,3 +135,39 @@ def isin(ids: pd.Series, known) -> np.ndarray:
     arr = pa.array(ids.astype("str"))
     hit = pc.is_in(arr.cast(pa.large_string()), value_set=known).fill_null(False)
     return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def strip_controls(s: pd.Series) -> tuple[pd.Series, int]:
+    """``s`` with :data:`CONTROL_CHARS` removed, and how many were removed.
+
+    Text columns only (others are returned as they are); a clean column is checked once
+    (Arrow regex) and not copied.
+
+    Examples
+    --------
+    >>> out, n = strip_controls(pd.Series(["JQ\x0001", "盗窃\r\n", None], dtype="str"))
+    >>> out.tolist()[:2], n
+    (['JQ01', '盗窃'], 3)
+    """
+    if not (pd.api.types.is_string_dtype(s.dtype) or s.dtype == object) or s.empty:
+        return s, 0
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = as_text(s) if s.dtype == object else s
+    arr = pa.array(text.astype("str"), from_pandas=True)
+    n = pc.sum(pc.count_substring_regex(arr, CONTROL_CHARS)).as_py() or 0
+    if not n:
+        return s, 0
+    clean = pc.replace_substring_regex(arr, CONTROL_CHARS, "")
+    out = pd.Series(clean.to_pandas(types_mapper=None), index=s.index).astype("str")
+    return out.where(s.notna()), int(n)
+
+
+def text_lengths(s: pd.Series) -> np.ndarray | None:
+    """Characters per value of a text column (0 where missing); None for other columns."""
+    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype) \
+            or pd.api.types.is_bool_dtype(s.dtype):
+        return None
+    text = as_text(s) if s.dtype == object else s
+    return text.str.len().fillna(0).to_numpy(dtype=np.int64)

@@ -91,6 +91,8 @@ class Config:
         Data source and licence, shown in the app and the briefing.
     center : tuple of float or None
         (lon, lat) of the study area, for maps.
+    limits : dict
+        Overrides of the ingest bounds, the ``[limits]`` table (see ``data.ingest_limits.IngestLimits``).
     """
 
     name: str = "Pingan"
@@ -101,6 +103,7 @@ class Config:
     attribution: str = ""
     center: tuple[float, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "timezone": self.timezone}
@@ -115,11 +118,13 @@ class Config:
             d["thresholds"] = dict(self.thresholds)
         if self.extra:
             d["extra"] = dict(self.extra)
+        if self.limits:
+            d["limits"] = dict(self.limits)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
-        known = {"name", "timezone", "crs", "taxonomy", "thresholds", "attribution", "center", "extra"}
+        known = {"name", "timezone", "crs", "taxonomy", "thresholds", "attribution", "center", "extra", "limits"}
         unknown = set(d) - known
         if unknown:
             raise WorkspaceError(f"config.toml: unknown setting(s) {', '.join(sorted(unknown))}")
@@ -132,6 +137,7 @@ class Config:
             attribution=d.get("attribution", ""),
             center=tuple(d["center"]) if d.get("center") else None,
             extra=dict(d.get("extra", {})),
+            limits=dict(d.get("limits", {})),
         )
 
 
