@@ -9,7 +9,9 @@ predicts ``t`` one step ahead. Scores (design.md, "Backtest JSON"):
   the test periods. Cells tied at the cut-off share the remaining slots: they contribute
   their events times ``slots / tied`` (the expected value of a random tie-break) — the result
   is deterministic and no model gains from an arbitrary order.
-- **PAI** = hit rate / a.  **PEI** = hit rate / best possible hit rate with ``k`` cells.
+- **PAI** = hit rate / (k / N), the share of area actually flagged (``a`` only approximately:
+  119 cells at 1 % flag 1 cell, 0.84 %).  **PEI** = hit rate / best possible hit rate with
+  ``k`` cells.
 - **CRPS** (discrete, mean over cells × periods), **log score** (mean ``-log P(y)``),
   **coverage** of the central 80/90/95% intervals ``[q_(1-c)/2, q_(1+c)/2]``.
 - **Alarms** on injected outbreaks (:func:`inject_outbreaks`, :func:`score_alarms`):
@@ -156,7 +158,7 @@ def hit_rates(forecast: np.ndarray, observed: np.ndarray,
         key = f"{a:.2f}"
         hr = hits / total if total > 0 else float("nan")
         out["hit_rate"][key] = hr
-        out["pai"][key] = hr / a
+        out["pai"][key] = hr / (k / n)
         out["pei"][key] = hits / best if best > 0 else float("nan")
     return out
 
@@ -369,8 +371,8 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
 
     The grid is :class:`layers.grids.GridSpec` in the UTM zone of the points. The study area
     is every cell with an event before ``train_end``, plus cells whose centre lies inside the
-    convex hull of the events (central 99.9%) and that touch such a cell; only those cells are
-    counted (zeros included). Only complete periods are kept.
+    convex hull of the events before ``train_end`` (central 99.9%) and that touch such a cell;
+    only those cells are counted (zeros included). Only complete periods are kept.
 
     Returns the tidy counts and ``{"cells": ids, "neighbours": mapping, "crs": str}``.
     """
@@ -396,11 +398,12 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
     train = period.to_numpy() < cut
     if not train.any():
         raise ValueError(f"start {cut.date()}: no incident before it to define the study area")
-    # Bounding box and hull from the central 99.9% of points: a few mis-geocoded incidents
-    # kilometres away must not add thousands of empty cells.
-    lo_x, hi_x = np.quantile(x, [0.0005, 0.9995])
-    lo_y, hi_y = np.quantile(y, [0.0005, 0.9995])
-    core = (x >= lo_x) & (x <= hi_x) & (y >= lo_y) & (y <= hi_y)
+    # Bounding box and hull from the central 99.9% of the training points (test-period events
+    # must not shape the area they are scored on): a few mis-geocoded incidents kilometres away
+    # must not add thousands of empty cells.
+    lo_x, hi_x = np.quantile(x[train], [0.0005, 0.9995])
+    lo_y, hi_y = np.quantile(y[train], [0.0005, 0.9995])
+    core = train & (x >= lo_x) & (x <= hi_x) & (y >= lo_y) & (y <= hi_y)
     c0, c1 = col[core].min(), col[core].max()
     r0, r1 = row[core].min(), row[core].max()
     seen = np.zeros((r1 - r0 + 1, c1 - c0 + 1), bool)

@@ -95,6 +95,20 @@ def test_hit_rates_hand_made():
     assert r["pei"]["0.20"] == pytest.approx(6 / 9)
 
 
+def test_pai_divides_by_the_share_actually_flagged():
+    # 119 cells at 1 %: round(1.19) = 1 cell is flagged, 1/119 of the area, not 1 %
+    rng = np.random.default_rng(4)
+    f = rng.random((3, 119))
+    o = rng.poisson(1.0, size=(3, 119)).astype(float)
+    r = hit_rates(f, o, shares=(0.01, 0.10))
+    top = np.argmax(f, axis=1)
+    hr = o[np.arange(3), top].sum() / o.sum()
+    assert r["hit_rate"]["0.01"] == pytest.approx(hr)
+    assert r["pai"]["0.01"] == pytest.approx(hr / (1 / 119))
+    assert r["pai"]["0.01"] == pytest.approx(1.19 * r["hit_rate"]["0.01"] / 0.01)
+    assert r["pai"]["0.10"] == pytest.approx(r["hit_rate"]["0.10"] / (12 / 119))
+
+
 def test_hit_rate_ties_share_slots():
     f = np.array([[5, 5, 5, 5, 0]], float)  # four cells tied for one slot (k = round(0.2*5))
     o = np.array([[4, 0, 0, 0, 1]], float)
@@ -126,7 +140,8 @@ def test_backtest_counts_scores(counts):
     for s in r["models"].values():
         assert set(s["pai"]) == {"0.01", "0.05", "0.10"}
         assert 0 <= s["hit_rate"]["0.10"] <= 1 and s["crps"] > 0 and 0 < s["coverage_90"] <= 1
-        assert s["pai"]["0.10"] == pytest.approx(s["hit_rate"]["0.10"] / 0.10)
+        k = max(1, round(0.10 * 15))  # cells flagged: 2 of 15, not 10 %
+        assert s["pai"]["0.10"] == pytest.approx(s["hit_rate"]["0.10"] / (k / 15))
     with pytest.raises(ValueError, match="no test period"):
         backtest_counts(counts, start="2099-01-01", models=["mean4"])
 
@@ -184,6 +199,25 @@ def test_backtest_file_json_contract(tmp_path):
             assert k in m
     one = backtest_file(path, cell=500, start="2023-10-02", category="抢劫", models=["mean4"])
     assert one["n_events"] < out["n_events"] and one["category"] == "抢劫"
+
+
+def test_study_area_from_training_events_only(tmp_path):
+    from analytics.backtest import grid_counts
+
+    _, df = _incident_file(tmp_path)
+    cut = pd.Timestamp("2023-10-02")
+    t = pd.to_datetime(df["occurred_at"])
+    # a new estate 3 km east that appears only in the test period: 10 % of the test events
+    rng = np.random.default_rng(9)
+    n_new = int(0.1 * (t >= cut).sum())
+    new = pd.DataFrame({"incident_id": [f"n{i}" for i in range(n_new)],
+                        "occurred_at": cut + pd.to_timedelta(rng.uniform(0, 70, n_new), unit="D"),
+                        "category": "盗窃", "lon": 106.75 + rng.normal(0, 0.001, n_new),
+                        "lat": 26.57 + rng.normal(0, 0.001, n_new)})
+    with_new = pd.concat([df, new], ignore_index=True)
+    _, info = grid_counts(with_new, 500, train_end=cut)
+    _, info_train = grid_counts(df[t < cut], 500, train_end=cut)
+    assert list(info["cells"]) == list(info_train["cells"])
 
 
 def test_backtest_file_errors(tmp_path):
