@@ -246,10 +246,10 @@ def _rewrite(path: Path, encs: tuple[str, ...], sep: str, header: str, n_fields:
                 if whole:
                     end = buf[close][0]
                     span = f"{whole[0]}–{whole[-1]}" if len(whole) > 1 else str(whole[0])
-                    what = (f"a quote opened on line {ln} closes on line {end}, across whole records on line(s) "
-                            f"{span}; not merged")
-                    reject(ln, text, "malformed_row", f"line {ln}: {what}: {_short(text)}")
-                    flagged[end] = f"line {end}: {what}: {_short(buf[close][1])}"
+                    what = f"across whole records on line(s) {span}; not merged"
+                    reject(ln, text, "malformed_row",
+                           f"line {ln}: a quote opened here closes only on line {end}, {what}: {_short(text)}")
+                    flagged[end] = f"line {end}: closes a quote opened on line {ln}, {what}: {_short(buf[close][1])}"
                     continue
                 joined = "\n".join([text] + [x[1] or "" for x in inner] + [buf[close][1]])
                 fields = _records(joined, sep)
