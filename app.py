@@ -365,6 +365,10 @@ def _run(args: argparse.Namespace) -> int:
             Workspace(args.workspace), level=args.level, period=args.period, freq=args.freq,
             category=args.category, mode=args.mode, model=args.model,
         )
+        from analytics.warning import Thresholds, fdr_confirmed, summary_line
+
+        table["fdr_confirmed"] = fdr_confirmed(table["p_exceed"])  # a badge, not a gate
+        print(summary_line(table, table.attrs.get("thresholds", Thresholds())))
         print(f"wrote {write_table(table, args.out)} ({len(table)} areas)")
     elif cmd == "hotspots":
         from analytics.service.hotspots import run_hotspots

@@ -61,6 +61,7 @@ __all__ = [
     "forecast_levels",
     "levels_from_p",
     "reason",
+    "summary_line",
     "yoy_levels",
 ]
 
@@ -303,6 +304,43 @@ def _first_count_at(code: int, mu: np.ndarray, alpha: np.ndarray, th: Thresholds
         hi = np.where(ok, mid, hi)
         lo = np.where(ok, lo, mid)
     return hi
+
+
+def summary_line(table: pd.DataFrame, thresholds: Thresholds = Thresholds(), *,
+                 q: float = 0.05) -> str:
+    """One line for ``pingan warn``: areas per colour, chance figures and BH confirmations.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``level`` and, in alert mode, ``mu``, ``alpha`` and ``p_exceed`` (a warning table);
+        ``fdr_confirmed`` is used when present, else computed at ``q``.
+    thresholds : Thresholds
+        The rule the levels were made with (chance figures use the same floors).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"level": pd.Categorical(["red", "green"], dtype=LEVEL_DTYPE),
+    ...                   "mu": [2.0, 2.0], "alpha": [0.0, 0.0], "p_exceed": [0.0045, 0.6]})
+    >>> summary_line(t)
+    'red 1 (0.01 by chance), orange 0 (0.02 by chance), yellow 0, green 1; BH-confirmed (q=0.05): 1 of 2'
+    """
+    lv = pd.Series(pd.Categorical(table["level"], dtype=LEVEL_DTYPE)).value_counts()
+    alert = {"mu", "alpha", "p_exceed"} <= set(table.columns) and bool(
+        np.isfinite(np.asarray(table["p_exceed"], float)).any())
+    chance = expected_by_chance(table, thresholds) if alert else None
+    parts = []
+    for name in reversed(LEVELS):
+        txt = f"{name} {int(lv.get(name, 0))}"
+        if chance is not None and name in chance:
+            txt += f" ({chance[name]:.2f} by chance)"
+        parts.append(txt)
+    line = ", ".join(parts)
+    if alert:
+        conf = (np.asarray(table["fdr_confirmed"], bool) if "fdr_confirmed" in table
+                else fdr_confirmed(table["p_exceed"], q))
+        line += f"; BH-confirmed (q={q:g}): {int(conf.sum())} of {len(table)}"
+    return line
 
 
 def forecast_levels(expected, area_id=None,

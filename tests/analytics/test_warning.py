@@ -22,6 +22,7 @@ from analytics.warning import (
     forecast_levels,
     levels_from_p,
     reason,
+    summary_line,
     yoy_levels,
 )
 
@@ -222,3 +223,20 @@ def test_reason_sentences():
     assert en[0] == "14 this week, 5.2 expected (P=0.003), +180% year on year"
     assert zh[1] == "本周 3 起，预期 3.0 起（P<0.001）" and "year on year" not in en[1]
     assert reason([1], [1.0], [0.5], freq="M")[0][0].startswith("本月")
+
+
+def test_summary_line_counts_chance_and_badge():
+    rng = np.random.default_rng(5)
+    mu = rng.gamma(1.0, 2.0, size=300)
+    pred = pd.DataFrame({"mu": mu, "alpha": 0.0})
+    y = rng.poisson(mu)
+    y[:5] += 12
+    table = pred.assign(level=classify(y, pred), p_exceed=p_exceed(y, mu, 0.0))
+    line = summary_line(table)
+    chance = expected_by_chance(pred)
+    n_red = int((table["level"] == "red").sum())
+    assert line.startswith(f"red {n_red} ({chance['red']:.2f} by chance), orange ")
+    assert f"BH-confirmed (q=0.05): {int(fdr_confirmed(table['p_exceed']).sum())} of 300" in line
+    # forecast mode: no p-values, so no chance figures and no badge
+    fc = pred.assign(level=forecast_levels(mu), p_exceed=np.nan)
+    assert "chance" not in summary_line(fc) and "BH" not in summary_line(fc)

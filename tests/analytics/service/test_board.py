@@ -185,5 +185,10 @@ def test_cli_warn(ws, tmp_path, capsys):
     assert main(["warn", "--workspace", str(ws.path), "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert len(table) == 16 and {"area_id", "level", "observed", "expected", "p_exceed"} <= set(table.columns)
+    # summary line: colours with chance figures, and the BH badge as a column (not a gate)
+    printed = capsys.readouterr().out
+    assert f"red {(table['level'] == 'red').sum()} (" in printed and "by chance" in printed
+    assert table["fdr_confirmed"].dtype == bool
+    assert f"BH-confirmed (q=0.05): {table['fdr_confirmed'].sum()} of 16" in printed
     assert main(["warn", "--workspace", str(ws.path), "--period", "1999-01-04", "--out", str(out)]) == 2
     assert "--period" in capsys.readouterr().err
