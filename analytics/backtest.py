@@ -34,7 +34,9 @@ import pandas as pd
 
 from analytics.distributions import cdf, crps, logpmf, quantile
 from analytics.models import MODELS, CountModel, make_model
-from analytics.models.base import infer_freq, to_matrix
+from data.calendar import data_as_of, is_complete, period_range, period_start
+from data.cube import CountMatrix, count_cube, to_matrix
+from data.taxonomy import ALL, Taxonomy, canonical_name
 
 __all__ = [
     "SHARES",
@@ -76,22 +78,22 @@ def rolling_forecasts(counts: pd.DataFrame, model: ModelSpec, test_periods: Sequ
         ``area_id, category, period, mu, alpha, observed`` (+ ``statistic``), with
         ``attrs["seconds"]`` the fit + predict time.
     """
-    return _rolling(*to_matrix(counts), model, test_periods, neighbours=neighbours,
+    return _rolling(to_matrix(counts), model, test_periods, neighbours=neighbours,
                     parent=parent, statistic=statistic)
 
 
-def _rolling(keys, periods, Y, model, test_periods, *, neighbours=None, parent=None,
+def _rolling(m: CountMatrix, model, test_periods, *, neighbours=None, parent=None,
              statistic=False) -> pd.DataFrame:
     test = pd.DatetimeIndex(pd.to_datetime(list(test_periods)))
-    mu, alpha, stat, seconds = _rolling_arrays(keys, periods, Y, model, test, neighbours=neighbours,
+    mu, alpha, stat, seconds = _rolling_arrays(m, model, test, neighbours=neighbours,
                                                parent=parent, statistic=statistic)
-    n = len(keys)
-    j = periods.get_indexer(test)
+    n = len(m.keys)
+    j = m.periods.get_indexer(test)
     result = pd.DataFrame({
-        "area_id": np.tile(keys["area_id"].to_numpy(), len(test)),
-        "category": np.tile(keys["category"].to_numpy(), len(test)),
+        "area_id": np.tile(m.keys["area_id"].to_numpy(), len(test)),
+        "category": np.tile(m.keys["category"].to_numpy(), len(test)),
         "period": np.repeat(test.to_numpy(), n),
-        "mu": mu.ravel(), "alpha": alpha.ravel(), "observed": Y[:, j].T.ravel(),
+        "mu": mu.ravel(), "alpha": alpha.ravel(), "observed": m.Y[:, j].T.ravel(),
     })
     if statistic:
         result["statistic"] = stat.ravel()
@@ -99,28 +101,27 @@ def _rolling(keys, periods, Y, model, test_periods, *, neighbours=None, parent=N
     return result
 
 
-def _rolling_arrays(keys, periods, Y, model, test, *, neighbours=None, parent=None,
+def _rolling_arrays(m: CountMatrix, model, test, *, neighbours=None, parent=None,
                     statistic=False):
-    """``(mu, alpha, statistic, seconds)``, arrays of shape ``(len(test), len(keys))``."""
-    freq = infer_freq(periods)
+    """``(mu, alpha, statistic, seconds)``, arrays of shape ``(len(test), len(m.keys))``."""
     factory = (lambda: make_model(model, neighbours=neighbours, parent=parent)) \
         if isinstance(model, str) else model
-    shape = (len(test), len(keys))
+    shape = (len(test), len(m.keys))
     mu, alpha = np.empty(shape), np.empty(shape)
     stat = np.full(shape, np.nan)
     seconds = 0.0
     for i, t in enumerate(test):
-        j = periods.get_loc(t)
+        j = m.periods.get_loc(t)
         if j < 1:
             raise ValueError(f"test period {t.date()}: no earlier period to fit on")
         t0 = time.perf_counter()
         # Only columns < j reach the model: it cannot see the test period or anything later.
-        m = factory().fit_arrays(keys, periods[:j], Y[:, :j], freq=freq)
-        mu_i, alpha_i = m.predict_params(1)  # rows follow keys
+        fitted = factory().fit(m.head(j))
+        mu_i, alpha_i = fitted.predict(1, as_arrays=True)  # rows follow m.keys
         seconds += time.perf_counter() - t0
         mu[i], alpha[i] = mu_i[:, 0], alpha_i[:, 0]
         if statistic:
-            stat[i] = m.alarm_statistic(keys.assign(count=Y[:, j]))["statistic"].to_numpy()
+            stat[i] = fitted.alarm_statistic(m.keys.assign(count=m.Y[:, j]))["statistic"].to_numpy()
     return mu, alpha, stat, seconds
 
 
@@ -216,7 +217,8 @@ def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[M
     ``sparse_mean``) and ``seconds``. ``progress(name, scores)`` is called after each model.
     """
     counts = _single_category(counts)
-    keys, periods, Y = to_matrix(counts)
+    m = to_matrix(counts)
+    keys, periods, Y = m.keys, m.periods, m.Y
     test = periods[(periods >= pd.Timestamp(start)) & ((periods <= pd.Timestamp(end)) if end else True)]
     if len(test) == 0:
         raise ValueError(f"start={start}, end={end}: no test period inside the counts "
@@ -231,13 +233,13 @@ def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[M
         "n_cells": len(keys),
         "n_periods": len(test),
         "n_events": int(obs.sum()),
-        "freq": infer_freq(periods),
+        "freq": m.freq,
         "models": {},
     }
     for spec in names:
         name = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
-        mu, alpha, _, seconds = _rolling_arrays(keys, periods, Y, spec, test,
-                                                neighbours=neighbours, parent=parent)
+        mu, alpha, _, seconds = _rolling_arrays(m, spec, test, neighbours=neighbours,
+                                                parent=parent)
         result["models"][name] = _scores(mu, alpha, obs, sparse, seconds)
         if progress is not None:
             progress(name, result["models"][name])
@@ -247,8 +249,8 @@ def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[M
 def _single_category(counts: pd.DataFrame) -> pd.DataFrame:
     if counts["category"].nunique() <= 1:
         return counts
-    summed = counts.groupby(["area_id", "period"], as_index=False)["count"].sum()
-    return summed.assign(category="全部")[["area_id", "period", "category", "count"]]
+    summed = counts.groupby(["area_id", "period"], as_index=False, observed=True)["count"].sum()
+    return summed.assign(category=ALL)[["area_id", "period", "category", "count"]]
 
 
 # -- outbreaks and alarms -----------------------------------------------------------------------
@@ -372,15 +374,19 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
     The grid is :class:`layers.grids.GridSpec` in the UTM zone of the points. The study area
     is every cell with an event before ``train_end``, plus cells whose centre lies inside the
     convex hull of the events before ``train_end`` (central 99.9%) and that touch such a cell;
-    only those cells are counted (zeros included). Only complete periods are kept.
+    only those cells are counted (zeros included, by :func:`data.cube.count_cube`). Only complete periods are kept
+    (:func:`data.calendar.is_complete`, as of the end of the last day with an event), and not a
+    first period that the data covers only in part.
 
-    Returns the tidy counts and ``{"cells": ids, "neighbours": mapping, "crs": str}``.
+    Returns the tidy counts and ``{"cells": ids, "neighbours": mapping, "crs": str}``
+    (Queen neighbours of the study cells, :func:`analytics.neighbours.neighbour_lists`).
     """
+    import geopandas as gpd
     import shapely
     from pyproj import Transformer
     from scipy import ndimage
 
-    from analytics.counts import period_start
+    from analytics.neighbours import neighbour_lists
     from layers.crs import estimate_utm_crs
     from layers.grids import GridSpec
 
@@ -407,7 +413,8 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
     c0, c1 = col[core].min(), col[core].max()
     r0, r1 = row[core].min(), row[core].max()
     seen = np.zeros((r1 - r0 + 1, c1 - c0 + 1), bool)
-    sel = train & (col >= c0) & (col <= c1) & (row >= r0) & (row <= r1)
+    box = (col >= c0) & (col <= c1) & (row >= r0) & (row <= r1)
+    sel = train & box
     seen[row[sel] - r0, col[sel] - c0] = True
     hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x[core], y[core]])))
     cc, rr = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
@@ -419,44 +426,30 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
     study = (seen | (in_hull & near)).ravel()
     sc, sr = cc.ravel()[study], rr.ravel()[study]
     ids = spec.ids(sc, sr)
-    # complete periods only: every period between the first and last, dropping a first / last
-    # period that the data covers only in part
-    step = {"W": "7D", "M": "MS", "D": "D"}[freq]
-    periods = pd.date_range(period.min(), period.max(), freq=step)
-    if periods[0] < t.min().normalize():
-        periods = periods[1:]
-    if _period_end(periods[-1], freq) > t.max() + pd.Timedelta(minutes=1):
-        periods = periods[:-1]
-    lookup = pd.Series(np.arange(len(ids)), index=pd.MultiIndex.from_arrays([sc, sr]))
-    cell_idx = lookup.reindex(pd.MultiIndex.from_arrays([col, row])).to_numpy()
-    p_idx = periods.get_indexer(period)
-    ok = ~np.isnan(cell_idx) & (p_idx >= 0)
-    Y = np.zeros((len(ids), len(periods)), dtype=np.int64)
-    np.add.at(Y, (cell_idx[ok].astype(int), p_idx[ok]), 1)
-    counts = pd.DataFrame({
-        "area_id": np.repeat(ids, len(periods)),
-        "period": np.tile(periods.to_numpy(), len(ids)),
-        "category": "全部",
-        "count": Y.ravel(),
-    })
-    pos = {(a, b): i for i, (a, b) in enumerate(zip(sc, sr))}
-    neighbours = {}
-    for i, (a, b) in enumerate(zip(sc, sr)):  # queen neighbours by index arithmetic
-        nb = [pos.get((a + da, b + db)) for da in (-1, 0, 1) for db in (-1, 0, 1) if da or db]
-        neighbours[ids[i]] = [ids[j] for j in nb if j is not None]
+    periods = period_range(period.min(), period.max(), freq)
+    periods = periods[is_complete(periods, freq, data_as_of(t.max()))
+                      & (periods >= t.min().normalize())]
+    if len(periods) == 0:
+        raise ValueError(f"freq {freq!r}: no complete period in the incidents "
+                         f"({t.min():%Y-%m-%d} .. {t.max():%Y-%m-%d})")
+    # each event's study cell as a position into ids (-1 outside), by array lookup
+    slot = np.full(seen.size, -1, dtype=np.int64)
+    slot[np.flatnonzero(study)] = np.arange(len(ids))
+    where = np.full(len(col), -1, dtype=np.int64)
+    where[box] = slot[(row[box] - r0) * seen.shape[1] + (col[box] - c0)]
+    counts = count_cube(where, t, np.zeros(len(where), dtype=np.int64), areas=ids,
+                        categories_index=[ALL], freq=freq, start=periods[0], end=periods[-1])
+    cells = gpd.GeoDataFrame({"area_id": ids}, geometry=spec.polygons(sc, sr), crs=crs)
+    neighbours = neighbour_lists(cells, tolerance=float(cell) * 1e-6)
     return counts, {"cells": list(ids), "neighbours": neighbours, "crs": crs.to_string()}
 
 
-def _period_end(p: pd.Timestamp, freq: str) -> pd.Timestamp:
-    if freq == "W":
-        return p + pd.Timedelta(days=7) - pd.Timedelta(seconds=1)
-    if freq == "M":
-        return p + pd.DateOffset(months=1) - pd.Timedelta(seconds=1)
-    return p + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
-
-
 def read_incidents(path: str | Path, category: str | None = None) -> pd.DataFrame:
-    """Canonical incident file (.parquet or .csv) with ``occurred_at, category, lon, lat``."""
+    """Canonical incident file (.parquet or .csv) with ``occurred_at, category, lon, lat``.
+
+    ``category`` keeps a raw category or the members of a default group
+    (:meth:`data.taxonomy.Taxonomy.resolve`); ``None``, 全部 or ALL keep every row.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such incident file")
@@ -469,14 +462,15 @@ def read_incidents(path: str | Path, category: str | None = None) -> pd.DataFram
     missing = {"occurred_at", "lon", "lat"} - set(df.columns)
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    if category is not None and category not in ("全部", "ALL"):
+    if canonical_name(category) != ALL:
         if "category" not in df.columns:
             raise ValueError(f"{path}: no 'category' column to select {category!r} from")
-        known = set(df["category"].astype(str).unique())
-        if category not in known:
-            raise ValueError(f"--category {category!r}: not in {path} "
-                             f"(e.g. {', '.join(sorted(known)[:5])})")
-        df = df[df["category"].astype(str) == category]
+        known = sorted(df["category"].astype(str).unique())
+        try:  # a raw category, or a group of the default taxonomy (两抢一盗 …)
+            members = Taxonomy().resolve(category, known)
+        except ValueError as exc:
+            raise ValueError(f"--category {category!r}: not in {path} ({exc})") from None
+        df = df[df["category"].astype(str).isin(members)]
     df = df.assign(occurred_at=pd.to_datetime(df["occurred_at"], errors="coerce"))
     return df
 
@@ -516,7 +510,7 @@ def backtest_file(path: str | Path, *, cell: float, freq: str = "W", start, end=
         "freq": freq,
         "start": str(start_p[0].date()),
         "end": str((end_ts or periods[-1]).date()),
-        "category": category or "全部",
+        "category": category or ALL,
         "models": _jsonable(result["models"]),
     }
     return out

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.counts import count_array, count_cube, period_start
+from data.calendar import period_start
+from data.cube import count_array, count_cube
 from data.workspace import ADMIN_LEVELS, Workspace
 
 __all__ = ["build_areas", "refresh", "counts", "layer_index", "grid_spec"]

@@ -19,6 +19,7 @@ __all__ = [
     "DEMO_CATEGORIES",
     "DEFAULT_GROUPS",
     "Taxonomy",
+    "canonical_name",
 ]
 
 #: The name of the group that holds every category (all criminal cases, 刑事发案).
@@ -54,6 +55,23 @@ DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
         "毒品",
     ),
 }
+
+
+#: Spellings of :data:`ALL` a user may type (``None`` and "" also mean all categories).
+_ALL_ALIASES = frozenset({ALL, "ALL", "all"})
+
+
+def canonical_name(name: str | None) -> str:
+    """The name a category choice is shown and cached under: :data:`ALL` for none/全部/ALL.
+
+    Examples
+    --------
+    >>> canonical_name(None), canonical_name("ALL"), canonical_name("抢劫")
+    ('全部', '全部', '抢劫')
+    """
+    if name is None or str(name).strip() == "" or str(name) in _ALL_ALIASES:
+        return ALL
+    return str(name)
 
 
 @dataclass(frozen=True)
@@ -110,6 +128,38 @@ class Taxonomy:
         raise ValueError(
             f"unknown category or group {name!r}; known: {', '.join([ALL, *self.groups, *cats])}"
         )
+
+    def resolve(self, name: str | None, categories: Iterable[str]) -> tuple[str, ...]:
+        """The raw categories a user's choice stands for: the one place that decides it.
+
+        Parameters
+        ----------
+        name : str or None
+            A group (两抢一盗 …), :data:`ALL` (also ``None``, "" and "ALL"), or one raw
+            category.
+        categories : iterable of str
+            The raw categories present (in the counts or the incidents).
+
+        Returns
+        -------
+        tuple of str
+            Members among ``categories``, in their order (empty for a group none of whose
+            members occur).
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is neither a group, ``ALL``, nor one of ``categories`` (the message
+            lists the known names).
+
+        Examples
+        --------
+        >>> Taxonomy({"两抢一盗": ("抢劫", "抢夺")}).resolve(None, ["抢劫", "诈骗"])
+        ('抢劫', '诈骗')
+        >>> Taxonomy({"两抢一盗": ("抢劫", "抢夺")}).resolve("两抢一盗", ["抢劫", "诈骗"])
+        ('抢劫',)
+        """
+        return self.members(canonical_name(name), categories)
 
     def choices(self, categories: Iterable[str]) -> list[str]:
         """Everything a user can pick: ALL, then groups, then the categories."""

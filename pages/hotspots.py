@@ -9,7 +9,6 @@ import pandas as pd
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
 from analytics.present.i18n import TEXT, label, t
-from data.taxonomy import ALL
 from pages._board_view import category_choices
 from pages._common import (
     LANG_STORE,
@@ -102,7 +101,7 @@ def reset_selection(_n):
 def render(category, start, end, hours, weekdays, view, overlays, map_sel, hour_sel, wd_sel, lang):
     lang, ws = lang_of(lang), workspace()
     frame = cached("incident_frame", incident_frame)
-    members = ws.config.taxonomy.members(category or ALL, frame["category"].unique())
+    members = ws.config.taxonomy.resolve(category, frame["category"].unique())
     base = filter_incidents(frame, categories=members, start=start, end=end, hours=hours, weekdays=weekdays)
     hour_pick, wd_pick = selected_values(hour_sel), selected_values(wd_sel)
     in_region = region_mask(frame, map_sel)

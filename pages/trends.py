@@ -8,7 +8,6 @@ from dash import Input, Output, State, callback, dash_table, dcc, html
 
 from analytics.present.i18n import label, t
 from analytics.service.maps import layer_table
-from data.taxonomy import ALL
 from pages._board_view import category_choices
 from pages._common import (
     LANG_STORE,
@@ -86,7 +85,7 @@ def series(area_id, category, freq, lang):
 def comparisons(area_id, category, layer, lang):
     lang, ws = lang_of(lang), workspace()
     frame = cached("incident_frame", incident_frame)
-    members = ws.config.taxonomy.members(category or ALL, frame["category"].unique())
+    members = ws.config.taxonomy.resolve(category, frame["category"].unique())
     area_of = cached("area_of_incident", lambda w, lv: area_of_incident(w, frame, lv), layer)
     mask = filter_incidents(frame, categories=members) & area_incidents(frame, area_of, area_id)
     sel = frame.loc[mask.to_numpy(), ["date", "hour", "weekday"]]

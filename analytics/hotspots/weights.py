@@ -16,9 +16,15 @@ import scipy.sparse as sp
 from libpysal.weights import WSP, W
 from scipy.spatial import cKDTree
 
+from analytics.neighbours import queen_pairs
 from layers.crs import require_projected
 
-__all__ = ["contiguity_weights", "distance_weights", "build_weights", "padded_neighbours"]
+__all__ = [
+    "contiguity_weights",
+    "distance_weights",
+    "build_weights",
+    "padded_neighbours",
+]
 
 
 def contiguity_weights(areas: gpd.GeoDataFrame, *, kind: str = "queen") -> W:
@@ -29,24 +35,30 @@ def contiguity_weights(areas: gpd.GeoDataFrame, *, kind: str = "queen") -> W:
     areas : GeoDataFrame
         Polygons; row order becomes the weights' order.
     kind : {"queen", "rook"}
-        Queen shares a vertex, rook an edge.
+        Queen: boundaries touch or overlap (:func:`analytics.neighbours.queen_pairs`, the one
+        neighbour builder); rook: an edge is shared (libpysal).
 
     Returns
     -------
     libpysal.weights.W
         Binary weights with ids ``0..n-1`` (row positions). Islands have no neighbours.
     """
-    from libpysal.weights import Queen, Rook
+    from libpysal.weights import Rook
 
     if kind not in ("queen", "rook"):
         raise ValueError(f"kind must be 'queen' or 'rook', not {kind!r}")
-    cls = Queen if kind == "queen" else Rook
     geoms = areas.geometry.reset_index(drop=True)
-    with warnings.catch_warnings():
-        # islands / disconnected parts are legitimate (a grid clipped by a river); the
-        # statistics handle areas without neighbours, so libpysal's warning is only noise
-        warnings.filterwarnings("ignore", message=".*(island|not fully connected|disconnected).*")
-        w = cls.from_iterable(list(geoms), ids=list(range(len(geoms))))
+    n = len(geoms)
+    if kind == "queen":  # the one neighbour builder (analytics.neighbours)
+        left, right = queen_pairs(geoms.to_numpy())
+        mat = sp.csr_matrix((np.ones(len(left)), (left, right)), shape=(n, n))
+        w = WSP(mat, id_order=list(range(n))).to_W(silence_warnings=True)
+    else:
+        with warnings.catch_warnings():
+            # islands / disconnected parts are legitimate (a grid clipped by a river); the
+            # statistics handle areas without neighbours, so libpysal's warning is only noise
+            warnings.filterwarnings("ignore", message=".*(island|not fully connected|disconnected).*")
+            w = Rook.from_iterable(list(geoms), ids=list(range(n)))
     w.transform = "B"
     return w
 

@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.models.base import CountModel, mom_alpha, season_length
+from analytics.models.base import CountModel, mom_alpha
+from data.calendar import season_length
 
 __all__ = ["EWMA", "LastPeriod", "LongRunMean", "MeanLastK", "SameLastYear"]
 
 
 class _Baseline(CountModel):
-    dispersion_periods: int = 52
+    """Shared parameters and fit of the baselines: a rolling forecast and its honest alpha.
+
+    Parameters
+    ----------
+    dispersion_periods : int
+        Last periods whose one-step-ahead errors give the NB2 alpha.
+    """
+
+    def __init__(self, *, dispersion_periods: int = 52) -> None:
+        self.dispersion_periods = dispersion_periods
 
     def _rolling(self, Y: np.ndarray) -> np.ndarray:
         """``F[:, t]`` = this baseline's forecast of period t from periods < t (NaN if none)."""
@@ -37,8 +47,7 @@ class _Baseline(CountModel):
         return self._rolling(np.concatenate([Y, np.zeros((len(Y), 1))], axis=1))[:, -1]
 
     def _predict_matrix(self, horizon):
-        mu = np.repeat(np.nan_to_num(self.level_)[:, None], horizon, axis=1)
-        return mu, np.repeat(self.alpha_[:, None], horizon, axis=1)
+        return self.level_, self.alpha_
 
 
 def _cum(Y: np.ndarray) -> np.ndarray:
@@ -47,9 +56,6 @@ def _cum(Y: np.ndarray) -> np.ndarray:
 
 class LastPeriod(_Baseline):
     """Forecast = the count of the origin period."""
-
-    def __init__(self, *, dispersion_periods: int = 52) -> None:
-        self.dispersion_periods = dispersion_periods
 
     def _rolling(self, Y):
         F = np.full(Y.shape, np.nan)
@@ -61,8 +67,8 @@ class MeanLastK(_Baseline):
     """Forecast = mean of the last ``k`` periods (fewer at the start of the history)."""
 
     def __init__(self, *, k: int = 4, dispersion_periods: int = 52) -> None:
+        super().__init__(dispersion_periods=dispersion_periods)
         self.k = k
-        self.dispersion_periods = dispersion_periods
 
     def _rolling(self, Y):
         C = _cum(Y)
@@ -77,9 +83,6 @@ class MeanLastK(_Baseline):
 class LongRunMean(_Baseline):
     """Forecast = mean of every period so far."""
 
-    def __init__(self, *, dispersion_periods: int = 52) -> None:
-        self.dispersion_periods = dispersion_periods
-
     def _rolling(self, Y):
         C = _cum(Y)
         t = np.arange(Y.shape[1])
@@ -92,9 +95,6 @@ class SameLastYear(_Baseline):
 
     With less than a year of history it falls back to the long-run mean.
     """
-
-    def __init__(self, *, dispersion_periods: int = 52) -> None:
-        self.dispersion_periods = dispersion_periods
 
     def _rolling(self, Y):
         L = season_length(self.freq_)
@@ -114,15 +114,15 @@ class SameLastYear(_Baseline):
         for h in range(horizon):  # loop over the horizon only
             j = H.shape[1] - L + h
             mu[:, h] = H[:, j % L] if H.shape[1] == L else self.fallback_
-        return mu, np.repeat(self.alpha_[:, None], horizon, axis=1)
+        return mu, self.alpha_
 
 
 class EWMA(_Baseline):
     """Exponentially weighted moving average with the given ``halflife`` (periods)."""
 
     def __init__(self, *, halflife: float = 4.0, dispersion_periods: int = 52) -> None:
+        super().__init__(dispersion_periods=dispersion_periods)
         self.halflife = halflife
-        self.dispersion_periods = dispersion_periods
 
     def _rolling(self, Y):
         lam = 1 - 0.5 ** (1 / self.halflife)

@@ -56,8 +56,7 @@ class EarsC2(CountModel):
         self.alpha_ = _nb_from_moments(self.mean_, self.sd_**2)
 
     def _predict_matrix(self, horizon):
-        return (np.repeat(self.mean_[:, None], horizon, axis=1),
-                np.repeat(self.alpha_[:, None], horizon, axis=1))
+        return self.mean_, self.alpha_
 
     def _statistic(self, y, mu, alpha):
         return (y - self.mean_) / np.maximum(self.sd_, self.min_sd)
@@ -108,8 +107,7 @@ class PoissonCUSUM(CountModel):
         return y * np.log(self.ratio) - (self.ratio - 1) * self.mu0_
 
     def _predict_matrix(self, horizon):
-        return (np.repeat(self.mu0_[:, None], horizon, axis=1),
-                np.repeat(self.alpha_[:, None], horizon, axis=1))
+        return self.mu0_, self.alpha_
 
     def _statistic(self, y, mu, alpha):
         return np.maximum(0.0, self.S_ + self._llr(y))

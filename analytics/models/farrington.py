@@ -30,8 +30,9 @@ import numpy as np
 from scipy import stats
 
 from analytics.distributions import quantile
-from analytics.models.base import CountModel, season_length
+from analytics.models.base import CountModel
 from analytics.models.glm import batched_poisson_irls
+from data.calendar import season_length
 
 __all__ = ["Farrington"]
 
@@ -135,8 +136,7 @@ class Farrington(CountModel):
 
     def _predict_matrix(self, horizon):
         # The detector predicts one period; later periods repeat it (refit each period).
-        mu = np.repeat(self.mu0_[:, None], horizon, axis=1)
-        return mu, np.repeat(self.alpha_[:, None], horizon, axis=1)
+        return self.mu0_, self.alpha_
 
     def _statistic(self, y, mu, alpha):
         U = quantile(1 - self.alarm_alpha, mu, alpha).astype(float)

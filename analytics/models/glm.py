@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 import statsmodels.api as sm
 
-from analytics.models.base import CountModel, calendar_features, mom_alpha, next_periods
+from analytics.models.base import CountModel, calendar_features, mom_alpha
+from data.calendar import next_periods
 
 __all__ = ["CountGLM", "batched_poisson_irls", "glm_design"]
 
@@ -189,5 +190,4 @@ class CountGLM(CountModel):
         ahead = next_periods(self.origin_, self.freq_, horizon)
         T = len(self.periods_)
         X = self._design(ahead, np.arange(T, T + horizon))[:, self.columns_]
-        mu = np.exp(np.clip(self.coef_ @ X.T, -30, 30))
-        return mu, np.repeat(self.alpha_[:, None], horizon, axis=1)
+        return np.exp(np.clip(self.coef_ @ X.T, -30, 30)), self.alpha_

@@ -1,7 +1,8 @@
 """One gradient-boosted Poisson regression pooled over all areas.
 
-Features of (area, period t), all computed from periods before t: lags 1, 2 and 52; rolling
-means over 4, 13 and 52 periods; the area's long-run mean; the neighbours' 4- and 13-period
+Features of (area, period t), all computed from periods before t: lags 1, 2 and one year
+(52 weeks, 12 months or 364 days: :func:`data.calendar.season_length`); rolling means over 4,
+13 periods and one year; the area's long-run mean; the neighbours' 4- and 13-period
 means (spatial lag over the area adjacency); week-of-year sin/cos; the 春节 share of the
 period. Target: the count at t. scikit-learn's ``HistGradientBoostingRegressor(loss="poisson")``
 learns from the last ``train_periods`` periods of every area at once (rows beyond
@@ -19,26 +20,14 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import sparse
 
-from analytics.models.base import CountModel, calendar_features, mom_alpha, next_periods
+from analytics.models.base import CountModel, calendar_features, mom_alpha
+from analytics.neighbours import neighbour_lists
+from data.calendar import next_periods, season_length
 
 __all__ = ["PooledGBM", "neighbour_mapping"]
 
-
-def neighbour_mapping(areas) -> dict[str, list[str]]:
-    """Queen-style neighbours (boundaries touch or overlap) of a GeoDataFrame with ``area_id``.
-
-    Uses a shapely STRtree ``intersects`` query, vectorised over all areas.
-    """
-    from shapely import STRtree
-
-    geoms = areas.geometry.to_numpy()
-    ids = areas["area_id"].astype(str).to_numpy()
-    left, right = STRtree(geoms).query(geoms, predicate="intersects")
-    keep = left != right
-    out: dict[str, list[str]] = {i: [] for i in ids}
-    for a, b in zip(ids[left[keep]], ids[right[keep]]):
-        out[a].append(b)
-    return out
+#: Queen neighbours of a GeoDataFrame with ``area_id`` (the one builder: analytics.neighbours).
+neighbour_mapping = neighbour_lists
 
 
 class PooledGBM(CountModel):
@@ -84,7 +73,7 @@ class PooledGBM(CountModel):
         if nb is None:
             return None
         if not isinstance(nb, Mapping):
-            nb = neighbour_mapping(nb)
+            nb = neighbour_lists(nb)
         pos = {k: i for i, k in enumerate(zip(keys["area_id"], keys["category"]))}
         rows, cols = [], []
         for i, (a, c) in enumerate(zip(keys["area_id"], keys["category"])):
@@ -114,7 +103,8 @@ class PooledGBM(CountModel):
 
         t = targets
         m4, m13 = mean(4, t), mean(13, t)
-        cols = [lag(1, t), lag(2, t), lag(52, t), m4, m13, mean(52, t), C[:, t] / np.maximum(t, 1)]
+        year = self.lags_[-1]
+        cols = [*(lag(k, t) for k in self.lags_), m4, m13, mean(year, t), C[:, t] / np.maximum(t, 1)]
         if self.W_ is not None:
             cols += [self.W_ @ m4, self.W_ @ m13]
         cal = calendar_features(periods, self.freq_, fourier=1).to_numpy()
@@ -156,6 +146,8 @@ class PooledGBM(CountModel):
         if T < 8:
             raise ValueError(f"PooledGBM needs at least 8 periods of counts, got {T}")
         self.W_ = self._weights()
+        # the same period last year follows the frequency: 52 weeks, 12 months, 364 days
+        self.lags_ = (1, 2, season_length(self.freq_))
         hold = min(self.holdout, T - 6)
         # One fit, on the targets before the hold-out; its errors on the hold-out periods give
         # an honest dispersion. Prediction then uses features from the latest periods.
@@ -180,5 +172,5 @@ class PooledGBM(CountModel):
             mu[:, h] = self._predict_rows(self._features(ext, t, ahead[h : h + 1]))
             Y = ext
             Y[:, -1] = mu[:, h]
-        return mu, np.repeat(self.alpha_[:, None], horizon, axis=1)
+        return mu, self.alpha_
 

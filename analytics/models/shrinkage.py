@@ -29,8 +29,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from analytics.models.base import CountModel, calendar_features, mom_alpha, next_periods
+from analytics.models.base import CountModel, calendar_features, mom_alpha
 from analytics.models.glm import batched_poisson_irls
+from data.calendar import next_periods, season_length
 
 __all__ = ["EmpiricalBayes", "seasonal_profile"]
 
@@ -42,7 +43,7 @@ def seasonal_profile(Y_total: np.ndarray, periods, freq: str):
     factor for any periods, scaled to mean 1 over the fitted history. With less than a year
     of data (or no cases) the profile is flat.
     """
-    if len(periods) < {"W": 52, "M": 12, "D": 364}[freq] or Y_total.sum() <= 0:
+    if len(periods) < season_length(freq) or Y_total.sum() <= 0:
         return lambda p: np.ones(len(p))
     X = calendar_features(periods, freq).to_numpy()
     keep = X.std(0) > 1e-9
@@ -124,8 +125,7 @@ class EmpiricalBayes(CountModel):
         # The fitted profile is evaluated at the new periods; the rates are not refitted.
         s_next = self.profile_(next_periods(self.origin_, self.freq_, horizon))
         mu = self.rate_[:, None] * s_next[None, :]
-        alpha = (1.0 / self.shape_ + self.alpha_time_)[:, None]
-        return mu, np.repeat(alpha, horizon, axis=1)
+        return mu, 1.0 / self.shape_ + self.alpha_time_
 
 
 def _parents(area_ids: pd.Series, parent) -> np.ndarray:

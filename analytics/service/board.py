@@ -31,7 +31,6 @@ import pandas as pd
 
 from analytics.distributions import p_exceed as _p_exceed
 from analytics.models import MODELS, make_model
-from analytics.models.base import season_length, to_matrix
 from analytics.warning import (
     LEVELS,
     Thresholds,
@@ -41,6 +40,8 @@ from analytics.warning import (
     reason,
     yoy_levels,
 )
+from data.calendar import data_as_of, is_complete, season_length
+from data.cube import CountMatrix, to_matrix
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -123,9 +124,7 @@ def _periods(ws, freq: str) -> pd.DatetimeIndex:
     if len(ps) == 0:
         return ps
     t_max = pd.to_datetime(ws.incidents_frame(["occurred_at"])["occurred_at"]).max()
-    last_day = {"W": ps + pd.Timedelta(days=6), "D": ps,
-                "M": ps + pd.offsets.MonthEnd(0)}[freq]
-    return ps[last_day.normalize() <= t_max.normalize()]
+    return ps[is_complete(ps, freq, data_as_of(t_max))]  # the one completeness rule
 
 
 def _raw_counts(ws, level: str, freq: str) -> pd.DataFrame:
@@ -135,10 +134,10 @@ def _raw_counts(ws, level: str, freq: str) -> pd.DataFrame:
 
 
 def _group(ws, level: str, freq: str, category: str | None) -> tuple[pd.DataFrame, str]:
-    from analytics.counts import group_counts
-    from data.taxonomy import ALL
+    from data.cube import group_counts
+    from data.taxonomy import canonical_name
 
-    name = category or ALL
+    name = canonical_name(category)
 
     def compute():
         raw = _raw_counts(ws, level, freq)
@@ -161,11 +160,12 @@ def _parent_map(ws, level: str) -> dict | None:
 
 def _matrix(ws, level: str, freq: str, name: str):
     counts, _ = _group(ws, level, freq, name)
-    return _cached(ws, "matrix", (level, freq, name), lambda: to_matrix(counts))
+    m = _cached(ws, "matrix", (level, freq, name), lambda: to_matrix(counts, freq=freq))
+    return m.keys, m.periods, m.Y
 
 
 def _period_arg(ws, period, freq: str) -> pd.Timestamp:
-    from analytics.counts import period_start
+    from data.calendar import period_start
 
     ps = periods(ws, freq)
     if period is None:
@@ -196,7 +196,7 @@ def _fit_predict(ws, level, freq, name, model, origin_index: int):
 
     def compute():
         m = make_model(model, parent=_parent_map(ws, level))
-        m.fit_arrays(keys, ps[: origin_index + 1], Y[:, : origin_index + 1], freq=freq)
+        m.fit(CountMatrix(keys, ps[: origin_index + 1], Y[:, : origin_index + 1], freq))
         return m.predict(1)
 
     return _cached(ws, "predict", (level, freq, name, model, origin_index), compute)
@@ -428,8 +428,8 @@ def _trend(ws, area_id, level, freq, name, n_periods, model):
     parent = _parent_map(ws, level)
     mus, alphas = [], []
     for j in idx:  # one fit per period shown (vectorised over areas inside)
-        m = make_model(model, parent=parent).fit_arrays(keys, ps[:j], Y[:, :j], freq=freq)
-        mu, al = m.predict_params(1)
+        m = make_model(model, parent=parent).fit(CountMatrix(keys, ps[:j], Y[:, :j], freq))
+        mu, al = m.predict(1, as_arrays=True)
         mus.append(mu[row, 0])
         alphas.append(al[row, 0])
     mu, al = np.array(mus), np.array(alphas)

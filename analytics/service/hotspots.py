@@ -290,9 +290,8 @@ def _tidy_counts(ws, layer: str, category, start, end, freq: str) -> pd.DataFram
 
 
 def _members(ws, category, present) -> tuple[str, ...]:
-    name = ALL if category in (None, "") else str(category)
     try:
-        return ws.config.taxonomy.members(name, [str(c) for c in present])
+        return ws.config.taxonomy.resolve(category, [str(c) for c in present])
     except ValueError as exc:
         raise ValueError(f"--category: {exc}") from None
 

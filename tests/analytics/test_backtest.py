@@ -189,9 +189,11 @@ def test_backtest_file_json_contract(tmp_path):
         assert k in out
     assert out["cell_m"] == 500 and out["freq"] == "W" and out["n_cells"] > 20
     test_events = df[pd.to_datetime(df["occurred_at"]) >= "2023-10-02"]
-    last_full = pd.Timestamp("2023-12-18")  # the week of 12-25 is not complete in the data
+    # the data reach Sunday 2023-12-31 (15:50), so the week of 12-25 is complete by the board's
+    # rule (data.calendar.is_complete, as of the end of the last day with data)
+    last_full = pd.Timestamp("2023-12-25")
     assert out["n_events"] <= len(test_events[pd.to_datetime(test_events["occurred_at"]) < last_full + pd.Timedelta(days=7)])
-    assert out["n_periods"] == 12
+    assert out["n_periods"] == 13
     for name in ("mean15", "eb"):
         m = out["models"][name]
         assert set(m["hit_rate"]) == {"0.01", "0.05", "0.10"}

@@ -23,7 +23,8 @@ from analytics.models import (
     make_model,
     neighbour_mapping,
 )
-from analytics.models.base import calendar_features, mom_alpha, spring_festival
+from analytics.models.base import calendar_features, mom_alpha
+from data.calendar import spring_festival
 from analytics.models.glm import glm_design
 
 

@@ -1,4 +1,4 @@
-"""Counts cube: periods, dense shape and totals, roll-ups equal direct counting, groups."""
+"""Counts cube (data/cube.py): periods, dense shape and totals, roll-ups equal direct counting, groups."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from analytics.counts import count_cube, group_counts, period_start, rollup
+from data.calendar import period_start
+from data.cube import count_cube, group_counts, rollup
 from data.taxonomy import ALL, Taxonomy
 from layers.assign import assign_points
 from layers.grids import GridSpec, make_grid
