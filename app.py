@@ -77,6 +77,11 @@ def create_app(workspace: str | Path | Workspace) -> dash.Dash:
         routing_callback_inputs={"lang": Input(LANG_STORE, "data")},
     )
     app.server.config[WS_KEY] = ws
+    # A browser upload arrives base64-encoded inside one callback request: refuse a body larger
+    # than the upload limit allows before Flask reads it (a 200 MB POST costs gigabytes).
+    from data.ingest_limits import limits_of
+
+    app.server.config["MAX_CONTENT_LENGTH"] = limits_of(ws.config).max_upload_bytes * 4 // 3 + (1 << 20)
     set_fallback_workspace(ws)
     app.layout = _layout(ws)
     _register_shell_callbacks(app)

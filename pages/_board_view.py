@@ -1,5 +1,5 @@
 """Presentation helpers of the board and the big screen: the shown layer and its warning rows,
-legend, KPI tiles, ranking table and breadcrumbs. Numbers come from analytics.service.board only."""
+legend, KPI tiles, ranking table and breadcrumbs. Numbers come from the service only."""
 
 from __future__ import annotations
 
@@ -8,24 +8,26 @@ import pandas as pd
 from dash import dash_table, html
 
 from analytics.present.i18n import label, t
-from analytics.service.maps import layer_table
-from pages._common import LEVEL_COLORS, LEVELS, admin_layers, cached
+from pages._common import LEVEL_COLORS, LEVELS
 
 __all__ = ["board_frame", "drill_path", "legend", "table_columns", "table_rows", "kpi_tiles",
-           "crumbs", "chain", "category_choices", "period_label", "TABLE_COLS"]
+           "crumbs", "chain", "period_label", "TABLE_COLS"]
 
 TABLE_COLS = ("rank", "name", "observed", "expected", "yoy", "mom", "level", "reason")
 
 
-def board_frame(ws, board, layer: str, path: list[str], period: str, freq: str, category: str,
+def board_frame(svc, layer: str, path: list[str], period: str, freq: str, category: str,
                 mode: str) -> tuple[str, pd.DataFrame]:
-    """The layer shown for ``path`` and its warning rows (children of the last area in path)."""
-    layers = chain(ws, layer)
+    """The layer shown for ``path`` and its warning rows (children of the last area in path).
+
+    The path comes from the browser: every area in it is checked against the user's scope.
+    """
+    layers = chain(svc, layer)
+    path = [svc.check_area(a, layers[i]) for i, a in enumerate(path[: len(layers) - 1])]
     shown = layers[min(len(path), len(layers) - 1)]
-    table = cached("warning_table", board.warning_table, level=shown, period=period, freq=freq,
-                   category=category, mode=mode)
+    table = svc.warning_table(level=shown, period=period, freq=freq, category=category, mode=mode)
     frame = pd.DataFrame(table.drop(columns="geometry", errors="ignore"))
-    areas = layer_table(ws, shown)[["area_id", "parent_id", "lon", "lat"]]
+    areas = svc.layer_table(shown)[["area_id", "parent_id", "lon", "lat"]]
     frame = frame.merge(areas, on="area_id", how="left")
     if path:
         frame = frame[frame["parent_id"].astype("string") == str(path[-1])]
@@ -103,28 +105,24 @@ def kpi_tiles(values: dict, lang: str) -> list:
     return tiles
 
 
-def crumbs(ws, layer: str, path: list[str], lang: str) -> list:
-    layers = chain(ws, layer)
+def crumbs(svc, layer: str, path: list[str], lang: str) -> list:
+    layers = chain(svc, layer)
     items = [html.Button(t("board.whole_city", lang) + f"（{label(layers[0], lang)}）",
                          id={"type": "board-crumb", "index": 0}, n_clicks=0, className="crumb")]
     for i, area_id in enumerate(path):
-        names = layer_table(ws, layers[i]).set_index("area_id")["name"]
+        names = svc.layer_table(layers[i]).set_index("area_id")["name"]
         items += [html.Span("›", className="crumb-sep"),
                   html.Button(str(names.get(area_id, area_id)), id={"type": "board-crumb", "index": i + 1},
                               n_clicks=0, className="crumb")]
     return items
 
 
-def chain(ws, layer: str | None) -> list[str]:
-    layers = admin_layers(ws)
+def chain(svc, layer: str | None) -> list[str]:
+    """The drill-down chain from ``layer`` down (the layers the user may see)."""
+    layers = svc.admin_layers()
     if layer in layers:
         return layers[layers.index(layer):]
     return [layer] if layer else layers
-
-
-def category_choices(ws) -> list[str]:
-    cats = cached("categories", lambda w: sorted(w.incidents_frame(["category"])["category"].dropna().unique()))
-    return ws.config.taxonomy.choices(cats)
 
 
 def period_label(p: pd.Timestamp, freq: str) -> str:

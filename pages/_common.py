@@ -1,14 +1,15 @@
-"""Shared plumbing of the Dash pages: the workspace of the running app, a result cache keyed
-by the workspace stamp, figure styling and small layout pieces.
+"""Shared plumbing of the Dash pages: the service of the running app for the user asking,
+figure styling and small layout pieces.
+
+Pages reach the workspace only through :func:`service` — an :class:`analytics.service.Service`
+bound to the signed-in user — which caches by workspace version and applies the user's area
+scope; a page never reads files and never filters by itself.
 
 Not a page (the leading underscore keeps Dash Pages from importing it as one).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 import dash
@@ -18,12 +19,14 @@ from dash import dcc, html
 
 from analytics.present.i18n import DEFAULT_LANG, LANGS, label, plotly_locale, t
 from analytics.present.palette import FONT_FAMILY, LEVEL_COLORS, LEVELS
-from data.workspace import ADMIN_LEVELS, Workspace
+from analytics.service import Service
+from data.workspace import Workspace
 
 __all__ = [
-    "WS_KEY", "LANG_STORE", "workspace", "cached", "optional", "lang_of", "graph_config",
-    "base_layout", "layout_dict", "empty_figure", "level_colors", "admin_layers", "control", "card",
-    "not_ready", "dropdown", "set_fallback_workspace", "LEVELS", "LEVEL_COLORS", "FONT_FAMILY", "t", "label",
+    "WS_KEY", "LANG_STORE", "service", "served_workspace", "lang_of", "graph_config",
+    "base_layout", "layout_dict", "empty_figure", "level_colors", "control", "card",
+    "not_ready", "refused", "dropdown", "set_fallback_workspace", "LEVELS", "LEVEL_COLORS", "FONT_FAMILY", "t",
+    "label",
 ]
 
 #: Flask config key holding the app's Workspace (set by app.create_app).
@@ -31,12 +34,18 @@ WS_KEY = "PINGAN_WORKSPACE"
 #: id of the app-wide language store (dcc.Store, localStorage).
 LANG_STORE = "app-lang"
 
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
-_CACHE_SIZE = 128
 _FALLBACK: dict[str, Workspace] = {}
 
 
-def workspace() -> Workspace:
+def service() -> Service:
+    """The workspace of the running app as the user of the current request may see it."""
+    from pages._auth import current_user
+
+    remote = (flask.request.remote_addr or "?") if flask.has_request_context() else "local"
+    return Service(served_workspace(), current_user(), remote=remote)
+
+
+def served_workspace() -> Workspace:
     """The workspace served by the current app (from the Flask app config)."""
     if flask.has_app_context() and WS_KEY in flask.current_app.config:
         return flask.current_app.config[WS_KEY]
@@ -48,34 +57,6 @@ def workspace() -> Workspace:
 def set_fallback_workspace(ws: Workspace) -> None:
     """Remember ``ws`` for code that runs outside a request context."""
     _FALLBACK["ws"] = ws
-
-
-def cached(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``fn(workspace(), *args, **kwargs)`` computed once per workspace stamp and arguments.
-
-    Heavy results (warning tables, hot-spot statistics) are shared by every callback and user
-    until the workspace changes (a new ingest changes the stamp).
-    """
-    ws = workspace()
-    key = (name, str(ws.path), ws.stamp(), args, tuple(sorted(kwargs.items())))
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    value = fn(ws, *args, **kwargs)
-    _CACHE[key] = value
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return value
-
-
-def optional(module: str):
-    """Import ``module`` or return None when a colleague's module has not landed yet."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
 
 
 def lang_of(value: object) -> str:
@@ -131,12 +112,6 @@ def level_colors() -> dict[str, str]:
     return dict(LEVEL_COLORS)
 
 
-def admin_layers(ws: Workspace) -> list[str]:
-    """Admin layers present in the workspace, coarse to fine (the drill-down chain)."""
-    present = ws.layers()
-    return [lv for lv in ADMIN_LEVELS if lv in present] or present[:1]
-
-
 def control(title: str, component, *, width: str | None = None) -> html.Div:
     """A labelled control in the page's control bar."""
     style = {"minWidth": width} if width else None
@@ -151,6 +126,11 @@ def card(title: str, body, *, id: str | None = None, className: str = "", title_
 
 def not_ready(what: str, lang: str) -> html.Div:
     return html.Div(t("app.not_ready", lang, what=what), className="not-ready")
+
+
+def refused(lang: str) -> html.Div:
+    """What a page shows where the user's role or area scope does not reach."""
+    return html.Div(t("app.refused", lang), className="not-ready")
 
 
 def dropdown(id: str, options: list[tuple[str, str]], value: Any, *, clearable: bool = False,

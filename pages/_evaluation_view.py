@@ -1,51 +1,15 @@
-"""Presentation helpers of the evaluation page: the workspace's cached backtest and its charts."""
+"""Presentation helpers of the evaluation page: the backtest table and its charts (the backtest
+itself comes from ``Service.backtest``)."""
 
 from __future__ import annotations
-
-import json
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from analytics.present.i18n import t
-from pages._common import base_layout, optional
+from pages._common import base_layout
 
-__all__ = ["workspace_backtest", "backtest_table", "pai_figure", "coverage_figure", "col_name",
-           "CELL_M", "TEST_WEEKS", "SLOW_MODELS"]
-
-#: Backtest settings for the workspace: 500 m cells, weekly, the last 12 weeks as test periods.
-CELL_M = 500.0
-TEST_WEEKS = 12
-#: Models left out of the in-app backtest: minutes instead of seconds on a 2-core machine
-#: (``pingan backtest`` runs them).
-SLOW_MODELS = frozenset({"gbm"})
-
-
-def workspace_backtest(ws) -> dict | None:
-    """The backtest JSON of the workspace, computed once and cached in ``W/cache/backtest.json``."""
-    path = ws.path / "cache" / "backtest.json"
-    stamp = ws.stamp()
-    if path.exists():
-        cached = json.loads(path.read_text(encoding="utf-8"))
-        if cached.get("_stamp") == stamp:
-            return cached
-    bt = optional("analytics.backtest")
-    if bt is None:
-        return None
-    end = pd.Timestamp(ws.incidents_frame(["occurred_at"])["occurred_at"].max()).normalize()
-    start = (end - pd.Timedelta(weeks=TEST_WEEKS)).to_period("W-SUN").start_time
-    models = [m for m in _registry() if m not in SLOW_MODELS]
-    result = bt.backtest_file(str(ws.incidents_path), cell=CELL_M, freq="W", start=str(start.date()),
-                              end=None, category=None, models=models or None)
-    result = {**result, "_stamp": stamp}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
-    return result
-
-
-def _registry() -> list[str]:
-    models = optional("analytics.models")
-    return list(getattr(models, "MODELS", {})) if models is not None else []
+__all__ = ["backtest_table", "pai_figure", "coverage_figure", "col_name"]
 
 
 def backtest_table(result: dict) -> pd.DataFrame:

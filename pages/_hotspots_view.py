@@ -1,7 +1,7 @@
 """Presentation helpers of the hotspot page: incident filters, selection regions and figures.
 
-The statistics (Gi*, emerging hot spots, Knox) come from analytics.hotspots; here incidents are
-only filtered and drawn. The map is a lon/lat cartesian plot (scaleanchor keeps the aspect),
+The statistics (Gi*, emerging hot spots, Knox) and the incident filters come from the service;
+here incidents are only drawn. The map is a lon/lat cartesian plot (scaleanchor keeps the aspect),
 so box / lasso selections come back as plain coordinates for cross-filtering.
 """
 
@@ -10,64 +10,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import shapely
 
 from analytics.present.i18n import label, t
-from analytics.service.maps import layer_geojson, polygons_xy
+from analytics.service.maps import polygons_xy
 from pages._common import base_layout, layout_dict
 
-__all__ = ["incident_frame", "filter_incidents", "region_mask", "selected_values", "incident_map",
-           "count_bar", "class_traces", "HOT_COLORS"]
+__all__ = ["selected_values", "incident_map", "count_bar", "class_traces", "HOT_COLORS"]
 
 #: Hot/cold class colours (ArcGIS-like reds and blues).
 HOT_COLORS: dict[str, str] = {
     "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7",
     "cold_99": "#2166ac", "cold_95": "#67a9cf", "cold_90": "#d1e5f0",
 }
-
-
-def incident_frame(ws) -> pd.DataFrame:
-    """Incidents with lon, lat, category, date, hour, weekday (0 = Monday) and ``when`` (text)."""
-    frame = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
-    ts = pd.to_datetime(frame["occurred_at"])
-    return frame.assign(date=ts.dt.normalize(), hour=ts.dt.hour.astype("int8"),
-                        weekday=ts.dt.day_of_week.astype("int8"), when=ts.dt.strftime("%Y-%m-%d %H:%M"))
-
-
-def filter_incidents(frame: pd.DataFrame, *, categories=None, start=None, end=None, hours=None,
-                     weekdays=None) -> pd.Series:
-    """Boolean mask of the incidents passing every given filter.
-
-    ``categories`` is a collection of category names; ``start``/``end`` inclusive dates;
-    ``hours`` an inclusive (low, high) pair; ``weekdays`` a collection of 0–6.
-    """
-    mask = pd.Series(True, index=frame.index)
-    if categories is not None:
-        mask &= frame["category"].isin(list(categories))
-    if start:
-        mask &= frame["date"] >= pd.Timestamp(start)
-    if end:
-        mask &= frame["date"] <= pd.Timestamp(end)
-    if hours is not None and tuple(hours) != (0, 23):
-        mask &= frame["hour"].between(int(hours[0]), int(hours[1]))
-    if weekdays is not None and len(weekdays) < 7:
-        mask &= frame["weekday"].isin([int(w) for w in weekdays])
-    return mask
-
-
-def region_mask(frame: pd.DataFrame, selected: dict | None) -> pd.Series:
-    """Incidents inside a box or lasso selection of the map (all when nothing is selected)."""
-    if not selected:
-        return pd.Series(True, index=frame.index)
-    lon, lat = frame["lon"].to_numpy(), frame["lat"].to_numpy()
-    if selected.get("range"):
-        (x0, x1), (y0, y1) = selected["range"]["x"], selected["range"]["y"]
-        return pd.Series((lon >= min(x0, x1)) & (lon <= max(x0, x1)) & (lat >= min(y0, y1)) & (lat <= max(y0, y1)),
-                         index=frame.index)
-    if selected.get("lassoPoints"):
-        ring = shapely.Polygon(list(zip(selected["lassoPoints"]["x"], selected["lassoPoints"]["y"])))
-        return pd.Series(shapely.contains_xy(ring, lon, lat), index=frame.index)
-    return pd.Series(True, index=frame.index)
 
 
 def selected_values(selected: dict | None) -> list | None:
@@ -77,7 +31,7 @@ def selected_values(selected: dict | None) -> list | None:
     return sorted({p["x"] for p in selected["points"]})
 
 
-def incident_map(ws, frame: pd.DataFrame, view: str, lang: str, overlays: dict, outline_layer: str,
+def incident_map(svc, frame: pd.DataFrame, view: str, lang: str, overlays: dict, outline_layer: str,
                  height: int = 620) -> dict:
     """Points / density / grid counts of ``frame`` with area outlines and overlay layers.
 
@@ -88,7 +42,7 @@ def incident_map(ws, frame: pd.DataFrame, view: str, lang: str, overlays: dict, 
     lon_pts = np.round(frame["lon"].to_numpy(dtype=float), 5)
     lat_pts = np.round(frame["lat"].to_numpy(dtype=float), 5)
     data = list(overlays.get("classes", []))
-    lon, lat = polygons_xy(layer_geojson(ws, outline_layer))
+    lon, lat = polygons_xy(svc.layer_geojson(outline_layer))
     data.append({"type": "scattergl", "x": lon, "y": lat, "mode": "lines", "hoverinfo": "skip",
                  "line": {"color": "#8a94a3", "width": 1}, "showlegend": False})
     if view == "density" and len(frame):
@@ -122,10 +76,10 @@ def incident_map(ws, frame: pd.DataFrame, view: str, lang: str, overlays: dict, 
     return {"data": data, "layout": layout}
 
 
-def class_traces(ws, layer: str, table: pd.DataFrame, lang: str, colors: dict[str, str],
+def class_traces(svc, layer: str, table: pd.DataFrame, lang: str, colors: dict[str, str],
                  column: str = "class") -> list[dict]:
     """One filled polygon trace per hot/cold class of ``table`` (area_id and ``column``)."""
-    gj = layer_geojson(ws, layer)
+    gj = svc.layer_geojson(layer)
     traces = []
     for cls, color in colors.items():
         ids = table.loc[table[column].astype(str) == cls, "area_id"].astype(str)

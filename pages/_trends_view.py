@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from analytics.present.i18n import t
 from pages._common import LEVEL_COLORS, base_layout
 
-__all__ = ["band_figure", "year_figure", "heatmap_figure", "compstat", "area_incidents", "area_of_incident"]
+__all__ = ["band_figure", "year_figure", "heatmap_figure", "compstat_labels"]
 
 
 def band_figure(tr: pd.DataFrame, lang: str) -> go.Figure:
@@ -69,48 +69,9 @@ def heatmap_figure(frame: pd.DataFrame, lang: str) -> go.Figure:
     return fig
 
 
-def compstat(frame: pd.DataFrame, end: pd.Timestamp, lang: str) -> pd.DataFrame:
-    """CompStat windows ending on ``end`` (inclusive): last 28 days vs the previous 28 and the
-    same 28 days last year; year to date vs last year to date.
-
-    Returns a frame with columns window, current, compare, change (fraction, NaN if compare = 0).
-    """
-    d = frame["date"]
-    end = pd.Timestamp(end).normalize()
-
-    def n(lo, hi):
-        return int(((d >= lo) & (d <= hi)).sum())
-
-    last28 = (end - pd.Timedelta(days=27), end)
-    prev28 = (end - pd.Timedelta(days=55), end - pd.Timedelta(days=28))
-    ly28 = (last28[0] - pd.DateOffset(years=1), end - pd.DateOffset(years=1))
-    ytd = (pd.Timestamp(year=end.year, month=1, day=1), end)
-    lytd = (pd.Timestamp(year=end.year - 1, month=1, day=1), end - pd.DateOffset(years=1))
-    rows = [
-        (f"{t('trend.last28', lang)} / {t('trend.prev28', lang)}", n(*last28), n(*prev28)),
-        (f"{t('trend.last28', lang)} / {t('trend.ly28', lang)}", n(*last28), n(*ly28)),
-        (f"{t('trend.ytd', lang)} / {t('trend.ly_ytd', lang)}", n(*ytd), n(*lytd)),
-    ]
-    out = pd.DataFrame(rows, columns=["window", "current", "compare"])
-    out["change"] = np.where(out["compare"] > 0, (out["current"] - out["compare"]) / out["compare"].where(out["compare"] > 0), np.nan)
-    return out
-
-
-def area_incidents(frame: pd.DataFrame, area_of: pd.Series | None, area_id: str | None) -> pd.Series:
-    """Mask of the rows of ``frame`` whose area (``area_of``, aligned on the incident frame's
-    index) is ``area_id``; all rows when there is no area or no assignments."""
-    if not area_id or area_of is None:
-        return pd.Series(True, index=frame.index)
-    return pd.Series(area_of.reindex(frame.index).to_numpy() == str(area_id), index=frame.index)
-
-
-def area_of_incident(ws, frame: pd.DataFrame, layer: str) -> pd.Series | None:
-    """The ``layer`` area_id of every row of ``frame`` (incident frame), from assignments.parquet.
-
-    Computed once per workspace stamp by the page (a join on 300,000 ids costs a few hundred
-    ms; comparing an aligned array afterwards costs a few)."""
-    if not ws.assignments_path.exists():
-        return None
-    assign = pd.read_parquet(ws.assignments_path, columns=["incident_id", layer])
-    area = frame[["incident_id"]].merge(assign, on="incident_id", how="left")[layer]
-    return pd.Series(area.astype(object).to_numpy(), index=frame.index)
+def compstat_labels(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """CompStat windows (:func:`analytics.service.incidents.compstat`) with their names in ``lang``."""
+    names = {"last28/prev28": ("trend.last28", "trend.prev28"), "last28/ly28": ("trend.last28", "trend.ly28"),
+             "ytd/ly_ytd": ("trend.ytd", "trend.ly_ytd")}
+    window = [f"{t(names[w][0], lang)} / {t(names[w][1], lang)}" for w in table["window"]]
+    return table.assign(window=window)

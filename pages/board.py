@@ -7,11 +7,11 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html
 
+from analytics.present.brief import deliver_brief
 from analytics.present.i18n import label, t
-from analytics.service.maps import layer_geojson
+from analytics.service import ScopeError
 from pages._board_view import (
     board_frame,
-    category_choices,
     chain,
     crumbs,
     drill_path,
@@ -25,17 +25,14 @@ from pages._common import (
     LANG_STORE,
     LEVEL_COLORS,
     LEVELS,
-    admin_layers,
-    cached,
     card,
     control,
     dropdown,
     empty_figure,
     graph_config,
     lang_of,
-    not_ready,
-    optional,
-    workspace,
+    refused,
+    service,
 )
 from pages._maps import level_map
 
@@ -43,9 +40,11 @@ dash.register_page(__name__, path="/", name=t("nav.board"), title=t("app.title")
 
 def layout(lang: str | None = None, **_query) -> html.Div:
     lang = lang_of(lang)
-    ws = workspace()
-    layers = admin_layers(ws)
-    cats = category_choices(ws)
+    svc = service()
+    layers = svc.admin_layers()
+    cats = svc.category_choices()
+    brief = ([html.Button(t("board.brief", lang), id="board-brief", n_clicks=0, className="btn")]
+             if svc.may("brief") else [])
     return html.Div([
         html.Div([
             control(t("ctl.freq", lang), dcc.RadioItems(
@@ -58,11 +57,11 @@ def layout(lang: str | None = None, **_query) -> html.Div:
                 id="board-mode", options=[{"label": t(f"mode.{m}", lang), "value": m}
                                           for m in ("alert", "forecast", "yoy")],
                 value="alert", inline=True, className="radio")),
-            html.Button(t("board.brief", lang), id="board-brief", n_clicks=0, className="btn"),
+            *brief,
             dcc.Link(t("board.screen", lang), href="/screen", className="hint"),
         ], className="controls"),
         dcc.Store(id="board-path", data=[]),
-        dcc.Store(id="board-brief-paths"),
+        dcc.Store(id="board-brief-files"),
         dcc.Download(id="board-download"),
         html.Div(id="board-brief-status", className="status"),
         html.Div(id="board-kpis", className="kpis"),
@@ -91,11 +90,11 @@ def layout(lang: str | None = None, **_query) -> html.Div:
 @callback(Output("board-period", "options"), Output("board-period", "value"),
           Input("board-freq", "value"), State(LANG_STORE, "data"))
 def period_options(freq, lang):
-    board = optional("analytics.service.board")
-    if board is None:
+    svc = service()
+    periods = [pd.Timestamp(p) for p in svc.periods(freq)]
+    if not periods:
         return [], None
-    periods = [pd.Timestamp(p) for p in cached("periods", board.periods, freq)]
-    latest = pd.Timestamp(cached("latest_period", board.latest_period, freq))
+    latest = pd.Timestamp(svc.latest_period(freq))
     return [{"label": period_label(p, freq), "value": str(p.date())} for p in reversed(periods)], str(latest.date())
 
 
@@ -108,7 +107,7 @@ def drill(click, _crumbs, layer, path):
         return []
     if isinstance(trigger, dict):  # a breadcrumb: go back up to that level
         return (path or [])[: trigger["index"]] if ctx.triggered[0]["value"] else dash.no_update
-    return drill_path(path or [], chain(workspace(), layer), _clicked(click))
+    return drill_path(path or [], chain(service(), layer), _clicked(click))
 
 
 @callback(Output("board-map", "figure"), Output("board-legend", "children"),
@@ -119,15 +118,16 @@ def drill(click, _crumbs, layer, path):
           State(LANG_STORE, "data"))
 def render(period, category, mode, path, layer, freq, lang):
     lang = lang_of(lang)
-    board = optional("analytics.service.board")
-    if board is None or period is None:
-        msg = t("app.not_ready", lang, what="analytics.service.board") if board is None else t("app.no_data", lang)
-        return empty_figure(msg), [], [], [], [], t("board.ranking", lang)
-    ws = workspace()
-    shown, frame = board_frame(ws, board, layer, path or [], period, freq, category, mode)
-    fig = level_map(layer_geojson(ws, shown), frame, lang)
+    if period is None:
+        return empty_figure(t("app.no_data", lang)), [], [], [], [], t("board.ranking", lang)
+    svc = service()
+    try:
+        shown, frame = board_frame(svc, layer, path or [], period, freq, category, mode)
+    except ScopeError:
+        return empty_figure(t("app.refused", lang)), [], [], [], [], t("board.ranking", lang)
+    fig = level_map(svc.layer_geojson(shown), frame, lang)
     return (fig, legend(frame, lang), table_rows(frame, lang), table_columns(lang),
-            crumbs(ws, layer, path or [], lang), t("board.ranking" if freq == "M" else "board.ranking_week", lang))
+            crumbs(svc, layer, path or [], lang), t("board.ranking" if freq == "M" else "board.ranking_week", lang))
 
 
 @callback(Output("board-kpis", "children"), Input("board-period", "value"),
@@ -135,35 +135,42 @@ def render(period, category, mode, path, layer, freq, lang):
           State(LANG_STORE, "data"))
 def kpis(period, category, layer, freq, lang):
     lang = lang_of(lang)
-    board = optional("analytics.service.board")
-    if board is None or period is None:
+    if period is None:
         return []
-    values = cached("kpis", board.kpis, period, freq, category, layer)
+    try:
+        values = service().kpis(period, freq, category, layer)
+    except ScopeError:
+        return [refused(lang)]
     return kpi_tiles(values, lang)
 
 
-@callback(Output("board-brief-paths", "data"), Output("board-brief-status", "children"),
+@callback(Output("board-brief-files", "data"), Output("board-brief-status", "children"),
           Input("board-brief", "n_clicks"), State("board-period", "value"), State(LANG_STORE, "data"),
           prevent_initial_call=True, running=[(Output("board-brief", "disabled"), True, False)])
 def make_briefing(_n, period, lang):
     lang = lang_of(lang)
-    brief = optional("analytics.present.brief")
-    if brief is None:
-        return None, not_ready("analytics.present.brief", lang)
-    ws = workspace()
-    paths = brief.make_brief(ws, week=period, out=str(ws.path / "briefs" / str(period)), lang=lang)
-    paths = {k: str(paths[k]) for k in ("png", "pdf", "html") if k in paths}
+    try:
+        files = deliver_brief(service(), period, lang=lang)  # {kind: opaque download id}
+    except ScopeError:
+        return None, refused(lang)
+    except ValueError as exc:
+        return None, html.Div(str(exc), className="not-ready")
+    files = {k: files[k] for k in ("png", "pdf", "html", "docx", "xlsx") if k in files}
     buttons = [html.Button(k.upper(), id={"type": "board-dl", "index": k}, n_clicks=0, className="btn")
-               for k in paths]
-    return paths, html.Div([html.Span(t("board.brief_done", lang) + "："), *buttons], className="row")
+               for k in files]
+    return files, html.Div([html.Span(t("board.brief_done", lang) + "："), *buttons], className="row")
 
 
 @callback(Output("board-download", "data"), Input({"type": "board-dl", "index": ALL}, "n_clicks"),
-          State("board-brief-paths", "data"), prevent_initial_call=True)
-def download_briefing(_clicks, paths):
-    if not ctx.triggered[0]["value"] or not paths:
+          State("board-brief-files", "data"), prevent_initial_call=True)
+def download_briefing(_clicks, files):
+    if not ctx.triggered[0]["value"] or not isinstance(files, dict):
         return dash.no_update
-    return dcc.send_file(paths[ctx.triggered_id["index"]])
+    try:  # only an id this server made for this user redeems a file; a path gives nothing
+        path = service().download(files.get(str(ctx.triggered_id["index"])))
+    except PermissionError:
+        return dash.no_update
+    return dcc.send_file(str(path))
 
 
 def _clicked(click) -> str | None:

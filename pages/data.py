@@ -3,16 +3,13 @@ an upload of the next week's file through the same ingest_files + refresh as the
 
 from __future__ import annotations
 
-import base64
-import tempfile
-from pathlib import Path
-
 import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
 from analytics.present.i18n import label, t
-from pages._common import LANG_STORE, cached, card, lang_of, not_ready, optional, workspace
+from analytics.service import ScopeError
+from pages._common import LANG_STORE, card, lang_of, refused, service
 
 dash.register_page(__name__, path="/data", name=t("nav.data"), title=t("app.title"), order=4)
 
@@ -21,12 +18,16 @@ _QUARANTINE_ROWS = 500
 
 def layout(lang: str | None = None, **_query) -> html.Div:
     lang = lang_of(lang)
+    svc = service()
+    if not svc.may("data"):
+        return refused(lang)
+    upload = ([dcc.Upload(id="data-upload", children=html.Div(t("data.upload_hint", lang)), className="upload",
+                          multiple=False)] if svc.may("upload") else [])
     return html.Div([
         html.Div([
             html.Div([card(t("data.summary", lang), html.Div(id="data-summary"))], className="col-side"),
             html.Div([card(t("data.upload", lang), html.Div([
-                dcc.Upload(id="data-upload", children=html.Div(t("data.upload_hint", lang)), className="upload",
-                           multiple=False),
+                *upload,
                 dcc.Loading(html.Div(id="data-upload-result", className="status")),
             ]))], className="col-map"),
         ], className="row"),
@@ -38,22 +39,26 @@ def layout(lang: str | None = None, **_query) -> html.Div:
           Input("data-upload-result", "children"), State(LANG_STORE, "data"))
 def summary(_result, lang):
     lang = lang_of(lang)
-    return cached("data_summary", summary_list, lang), cached("data_quarantine", _quarantine_view, lang)
+    svc = service()
+    try:
+        return summary_list(svc.summary(), lang), quarantine_tables(svc.quarantine(), lang)
+    except ScopeError:
+        return refused(lang), []
 
 
 @callback(Output("data-upload-result", "children"), Input("data-upload", "contents"),
           State("data-upload", "filename"), State(LANG_STORE, "data"), prevent_initial_call=True)
 def upload(contents, filename, lang):
     lang = lang_of(lang)
-    ingest, pipeline = optional("data.ingest"), optional("data.pipeline")
-    if ingest is None or pipeline is None or contents is None:
-        return not_ready("data.ingest / data.pipeline", lang)
-    ws = workspace()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(filename or "upload.csv").name
-        path.write_bytes(base64.b64decode(contents.split(",", 1)[1]))
-        report = ingest.ingest_files([str(path)], ws)
-        pipeline.refresh(ws)
+    if contents is None:
+        return dash.no_update
+    try:
+        report = service().upload(contents, filename)
+    except ScopeError:
+        return refused(lang)
+    except (ValueError, UnicodeDecodeError) as exc:  # the user's file: say what is wrong with it
+        return html.Div([html.Strong(t("data.upload_failed", lang)), html.Span(str(exc).splitlines()[0])],
+                        className="not-ready", id="data-upload-error")
     return html.Div([
         html.Div(t("data.accepted", lang, used=f"{report.rows_used:,}", quarantined=f"{report.rows_quarantined:,}",
                    rows=f"{report.rows_in:,}"), id="data-upload-counts"),
@@ -61,28 +66,21 @@ def upload(contents, filename, lang):
     ])
 
 
-def summary_list(ws, lang: str) -> html.Dl:
-    """Rows, date range, layers with area counts, attribution."""
-    inc = ws.incidents_frame(["occurred_at"])
-    q = ws.quarantine()
-    cfg = ws.config
-    layers = ", ".join(f"{label(x, lang)} {len(ws.areas(x)):,}" for x in ws.layers())
+def summary_list(info: dict, lang: str) -> html.Dl:
+    """Rows, date range, layers with area counts, attribution (from ``Service.summary``)."""
+    layers = ", ".join(f"{label(x, lang)} {n:,}" for x, n in info["layers"].items())
     items = [
-        (t("data.incidents", lang), f"{len(inc):,}"),
-        (t("data.quarantined", lang), f"{len(q):,}"),
-        (t("data.date_range", lang), f"{inc['occurred_at'].min():%Y-%m-%d} ~ {inc['occurred_at'].max():%Y-%m-%d}"
-         if len(inc) else "—"),
+        (t("data.incidents", lang), f"{info['incidents']:,}"),
+        (t("data.quarantined", lang), f"{info['quarantined']:,}"),
+        (t("data.date_range", lang), f"{info['first']:%Y-%m-%d} ~ {info['last']:%Y-%m-%d}"
+         if info["first"] is not None else "—"),
         (t("data.layers", lang), layers or "—"),
-        (t("app.attribution", lang), cfg.attribution or "—"),
+        (t("app.attribution", lang), info["attribution"] or "—"),
     ]
     children = []
     for k, v in items:
         children += [html.Dt(k), html.Dd(v)]
     return html.Dl(children, className="summary-grid", id="data-summary-list")
-
-
-def _quarantine_view(ws, lang: str) -> html.Div:
-    return quarantine_tables(ws.quarantine(), lang)
 
 
 def quarantine_tables(q: pd.DataFrame, lang: str) -> html.Div:

@@ -14,14 +14,14 @@ from pages._common import (
     empty_figure,
     graph_config,
     lang_of,
-    workspace,
+    refused,
+    service,
 )
 from pages._evaluation_view import (
     backtest_table,
     col_name,
     coverage_figure,
     pai_figure,
-    workspace_backtest,
 )
 
 dash.register_page(__name__, path="/evaluation", name=t("nav.evaluation"), title=t("app.title"), order=3)
@@ -46,10 +46,11 @@ def layout(lang: str | None = None, **_query) -> html.Div:
           Output("evaluation-coverage", "figure"), Input("evaluation-trigger", "data"), State(LANG_STORE, "data"))
 def show(_trigger, lang):
     lang = lang_of(lang)
-    result = workspace_backtest(workspace())
-    if result is None:
-        msg = t("app.not_ready", lang, what="analytics.backtest")
-        return html.Div(msg, className="not-ready"), empty_figure(msg), empty_figure(msg)
+    svc = service()
+    if not svc.may("data"):
+        msg = t("app.refused", lang)
+        return refused(lang), empty_figure(msg), empty_figure(msg)
+    result = svc.backtest()
     table = backtest_table(result)
     return (dash_table.DataTable(id="evaluation-grid", data=table.to_dict("records"), sort_action="native",
                                  columns=[{"name": col_name(c, lang), "id": c} for c in table.columns],

@@ -9,27 +9,21 @@ import pandas as pd
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
 from analytics.present.i18n import TEXT, label, t
-from pages._board_view import category_choices
+from analytics.service.incidents import filter_incidents, region_mask
 from pages._common import (
     LANG_STORE,
-    admin_layers,
-    cached,
     card,
     control,
     dropdown,
     graph_config,
     lang_of,
-    optional,
-    workspace,
+    service,
 )
 from pages._hotspots_view import (
     HOT_COLORS,
     class_traces,
     count_bar,
-    filter_incidents,
-    incident_frame,
     incident_map,
-    region_mask,
     selected_values,
 )
 
@@ -43,20 +37,21 @@ _EMERGING_COLORS = {"new_hot_spot": "#67000d", "consecutive_hot_spot": "#cb181d"
 
 def layout(lang: str | None = None, **_query) -> html.Div:
     lang = lang_of(lang)
-    ws = workspace()
-    frame = cached("incident_frame", incident_frame)
-    end = frame["date"].max()
-    start = max(frame["date"].min(), end - pd.Timedelta(days=89))
-    cats = category_choices(ws)
+    svc = service()
+    frame = svc.incidents()
+    end = frame["date"].max() if len(frame) else pd.Timestamp.now().normalize()
+    first = frame["date"].min() if len(frame) else end
+    start = max(first, end - pd.Timedelta(days=89))
+    cats = svc.category_choices()
     overlays = [("gistar", t("hot.gistar", lang)), ("emerging", t("hot.emerging", lang))]
-    if ws.has_extra("cameras"):
+    if svc.has_extra("cameras"):
         overlays.append(("cameras", t("hot.cameras", lang)))
     return html.Div([
         html.Div([
             control(t("ctl.category", lang), dropdown("hot-category", [(c, label(c, lang)) for c in cats], cats[0])),
             control(t("ctl.dates", lang), dcc.DatePickerRange(
                 id="hot-dates", start_date=start.date(), end_date=end.date(), display_format="YYYY-MM-DD",
-                min_date_allowed=frame["date"].min().date(), max_date_allowed=end.date())),
+                min_date_allowed=first.date(), max_date_allowed=end.date())),
             control(t("ctl.hours", lang), dcc.RangeSlider(id="hot-hours", min=0, max=23, step=1, value=[0, 23],
                                                          marks={h: str(h) for h in range(0, 24, 3)}),
                     width="260px"),
@@ -99,9 +94,9 @@ def reset_selection(_n):
           Input("hot-overlays", "value"), Input("hot-map", "selectedData"), Input("hot-hour", "selectedData"),
           Input("hot-weekday", "selectedData"), State(LANG_STORE, "data"))
 def render(category, start, end, hours, weekdays, view, overlays, map_sel, hour_sel, wd_sel, lang):
-    lang, ws = lang_of(lang), workspace()
-    frame = cached("incident_frame", incident_frame)
-    members = ws.config.taxonomy.resolve(category, frame["category"].unique())
+    lang, svc = lang_of(lang), service()
+    frame = svc.incidents()
+    members = svc.members(category, frame["category"].unique())
     base = filter_incidents(frame, categories=members, start=start, end=end, hours=hours, weekdays=weekdays)
     hour_pick, wd_pick = selected_values(hour_sel), selected_values(wd_sel)
     in_region = region_mask(frame, map_sel)
@@ -109,8 +104,8 @@ def render(category, start, end, hours, weekdays, view, overlays, map_sel, hour_
     by_wd = base & filter_incidents(frame, hours=_span(hour_pick)) & in_region
     on_map = base & filter_incidents(frame, hours=_span(hour_pick), weekdays=wd_pick)
     both = on_map & in_region
-    layers = admin_layers(ws)
-    fig_map = incident_map(ws, frame[on_map], view, lang, _overlays(ws, overlays or [], category, start, end, lang),
+    layers = svc.admin_layers()
+    fig_map = incident_map(svc, frame[on_map], view, lang, _overlays(svc, overlays or [], category, start, end, lang),
                            layers[min(1, len(layers) - 1)])
     wd_labels = {d: t(f"wd.{d}", lang) for d in range(7)}
     return (fig_map,
@@ -127,11 +122,10 @@ def render(category, start, end, hours, weekdays, view, overlays, map_sel, hour_
           Input("hot-dates", "end_date"), State(LANG_STORE, "data"))
 def knox(category, start, end, lang):
     lang = lang_of(lang)
-    hs = optional("analytics.service.hotspots")
-    if hs is None or not hasattr(hs, "run_hotspots"):
-        return html.Div(t("app.not_ready", lang, what="analytics.hotspots.run_hotspots"), className="not-ready")
-    table = cached("hotspots", hs.run_hotspots, "knox", category=category, start=start, end=end,
-                   seed=12345, permutations=99)
+    try:
+        table = service().hotspots("knox", category=category, start=start, end=end, seed=12345, permutations=99)
+    except ValueError as exc:  # too few incidents in the window
+        return html.Div(str(exc), className="hint")
     table = pd.DataFrame(table).drop(columns=["n_events", "n_pairs_within"], errors="ignore").round(3)
     if "distance_band" in table:
         table["distance_band"] = table["distance_band"].astype(str).replace("same location", t("knox.same", lang))
@@ -144,22 +138,19 @@ def knox(category, start, end, lang):
                                 style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13})
 
 
-def _overlays(ws, chosen: list[str], category, start, end, lang) -> dict:
-    """Overlay traces: Gi* and emerging classes from analytics.hotspots, cameras from the workspace."""
+def _overlays(svc, chosen: list[str], category, start, end, lang) -> dict:
+    """Overlay traces: Gi* and emerging classes and the cameras, from the service."""
     out: dict = {"classes": []}
-    hs = optional("analytics.service.hotspots")
-    layer = "grid" if "grid" in ws.layers() else admin_layers(ws)[-1]
-    if hs is not None and hasattr(hs, "run_hotspots"):
-        if "gistar" in chosen:
-            table = cached("hotspots", hs.run_hotspots, "gistar", layer=layer, category=category, start=start,
-                           end=end, seed=12345, permutations=99)
-            out["classes"] += class_traces(ws, layer, table, lang, HOT_COLORS)
-        if "emerging" in chosen:
-            table = cached("hotspots", hs.run_hotspots, "emerging", layer=layer, category=category,
-                           seed=12345, permutations=99)
-            out["classes"] += class_traces(ws, layer, table, lang, _EMERGING_COLORS, column="category")
-    if "cameras" in chosen and ws.has_extra("cameras"):
-        out["cameras"] = cached("extra_cameras", lambda w: pd.DataFrame(w.extra("cameras")).drop(columns="geometry", errors="ignore"))
+    layer = svc.hotspot_layer()
+    if "gistar" in chosen:
+        table = svc.hotspots("gistar", layer=layer, category=category, start=start, end=end,
+                             seed=12345, permutations=99)
+        out["classes"] += class_traces(svc, layer, table, lang, HOT_COLORS)
+    if "emerging" in chosen:
+        table = svc.hotspots("emerging", layer=layer, category=category, seed=12345, permutations=99)
+        out["classes"] += class_traces(svc, layer, table, lang, _EMERGING_COLORS, column="category")
+    if "cameras" in chosen:
+        out["cameras"] = svc.cameras()
     return out
 
 

@@ -8,18 +8,13 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
 from analytics.present.i18n import label, t
-from analytics.service.maps import layer_geojson
-from data.taxonomy import ALL
 from pages._board_view import board_frame, kpi_tiles, legend
 from pages._common import (
     LANG_STORE,
-    admin_layers,
-    cached,
     empty_figure,
     graph_config,
     lang_of,
-    optional,
-    workspace,
+    service,
 )
 from pages._maps import level_map
 
@@ -31,12 +26,12 @@ ROTATE_SECONDS = 15
 
 def layout(lang: str | None = None, **_query) -> html.Div:
     lang = lang_of(lang)
-    ws = workspace()
+    svc = service()
     return html.Div([
         dcc.Interval(id="screen-interval", interval=ROTATE_SECONDS * 1000, n_intervals=0),
         html.Div([dcc.Link("×", href="/", className="screen-exit", title=t("nav.board", lang))],
                  style={"textAlign": "right"}),
-        html.H1(f"{ws.config.name} · {t('screen.title', lang)}", className="screen-title"),
+        html.H1(f"{svc.city} · {t('screen.title', lang)}", className="screen-title"),
         html.Div(id="screen-sub", className="screen-sub"),
         html.Div(id="screen-kpis", className="kpis"),
         html.Div(id="screen-legend", className="legend", style={"justifyContent": "center"}),
@@ -50,15 +45,14 @@ def layout(lang: str | None = None, **_query) -> html.Div:
           Input("screen-interval", "n_intervals"), State(LANG_STORE, "data"))
 def rotate(n, lang):
     lang = lang_of(lang)
-    board = optional("analytics.service.board")
-    if board is None:
-        return empty_figure(t("app.not_ready", lang, what="analytics.service.board"), dark=True), [], "", []
-    ws = workspace()
-    layers = admin_layers(ws)
+    svc = service()
+    layers = svc.admin_layers()
+    if not layers:
+        return empty_figure(t("app.no_data", lang), dark=True), [], "", []
     layer = layers[(n or 0) % len(layers)]
-    period = str(pd.Timestamp(cached("latest_period", board.latest_period, "W")).date())
-    shown, frame = board_frame(ws, board, layer, [], period, "W", ALL, "alert")
-    fig = level_map(layer_geojson(ws, shown), frame, lang, dark=True, height=None, labels=len(frame) <= 40)
+    period = str(pd.Timestamp(svc.latest_period("W")).date())
+    shown, frame = board_frame(svc, layer, [], period, "W", None, "alert")
+    fig = level_map(svc.layer_geojson(shown), frame, lang, dark=True, height=None, labels=len(frame) <= 40)
     sub = f"{period} · {t('screen.rotating', lang, layer=label(shown, lang))}"
-    kpis = kpi_tiles(cached("kpis", board.kpis, period, "W", ALL, layer), lang)
+    kpis = kpi_tiles(svc.kpis(period, "W", None, layer), lang)
     return fig, legend(frame, lang), sub, kpis

@@ -7,27 +7,21 @@ import dash
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
 from analytics.present.i18n import label, t
-from analytics.service.maps import layer_table
-from pages._board_view import category_choices
+from analytics.service import ScopeError
+from analytics.service.incidents import area_incidents, compstat, filter_incidents
 from pages._common import (
     LANG_STORE,
-    admin_layers,
-    cached,
     card,
     control,
     dropdown,
     empty_figure,
     graph_config,
     lang_of,
-    optional,
-    workspace,
+    service,
 )
-from pages._hotspots_view import filter_incidents, incident_frame
 from pages._trends_view import (
-    area_incidents,
-    area_of_incident,
     band_figure,
-    compstat,
+    compstat_labels,
     heatmap_figure,
     year_figure,
 )
@@ -37,9 +31,9 @@ dash.register_page(__name__, path="/trends", name=t("nav.trends"), title=t("app.
 
 def layout(lang: str | None = None, area: str | None = None, **_query) -> html.Div:
     lang = lang_of(lang)
-    ws = workspace()
-    layers = admin_layers(ws)
-    cats = category_choices(ws)
+    svc = service()
+    layers = svc.admin_layers()
+    cats = svc.category_choices()
     return html.Div([
         html.Div([
             control(t("ctl.level", lang), dropdown("trend-layer", [(x, label(x, lang)) for x in layers], layers[0])),
@@ -63,7 +57,10 @@ def layout(lang: str | None = None, area: str | None = None, **_query) -> html.D
 
 @callback(Output("trend-area", "options"), Output("trend-area", "value"), Input("trend-layer", "value"))
 def area_options(layer):
-    table = layer_table(workspace(), layer)
+    try:
+        table = service().layer_table(layer)
+    except ScopeError:
+        return [], None
     return ([{"label": f"{n}（{a}）", "value": a} for a, n in zip(table["area_id"], table["name"])],
             str(table["area_id"].iloc[0]) if len(table) else None)
 
@@ -72,10 +69,12 @@ def area_options(layer):
           Input("trend-freq", "value"), State(LANG_STORE, "data"))
 def series(area_id, category, freq, lang):
     lang = lang_of(lang)
-    board = optional("analytics.service.board")
-    if board is None or area_id is None:
-        return empty_figure(t("app.not_ready", lang, what="analytics.service.board") if board is None else t("app.no_data", lang))
-    tr = cached("trend", board.trend, area_id, category, freq, 104 if freq == "W" else 36)
+    if area_id is None:
+        return empty_figure(t("app.no_data", lang))
+    try:
+        tr = service().trend(area_id, category, freq, 104 if freq == "W" else 36)
+    except ScopeError:
+        return empty_figure(t("app.refused", lang))
     return band_figure(tr, lang)
 
 
@@ -83,14 +82,18 @@ def series(area_id, category, freq, lang):
           Input("trend-area", "value"), Input("trend-category", "value"), State("trend-layer", "value"),
           State(LANG_STORE, "data"))
 def comparisons(area_id, category, layer, lang):
-    lang, ws = lang_of(lang), workspace()
-    frame = cached("incident_frame", incident_frame)
-    members = ws.config.taxonomy.resolve(category, frame["category"].unique())
-    area_of = cached("area_of_incident", lambda w, lv: area_of_incident(w, frame, lv), layer)
+    lang, svc = lang_of(lang), service()
+    try:
+        area_id = svc.check_area(area_id, layer) if area_id else None
+        area_of = svc.area_of_incident(layer)
+    except ScopeError:
+        area_id, area_of = None, None
+    frame = svc.incidents()
+    members = svc.members(category, frame["category"].unique())
     mask = filter_incidents(frame, categories=members) & area_incidents(frame, area_of, area_id)
     sel = frame.loc[mask.to_numpy(), ["date", "hour", "weekday"]]
     end = frame["date"].max()
-    table = compstat(sel, end, lang)
+    table = compstat_labels(compstat(sel, end), lang)
     cols = [{"name": t("trend.window", lang), "id": "window"}, {"name": t("trend.current", lang), "id": "current"},
             {"name": t("trend.compare", lang), "id": "compare"},
             {"name": t("trend.change", lang), "id": "change", "type": "numeric",

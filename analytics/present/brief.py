@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ from analytics.present.brief_text import (
 from analytics.present.i18n import label, t
 from data.taxonomy import ALL
 
-__all__ = ["make_brief", "BriefData", "gather", "render_brief", "GROUP", "TIMINGS"]
+__all__ = ["deliver_brief", "make_brief", "BriefData", "gather", "render_brief", "GROUP", "TIMINGS"]
 
 #: The reported group next to all cases (两抢一盗), when the workspace's taxonomy has it.
 GROUP = "两抢一盗"
@@ -84,6 +85,25 @@ class BriefData:
     hot_window: tuple[pd.Timestamp, pd.Timestamp] | None = None
     attribution: str = ""
     timezone: str = "Asia/Shanghai"
+
+
+def deliver_brief(svc, week=None, lang: str = "zh") -> dict[str, str]:
+    """Make the week's briefing for a signed-in user; returns ``{kind: download id}``.
+
+    The briefing is city-wide, so the role must allow ``brief`` (not ``grid``). Briefings render
+    one at a time per process — each drives a headless Chromium; four at once reached 5.9 GB —
+    and later requests wait their turn. The files stay on the server; the page gets opaque ids
+    that only this user can redeem (:meth:`analytics.service.Service.download`).
+    """
+    svc.require("brief")
+    if lang not in ("zh", "en"):
+        raise ValueError(f"lang {lang!r}: expected zh or en")
+    period = _resolve_week(svc.ws, week)
+    out = svc.ws.path / "briefs" / f"{period.date()}-{lang}"
+    with _BRIEF_SLOT:
+        paths = make_brief(svc.ws, week=period, out=out, lang=lang)
+    svc.record("brief", f"week {period.date()} ({lang})")
+    return {k: svc.offer(p) for k, p in paths.items() if Path(p).is_file()}
 
 
 def make_brief(ws, *, week: str | pd.Timestamp | None = None, out: str | Path,
@@ -120,6 +140,10 @@ def make_brief(ws, *, week: str | pd.Timestamp | None = None, out: str | Path,
         paths = render_brief(data, out, lang=lang, renderer=renderer)
     TIMINGS["total"] = time.perf_counter() - t0
     return paths
+
+
+#: One briefing render at a time per process (see :func:`deliver_brief`).
+_BRIEF_SLOT = threading.Lock()
 
 
 def gather(ws, *, week: str | pd.Timestamp | None = None) -> BriefData:

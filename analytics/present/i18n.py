@@ -36,6 +36,7 @@ TEXT: dict[str, dict[str, str]] = {
     "app.subtitle": {"zh": "刑事发案四色预警", "en": "Four-colour crime warning"},
     "app.lang_toggle": {"zh": "EN", "en": "中文"},
     "app.attribution": {"zh": "数据来源", "en": "Data"},
+    "app.refused": {"zh": "您的账号角色或辖区范围不包含此内容。", "en": "This is outside your role or area scope."},
     "app.not_ready": {"zh": "该功能所需的分析模块尚未安装：{what}", "en": "This view needs a module that is not installed yet: {what}"},
     "app.no_data": {"zh": "暂无数据", "en": "No data"},
     "app.error": {"zh": "无法计算：{msg}", "en": "Could not compute: {msg}"},
@@ -282,6 +283,7 @@ TEXT: dict[str, dict[str, str]] = {
     "data.quarantine": {"zh": "隔离数据（不可用行及原因）", "en": "Quarantine (unusable rows and why)"},
     "data.upload": {"zh": "上传下一周数据文件（CSV / Excel）", "en": "Upload next week's file (CSV / Excel)"},
     "data.upload_hint": {"zh": "拖放文件或点击选择", "en": "Drag and drop or click to select"},
+    "data.upload_failed": {"zh": "文件未导入：", "en": "File not ingested: "},
     "data.accepted": {"zh": "已接收 {used} 行，隔离 {quarantined} 行（共 {rows} 行）", "en": "Accepted {used} rows, quarantined {quarantined} (of {rows})"},
     # -- reason codes of the quarantine -------------------------------------------------------
     "reason.missing_coordinates": {"zh": "缺少坐标", "en": "Missing coordinates"},

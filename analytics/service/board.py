@@ -1,10 +1,9 @@
 """The board façade: what the CLI (``pingan warn``), the Dash app and the briefing call.
 
 Every function takes a :class:`data.workspace.Workspace` and plain arguments, and returns
-plain tables / dicts. Results are cached in memory per ``(workspace path, ws.stamp(), function,
-arguments)``; the stamp changes whenever incidents, areas or config change, so a re-ingest is
-seen at once. Names and keywords here are a contract with the app and the briefing — extend,
-do not rename.
+plain tables / dicts. Results are cached by :mod:`analytics.service.cache` per workspace
+version: every writer bumps the version, so the first read after an ingest or upload is fresh.
+Names and keywords here are a contract with the app and the briefing — extend, do not rename.
 
 Public functions
 ----------------
@@ -22,8 +21,6 @@ quiet 网格 from turning red on a single case.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,10 +28,12 @@ import pandas as pd
 
 from analytics.distributions import p_exceed as _p_exceed
 from analytics.models import MODELS, make_model
+from analytics.service.cache import cached as _cached
+from analytics.service.cache import clear_cache as _clear_all
 from analytics.warning import (
     LEVELS,
     Thresholds,
-    expected_reds,
+    expected_by_chance,
     forecast_levels,
     levels_from_p,
     reason,
@@ -62,25 +61,9 @@ DEFAULT_MODEL = "eb"
 #: Colouring modes of :func:`warning_table`.
 MODES: tuple[str, ...] = ("alert", "forecast", "yoy")
 
-_CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 64
-
-
 def clear_cache() -> None:
     """Forget every cached result (tests; after editing files behind the workspace's back)."""
-    _CACHE.clear()
-
-
-def _cached(ws, name: str, args: tuple, compute: Callable[[], Any]) -> Any:
-    key = (str(ws.path), ws.stamp(), name, args)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    value = compute()
-    _CACHE[key] = value
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return value
+    _clear_all()
 
 
 # -- periods, layers, categories ------------------------------------------------------------------
@@ -297,7 +280,7 @@ def _warning_table(ws, level, p, freq, name, mode, model):
     else:
         pex = _p_exceed(observed, mu, alpha)
         table["p_exceed"] = pex
-        table["level"] = (levels_from_p(pex, observed, th) if mode == "alert"
+        table["level"] = (levels_from_p(pex, observed, th, expected=mu) if mode == "alert"
                           else yoy_levels(observed, ly, th))
         zh, en = reason(observed, mu, pex, yoy, freq=freq)
         table["reason_zh"], table["reason_en"] = zh, en
@@ -320,7 +303,9 @@ def _warning_table(ws, level, p, freq, name, mode, model):
             "observed_last_year", "observed_prev", "rank", "mu", "alpha", "mode", "model",
             "geometry"]
     gdf = gpd.GeoDataFrame(out[cols], geometry="geometry", crs=areas.crs)
-    gdf.attrs["expected_reds"] = expected_reds(pred, th) if mode == "alert" else float("nan")
+    chance = expected_by_chance(pred, th) if mode == "alert" else {"orange": np.nan, "red": np.nan}
+    gdf.attrs["expected_reds"] = float(chance["red"])
+    gdf.attrs["chance"] = {k: float(v) for k, v in chance.items()}
     gdf.attrs["thresholds"] = th
     gdf.attrs["model"] = model
     return gdf
@@ -340,8 +325,8 @@ def level_counts(table: pd.DataFrame) -> dict[str, int]:
 
 # -- KPIs -----------------------------------------------------------------------------------------
 def kpis(ws, period=None, freq: str = "W", category: str | None = None,
-         level: str | None = None) -> dict[str, Any]:
-    """Headline figures of a period.
+         level: str | None = None, area_ids=None) -> dict[str, Any]:
+    """Headline figures of a period, over the whole layer or the areas ``area_ids`` of it.
 
     Returns
     -------
@@ -349,7 +334,8 @@ def kpis(ws, period=None, freq: str = "W", category: str | None = None,
         ``period, category, level, total, total_last_year, yoy, total_prev, mom`` (counts summed
         over the layer's areas; 同比 against the same period a year earlier — 52 weeks / 12
         months — and 环比 against the previous period, fractions or None), ``levels`` (areas per
-        colour), ``expected_reds`` (reds expected by chance), ``n_areas``, and
+        colour), ``expected_reds`` and ``chance`` (``{"orange", "red"}``: areas expected in each
+        colour by chance alone if every forecast were right), ``n_areas``, and
         ``liangqiang_yidao`` = ``{"name": "两抢一盗", "count", "last_year", "yoy"}`` when the
         taxonomy has that group (else None).
     """
@@ -357,9 +343,14 @@ def kpis(ws, period=None, freq: str = "W", category: str | None = None,
     p = _period_arg(ws, period, freq)
     table = warning_table(ws, level=level, period=p, freq=freq, category=category)
     _, name = _group(ws, level, freq, category)
+    if area_ids is not None:
+        wanted = set(map(str, area_ids))
+        table = table[table["area_id"].astype(str).isin(wanted).to_numpy()]
 
     def totals(cat_name):
         keys, ps, Y = _matrix(ws, level, freq, cat_name)
+        if area_ids is not None:
+            Y = Y[keys["area_id"].astype(str).isin(wanted).to_numpy()]
         j = ps.get_loc(p)
         L = season_length(freq)
         tot = float(Y[:, j].sum())
@@ -368,6 +359,8 @@ def kpis(ws, period=None, freq: str = "W", category: str | None = None,
         return tot, ly, prev
 
     tot, ly, prev = totals(name)
+    th = Thresholds.from_config(ws.config.thresholds)
+    chance = {k: float(v) for k, v in expected_by_chance(table[["mu", "alpha"]], th).items()}
     group = "两抢一盗"
     lqyd = None
     if group in ws.config.taxonomy.groups:
@@ -383,7 +376,8 @@ def kpis(ws, period=None, freq: str = "W", category: str | None = None,
         "total_prev": None if prev is None else int(prev),
         "mom": _change(tot, prev),
         "levels": level_counts(table),
-        "expected_reds": float(table.attrs.get("expected_reds", float("nan"))),
+        "expected_reds": chance["red"],
+        "chance": chance,
         "n_areas": len(table),
         "liangqiang_yidao": lqyd,
     }
@@ -440,7 +434,7 @@ def _trend(ws, area_id, level, freq, name, n_periods, model):
         "period": ps[idx], "observed": obs.astype(np.int64), "expected": mu,
         "q80": quantile(0.80, mu, al), "q95": quantile(0.95, mu, al),
         "q99": quantile(0.99, mu, al), "p_exceed": pex,
-        "level": levels_from_p(pex, obs, th),
+        "level": levels_from_p(pex, obs, th, expected=mu),
     })
 
 

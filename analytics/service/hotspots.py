@@ -77,8 +77,10 @@ def count_cube(
     return areas, periods, wide.to_numpy(dtype=float)
 
 
-def window_incidents(ws, category: str | None = ALL, start=None, end=None, crs=None) -> pd.DataFrame:
-    """Incidents of ``category`` in the window with projected ``x``, ``y`` (metres) columns."""
+def window_incidents(ws, category: str | None = ALL, start=None, end=None, crs=None,
+                     incident_ids=None) -> pd.DataFrame:
+    """Incidents of ``category`` in the window with projected ``x``, ``y`` (metres) columns
+    (only those in ``incident_ids`` when given: a user's area scope)."""
     from layers.assign import project_lonlat
 
     inc = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
@@ -88,6 +90,8 @@ def window_incidents(ws, category: str | None = ALL, start=None, end=None, crs=N
         keep &= inc["occurred_at"] >= _ts(start, "start")
     if end is not None:
         keep &= inc["occurred_at"] < _ts(end, "end") + pd.Timedelta(days=1)
+    if incident_ids is not None:
+        keep &= inc["incident_id"].astype(str).isin(incident_ids)
     inc = inc.loc[keep].reset_index(drop=True)
     crs = crs or ws.config.crs or ws.areas(default_layer(ws)).crs
     x, y = project_lonlat(inc["lon"].to_numpy(), inc["lat"].to_numpy(), crs)
@@ -148,10 +152,11 @@ def kde_layer(
 def knox_table(
     ws, category: str | None = ALL, start=None, end=None, *,
     distance_bands=(100, 200, 300, 400, 500), time_bands=(7, 14, 21, 28),
-    permutations: int = 99, seed: int = 12345,
+    permutations: int = 99, seed: int = 12345, incident_ids=None,
 ) -> pd.DataFrame:
-    """Near Repeat Calculator table for the window's incidents of ``category``."""
-    inc = window_incidents(ws, category, start, end)
+    """Near Repeat Calculator table for the window's incidents of ``category`` (of
+    ``incident_ids`` when given)."""
+    inc = window_incidents(ws, category, start, end, incident_ids=incident_ids)
     if len(inc) < 2:
         raise ValueError(f"knox: fewer than 2 incidents of {category!r} in the window")
     kt = KnoxTest(distance_bands=distance_bands, time_bands=time_bands,

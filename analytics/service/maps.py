@@ -3,13 +3,14 @@
 Areas live in the workspace's projected CRS; plotly wants lon/lat GeoJSON. :func:`layer_geojson`
 simplifies each layer in metres (a tolerance that scales with the layer's typical area size, so
 网格 keep their shape and 区 lose invisible detail), reprojects to EPSG:4326, rounds to 1e-5°
-(about a metre) and caches the result per workspace stamp: the board redraws from memory.
+(about a metre) and caches the result per workspace version: the board redraws from memory.
 
 Examples
 --------
 >>> import geopandas as gpd, tempfile
 >>> from shapely.geometry import box
->>> from data.workspace import Workspace
+>>> from analytics.service.cache import cached, clear_cache
+from data.workspace import Workspace
 >>> ws = Workspace.create(tempfile.mkdtemp())
 >>> areas = gpd.GeoDataFrame({"area_id": ["A"], "name": ["甲"], "level": ["district"],
 ...     "parent_id": [None]}, geometry=[box(500000, 2900000, 501000, 2901000)], crs="EPSG:32649")
@@ -22,20 +23,15 @@ Examples
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import shapely
 
+from analytics.service.cache import cached, clear_cache
 from data.workspace import Workspace
 
 __all__ = ["layer_geojson", "layer_table", "subset", "polygons_xy", "clear_cache"]
-
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
-_CACHE_SIZE = 32
-
 
 def layer_geojson(ws: Workspace, layer: str, tolerance: float | None = None) -> dict:
     """Simplified EPSG:4326 GeoJSON FeatureCollection of one area layer.
@@ -56,11 +52,7 @@ def layer_geojson(ws: Workspace, layer: str, tolerance: float | None = None) -> 
         (plotly serialises them directly; use ``.tolist()`` for ``json.dumps``). Cached until
         the workspace changes: treat it as read-only.
     """
-    key = ("geojson", str(ws.path), ws.stamp(), layer, tolerance)
-    if key not in _CACHE:
-        _put(key, _build_geojson(ws, layer, tolerance))
-    _CACHE.move_to_end(key)
-    return _CACHE[key]
+    return cached(ws, "geojson", (layer, tolerance), lambda: _build_geojson(ws, layer, tolerance))
 
 
 def layer_table(ws: Workspace, layer: str) -> pd.DataFrame:
@@ -68,21 +60,20 @@ def layer_table(ws: Workspace, layer: str) -> pd.DataFrame:
 
     Cached like :func:`layer_geojson`.
     """
-    key = ("table", str(ws.path), ws.stamp(), layer)
-    if key not in _CACHE:
-        areas = ws.areas(layer)
-        cent = areas.geometry.representative_point().to_crs(4326)
-        table = pd.DataFrame({
-            "area_id": areas["area_id"].astype(str).to_numpy(),
-            "name": areas["name"].astype(str).to_numpy() if "name" in areas else areas["area_id"].astype(str).to_numpy(),
-            "level": areas["level"].astype(str).to_numpy() if "level" in areas else layer,
-            "parent_id": areas["parent_id"].to_numpy() if "parent_id" in areas else None,
-            "lon": cent.x.to_numpy(),
-            "lat": cent.y.to_numpy(),
-        })
-        _put(key, table)
-    _CACHE.move_to_end(key)
-    return _CACHE[key]
+    return cached(ws, "layer_table", (layer,), lambda: _build_table(ws, layer))
+
+
+def _build_table(ws: Workspace, layer: str) -> pd.DataFrame:
+    areas = ws.areas(layer)
+    cent = areas.geometry.representative_point().to_crs(4326)
+    return pd.DataFrame({
+        "area_id": areas["area_id"].astype(str).to_numpy(),
+        "name": areas["name"].astype(str).to_numpy() if "name" in areas else areas["area_id"].astype(str).to_numpy(),
+        "level": areas["level"].astype(str).to_numpy() if "level" in areas else layer,
+        "parent_id": areas["parent_id"].to_numpy() if "parent_id" in areas else None,
+        "lon": cent.x.to_numpy(),
+        "lat": cent.y.to_numpy(),
+    })
 
 
 def subset(geojson: dict, ids=None) -> dict:
@@ -109,17 +100,6 @@ def polygons_xy(geojson: dict, ids=None) -> tuple[np.ndarray, np.ndarray]:
             parts += [np.asarray(poly[0], dtype=float), gap]
     xy = np.concatenate(parts) if parts else np.empty((0, 2))
     return xy[:, 0].copy(), xy[:, 1].copy()
-
-
-def clear_cache() -> None:
-    """Forget every cached layer (tests; after rewriting a workspace in place)."""
-    _CACHE.clear()
-
-
-def _put(key: tuple, value: Any) -> None:
-    _CACHE[key] = value
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
 
 
 def _build_geojson(ws: Workspace, layer: str, tolerance: float | None) -> dict:

@@ -17,7 +17,7 @@ from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 
 from analytics.service.maps import layer_table
-from pages._hotspots_view import filter_incidents, incident_frame
+from analytics.service.incidents import filter_incidents, incident_frame
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""The app's plumbing without a browser: offline configuration, loopback guard, cache, and the
+"""The app's plumbing without a browser: offline configuration, loopback guard, and the
 small presentation helpers (drill-down path, filters, selections, CompStat windows)."""
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 
 from app import _is_loopback, create_app
-from pages import _common
+from analytics.service.incidents import compstat, filter_incidents, region_mask
 from pages._board_view import drill_path
-from pages._hotspots_view import filter_incidents, region_mask, selected_values
-from pages._trends_view import compstat
+from pages._hotspots_view import selected_values
 
 
 @pytest.fixture(scope="module")
@@ -48,22 +47,6 @@ def test_drill_path():
     assert drill_path(["D01", "D01S01"], chain, "D01S01C01") == ["D01", "D01S01", "D01S01C01"]
     # At the finest level a click keeps the path (nothing below a 网格).
     assert drill_path(["D01", "D01S01", "D01S01C01"], chain, "D01S01C01G001") == ["D01", "D01S01", "D01S01C01"]
-
-
-def test_cache_follows_the_workspace_stamp(app_workspace, monkeypatch):
-    calls = []
-    monkeypatch.setattr(_common, "workspace", lambda: app_workspace)
-
-    def work(ws, x):
-        calls.append(x)
-        return x * 2
-
-    assert _common.cached("t-double", work, 21) == 42
-    assert _common.cached("t-double", work, 21) == 42
-    assert calls == [21]
-    monkeypatch.setattr(type(app_workspace), "stamp", lambda self: "changed")
-    assert _common.cached("t-double", work, 21) == 42
-    assert calls == [21, 21]
 
 
 def _frame():
@@ -104,8 +87,8 @@ def test_compstat_windows_by_hand():
         "2026-01-01",                          # year to date only
         "2025-01-15", "2025-04-01",            # last YTD (01-01 … 03-31 2025) has 01-15 and 03-10
     ])
-    table = compstat(pd.DataFrame({"date": days}), end, "zh")
+    table = compstat(pd.DataFrame({"date": days}), end)
     assert table["current"].tolist() == [2, 2, 5]
     assert table["compare"].tolist() == [2, 1, 2]
     assert table["change"].tolist() == pytest.approx([0.0, 1.0, 1.5])
-    assert np.isnan(compstat(pd.DataFrame({"date": days[:1]}), end, "en")["change"].iloc[0])
+    assert np.isnan(compstat(pd.DataFrame({"date": days[:1]}), end)["change"].iloc[0])

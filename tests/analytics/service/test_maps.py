@@ -51,7 +51,9 @@ def test_cache_until_the_workspace_changes(ws):
     first = mapdata.layer_geojson(ws, "district")
     assert mapdata.layer_geojson(ws, "district") is first
     areas = ws.areas("district").iloc[:1]
-    areas.to_parquet(ws.area_path("district"))
+    with ws.write_lock():  # a writer switches the file and bumps the version
+        areas.to_parquet(ws.area_path("district"))
+        ws.bump_version()
     again = mapdata.layer_geojson(ws, "district")
     assert [f["id"] for f in again["features"]] == ["D01"]
 

@@ -1,0 +1,305 @@
+"""The service façade: one workspace seen by one user.
+
+``Service(ws, user)`` is what the app's pages, the CLI and the briefing hold. Every read goes
+through it: it caches by workspace version (:mod:`analytics.service.cache`) and applies the
+user's role and area scope (:mod:`analytics.service.scope`) once, here, so a page cannot forget
+to. Area ids that come from a browser are checked against the scope before they are used; a
+download is an opaque id (:mod:`analytics.service.downloads`), never a path.
+
+Examples
+--------
+>>> svc = Service(ws)                      # doctest: +SKIP  (the CLI: whole city)
+>>> svc.warning_table(level="grid")        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.service import board, hotspots, incidents, maps
+from analytics.service.cache import cached
+from analytics.service.downloads import DOWNLOADS
+from analytics.service.scope import Scope, ScopeError
+from data.ingest_limits import check_upload_size, limits_of
+from data.workspace import ADMIN_LEVELS, Workspace
+
+__all__ = ["Service", "ScopeError"]
+
+
+class Service:
+    """A workspace as one user may see it.
+
+    Parameters
+    ----------
+    ws : Workspace or str or Path
+    user : object, optional
+        An account (``name``, ``role``, ``area_id``, see :class:`data.accounts.User`);
+        ``None`` is the whole city (the command line, a loopback board without accounts).
+    remote : str
+        Where the request came from, for the audit log (``local`` for the command line).
+    """
+
+    def __init__(self, ws: Workspace | str | Path, user: Any = None, *, remote: str = "local") -> None:
+        self.ws = ws if isinstance(ws, Workspace) else Workspace(ws)
+        self.user = user
+        self.scope = Scope.of(user)
+        self.remote = remote
+
+    # -- what there is ------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self.ws.version
+
+    @property
+    def city(self) -> str:
+        return self.ws.config.name
+
+    @property
+    def attribution(self) -> str:
+        return self.ws.config.attribution
+
+    def may(self, action: str) -> bool:
+        """Whether the user's role allows ``action`` (brief, export, upload, data …)."""
+        return self.scope.may(action)
+
+    def layers(self) -> list[str]:
+        """Layers the user may look at, coarse to fine."""
+        return self.scope.layers(self.ws)
+
+    def admin_layers(self) -> list[str]:
+        """The drill-down chain: admin layers the user may see, coarse to fine."""
+        present = self.layers()
+        return [lv for lv in ADMIN_LEVELS if lv in present] or present[:1]
+
+    def default_level(self) -> str:
+        home = self.scope.home_layer(self.ws)
+        return home if home is not None else board.default_level(self.ws)
+
+    def has_extra(self, name: str) -> bool:
+        return self.ws.has_extra(name)
+
+    def category_choices(self) -> list[str]:
+        """全部, the taxonomy's groups, then the raw categories present."""
+        cats = cached(self.ws, "categories", (), lambda: sorted(
+            self.ws.incidents_frame(["category"])["category"].dropna().astype(str).unique()))
+        return self.ws.config.taxonomy.choices(cats)
+
+    def members(self, category: str | None, present) -> tuple[str, ...]:
+        """Raw categories of a category or group name."""
+        return self.ws.config.taxonomy.resolve(category, present)
+
+    def periods(self, freq: str = "W") -> list[pd.Timestamp]:
+        return board.periods(self.ws, freq)
+
+    def latest_period(self, freq: str = "W") -> pd.Timestamp:
+        return board.latest_period(self.ws, freq)
+
+    # -- the board ----------------------------------------------------------------------------
+    def warning_table(self, level: str | None = None, period=None, freq: str = "W",
+                      category: str | None = None, mode: str = "alert", model: str | None = None):
+        """The four-colour table of one layer (:func:`analytics.service.board.warning_table`),
+        only the rows in the user's scope."""
+        level = self._layer(level)
+        table = board.warning_table(self.ws, level=level, period=period, freq=freq,
+                                    category=category, mode=mode, model=model)
+        return self.scope.filter(self.ws, table, level)
+
+    def kpis(self, period=None, freq: str = "W", category: str | None = None,
+             level: str | None = None, within: str | None = None) -> dict[str, Any]:
+        """Headline figures over the user's scope of ``level`` (and the children of ``within``)."""
+        level = self._layer(level)
+        ids = self.scope.area_ids(self.ws, level)
+        if within is not None:
+            children = self.layer_table(level)
+            children = children.loc[children["parent_id"].astype("string") == self.check_area(within),
+                                    "area_id"]
+            ids = set(children) if ids is None else set(children) & set(ids)
+        return board.kpis(self.ws, period=period, freq=freq, category=category, level=level, area_ids=ids)
+
+    def trend(self, area_id: str, category: str | None = None, freq: str = "W",
+              n_periods: int = 104) -> pd.DataFrame:
+        return board.trend(self.ws, self.check_area(area_id), category=category, freq=freq,
+                           n_periods=n_periods)
+
+    def check_area(self, area_id: object, layer: str | None = None) -> str:
+        """``area_id`` if it exists and lies in the user's scope, else :class:`ScopeError`."""
+        return self.scope.check_area(self.ws, area_id, layer)
+
+    # -- maps ---------------------------------------------------------------------------------
+    def layer_geojson(self, layer: str) -> dict:
+        """The layer's WGS84 GeoJSON, only the areas in scope."""
+        layer = self._layer(layer)
+        gj = maps.layer_geojson(self.ws, layer)
+        ids = self.scope.area_ids(self.ws, layer)
+        if ids is None:
+            return gj
+        return cached(self.ws, "geojson_scoped", (layer, self.scope.area_id), lambda: {
+            "type": "FeatureCollection", "features": [f for f in gj["features"] if f["id"] in ids]})
+
+    def layer_table(self, layer: str) -> pd.DataFrame:
+        """area_id, name, level, parent_id, lon, lat of the areas in scope."""
+        layer = self._layer(layer)
+        return self.scope.filter(self.ws, maps.layer_table(self.ws, layer), layer).reset_index(drop=True)
+
+    # -- incidents ----------------------------------------------------------------------------
+    def incidents(self) -> pd.DataFrame:
+        """Incidents in scope with date, hour, weekday and ``when`` (cached per version)."""
+        frame = cached(self.ws, "incident_frame", (), lambda: incidents.incident_frame(self.ws))
+        if self.scope.whole_city:
+            return frame
+        return cached(self.ws, "incident_frame_scoped", (self.scope.area_id,), lambda: frame[
+            self.scope.incident_mask(self.ws, frame["incident_id"])].reset_index(drop=True))
+
+    def area_of_incident(self, layer: str) -> pd.Series | None:
+        """The ``layer`` area of every row of :meth:`incidents` (aligned on its index)."""
+        layer = self._layer(layer)
+        frame = self.incidents()
+        return cached(self.ws, "area_of_incident", (layer, self.scope.area_id),
+                      lambda: incidents.area_of_incident(self.ws, frame, layer))
+
+    def cameras(self) -> pd.DataFrame | None:
+        """Camera points (lon, lat …) inside the scope's outline, or None."""
+        if not self.ws.has_extra("cameras"):
+            return None
+        cams = cached(self.ws, "cameras", (), lambda: pd.DataFrame(
+            self.ws.extra("cameras")).drop(columns="geometry", errors="ignore"))
+        if self.scope.whole_city:
+            return cams
+        gj = self.layer_geojson(self.scope.home_layer(self.ws))
+        import shapely
+
+        outline = shapely.union_all([shapely.from_geojson(_plain_geojson(f["geometry"])) for f in gj["features"]])
+        inside = shapely.contains_xy(outline, cams["lon"].to_numpy(float), cams["lat"].to_numpy(float))
+        return cams[inside].reset_index(drop=True)
+
+    # -- hotspots -----------------------------------------------------------------------------
+    def hotspot_layer(self) -> str:
+        """The layer of the hotspot overlays: 网格 when present, else the finest admin layer."""
+        layers = self.layers()
+        return "grid" if "grid" in layers else self.admin_layers()[-1]
+
+    def hotspots(self, method: str, *, layer: str | None = None, category: str | None = None,
+                 start=None, end=None, seed: int = 12345, permutations: int = 999) -> pd.DataFrame:
+        """One hot-spot method (:func:`analytics.service.hotspots.run_hotspots`).
+
+        Area methods are computed city-wide (a statistic needs its neighbours) and only the rows
+        in scope are returned; Knox needs every pair of incidents, so a grid user gets it over
+        the incidents of their own area only.
+        """
+        if method == "knox" and not self.scope.whole_city:
+            ids = frozenset(self.incidents()["incident_id"].astype(str))
+            return cached(self.ws, "knox_scoped", (self.scope.area_id, category, start, end, seed, permutations),
+                          lambda: hotspots.knox_table(self.ws, category, start, end, seed=seed,
+                                                      permutations=max(permutations, 1), incident_ids=ids))
+        if method != "knox":
+            layer = self._layer(layer or hotspots.default_layer(self.ws, None))
+        args = (method, layer, category, start, end, seed, permutations)
+        table = cached(self.ws, "hotspots", args, lambda: hotspots.run_hotspots(
+            self.ws, method, layer=layer, category=category, start=start, end=end, seed=seed,
+            permutations=permutations))
+        if method == "knox":
+            return table
+        return self.scope.filter(self.ws, table, layer)
+
+    # -- data, evaluation, briefing, downloads --------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """Rows, quarantined rows, date range, layers with area counts, attribution."""
+        self.scope.require("data")
+        def compute():
+            inc = self.ws.incidents_frame(["occurred_at"])
+            return {"incidents": len(inc), "quarantined": len(self.ws.quarantine()),
+                    "first": inc["occurred_at"].min() if len(inc) else None,
+                    "last": inc["occurred_at"].max() if len(inc) else None,
+                    "layers": {lv: len(self.ws.areas(lv)) for lv in self.ws.layers()},
+                    "attribution": self.ws.config.attribution}
+        return cached(self.ws, "summary", (), compute)
+
+    def quarantine(self) -> pd.DataFrame:
+        self.scope.require("data")
+        return cached(self.ws, "quarantine", (), self.ws.quarantine)
+
+    def backtest(self) -> dict:
+        """The workspace's model evaluation (:mod:`analytics.service.evaluation`)."""
+        self.scope.require("data")
+        from analytics.service.evaluation import workspace_backtest
+
+        return workspace_backtest(self.ws)
+
+    def upload(self, contents: str, filename: str | None, **options: Any):
+        """Ingest a browser upload (``data:…;base64,…``) the way ``pingan ingest`` does.
+
+        The file name is used only for its suffix; the bytes are written to a private temporary
+        folder. Returns the :class:`data.ingest.IngestReport`.
+        """
+        self.scope.require("upload")
+        from data.ingest import ingest_files
+        from data.pipeline import refresh
+
+        payload = str(contents).split(",", 1)[-1]
+        check_upload_size(len(payload) * 3 // 4, limits_of(self.ws.config), name=str(filename or "upload"))
+        try:
+            raw = base64.b64decode(payload, validate=True)
+        except binascii.Error as exc:
+            raise ValueError("upload: not a file the browser sent (bad data URL)") from exc
+        suffix = "".join(Path(str(filename or "upload.csv")).suffixes[-2:])[:16]
+        name = "upload" + "".join(ch for ch in suffix if ch.isalnum() or ch == ".")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(raw)
+            report = ingest_files([str(path)], self.ws, **options)
+            refresh(self.ws)
+        self.record("upload",
+               f"{filename}: {report.rows_in} rows in, {report.rows_used} used, "
+               f"{report.rows_quarantined} quarantined")
+        return report
+
+    def require(self, action: str) -> None:
+        """ScopeError unless the user's role allows ``action``."""
+        self.scope.require(action)
+
+    def record(self, action: str, detail: str = "") -> None:
+        """Append ``action`` by this user to the workspace's audit log."""
+        from data.audit import record
+
+        record(self.ws, action, user=self.scope.user, remote=self.remote, detail=detail)
+
+    def offer(self, path: str | Path) -> str:
+        """Register a server-made file for this user; returns its download id."""
+        return DOWNLOADS.add(path, self.scope.user)
+
+    def download(self, token: object) -> Path:
+        """The file behind a download id made for this user (PermissionError otherwise)."""
+        path = DOWNLOADS.path(token, self.scope.user)
+        self.record("download", path.name)
+        return path
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _layer(self, layer: str | None) -> str:
+        """A layer the user may see (default: the board's), checked."""
+        allowed = self.layers()
+        if layer is None:
+            layer = self.default_level()
+        if layer not in allowed:
+            raise ScopeError(f"layer {layer!r}: not one of {', '.join(allowed) or 'none'}")
+        return layer
+
+
+def _plain_geojson(geometry: dict) -> str:
+    """A feature geometry with numpy rings (maps.layer_geojson) as GeoJSON text."""
+    import json
+
+    def plain(x):
+        if isinstance(x, np.ndarray):
+            return x.tolist()
+        if isinstance(x, list):
+            return [plain(v) for v in x]
+        return x
+
+    return json.dumps({"type": geometry["type"], "coordinates": plain(geometry["coordinates"])})

@@ -1,0 +1,88 @@
+"""The one cache: keyed by workspace version, bounded, one computation per key under threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from analytics.service.cache import VersionCache
+from data.workspace import Workspace
+
+
+def test_a_write_is_seen_by_the_next_read(tmp_path):
+    ws = Workspace.create(tmp_path / "w")
+    cache = VersionCache(size=8)
+    calls = []
+
+    def work():
+        calls.append(ws.version)
+        return len(calls)
+
+    assert cache.get(ws, "n", (), work) == 1
+    assert cache.get(ws, "n", (), work) == 1  # same version: served from memory
+    with ws.write_lock():
+        ws.bump_version()
+    assert cache.get(ws, "n", (), work) == 2  # a writer bumped the version: recomputed
+    assert len(calls) == 2 and calls[1] == calls[0] + 1
+
+
+def test_bounded_lru(tmp_path):
+    ws = Workspace.create(tmp_path / "w")
+    cache = VersionCache(size=3)
+    for i in range(5):
+        cache.get(ws, "k", (i,), lambda i=i: i)
+    assert len(cache._data) == 3
+    assert cache.get(ws, "k", (4,), lambda: -1) == 4 and cache.get(ws, "k", (0,), lambda: -1) == -1
+
+
+def test_one_computation_per_key_under_threads(tmp_path):
+    ws = Workspace.create(tmp_path / "w")
+    cache = VersionCache()
+    started = []
+
+    def slow():
+        started.append(1)
+        time.sleep(0.2)
+        return "board"
+
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(cache.get(ws, "slow", (), slow))) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert out == ["board"] * 8
+    assert len(started) == 1  # seven requests waited for the first instead of recomputing
+
+
+def test_a_result_computed_across_a_write_is_not_kept(tmp_path):
+    ws = Workspace.create(tmp_path / "w")
+    cache = VersionCache()
+    calls = []
+
+    def racing():
+        calls.append(1)
+        if len(calls) == 1:  # a writer commits while the first reader is still reading
+            with ws.write_lock():
+                ws.bump_version()
+        return len(calls)
+
+    assert cache.get(ws, "r", (), racing) == 2  # the mixed first result was thrown away
+    assert cache.get(ws, "r", (), racing) == 2 and len(calls) == 2
+
+
+def test_a_failed_computation_releases_the_key(tmp_path):
+    ws = Workspace.create(tmp_path / "w")
+    cache = VersionCache()
+
+    def boom():
+        raise ValueError("bad input")
+
+    for _ in range(2):
+        try:
+            cache.get(ws, "b", (), boom)
+        except ValueError:
+            pass
+        else:  # pragma: no cover
+            raise AssertionError("expected ValueError")
+    assert cache.get(ws, "b", (), lambda: "ok") == "ok"
