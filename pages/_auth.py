@@ -199,9 +199,9 @@ def _settings_ws() -> Workspace:
         settings = flask.current_app.config.get(AUTH_KEY)
         if settings is not None:
             return settings.ws
-        from pages._common import workspace
+        from pages._common import served_workspace
 
-        return workspace()
+        return served_workspace()
     raise RuntimeError("audit_event outside the app: pass ws=")
 
 
@@ -227,7 +227,7 @@ def _gate() -> flask.Response | None:
             return _deny(403, "this board has no accounts and is open to this machine only")
     elif path not in PUBLIC_PATHS and not flask_login.current_user.is_authenticated:
         if request.method in ("GET", "HEAD") and not path.startswith(_MACHINE_PREFIXES) \
-                and request.accept_mimetypes.accept_html:
+                and "text/html" in request.headers.get("Accept", ""):  # a browser navigation
             full = request.full_path if request.query_string else path
             return flask.redirect("/login?next=" + quote(full, safe="/"), code=302)
         return _deny(401, "login required")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 
-__all__ = ["check_serve_policy", "run_server", "default_threads", "is_loopback"]
+__all__ = ["check_serve_policy", "run_server", "make_server", "default_threads", "is_loopback"]
 
 
 def is_loopback(host: str) -> bool:
@@ -63,8 +63,8 @@ def default_threads() -> int:
     return max(8, 4 * (os.cpu_count() or 1))
 
 
-def run_server(app, host: str, port: int, *, threads: int | None = None) -> None:
-    """Serve ``app`` (a Dash app or a WSGI callable) with waitress until interrupted.
+def make_server(app, host: str, port: int, *, threads: int | None = None):
+    """A waitress server for ``app`` bound to ``host:port`` (port 0: a free port), not yet running.
 
     Parameters
     ----------
@@ -74,10 +74,27 @@ def run_server(app, host: str, port: int, *, threads: int | None = None) -> None
         Address to bind.
     threads : int, optional
         Worker threads (default :func:`default_threads`).
-    """
-    from waitress import serve
 
+    Returns
+    -------
+    waitress server
+        ``.run()`` serves until ``.close()``; ``.effective_port`` is the bound port.
+    """
+    from waitress import create_server
+
+    n = threads or default_threads()
     wsgi = getattr(app, "server", app)
-    serve(wsgi, host=host, port=port, threads=threads or default_threads(), ident="Pingan",
-          connection_limit=max(100, 4 * (threads or default_threads())),
-          clear_untrusted_proxy_headers=True, channel_timeout=300)
+    return create_server(wsgi, host=host, port=port, threads=n, ident="Pingan",
+                         connection_limit=max(100, 4 * n), clear_untrusted_proxy_headers=True,
+                         channel_timeout=300)
+
+
+def run_server(app, host: str, port: int, *, threads: int | None = None) -> None:
+    """Serve ``app`` with waitress (see :func:`make_server`) until interrupted."""
+    server = make_server(app, host, port, threads=threads)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
