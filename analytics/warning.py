@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analytics.distributions import p_exceed as _p_exceed
 from analytics.distributions import quantile
+from analytics.multiple_testing import bh_reject
 
 __all__ = [
     "LEVELS",
@@ -206,20 +206,6 @@ def classify(observed, predictive: pd.DataFrame,
     return levels_from_p(p, observed, thresholds, expected=mu)
 
 
-def bh_reject(p, q: float = 0.05) -> np.ndarray:
-    """Benjamini–Hochberg step-up: True where the hypothesis is rejected at FDR ``q``."""
-    p = np.asarray(p, float)
-    n = p.size
-    if n == 0:
-        return np.zeros(0, bool)
-    order = np.argsort(p, kind="stable")
-    ok = p[order] <= q * np.arange(1, n + 1) / n
-    k = np.nonzero(ok)[0].max() + 1 if ok.any() else 0
-    out = np.zeros(n, bool)
-    out[order[:k]] = True
-    return out
-
-
 def fdr_confirmed(p, q: float = 0.05) -> np.ndarray:
     """Benjamini–Hochberg confirmation over the areas shown: a badge, not a gate.
 
@@ -227,12 +213,7 @@ def fdr_confirmed(p, q: float = 0.05) -> np.ndarray:
     ``<= q``. Missing p-values (NaN, e.g. forecast mode) are left out of the family and are
     never confirmed.
     """
-    p = np.asarray(p, float)
-    out = np.zeros(p.shape, bool)
-    ok = np.isfinite(p)
-    if ok.any():
-        out[ok] = stats.false_discovery_control(np.clip(p[ok], 0.0, 1.0), method="bh") <= q
-    return out
+    return bh_reject(p, q)
 
 
 def expected_by_chance(predictive: pd.DataFrame,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from analytics.multiple_testing import fdr_bh  # the one Benjamini–Hochberg
+
 __all__ = [
     "LEVELS",
     "conditional_lags",
@@ -82,30 +84,6 @@ def folded_pseudo_p(n_ge: np.ndarray, n_le: np.ndarray, permutations: int) -> np
     n_ge = np.asarray(n_ge, dtype=float)
     n_le = np.asarray(n_le, dtype=float)
     return (np.minimum(n_ge, n_le) + 1.0) / (permutations + 1.0)
-
-
-def fdr_bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (NaN kept as NaN).
-
-    Examples
-    --------
-    >>> fdr_bh(np.array([0.01, 0.04, 0.03, 0.2])).round(3).tolist()
-    [0.04, 0.053, 0.053, 0.2]
-    """
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    q = p[ok]
-    m = len(q)
-    if m == 0:
-        return out
-    order = np.argsort(q)
-    ranked = q[order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    adj = np.empty(m)
-    adj[order] = np.minimum(ranked, 1.0)
-    out[ok] = adj
-    return out
 
 
 def hot_cold_class(z: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -7,10 +7,11 @@ CJK font first (fonts-noto-cjk) so Chinese never renders as empty boxes.
 
 from __future__ import annotations
 
+from analytics.warning import LEVELS
+
 __all__ = ["LEVELS", "LEVEL_COLORS", "FONT_FAMILY", "BACKGROUND", "OUTLINE", "INK", "MUTED"]
 
-#: Warning levels from calm to alarming (the order of the ordered categorical).
-LEVELS: tuple[str, ...] = ("green", "yellow", "orange", "red")
+# Warning levels from calm to alarming: defined once, in analytics.warning (re-exported here).
 
 #: Fill colour of each level (绿/黄/橙/红), readable on white and on a projector.
 LEVEL_COLORS: dict[str, str] = {
