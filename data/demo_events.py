@@ -30,23 +30,15 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from data.calendar import spring_festival as _spring_festival
 from data.demo_geography import DEMO_CRS, DemoCity
 from data.taxonomy import DEFAULT_GROUPS, DEMO_CATEGORIES
 
 __all__ = ["SPRING_FESTIVAL", "CATEGORY_SPECS", "DemoEvents", "generate_events", "spring_festival"]
 
-#: 春节 (Chinese New Year's day, 正月初一) by Gregorian year.
-SPRING_FESTIVAL: dict[int, dt.date] = {
-    y: dt.date.fromisoformat(d)
-    for y, d in (
-        (2015, "2015-02-19"), (2016, "2016-02-08"), (2017, "2017-01-28"), (2018, "2018-02-16"),
-        (2019, "2019-02-05"), (2020, "2020-01-25"), (2021, "2021-02-12"), (2022, "2022-02-01"),
-        (2023, "2023-01-22"), (2024, "2024-02-10"), (2025, "2025-01-29"), (2026, "2026-02-17"),
-        (2027, "2027-02-06"), (2028, "2028-01-26"), (2029, "2029-02-13"), (2030, "2030-02-03"),
-        (2031, "2031-01-23"), (2032, "2032-02-11"), (2033, "2033-01-31"), (2034, "2034-02-19"),
-        (2035, "2035-02-08"),
-    )
-}
+#: 春节 (Chinese New Year's day, 正月初一) by Gregorian year, for the demo's years 2015–2035
+#: (taken from the one table, :data:`data.calendar.SPRING_FESTIVAL`).
+SPRING_FESTIVAL: dict[int, dt.date] = {y: _spring_festival(y).date() for y in range(2015, 2036)}
 
 _TWO_ROB_ONE_THEFT = frozenset(DEFAULT_GROUPS["两抢一盗"])
 _NIGHT = ((23.0, 2.0, 1.0), (1.5, 2.0, 1.0))
