@@ -286,6 +286,9 @@ TEXT: dict[str, dict[str, str]] = {
     "data.upload_failed": {"zh": "文件未导入：", "en": "File not ingested: "},
     "data.accepted": {"zh": "已接收 {used} 行，隔离 {quarantined} 行（共 {rows} 行）", "en": "Accepted {used} rows, quarantined {quarantined} (of {rows})"},
     # -- reason codes of the quarantine -------------------------------------------------------
+    "board.reason_forecast": {"zh": "下期预测 {n} 起（{share}）", "en": "{n} expected next period ({share})"},
+    "board.reason_forecast_top": {"zh": "前 {share}", "en": "top {share}"},
+    "board.reason_forecast_rest": {"zh": "其余", "en": "the rest"},
     "reason.missing_coordinates": {"zh": "缺少坐标", "en": "Missing coordinates"},
     "reason.outside_study_area": {"zh": "不在辖区内", "en": "Outside the study area"},
     "reason.unparseable_time": {"zh": "时间无法识别", "en": "Unparseable time"},

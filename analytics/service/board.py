@@ -28,6 +28,7 @@ import pandas as pd
 
 from analytics.distributions import p_exceed as _p_exceed
 from analytics.models import MODELS, make_model
+from analytics.present.i18n import t
 from analytics.service.cache import cached as _cached
 from analytics.service.cache import clear_cache as _clear_all
 from analytics.warning import (
@@ -274,9 +275,9 @@ def _warning_table(ws, level, p, freq, name, mode, model):
     if mode == "forecast":
         table["p_exceed"] = np.nan
         table["level"] = forecast_levels(mu, table["area_id"], th)
-        share = _forecast_share(table["level"], th)
-        table["reason_zh"] = [f"下期预测 {e:.1f} 起（{s}）" for e, s in zip(mu, share)]
-        table["reason_en"] = [f"{e:.1f} expected next period ({s})" for e, s in zip(mu, share)]
+        for lang in ("zh", "en"):
+            share = _forecast_share(table["level"], th, lang)
+            table[f"reason_{lang}"] = [t("board.reason_forecast", lang, n=f"{e:.1f}", share=s) for e, s in zip(mu, share)]
     else:
         pex = _p_exceed(observed, mu, alpha)
         table["p_exceed"] = pex
@@ -311,9 +312,10 @@ def _warning_table(ws, level, p, freq, name, mode, model):
     return gdf
 
 
-def _forecast_share(levels, th: Thresholds) -> list[str]:
-    word = {"red": f"前 {th.forecast_red:.0%}", "orange": f"前 {th.forecast_orange:.0%}",
-            "yellow": f"前 {th.forecast_yellow:.0%}", "green": "其余"}
+def _forecast_share(levels, th: Thresholds, lang: str) -> list[str]:
+    word = {lv: t("board.reason_forecast_top", lang, share=f"{getattr(th, 'forecast_' + lv):.0%}")
+            for lv in ("red", "orange", "yellow")}
+    word["green"] = t("board.reason_forecast_rest", lang)
     return [word[str(v)] for v in levels]
 
 

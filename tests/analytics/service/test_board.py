@@ -192,3 +192,10 @@ def test_cli_warn(ws, tmp_path, capsys):
     assert f"BH-confirmed (q=0.05): {table['fdr_confirmed'].sum()} of 16" in printed
     assert main(["warn", "--workspace", str(ws.path), "--period", "1999-01-04", "--out", str(out)]) == 2
     assert "--period" in capsys.readouterr().err
+
+
+def test_forecast_reasons_speak_one_language(ws):
+    f = board.warning_table(ws, mode="forecast")
+    cjk = f["reason_en"].str.contains(r"[\u4e00-\u9fff]", regex=True)
+    assert not cjk.any(), f.loc[cjk, "reason_en"].head().tolist()
+    assert f["reason_zh"].str.startswith("下期预测").all()
