@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from sklearn.base import clone
 
 from analytics.distributions import quantile
 from analytics.models import (
@@ -24,8 +25,9 @@ from analytics.models import (
     neighbour_mapping,
 )
 from analytics.models.base import calendar_features, mom_alpha
-from data.calendar import spring_festival
 from analytics.models.glm import glm_design
+from data.calendar import spring_festival
+from data.cube import CountMatrix, to_matrix
 
 
 def synth_counts(n_areas=12, n_periods=160, seed=0, cats=("a", "b"), start="2021-01-04"):
@@ -63,6 +65,13 @@ def test_model_contract(name, counts):
     params = [p for p in inspect.signature(type(model).__init__).parameters.values() if p.name != "self"]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
     assert not [k for k in vars(model) if k.endswith("_")]
+    # scikit-learn parameters: get_params names the __init__ arguments, clone and set_params work
+    assert set(model.get_params(deep=True)) == {p.name for p in params}
+    twin = clone(model)
+    assert type(twin) is type(model) and twin is not model
+    assert twin.get_params().keys() == model.get_params().keys()
+    first = params[0].name
+    assert twin.set_params(**{first: model.get_params()[first]}) is twin
     with pytest.raises(ValueError, match="not fitted"):
         model.predict(1)
     assert model.fit(counts) is model
@@ -94,6 +103,13 @@ def test_model_contract(name, counts):
     pd.testing.assert_frame_equal(sub, table[table["period"] == second].reset_index(drop=True))
     with pytest.raises(ValueError, match="not a period after the origin"):
         model.predict(periods=[origin])
+    # one production path: the arrays are the table's mu/alpha, fit(CountMatrix) == fit(tidy)
+    mu, alpha = model.predict(3, as_arrays=True)
+    assert mu.shape == alpha.shape == (24, 3)
+    np.testing.assert_array_equal(mu.T.ravel(), table["mu"].to_numpy())
+    np.testing.assert_array_equal(alpha.T.ravel(), table["alpha"].to_numpy())
+    again = clone(model).fit(to_matrix(counts))
+    pd.testing.assert_frame_equal(again.predict(3), table)
     # one-step table and alarm statistic
     obs = counts[counts["period"] == origin].assign(period=origin + pd.Timedelta(weeks=1))
     stat = model.alarm_statistic(obs)
@@ -282,3 +298,29 @@ def test_pooled_gbm_uses_neighbours(counts):
     a = PooledGBM(neighbours=_neighbours(), max_iter=20).fit(counts)
     b = PooledGBM(neighbours=None, max_iter=20).fit(counts)
     assert a.estimator_.n_features_in_ == b.estimator_.n_features_in_ + 2
+
+
+def test_pooled_gbm_lags_follow_the_frequency():
+    # monthly counts: "same period last year" is 12 months back, not 52
+    rng = np.random.default_rng(5)
+    months = pd.date_range("2016-01-01", periods=60, freq="MS")
+    Y = rng.poisson(rng.gamma(2.0, 2.0, size=(6, 1)) * np.ones((1, 60))).astype(float)
+    m = CountMatrix(pd.DataFrame({"area_id": [f"A{i}" for i in range(6)], "category": "c"}),
+                    months, Y, "M")
+    model = PooledGBM(max_iter=5, min_samples_leaf=5).fit(m)
+    assert model.lags_ == (1, 2, 12)
+    t = np.array([30, 45, 59])
+    F = model._features(Y, t, months[t]).reshape(6, len(t), -1)
+    np.testing.assert_array_equal(F[:, :, 2], Y[:, t - 12])  # third feature: the 12-month lag
+    np.testing.assert_allclose(F[:, :, 5], np.stack([Y[:, k - 12:k].mean(1) for k in t], 1))
+    weekly = PooledGBM(max_iter=5).fit(synth_counts(n_areas=3, n_periods=60, cats=("a",)))
+    assert weekly.lags_ == (1, 2, 52)
+
+
+def test_no_side_doors():
+    # production fits through fit(X) and predicts through predict(): the old side doors are gone
+    for name in MODELS:
+        model = make_model(name)
+        assert not hasattr(model, "fit_arrays") and not hasattr(model, "predict_params")
+    with pytest.raises(ValueError, match="as_arrays"):
+        LastPeriod().fit(_tiny([1, 2, 3])).predict(periods=["2024-01-22"], as_arrays=True)

@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 from data.calendar import period_start
-from data.cube import count_cube, group_counts, rollup
+from data.cube import CountMatrix, area_matrix, count_cube, group_counts, rollup, to_matrix
 from data.taxonomy import ALL, Taxonomy
 from layers.assign import assign_points
 from layers.grids import GridSpec, make_grid
@@ -135,3 +135,49 @@ def test_group_counts_sum_members():
     assert group_counts(cube, tax, "诈骗")["count"].tolist() == [0, 0, 0, 1]
     with pytest.raises(ValueError, match="unknown category"):
         group_counts(cube, tax, "没有")
+
+
+# -- the matrix form -----------------------------------------------------------------------------
+def _tidy(seed=0):
+    rng = np.random.default_rng(seed)
+    periods = pd.date_range("2024-01-01", periods=6, freq="MS")
+    rows = [(a, p, c, int(rng.poisson(3))) for a in ("B", "A", "C") for p in periods for c in ("y", "x")]
+    return pd.DataFrame(rows, columns=["area_id", "period", "category", "count"]).sample(frac=1, random_state=1)
+
+
+def test_to_matrix_round_trip_and_brute_force():
+    counts = _tidy()
+    m = to_matrix(counts)
+    assert m.freq == "M" and m.Y.shape == (6, 6)
+    assert m.keys.values.tolist() == [[a, c] for a in "ABC" for c in "xy"]  # sorted keys
+    for i, (a, c) in enumerate(m.keys.itertuples(index=False)):  # brute force, cell by cell
+        for j, p in enumerate(m.periods):
+            sel = (counts["area_id"] == a) & (counts["category"] == c) & (counts["period"] == p)
+            assert m.Y[i, j] == counts.loc[sel, "count"].item()
+    back = m.to_frame().sort_values(["area_id", "category", "period"]).reset_index(drop=True)
+    want = counts.sort_values(["area_id", "category", "period"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, want, check_dtype=False)
+
+
+def test_count_matrix_head_and_errors():
+    m = to_matrix(_tidy())
+    h = m.head(4)
+    assert list(h.periods) == list(m.periods[:4]) and h.freq == "M"
+    np.testing.assert_array_equal(h.Y, m.Y[:, :4])
+    with pytest.raises(ValueError, match="n: need 1 <= n <= 6"):
+        m.head(0)
+    with pytest.raises(ValueError, match="Y: shape"):
+        CountMatrix(m.keys, m.periods[:3], m.Y, "M")
+    with pytest.raises(ValueError, match="freq 'Q'"):
+        CountMatrix(m.keys, m.periods, m.Y, "Q")
+    with pytest.raises(ValueError, match="missing column"):
+        to_matrix(_tidy().drop(columns="count"))
+
+
+def test_area_matrix_in_layer_order_sums_categories():
+    counts = _tidy()
+    periods, X = area_matrix(counts, ["C", "A", "Z"])  # Z: an area without counts
+    assert X.shape == (3, 6) and (X[2] == 0).all()
+    ref = counts.groupby(["area_id", "period"])["count"].sum()
+    for i, a in enumerate(["C", "A"]):
+        np.testing.assert_array_equal(X[i], ref.loc[a].reindex(periods).to_numpy())
