@@ -25,6 +25,7 @@ from analytics.hotspots.kde import quartic_density
 from analytics.hotspots.knox import KnoxTest, repeat_locations
 from analytics.hotspots.moran import LocalMoran
 from analytics.hotspots.weights import build_weights
+from data.cube import area_matrix
 from data.taxonomy import ALL
 
 __all__ = [
@@ -69,12 +70,10 @@ def count_cube(
     layer = default_layer(ws, layer)
     areas = ws.areas(layer).reset_index(drop=True)
     counts = _tidy_counts(ws, layer, category, start, end, freq)
-    periods = pd.DatetimeIndex(sorted(counts["period"].unique()))
+    periods, x = area_matrix(counts, areas["area_id"].astype(str))  # the cube's converter
     if len(periods) == 0:
         raise ValueError(f"no periods between {start or 'the start'} and {end or 'the end'} in {ws.path}")
-    summed = counts.groupby(["area_id", "period"], sort=False)["count"].sum()
-    wide = summed.unstack("period").reindex(index=areas["area_id"], columns=periods).fillna(0)
-    return areas, periods, wide.to_numpy(dtype=float)
+    return areas, periods, x
 
 
 def window_incidents(ws, category: str | None = ALL, start=None, end=None, crs=None,
