@@ -149,10 +149,20 @@ def _scan(path: Path, encs: tuple[str, ...], sep: str, n_fields: int) -> tuple[b
             chunk.decode("gb18030")
         except UnicodeDecodeError:
             return False, ""
-        text = chunk.decode("utf-8", "replace")
-        if any(not ln.isascii() and "\ufffd" not in ln for ln in text.split("\n")):
+        if _has_utf8_line(chunk):
             return False, ""  # a mix: some lines are UTF-8 (they would become mojibake)
     return True, "gb18030"
+
+
+def _has_utf8_line(chunk: bytes) -> bool:
+    """True when a line of ``chunk`` is valid UTF-8 with non-ASCII text (vectorised in Arrow)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = chunk.decode("utf-8", "replace")  # an invalid line gets U+FFFD
+    lines = pc.split_pattern(pa.array([text], type=pa.large_string()), "\n")[0].values
+    utf8 = pc.and_(pc.invert(pc.string_is_ascii(lines)), pc.invert(pc.match_substring(lines, "\ufffd")))
+    return bool(pc.any(utf8).as_py())
 
 
 def _structure_ok(chunk: bytes, sep: int, n_fields: int) -> bool:

@@ -145,7 +145,7 @@ def strip_controls(s: pd.Series) -> tuple[pd.Series, int]:
 
     Examples
     --------
-    >>> out, n = strip_controls(pd.Series(["JQ\x0001", "盗窃\r\n", None], dtype="str"))
+    >>> out, n = strip_controls(pd.Series(["JQ\\x0001", "盗窃\\r\\n", None], dtype="str"))
     >>> out.tolist()[:2], n
     (['JQ01', '盗窃'], 3)
     """
