@@ -164,6 +164,7 @@ class Transaction:
             _fsync_file(self.staged[rel])
         for folder in {self.staged[rel].parent for rel in files} | {self.files}:
             _fsync_dir(folder)
+        _crash_point("staged")
         journal = {"version": self.ws.version + 1, "files": files, "delete": sorted(self.deleted)}
         tmp = self.root / (_JOURNAL + ".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
