@@ -1,0 +1,247 @@
+"""Each user sees exactly their own scope, through every callback of a real served board.
+
+A grid user (one 社区) and an analyst are signed in to a waitress server on loopback; the tests
+send the board's, trends', hotspots' and data page's callbacks what a browser could send —
+other areas' ids, other layers, a server path as a download — and check what comes back.
+Also: after an ingest, the next callback shows the new totals (one cache, keyed by version).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from test_auth import PW, _copy, _login, _start
+
+from data.accounts import add_user
+from data.audit import read_audit
+from pages._auth import CSRF_COOKIE, CSRF_HEADER
+
+
+@pytest.fixture(scope="module")
+def served(app_workspace, tmp_path_factory):
+    ws = _copy(app_workspace, tmp_path_factory.mktemp("scope") / "w")
+    comm = pd.read_parquet(ws.area_path("community"), columns=["area_id", "parent_id"])
+    mine, other = str(comm["area_id"].iloc[0]), str(comm["area_id"].iloc[-1])
+    add_user(ws, "wang", "grid", password=PW, area_id=mine)
+    add_user(ws, "li", "analyst", password=PW)
+    server, base = _start(ws)
+    yield {"base": base, "ws": ws, "mine": mine, "other": other}
+    server.close()
+
+
+class Browser:
+    """A signed-in session that fires the app's callbacks the way dash-renderer does."""
+
+    def __init__(self, base: str, name: str) -> None:
+        self.base = base
+        self.s = requests.Session()
+        assert _login(base, name, PW, session=self.s).status_code == 302
+        self.deps = self.s.get(f"{base}/_dash-dependencies", timeout=60).json()
+
+    def call(self, output: str, values: dict, changed: str | None = None) -> requests.Response:
+        """Fire the callback whose output names ``output``; ``values`` maps ``id.prop`` → value."""
+        dep = next(d for d in self.deps if output in d["output"])
+
+        def item(spec):
+            if spec["id"].startswith("{"):  # a pattern-matching id comes as its JSON text
+                spec = {**spec, "id": json.loads(spec["id"])}
+            if isinstance(spec["id"], str):
+                value = values.get(f"{spec['id']}.{spec['property']}")
+                return {"id": spec["id"], "property": spec["property"], "value": value}
+            # a pattern-matching ALL input: {"type-name.prop": {index: value}}
+            value = values.get(f"{spec['id']['type']}.{spec['property']}")
+            return [{"id": {**spec["id"], "index": k}, "property": spec["property"], "value": v}
+                    for k, v in (value or {}).items()]
+
+        outputs = [dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
+                   for o in dep["output"].strip(".").split("...")]
+        body = {"output": dep["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
+                "inputs": [item(i) for i in dep["inputs"]], "state": [item(i) for i in dep["state"]],
+                "changedPropIds": [changed or f"{dep['inputs'][0]['id']}.{dep['inputs'][0]['property']}"]}
+        token = self.s.cookies.get(CSRF_COOKIE)
+        return self.s.post(f"{self.base}/_dash-update-component", json=body,
+                           headers={CSRF_HEADER: token, "Origin": self.base}, timeout=120)
+
+    def out(self, output: str, values: dict, changed: str | None = None) -> dict:
+        r = self.call(output, values, changed)
+        assert r.status_code == 200, (output, r.status_code, r.text[:300])
+        return r.json()["response"]
+
+
+def _period(ws) -> str:
+    from analytics.service import board
+
+    return str(board.latest_period(ws, "W").date())
+
+
+def _board(period, layer, path=(), mode="alert"):
+    return {"board-period.value": period, "board-category.value": "全部", "board-mode.value": mode,
+            "board-path.data": list(path), "board-layer.value": layer, "board-freq.value": "W",
+            "app-lang.data": "zh"}
+
+
+def _rows(resp) -> list[dict]:
+    return resp["board-table"]["data"]
+
+
+def test_grid_user_sees_only_their_subtree_on_the_board(served):
+    b, ws, mine = Browser(served["base"], "wang"), served["ws"], served["mine"]
+    period = _period(ws)
+    rows = _rows(b.out("board-map.figure", _board(period, "community")))
+    assert [r["area_id"] for r in rows] == [mine]
+    grids = pd.read_parquet(ws.area_path("grid"), columns=["area_id", "parent_id"])
+    own = set(grids.loc[grids["parent_id"] == mine, "area_id"])
+    rows = _rows(b.out("board-map.figure", _board(period, "community", [mine])))
+    assert rows and {r["area_id"] for r in rows} == own
+
+
+@pytest.mark.parametrize("attack", ["other_path", "coarser_layer", "unknown_area"])
+def test_grid_user_gets_nothing_of_other_areas(served, attack):
+    b, ws = Browser(served["base"], "wang"), served["ws"]
+    period = _period(ws)
+    values = {"other_path": _board(period, "community", [served["other"]]),
+              "coarser_layer": _board(period, "district"),
+              "unknown_area": _board(period, "community", ["../../etc/passwd"])}[attack]
+    resp = b.out("board-map.figure", values)
+    assert _rows(resp) == []
+    assert "data" not in resp["board-map"]["figure"] or not resp["board-map"]["figure"]["data"]
+
+
+def test_kpi_tiles_sum_only_the_users_areas(served):
+    from analytics.service import Service
+
+    ws, mine = served["ws"], served["mine"]
+    period = _period(ws)
+    b = Browser(served["base"], "wang")
+    tiles = b.out("board-kpis.children", _board(period, "grid"))
+    text = json.dumps(tiles, ensure_ascii=False)
+    whole = Service(ws).kpis(period, "W", None, "grid")
+    table = Service(ws).warning_table(level="grid", period=period)
+    grids = pd.read_parquet(ws.area_path("grid"), columns=["area_id", "parent_id"])
+    own = set(grids.loc[grids["parent_id"] == mine, "area_id"])
+    mine_total = int(table.loc[table["area_id"].isin(own), "observed"].sum())
+    assert '"board-kpi-total"' in text
+    value = next(c["props"]["children"] for c in _walk(tiles) if c.get("props", {}).get("id") == "board-kpi-total")
+    assert int(value.replace(",", "")) == mine_total < whole["total"]
+
+
+def test_trends_refuse_another_area(served):
+    b = Browser(served["base"], "wang")
+    values = {"trend-area.value": served["other"], "trend-category.value": "全部", "trend-freq.value": "W",
+              "app-lang.data": "zh"}
+    fig = b.out("trend-series.figure", values)["trend-series"]["figure"]
+    assert not fig.get("data")  # the refused message only, no series
+    options = b.out("trend-area.options", {"trend-layer.value": "grid"})["trend-area"]["options"]
+    grids = pd.read_parquet(served["ws"].area_path("grid"), columns=["area_id", "parent_id"])
+    assert {o["value"] for o in options} == set(grids.loc[grids["parent_id"] == served["mine"], "area_id"])
+
+
+def test_hotspot_map_holds_only_the_users_incidents(served):
+    ws = served["ws"]
+    b = Browser(served["base"], "wang")
+    inc = pd.read_parquet(ws.incidents_path, columns=["incident_id", "occurred_at"])
+    asg = pd.read_parquet(ws.assignments_path, columns=["incident_id", "community"])
+    end = inc["occurred_at"].max().normalize()
+    values = {"hot-category.value": "全部", "hot-dates.start_date": "2000-01-01",
+              "hot-dates.end_date": str(end.date()), "hot-hours.value": [0, 23],
+              "hot-weekdays.value": list(range(7)), "hot-view.value": "points", "hot-overlays.value": ["gistar"],
+              "app-lang.data": "zh"}
+    resp = b.out("hot-map.figure", values)
+    points = [tr for tr in resp["hot-map"]["figure"]["data"] if tr.get("mode") == "markers"]
+    shown = sum(len(_decode(tr["x"])) for tr in points)
+    assert shown == int((asg["community"] == served["mine"]).sum()) > 0
+
+
+def test_data_page_and_briefing_are_not_for_grid_users(served):
+    b = Browser(served["base"], "wang")
+    resp = b.out("data-summary.children", {"data-upload-result.children": None, "app-lang.data": "zh"})
+    assert "辖区范围" in json.dumps(resp, ensure_ascii=False)
+    resp = b.out("board-brief-status.children", {"board-brief.n_clicks": 1, "board-period.value": None,
+                                                   "app-lang.data": "zh"})
+    assert "辖区范围" in json.dumps(resp, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("who", ["wang", "li"])
+def test_a_download_never_takes_a_path(served, who):
+    b = Browser(served["base"], who)
+    for files in ({"png": "/etc/hostname"}, {"png": str(served["ws"].path / "config.toml")},
+                  {"png": "0" * 24}, {"png": {"path": "/etc/hostname"}}):
+        r = b.call("board-download.data", {"board-dl.n_clicks": {"png": 1}, "board-brief-files.data": files},
+                   changed='{"index":"png","type":"board-dl"}.n_clicks')
+        assert r.status_code in (200, 204)
+        assert "content" not in r.text and "root" not in r.text
+
+
+def test_a_download_id_is_redeemed_only_by_its_owner(served):
+    from analytics.service import Service
+    from data.accounts import get_user
+
+    ws = served["ws"]
+    made = ws.path / "briefs" / "x.txt"
+    made.parent.mkdir(exist_ok=True)
+    made.write_text("secret brief", encoding="utf-8")
+    token = Service(ws, get_user(ws, "li")).offer(made)
+    key = "board-dl.n_clicks"
+    changed = '{"index":"png","type":"board-dl"}.n_clicks'
+    owner = Browser(served["base"], "li").call("board-download.data", {key: {"png": 1},
+                                                "board-brief-files.data": {"png": token}}, changed)
+    assert owner.status_code == 200 and "content" in owner.text
+    thief = Browser(served["base"], "wang").call("board-download.data", {key: {"png": 1},
+                                                 "board-brief-files.data": {"png": token}}, changed)
+    assert "content" not in thief.text
+    assert "download" in read_audit(ws)["action"].tolist()
+
+
+def test_the_next_callback_after_an_ingest_shows_the_new_totals(served, tmp_path):
+    """Read after write: the board is served, a file is ingested, the next KPI callback is fresh."""
+    from data.ingest import ingest_files
+    from data.pipeline import refresh
+
+    ws = served["ws"]
+    b = Browser(served["base"], "li")
+    period = _period(ws)
+    tiles = b.out("board-kpis.children", _board(period, "district"))
+    before = _tile(tiles, "board-kpi-total")
+    # ten extra cases in the latest week, inside the city
+    inc = pd.read_parquet(ws.incidents_path, columns=["lon", "lat", "category"])
+    rng = np.random.default_rng(3)
+    pick = inc.sample(10, random_state=3)
+    day = pd.Timestamp(period) + pd.Timedelta(days=2)
+    extra = pd.DataFrame({"incident_id": [f"RAW-{i}" for i in range(10)],
+                          "occurred_at": [str(day + pd.Timedelta(hours=int(h))) for h in rng.integers(1, 20, 10)],
+                          "category": pick["category"].to_numpy(), "lon": pick["lon"].to_numpy(),
+                          "lat": pick["lat"].to_numpy()})
+    path = tmp_path / "extra.csv"
+    extra.to_csv(path, index=False)
+    ingest_files([str(path)], ws)
+    refresh(ws)
+    after = _tile(b.out("board-kpis.children", _board(period, "district")), "board-kpi-total")
+    assert after == before + 10
+
+
+def _tile(tiles, tile_id: str) -> int:
+    return int(next(c["props"]["children"] for c in _walk(tiles)
+                    if c.get("props", {}).get("id") == tile_id).replace(",", ""))
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
+
+
+def _decode(values):
+    """Plotly's JSON: a plain list, or a typed array ``{"dtype", "bdata"}``."""
+    if isinstance(values, dict) and "bdata" in values:
+        import base64
+
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return values
