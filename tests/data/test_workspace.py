@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -9,7 +16,9 @@ from shapely.geometry import Point, box
 
 from data.io import write_table
 from data.taxonomy import ALL, Taxonomy
-from data.workspace import Config, Workspace, WorkspaceError
+from data.workspace import Config, Workspace, WorkspaceBusy, WorkspaceError, reset_generated
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_config_round_trip(tmp_path):
@@ -91,3 +100,139 @@ def test_write_table_refuses_unknown_extension_and_geometry_less_geojson(tmp_pat
         write_table(pd.DataFrame({"a": [1]}), tmp_path / "x.xls")
     with pytest.raises(ValueError, match="needs geometry"):
         write_table(pd.DataFrame({"a": [1]}), tmp_path / "x.geojson")
+
+
+# -- transactions (data/transaction.py); crashes of real ingests: tests/data/test_transactions.py
+def _table(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"incident_id": [f"J{i}" for i in range(n)], "x": range(n)})
+
+
+def test_transaction_switches_every_file_and_bumps_the_version_once(tmp_path):
+    ws = Workspace.create(tmp_path)
+    v0 = ws.version
+    with ws.transaction() as tx:
+        tx.write_parquet("incidents.parquet", _table(3))
+        tx.write_parquet("areas/grid.parquet", _table(2))
+        ws.update_config(name="乙市")  # joins the open transaction
+        ws.write_extra("cameras", _table(1))
+        # this thread reads what it staged; the canonical files are untouched until the commit
+        assert ws.config.name == "乙市" and ws.layers() == ["grid"] and ws.exists()
+        assert not ws.incidents_path.exists() and Workspace(tmp_path).version == v0
+    assert ws.version == v0 + 1
+    assert len(pd.read_parquet(ws.incidents_path)) == 3 and ws.config.name == "乙市"
+    assert ws.layers() == ["grid"] and len(ws.extra("cameras")) == 1
+    assert not ws.pending() and not any((tmp_path / ".txn").iterdir())
+
+
+def test_transaction_failure_changes_nothing(tmp_path):
+    ws = Workspace.create(tmp_path, Config(name="甲市"))
+    v0 = ws.version
+    with pytest.raises(RuntimeError, match="disk full"):
+        with ws.transaction() as tx:
+            tx.write_parquet("incidents.parquet", _table(3))
+            ws.update_config(name="乙市")
+            raise RuntimeError("disk full")
+    assert ws.version == v0 and not ws.exists() and ws.config.name == "甲市"
+    with ws.transaction():  # nothing written: not a new version
+        pass
+    assert ws.version == v0
+
+
+def test_other_threads_see_only_committed_files(tmp_path):
+    ws = Workspace.create(tmp_path)
+    ws.write_extra("a", _table(1))
+    seen = []
+    with ws.transaction():
+        ws.write_extra("a", _table(5))
+        t = threading.Thread(target=lambda: seen.append(len(Workspace(tmp_path).extra("a"))))
+        t.start()
+        t.join()
+        seen.append(len(ws.extra("a")))
+    assert seen == [1, 5]
+
+
+def test_write_lock_is_one_writer_across_threads(tmp_path):
+    ws = Workspace.create(tmp_path)
+    results = []
+
+    def second():
+        try:
+            with Workspace(tmp_path).write_lock(timeout=0.1):
+                results.append("got")
+        except WorkspaceBusy as exc:
+            results.append(str(exc))
+
+    with ws.write_lock(), ws.write_lock():  # re-entrant in one thread
+        t = threading.Thread(target=second)
+        t.start()
+        t.join()
+    t = threading.Thread(target=second)
+    t.start()
+    t.join()
+    assert "workspace busy" in results[0] and results[1] == "got"
+
+
+_WRITE = """
+import pandas as pd
+from data.workspace import Workspace
+def write(path, n):
+    with Workspace(path).transaction() as tx:
+        for name in ("incidents.parquet", "quarantine.parquet", "ingested.parquet", "areas/grid.parquet"):
+            tx.write_parquet(name, pd.DataFrame({"n": range(n)}))
+"""
+
+
+@pytest.mark.parametrize(("crash", "rows"), [("staged", 1), ("committed", 2), ("switching", 2), ("switched", 2)])
+def test_a_killed_writer_is_finished_or_discarded_by_the_next_reader(tmp_path, crash, rows):
+    ws = Workspace.create(tmp_path)
+    code: dict = {}
+    exec(_WRITE, code)
+    code["write"](tmp_path, 1)  # the old state, in-process
+    v1 = ws.version
+    script = _WRITE + "import sys; write(sys.argv[1], int(sys.argv[2]))"
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path), "2"], cwd=ROOT,
+                          env={**os.environ, "PINGAN_CRASH_AT": crash})
+    assert proc.returncode == -signal.SIGKILL
+    assert ws.pending() == (crash != "staged")
+    # a reader (no lock needed) rolls a committed transaction forward; an uncommitted one is old
+    sizes = {len(ws.quarantine()), len(pd.read_parquet(ws.require(ws.ingested_path))),
+             len(ws.incidents_frame(["n"])), len(pd.read_parquet(ws.require(ws.area_path("grid"))))}
+    assert sizes == {rows}
+    assert ws.version == v1 + rows - 1 and not ws.pending()
+    with ws.write_lock():  # a writer discards what the dead one staged
+        pass
+    assert not any((tmp_path / ".txn").iterdir())
+    with ws.write_lock():  # recovery again is a no-op
+        pass
+    assert ws.version == v1 + rows - 1
+
+
+def test_read_snapshot_retries_until_one_version(tmp_path):
+    ws = Workspace.create(tmp_path)
+    ws.write_extra("a", _table(1))
+    calls = []
+
+    def read(w):
+        calls.append(w.version)
+        if len(calls) == 1:  # a writer commits while the first read runs
+            w.write_extra("a", _table(2))
+        return len(w.extra("a"))
+
+    assert ws.read_snapshot(read) == 2
+    assert calls == [calls[0], calls[0] + 1]
+
+
+def test_reset_generated_ignores_the_lock_and_removes_through_a_transaction(tmp_path):
+    ws = Workspace.create(tmp_path / "demo", Config(extra={"demo": {}}))
+    ws.write_extra("cameras", _table(2))
+    v = ws.version
+    reset_generated(tmp_path / "demo", owned=lambda cfg: "demo" in cfg.extra, what="demo")
+    assert not ws.config_path.exists() and not ws.has_extra("cameras") and ws.version == v + 1
+    other = tmp_path / "other"
+    Workspace(other).write_extra("mine", _table(1))
+    with pytest.raises(ValueError, match="not a demo workspace"):
+        reset_generated(other, owned=lambda cfg: "demo" in cfg.extra, what="demo")
+    fresh = tmp_path / "fresh"
+    with Workspace(fresh).write_lock():  # only .lock in the folder: still empty
+        pass
+    reset_generated(fresh, owned=lambda cfg: False, what="demo")
