@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from analytics.present.i18n import label, t
 from analytics.service.maps import polygons_xy
 from pages._common import base_layout, layout_dict
+from pages._maps import plain_text
 
 __all__ = ["selected_values", "incident_map", "count_bar", "class_traces", "HOT_COLORS"]
 
@@ -57,7 +58,7 @@ def incident_map(svc, frame: pd.DataFrame, view: str, lang: str, overlays: dict,
     # Points are always drawn (faint under a surface) so box / lasso selection works in every view.
     cats = frame["category"].astype(str)
     names = {c: label(c, lang) for c in cats.unique()}
-    hover = (cats.map(names) + "<br>" + frame["when"]).tolist()
+    hover = (pd.Series(plain_text(cats.map(names)), index=frame.index) + "<br>" + frame["when"]).tolist()
     data.append({"type": "scattergl", "x": lon_pts, "y": lat_pts, "mode": "markers", "name": t("hot.points", lang),
                  "marker": {"size": 4 if view == "points" else 2, "color": "#1d4e89",
                             "opacity": 0.55 if view == "points" else 0.15},

@@ -13,13 +13,22 @@ from analytics.present.i18n import label, t
 from analytics.service.maps import subset
 from pages._common import FONT_FAMILY, LEVEL_COLORS, LEVELS, layout_dict
 
-__all__ = ["level_map", "value_map", "GEO"]
+__all__ = ["level_map", "value_map", "plain_text", "GEO"]
 
 #: Geo subplot without any base map: nothing is fetched from the web.
 GEO = dict(visible=False, fitbounds="locations", projection_type="mercator",
            bgcolor="rgba(0,0,0,0)", showframe=False)
 
 _NO_LEVEL = "#c9ced6"
+
+
+def plain_text(values) -> np.ndarray:
+    """Names from data as plotly text: ``<``, ``>`` and ``&`` escaped, so a name such as
+    ``<a href="http://…">`` shows as text instead of becoming a live link in a hover or label."""
+    out = np.asarray(values).astype(str)
+    for ch, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        out = np.char.replace(out, ch, entity)
+    return out
 
 
 def _discrete_scale() -> list[list]:
@@ -57,11 +66,11 @@ def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = Fal
     # value by value, which dominated the redraw of 2,500 网格.
     observed = frame["observed"].to_numpy() if "observed" in frame else np.full(len(frame), np.nan)
     custom = np.column_stack([
-        frame["name"].astype(str).to_numpy(dtype=str),
+        plain_text(frame["name"].astype(str).to_numpy(dtype=str)),
         np.where(pd.isna(observed), "", pd.Series(observed).astype(str).str.removesuffix(".0")).astype(str),
         np.where(np.isnan(expected), "", np.char.mod("%.1f", np.nan_to_num(expected))).astype(str),
         np.array([label(v, lang) if isinstance(v, str) else "" for v in level.astype(object)], dtype=str),
-        reason.fillna("").astype(str).to_numpy(dtype=str),
+        plain_text(reason.fillna("").astype(str).to_numpy(dtype=str)),
     ])
     hover = (f"<b>%{{customdata[0]}}</b><br>{t('col.observed', lang)}: %{{customdata[1]}}"
              f"<br>{t('col.expected', lang)}: %{{customdata[2]}}<br>{t('col.level', lang)}: %{{customdata[3]}}"
@@ -83,7 +92,7 @@ def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = Fal
         lon, lat = _label_points(frame)
         if lon is not None:
             data.append({"type": "scattergeo", "lon": lon.tolist(), "lat": lat.tolist(),
-                         "text": frame["name"].astype(str).tolist(), "mode": "text", "hoverinfo": "skip",
+                         "text": plain_text(frame["name"]).tolist(), "mode": "text", "hoverinfo": "skip",
                          "textfont": {"family": FONT_FAMILY, "size": 16 if dark else 11,
                                       "color": "#ffffff" if dark else "#1f2933"}})
     layout = layout_dict(dark=dark, height=height)
@@ -98,7 +107,7 @@ def value_map(geojson: dict, ids, values, names, title: str, *, colorscale: str 
     ids = np.asarray(ids).astype(str)
     trace = {"type": "choropleth", "geojson": subset(geojson, ids), "locations": ids.tolist(),
              "featureidkey": "id", "z": np.asarray(values, dtype=float).tolist(), "colorscale": colorscale,
-             "text": np.asarray(names).astype(str).tolist(),
+             "text": plain_text(names).tolist(),
              "hovertemplate": "<b>%{text}</b><br>%{z:.2f}<extra></extra>",
              "marker": {"line": {"color": "#ffffff", "width": 0.3}},
              "colorbar": {"title": {"text": title}, "thickness": 12, "len": 0.6}}

@@ -208,3 +208,31 @@ def test_weekly_briefing_button_offers_the_files(dash_duo, app_factory):
     pdf = next(p for p in folder.iterdir() if p.suffix == ".pdf")
     assert pdf.read_bytes()[:5] == b"%PDF-"
     assert button.is_displayed() and dash_duo.get_logs() == []
+
+
+def test_an_area_name_with_a_link_stays_text(dash_duo, app_workspace, tmp_path):
+    """A 区 named like a link shows as text on the map: no live <a href> to another site."""
+    import shutil
+
+    from app import create_app
+    from data.workspace import Workspace
+
+    shutil.copytree(app_workspace.path, tmp_path / "w")
+    ws = Workspace(tmp_path / "w")
+    districts = ws.areas("district")
+    name = '<a href="http://evil.example/x">点我</a>'
+    districts.loc[0, "name"] = name
+    with ws.write_lock():  # a writer switches the layer in and bumps the version
+        districts.to_parquet(ws.area_path("district"))
+        ws.bump_version()
+    dash_duo.start_server(create_app(ws))
+    dash_duo.wait_for_element("#board-map path.choroplethlocation", timeout=60)
+    until(lambda: dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#board-map text')).some(t => t.textContent.includes('点我'))"),
+        timeout=30)
+    links = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#board-map a')).map(a => a.getAttribute('href') || a.getAttribute('xlink:href'))")
+    assert links == []
+    shown = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#board-map text')).map(t => t.textContent).join('|')")
+    assert 'href="http://evil.example/x"' in shown  # the name is shown as typed, as text
