@@ -232,10 +232,9 @@ def _load_areas(ws: Workspace, files: dict[str, Path], city: DemoCity, cell: flo
     try:
         from data.pipeline import build_areas
     except ImportError:  # pipeline not available: write the layers as they are (no counts)
-        for level in ADMIN_LEVELS:
-            path = ws.area_path(level)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            city.layers[level].to_parquet(path, index=False)
+        with ws.transaction() as tx:
+            for level in ADMIN_LEVELS:
+                tx.write_parquet(f"areas/{level}.parquet", city.layers[level])
         return "areas written directly (data.pipeline not available: no assignments/counts)"
 
     # one call for all four files (each has a level column): one refresh of assignments/counts

@@ -406,7 +406,12 @@ class Workspace:
 
     # -- reading through the open transaction ---------------------------------------------
     def read_path(self, name: str) -> Path:
-        """Where to read the workspace file ``name``: this thread's staged copy, else canonical."""
+        """Where to read the workspace file ``name`` (e.g. ``"counts.parquet"``) now.
+
+        Inside this thread's open transaction, its staged copy (or a missing path if it deleted
+        the file); otherwise the canonical path, after finishing any committed transaction a
+        dead writer left.
+        """
         tx = active(self.path)
         if tx is not None:
             return tx.resolve(name)
@@ -426,15 +431,6 @@ class Workspace:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.005)
-
-    def stamp(self) -> str:
-        """A string that changes whenever incidents, areas or config change (cache key)."""
-        parts = []
-        for p in [self.incidents_path, self.config_path, *sorted((self.path / "areas").glob("*.parquet"))]:
-            if p.exists():
-                st = p.stat()
-                parts.append(f"{p.name}:{st.st_mtime_ns}:{st.st_size}")
-        return "|".join(parts)
 
 
 class _WriteLock:
