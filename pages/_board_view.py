@@ -99,9 +99,16 @@ def kpi_tiles(values: dict, lang: str) -> list:
                           f"{t('board.kpi.yoy', lang)} {pct(lqyd.get('yoy'))}"))
     levels = values.get("levels", {})
     n = values.get("n_areas", 0)
+    chance = values.get("chance") or {}
     for lv in ("red", "orange"):
+        # beside each colour count: how many areas would show it by chance if every forecast
+        # were right (thousands of 网格 are tested each week)
+        by_chance = chance.get(lv)
+        extra = ("" if by_chance is None or pd.isna(by_chance)
+                 else f" · {t('board.kpi.chance', lang, n=f'{by_chance:.1f}')}")
         tiles.append(tile(lv, t(f"board.kpi.{lv}", lang), int(levels.get(lv, 0)),
-                          f"{label(values.get('level'), lang)} · {t('board.kpi.count', lang, n=n)}", f"kpi-{lv}"))
+                          f"{label(values.get('level'), lang)} · {t('board.kpi.count', lang, n=n)}{extra}",
+                          f"kpi-{lv}"))
     return tiles
 
 

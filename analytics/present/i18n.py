@@ -164,6 +164,7 @@ TEXT: dict[str, dict[str, str]] = {
     "board.kpi.red": {"zh": "红色区域", "en": "Red areas"},
     "board.kpi.orange": {"zh": "橙色区域", "en": "Orange areas"},
     "board.kpi.count": {"zh": "{n} 个", "en": "{n} areas"},
+    "board.kpi.chance": {"zh": "偶然约 {n} 个", "en": "≈{n} by chance"},
     "board.ranking": {"zh": "一月一排位", "en": "Monthly ranking"},
     "board.ranking_week": {"zh": "本周排位", "en": "Weekly ranking"},
     "board.drill_hint": {"zh": "点击区域查看下级", "en": "Click an area to see the areas within it"},

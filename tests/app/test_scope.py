@@ -289,3 +289,16 @@ def test_a_grid_user_cannot_upload(served):
                                                   "app-lang.data": "zh"})
     assert "辖区范围" in json.dumps(resp, ensure_ascii=False)
     assert len(pd.read_parquet(served["ws"].incidents_path, columns=["incident_id"])) == n_before
+
+
+def test_colour_tiles_show_how_many_by_chance(served):
+    from analytics.service import Service
+
+    ws = served["ws"]
+    period = _period(ws)
+    tiles = Browser(served["base"], "li").out("board-kpis.children", _board(period, "grid"))
+    k = Service(ws).kpis(period, "W", None, "grid")
+    text = json.dumps(tiles, ensure_ascii=False)
+    for lv in ("red", "orange"):
+        assert f"偶然约 {k['chance'][lv]:.1f} 个" in text
+    assert k["chance"]["orange"] > 0  # thousands of 网格: some orange is expected by chance
