@@ -297,6 +297,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--models", nargs="+", default=None)
     s.add_argument("--json", required=True, dest="json_out")
 
+    s = sub.add_parser("detect", help="outbreak alarms on your own series (R surveillance's methods)")
+    s.add_argument("--series", required=True, metavar="FILE.csv",
+                   help="a 'period' column (week or month starts) and one column of counts per series")
+    s.add_argument("--method", required=True,
+                   choices=["farrington", "ears_c1", "ears_c2", "ears_c3", "cusum"])
+    s.add_argument("--b", type=int, default=5, help="farrington: years back (5)")
+    s.add_argument("--w", type=int, default=3, help="farrington: half-window in periods (3)")
+    s.add_argument("--alpha", type=float, default=None,
+                   help="level (farrington 0.05; ears_c1/c2 0.001, ears_c3 0.025)")
+    s.add_argument("--no-trend", action="store_true", help="farrington: no time trend")
+    s.add_argument("--noPeriods", type=int, default=1, dest="no_periods",
+                   help="farrington: levels of the seasonal factor (1; R's example uses 10)")
+    s.add_argument("--pastWeeksNotIncluded", type=int, default=None, dest="past_weeks",
+                   help="farrington: recent periods left out of the baseline (default --w)")
+    s.add_argument("--limit54", default="5,4", metavar="CASES,PERIODS",
+                   help="farrington: no alarm under CASES cases in the last PERIODS (5,4; none = off)")
+    s.add_argument("--threshold-method", choices=["delta", "nbPlugin", "muan"], default="delta")
+    s.add_argument("--population", default=None, metavar="FILE.csv",
+                   help="farrington: population offset, same layout as --series")
+    s.add_argument("--out", required=True)
+
     s = sub.add_parser("serve", help="serve the board (Dash app)")
     s.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     s.add_argument("--host", default="127.0.0.1", help="loopback by default; another host must be asked for")
@@ -395,6 +416,21 @@ def _run(args: argparse.Namespace) -> int:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"wrote {args.json_out}")
+    elif cmd == "detect":
+        import pandas as pd
+
+        from analytics.detect import detect, parse_limit54
+        from data.io import write_table
+
+        table = detect(
+            pd.read_csv(args.series), args.method, b=args.b, w=args.w, alpha=args.alpha,
+            trend=not args.no_trend, no_periods=args.no_periods, limit54=parse_limit54(args.limit54),
+            threshold_method=args.threshold_method, past_weeks_not_included=args.past_weeks,
+            population=pd.read_csv(args.population) if args.population else None,
+        )
+        print(f"{int(table['alarm'].sum())} alarms in {table['series'].nunique()} series "
+              f"({int(table['upper'].notna().sum())} series-periods judged)")
+        print(f"wrote {write_table(table, args.out)} ({len(table)} rows)")
     elif cmd == "serve":
         serve(args.workspace, host=args.host, port=args.port, debug=args.debug)
     elif cmd == "brief":
