@@ -361,7 +361,7 @@ def _run(args: argparse.Namespace) -> int:
         from data.ingest import ingest_files
         from data.workspace import Workspace
 
-        with Workspace(args.workspace).write_lock(timeout=args.wait):  # busy: WorkspaceBusy, exit 2
+        with Workspace(args.workspace).transaction(timeout=args.wait):  # one version; busy: exit 2
             ws = Workspace.create(args.workspace)
             report = ingest_files(
                 args.files, ws, mapping=_mapping(args.map), coords=args.coords, epsg=args.epsg,

@@ -238,6 +238,8 @@ def recover(path: str | Path) -> list[str]:
         One line per transaction found: ``"rolled forward <id> (version N)"`` or ``"discarded <id>"``.
     """
     path = Path(path)
+    for tmp in path.glob("version.*.tmp"):  # a version write killed before its rename
+        tmp.unlink(missing_ok=True)
     base = path / STAGING
     if not base.exists():
         return []
