@@ -64,6 +64,8 @@ class WeekFacts:
     new_red: tuple[str, ...] = ()
     back_green: tuple[str, ...] = ()
     has_previous: bool = False
+    #: Areas expected red / orange by chance alone if every forecast were right.
+    chance: dict[str, float] = field(default_factory=dict)
 
 
 def week_facts(
@@ -116,6 +118,7 @@ def week_facts(
         new_red=tuple(display_name(a, n, parents) for a, n in new_red),
         back_green=tuple(display_name(a, n, parents) for a, n in back_green),
         has_previous=previous is not None,
+        chance={k: float(v) for k, v in dict(table.attrs.get("chance") or {}).items()},
     )
 
 
@@ -144,6 +147,8 @@ def summary(facts: WeekFacts, lang: str = "zh") -> str:
     else:
         text += t("brief.s.red_none", lang)
     text += t("brief.s.orange", lang, n=facts.counts.get("orange", 0), unit=unit)
+    if all(math.isfinite(facts.chance.get(lv, math.nan)) for lv in ("red", "orange")):
+        text += t("brief.s.chance", lang, red=f"{facts.chance['red']:.1f}", orange=f"{facts.chance['orange']:.1f}")
     if facts.has_previous:
         text += t("brief.s.change", lang, new=len(facts.new_red), green=len(facts.back_green))
     if facts.focus:

@@ -102,6 +102,8 @@ TEXT: dict[str, dict[str, str]] = {
     "brief.s.red_none": {"zh": "。本周无红色预警", "en": ". No red warnings this week"},
     "brief.s.where": {"zh": "，集中在{places}", "en": ", concentrated in {places}"},
     "brief.s.orange": {"zh": "；橙色预警 {n} 个{unit}", "en": "; orange warnings: {n} {unit}"},
+    "brief.s.chance": {"zh": "（即使各处一切如常，按统计规律也约有红色 {red} 个、橙色 {orange} 个）",
+                       "en": " (even if nothing had changed anywhere, about {red} red and {orange} orange would appear by chance)"},
     "brief.s.change": {
         "zh": "。与上周相比，新增红色 {new} 个，恢复绿色 {green} 个",
         "en": ". Since last week: {new} newly red, {green} back to green",

@@ -196,6 +196,15 @@ def test_summary_hand_worked():
     assert new_red == [("G1", "第2网格")] and green == [("G3", "第4网格")]
 
 
+def test_summary_says_how_many_by_chance():
+    now = _table(["red", "orange", "green"], [5, 3, 0])
+    now.attrs["chance"] = {"red": 1.23, "orange": 4.56}
+    text = summary(week_facts(period=pd.Timestamp("2024-03-04"), table=now, total=Kpi(8)))
+    assert "按统计规律也约有红色 1.2 个、橙色 4.6 个" in text
+    en = summary(week_facts(period=pd.Timestamp("2024-03-04"), table=now, total=Kpi(8)), "en")
+    assert "about 1.2 red and 4.6 orange would appear by chance" in en
+
+
 def test_summary_without_warnings():
     calm = _table(["green", "yellow"], [0, 1])
     facts = week_facts(period=pd.Timestamp("2024-03-04"), table=calm, total=Kpi(1))
