@@ -242,10 +242,8 @@ def overlong_columns(frame: pd.DataFrame, short: list[object], limits: object = 
     lim = limits_of(limits)
     out = []
     for c in frame.columns:
-        length = text_lengths(frame[c])
-        if length is None:
-            continue
         cap, key = (lim.max_field_chars, "max_field_chars") if c in short else (lim.max_text_chars, "max_text_chars")
-        if (length > cap).any():
+        length = text_lengths(frame[c], over=cap)
+        if length is not None and (length > cap).any():
             out.append((c, length, cap, key))
     return out

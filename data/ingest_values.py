@@ -154,20 +154,66 @@ def strip_controls(s: pd.Series) -> tuple[pd.Series, int]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    chunks = _arrow_chunks(s)
+    if chunks is not None and not any(_has_control_bytes(c) for c in chunks):
+        return s, 0  # one numpy pass over the bytes: the common, clean case
     text = as_text(s) if s.dtype == object else s
     arr = pa.array(text.astype("str"), from_pandas=True)
     n = pc.sum(pc.count_substring_regex(arr, CONTROL_CHARS)).as_py() or 0
     if not n:
         return s, 0
     clean = pc.replace_substring_regex(arr, CONTROL_CHARS, "")
-    out = pd.Series(clean.to_pandas(types_mapper=None), index=s.index).astype("str")
+    out = pd.Series(clean.to_numpy(zero_copy_only=False), index=s.index, dtype="str")
     return out.where(s.notna()), int(n)
 
 
-def text_lengths(s: pd.Series) -> np.ndarray | None:
-    """Characters per value of a text column (0 where missing); None for other columns."""
+def text_lengths(s: pd.Series, over: int | None = None) -> np.ndarray | None:
+    """Characters per value of a text column (0 where missing); None for other columns, and,
+    with ``over``, None when no value can be longer than ``over`` characters (judged from the
+    Arrow byte offsets without touching the text: a character is at least one byte)."""
     if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype) \
             or pd.api.types.is_bool_dtype(s.dtype):
         return None
+    if over is not None:
+        chunks = _arrow_chunks(s)
+        if chunks is not None and max((_max_bytes(c) for c in chunks), default=0) <= over:
+            return None
     text = as_text(s) if s.dtype == object else s
     return text.str.len().fillna(0).to_numpy(dtype=np.int64)
+
+
+def _arrow_chunks(s: pd.Series) -> list | None:
+    """The Arrow string chunks behind an Arrow-backed text column (no copy), else None."""
+    import pyarrow as pa
+
+    if s.dtype == object or not pd.api.types.is_string_dtype(s.dtype):
+        return None
+    try:
+        arr = pa.array(s.array)
+    except (TypeError, pa.ArrowInvalid):
+        return None
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    if not all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in chunks):
+        return None
+    return chunks
+
+
+def _offsets(c) -> np.ndarray:
+    import pyarrow as pa
+
+    dtype = np.int64 if pa.types.is_large_string(c.type) else np.int32
+    return np.frombuffer(c.buffers()[1], dtype=dtype)[c.offset:c.offset + len(c) + 1]
+
+
+def _max_bytes(c) -> int:
+    return int(np.diff(_offsets(c)).max()) if len(c) else 0
+
+
+def _has_control_bytes(c) -> bool:
+    """Any byte of ``c``'s values in :data:`CONTROL_CHARS` (UTF-8 never uses them in a
+    multi-byte sequence, so bytes are enough)."""
+    if not len(c) or c.buffers()[2] is None:
+        return False
+    off = _offsets(c)
+    data = np.frombuffer(c.buffers()[2], dtype=np.uint8)[off[0]:off[-1]]
+    return bool(((data < 0x20) & (data != 0x09)).any())
