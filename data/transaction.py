@@ -60,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from data.workspace import Workspace
 
-__all__ = ["Transaction", "STAGING", "active", "in_transaction", "pending", "recover"]
+__all__ = ["Transaction", "STAGING", "active", "in_transaction", "pending", "recover", "set_active"]
 
 #: Folder inside the workspace holding staged transactions.
 STAGING = ".txn"
@@ -216,6 +216,7 @@ def active(path: Path) -> Transaction | None:
 
 
 def set_active(path: Path, tx: Transaction | None) -> None:
+    """Make ``tx`` this thread's open transaction on ``path`` (``None``: none); for ``Workspace``."""
     setattr(_ACTIVE, _key(path), tx)
 
 
