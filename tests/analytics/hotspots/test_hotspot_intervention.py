@@ -71,7 +71,51 @@ def test_did_matches_statsmodels_formula():
                   family=sm.families.Poisson()).fit(scale="X2")
     r = did_rate_ratio(panel)
     assert r.beta == pytest.approx(ref.params["tp"], rel=1e-6)
-    assert r.se == pytest.approx(ref.bse["tp"], rel=1e-6)
+    assert r.se_model == pytest.approx(ref.bse["tp"], rel=1e-6)
+    # default: clustered by area, as statsmodels cov_type="cluster" (its default correction)
+    groups = pd.factorize(panel["area_id"])[0]
+    cl = smf.glm("count ~ tp + C(area_id) + C(period)", data=panel,
+                 family=sm.families.Poisson()).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    assert r.cov == "cluster" and r.se == r.se_cluster
+    assert r.se_cluster == pytest.approx(cl.bse["tp"], rel=1e-6)
+    assert did_rate_ratio(panel, cov="model").se == pytest.approx(ref.bse["tp"], rel=1e-6)
+
+
+def test_clustered_errors_widen_when_areas_drift():
+    """Each area drifts on its own after the start (no real effect): weeks within an area are
+    correlated, and only the clustered interval sees it."""
+    rng = np.random.default_rng(12)
+    panel = _simulate(1.0, seed=12, n_areas=40, n_periods=30, n_treated=10)
+    drift = dict(zip([f"a{i}" for i in range(40)], rng.normal(0, 0.35, 40)))
+    lam = np.exp(np.log(panel["count"] + 0.5) + panel["post"] * panel["area_id"].map(drift))
+    panel["count"] = rng.poisson(lam)
+    r = did_rate_ratio(panel)
+    assert r.se_cluster > 1.5 * r.se_model
+    assert r.ci_low < 1 < r.ci_high
+    nb = did_rate_ratio(_simulate(0.6, seed=8, n_areas=12, n_periods=16, n_treated=3, nb_alpha=0.3),
+                        family="nb")
+    assert np.isfinite(nb.se_cluster) and nb.se == nb.se_cluster
+    with pytest.raises(ValueError, match="cov must be"):
+        did_rate_ratio(panel, cov="robust")
+
+
+def test_placebo_permutation_exact_and_sampled():
+    from analytics.hotspots.intervention import did_permutation
+
+    strong = _simulate(0.3, seed=3, n_areas=8, n_periods=20, n_treated=1)
+    res = did_permutation(strong)
+    assert res["exact"] and res["n"] == 7  # every other single area as a placebo
+    assert res["p"] == pytest.approx(1 / 8)  # the real effect is the most extreme
+    assert res["beta"] == pytest.approx(did_rate_ratio(strong).beta, abs=1e-9)
+    # no effect: the real area is an ordinary draw among 8, p spread over 1/8 … 1
+    null = [did_permutation(_simulate(1.0, seed=k, n_areas=8, n_periods=20, n_treated=1))["p"]
+            for k in range(20, 32)]
+    assert 0.3 < np.mean(null) < 0.8 and max(null) == 1.0
+    big = _simulate(0.6, seed=4, n_areas=20, n_periods=12, n_treated=5)
+    a = did_permutation(big, n_permutations=39, seed=1)
+    b = did_permutation(big, n_permutations=39, seed=1)
+    assert not a["exact"] and a["n"] == 39 and np.array_equal(a["placebo_betas"], b["placebo_betas"])
+    assert a["p"] <= 0.05
 
 
 def test_did_needs_both_groups():
