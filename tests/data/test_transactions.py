@@ -210,8 +210,9 @@ def test_kill_areas_leaves_old_or_new_layers(reference, tmp_path):
         assert is_old != is_new
         spec = Workspace(path).config.extra["grids"]["cell"]["cell"]
         assert spec == (300.0 if is_new else 500.0)  # config switched with the layer
-        build_areas(Workspace(path), cell=300)
-        assert _same(_check_consistent(path), new)
+        if is_old:  # running it again converges
+            build_areas(Workspace(path), cell=300)
+            assert _same(_check_consistent(path), new)
         seen.append("new" if is_new else "old")
     assert seen[-2:] == ["new", "new"]
     print("kill areas:", seen)
