@@ -153,9 +153,10 @@ class IngestReport:
 def _one_writer(fn: Callable[..., IngestReport]) -> Callable[..., IngestReport]:
     """Run ``fn(files, ws, ...)`` as one transaction of ``ws`` (lock held throughout)."""
     @functools.wraps(fn)
-    def run(files, ws: Workspace, **kwargs) -> IngestReport:
+    def run(*args, **kwargs) -> IngestReport:
+        ws = kwargs["ws"] if "ws" in kwargs else args[1]
         with ws.transaction():
-            return fn(files, ws, **kwargs)
+            return fn(*args, **kwargs)
     return run
 
 
