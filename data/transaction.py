@@ -88,6 +88,8 @@ class Transaction:
         self.root = ws.path / STAGING / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.files = self.root / "files"
         self.files.mkdir(parents=True)
+        for folder in (self.root.parent, ws.path):  # the staging folder survives a power cut too
+            _fsync_dir(folder)
         self.staged: dict[str, Path] = {}
         self.deleted: set[str] = set()
         self.done = False
