@@ -1,7 +1,9 @@
 """Forecasting models and outbreak detectors sharing one estimator contract.
 
-Every model takes tidy dense counts in ``fit`` and returns the predictive table from
-``predict`` (see :mod:`analytics.models.base`). :data:`MODELS` names them for the CLI, the
+Every model is a scikit-learn estimator (``get_params``/``set_params``, ``sklearn.base.clone``)
+that takes tidy dense counts or a :class:`data.cube.CountMatrix` in ``fit`` and returns the
+predictive table from ``predict`` (or its ``(mu, alpha)`` arrays with ``as_arrays=True``; see
+:mod:`analytics.models.base`). :data:`MODELS` names them for the CLI, the
 backtest and the board; :func:`make_model` builds one, passing the spatial context
 (``neighbours``, ``parent``) to the models that use it.
 """
