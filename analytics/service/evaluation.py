@@ -16,6 +16,7 @@ import pandas as pd
 from analytics.backtest import backtest_file
 from analytics.models import MODELS
 from analytics.service.cache import cached
+from data.calendar import period_start
 
 __all__ = ["workspace_backtest", "CELL_M", "TEST_WEEKS", "SLOW_MODELS"]
 
@@ -40,7 +41,7 @@ def _stored_or_run(ws) -> dict:
         if stored.get("_version") == version:
             return stored
     end = pd.Timestamp(ws.incidents_frame(["occurred_at"])["occurred_at"].max()).normalize()
-    start = (end - pd.Timedelta(weeks=TEST_WEEKS)).to_period("W-SUN").start_time
+    start = period_start([end - pd.Timedelta(weeks=TEST_WEEKS)], "W")[0]
     models = [m for m in MODELS if m not in SLOW_MODELS]
     result = backtest_file(str(ws.incidents_path), cell=CELL_M, freq="W", start=str(start.date()),
                            end=None, category=None, models=models)

@@ -25,6 +25,7 @@ from analytics.hotspots.kde import quartic_density
 from analytics.hotspots.knox import KnoxTest, repeat_locations
 from analytics.hotspots.moran import LocalMoran
 from analytics.hotspots.weights import build_weights
+from data.calendar import period_start
 from data.cube import area_matrix
 from data.taxonomy import ALL
 
@@ -226,8 +227,7 @@ def evaluate_intervention(
     layer = str(row.get("layer", default_layer(ws)))
     targets = {str(a) for a in row["area_ids"]}
     cat = category or row.get("group") or ALL
-    start = pd.Timestamp(row["start"]).normalize()
-    start -= pd.Timedelta(days=start.day_of_week)  # the week the 整治 began
+    start = period_start([pd.Timestamp(row["start"])], "W")[0]  # the week the 整治 began
     areas = ws.areas(layer).reset_index(drop=True)
     is_target = areas["area_id"].isin(targets).to_numpy()
     if not is_target.any():
