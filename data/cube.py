@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from data.calendar import check_freq, infer_freq, period_range, period_start
-from data.taxonomy import canonical_name
+from data.taxonomy import Taxonomy, canonical_name
 
 __all__ = [
     "COLUMNS",
@@ -189,15 +189,17 @@ def rollup(counts: pd.DataFrame, areas_child: pd.DataFrame, parent_level_areas: 
     return _frame(target, periods, cats, np.rint(total).astype(np.int64))
 
 
-def group_counts(counts: pd.DataFrame, taxonomy, name: str) -> pd.DataFrame:
+def group_counts(counts: pd.DataFrame, taxonomy: Taxonomy, name: str | None) -> pd.DataFrame:
     """Counts of a group (or :data:`data.taxonomy.ALL`, or one category) as ``category=name``.
+
+    ``name`` is resolved by :meth:`data.taxonomy.Taxonomy.resolve` (None/""/ALL = 全部).
 
     Parameters
     ----------
     counts : DataFrame
         Dense counts with raw categories.
     taxonomy : data.taxonomy.Taxonomy
-    name : str
+    name : str or None
         Group name, ``ALL`` (全部) or a single category.
 
     Returns
