@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
 from analytics.models.base import CountModel, calendar_features, mom_alpha
@@ -74,14 +75,13 @@ class PooledGBM(CountModel):
             return None
         if not isinstance(nb, Mapping):
             nb = neighbour_lists(nb)
-        pos = {k: i for i, k in enumerate(zip(keys["area_id"], keys["category"]))}
-        rows, cols = [], []
-        for i, (a, c) in enumerate(zip(keys["area_id"], keys["category"])):
-            for b in nb.get(a, ()):
-                j = pos.get((str(b), c))
-                if j is not None:
-                    rows.append(i)
-                    cols.append(j)
+        # series i (area a, category c) -> series j (neighbour b, same c), by two merges
+        links = pd.Series({str(a): list(bs) for a, bs in nb.items()}, dtype=object).explode().dropna()
+        links = pd.DataFrame({"area_id": links.index, "nb": links.to_numpy(dtype=object).astype(str)})
+        series = keys[["area_id", "category"]].astype(str).assign(row=np.arange(len(keys)))
+        pairs = series.merge(links, on="area_id").merge(
+            series.rename(columns={"area_id": "nb", "row": "col"}), on=["nb", "category"])
+        rows, cols = pairs["row"].to_numpy(), pairs["col"].to_numpy()
         n = len(keys)
         W = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
         deg = np.asarray(W.sum(1)).ravel()
