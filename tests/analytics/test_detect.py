@@ -216,3 +216,16 @@ def test_cli_detect_subprocess(series, tmp_path):
                           "farrington", "--limit54", "x", "--out", str(out)],
                          capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert bad.returncode == 2 and "--limit54" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_board_farrington_trend_test_keeps_its_level():
+    """Trendless Poisson series: the board model keeps a trend in about p_trend of them; R's
+    post-reweighting dispersion (kept for ``pingan detect``) keeps far more."""
+    from analytics.models.farrington import fit_baseline
+
+    rng = np.random.default_rng(8)
+    Y = rng.poisson(rng.gamma(2.0, 2.0, size=(800, 1)), size=(800, 3 * 52 + 4)).astype(float)
+    T = Y.shape[1]
+    board = fit_baseline(Y, T, 52, b=3, r_compatible=False).trend_kept.mean()
+    r_like = fit_baseline(Y, T, 52, b=3, r_compatible=True).trend_kept.mean()
+    assert board <= 0.07 and r_like > 2 * board
