@@ -83,13 +83,15 @@ def test_wrong_field_counts_and_an_unclosed_quote(tmp_path):
     assert "JQ007" in set(ws.incidents_frame()["incident_id"])
 
 
-def test_lone_carriage_return_does_not_split_a_row(tmp_path):
+def test_lone_carriage_return_and_nul_bytes(tmp_path):
     rows = [_row(i) for i in range(3)]
     rows[1] = rows[1].replace("盗窃", "盗\r窃")
+    rows[2] = rows[2].replace("JQ002", "JQ\x00002")
     path = _write(tmp_path / "cr.csv", [HEADER, *rows])
     ws, rep = _ingest(tmp_path, path)
-    assert rep.rows_in == 3 and rep.rows_used == 3 and rep.control_chars == 1
-    assert set(ws.incidents_frame()["category"]) == {"盗窃"}
+    assert rep.rows_in == 3 and rep.rows_used == 3 and rep.control_chars == 2
+    inc = ws.incidents_frame()
+    assert set(inc["category"]) == {"盗窃"} and sorted(inc["incident_id"]) == ["JQ000", "JQ001", "JQ002"]
 
 
 def test_crlf_file_stays_on_the_fast_path(tmp_path):
