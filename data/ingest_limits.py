@@ -159,6 +159,8 @@ def check_xlsx(path: str | Path, limits: object = None) -> None:
     The zip's central directory declares every member's uncompressed size; the sheet's
     ``<dimension ref="A1:F2000"/>`` (or, without one, its count of ``<row`` tags, read as a
     stream with the inflated bytes capped) gives the rows. Nothing is inflated beyond that cap.
+    A zip that understates its sizes gains nothing: :mod:`zipfile`, which openpyxl reads
+    through, stops every member at its declared size.
 
     Raises
     ------
