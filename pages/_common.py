@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from analytics.present.i18n import DEFAULT_LANG, LANGS, label, plotly_locale, t
-from analytics.present.palette import FONT_FAMILY, LEVEL_COLORS, LEVELS
+from analytics.present.palette import FONT_FAMILY, LEVEL_COLORS
 from analytics.service import Service
+from analytics.warning import LEVELS
 from data.workspace import Workspace
 
 __all__ = [

@@ -31,10 +31,10 @@ from analytics.present.palette import (
     FONT_FAMILY,
     INK,
     LEVEL_COLORS,
-    LEVELS,
     MUTED,
     OUTLINE,
 )
+from analytics.warning import LEVELS
 
 __all__ = [
     "map_figure",

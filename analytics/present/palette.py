@@ -7,11 +7,10 @@ CJK font first (fonts-noto-cjk) so Chinese never renders as empty boxes.
 
 from __future__ import annotations
 
-from analytics.warning import LEVELS
+__all__ = ["LEVEL_COLORS", "FONT_FAMILY", "BACKGROUND", "OUTLINE", "INK", "MUTED"]
 
-__all__ = ["LEVELS", "LEVEL_COLORS", "FONT_FAMILY", "BACKGROUND", "OUTLINE", "INK", "MUTED"]
-
-# Warning levels from calm to alarming: defined once, in analytics.warning (re-exported here).
+# The warning levels themselves (green < yellow < orange < red) are defined once, in
+# analytics.warning.LEVELS; this module stays a leaf table that imports nothing of ours.
 
 #: Fill colour of each level (绿/黄/橙/红), readable on white and on a projector.
 LEVEL_COLORS: dict[str, str] = {
