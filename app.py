@@ -98,7 +98,7 @@ def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: in
     from data.accounts import has_accounts
     from data.audit import cli_user, record
     from pages._auth import install_auth
-    from pages._serve import check_serve_policy, run_server
+    from pages._serve import CACHED_OUTPUTS, check_serve_policy, install_response_cache, run_server
 
     ws = Workspace(workspace)
     # non-loopback needs accounts; --debug is loopback-only (ValueError: one line, exit 2)
@@ -114,6 +114,7 @@ def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: in
               file=sys.stderr, flush=True)
     app = create_app(ws)
     install_auth(app, ws)  # login gate when the workspace has accounts, CSRF always
+    install_response_cache(app, ws, CACHED_OUTPUTS)  # after the gate: heavy pure callbacks once per version
     warm_up(ws)
     record(ws, "serve_start", user=cli_user(), detail=f"{host}:{port}")
     print(f"Pingan: http://{host}:{port}/  (workspace {ws.path})", flush=True)
@@ -407,7 +408,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(f"wrote {write_table(table, args.out)} ({len(table)} rows)")
     elif cmd == "backtest":
-        from analytics.backtest import backtest_file
+        from analytics.service.evaluation import backtest_file
 
         result = backtest_file(
             args.incidents, cell=args.cell, freq=args.freq, start=args.start, end=args.end,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,12 +35,12 @@ from analytics.distributions import cdf, crps, logpmf, quantile
 from analytics.models import MODELS, CountModel, make_model
 from data.calendar import data_as_of, is_complete, period_range, period_start
 from data.cube import CountMatrix, count_cube, to_matrix
-from data.taxonomy import ALL, Taxonomy, canonical_name
+from data.taxonomy import ALL
 
 __all__ = [
     "SHARES",
     "backtest_counts",
-    "backtest_file",
+    "backtest_incidents",
     "coverage",
     "grid_counts",
     "hit_rates",
@@ -368,10 +367,11 @@ def _p_exceed_of(fc: pd.DataFrame) -> np.ndarray:
 
 # -- from an incident file ----------------------------------------------------------------------
 def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
-                train_end=None) -> tuple[pd.DataFrame, dict]:
+                train_end=None, crs=None) -> tuple[pd.DataFrame, dict]:
     """Dense weekly (or monthly/daily) counts on a square grid of ``cell`` metres.
 
-    The grid is :class:`layers.grids.GridSpec` in the UTM zone of the points. The study area
+    The grid is :class:`layers.grids.GridSpec` in ``crs`` (a projected CRS in metres, e.g. the
+    workspace's), else in the UTM zone of the points. The study area
     is every cell with an event before ``train_end``, plus cells whose centre lies inside the
     convex hull of the events before ``train_end`` (central 99.9%) and that touch such a cell;
     only those cells are counted (zeros included, by :func:`data.cube.count_cube`). Only complete periods are kept
@@ -393,7 +393,12 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
     if cell <= 0:
         raise ValueError(f"cell: must be a positive number of metres, got {cell}")
     df = incidents.dropna(subset=["lon", "lat", "occurred_at"])
-    crs = estimate_utm_crs(df["lon"].to_numpy(), df["lat"].to_numpy())
+    if crs is None:
+        crs = estimate_utm_crs(df["lon"].to_numpy(), df["lat"].to_numpy())
+    else:
+        from layers.crs import require_projected
+
+        crs = require_projected(crs, "crs")
     x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(df["lon"].to_numpy(),
                                                                      df["lat"].to_numpy())
     spec = GridSpec(0.0, 0.0, float(cell), "square", crs.to_string())
@@ -444,40 +449,13 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
     return counts, {"cells": list(ids), "neighbours": neighbours, "crs": crs.to_string()}
 
 
-def read_incidents(path: str | Path, category: str | None = None) -> pd.DataFrame:
-    """Canonical incident file (.parquet or .csv) with ``occurred_at, category, lon, lat``.
+def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W", start, end=None,
+                       category: str | None = None, models: Sequence[str] | None = None,
+                       crs=None) -> dict:
+    """Backtest every model (or ``models``) on incidents gridded at ``cell`` m.
 
-    ``category`` keeps a raw category or the members of a default group
-    (:meth:`data.taxonomy.Taxonomy.resolve`); ``None``, 全部 or ALL keep every row.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such incident file")
-    if path.suffix.lower() == ".parquet":
-        df = pd.read_parquet(path)
-    elif path.suffix.lower() == ".csv":
-        df = pd.read_csv(path)
-    else:
-        raise ValueError(f"{path}: expected a .parquet or .csv incident file")
-    missing = {"occurred_at", "lon", "lat"} - set(df.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    if canonical_name(category) != ALL:
-        if "category" not in df.columns:
-            raise ValueError(f"{path}: no 'category' column to select {category!r} from")
-        known = sorted(df["category"].astype(str).unique())
-        try:  # a raw category, or a group of the default taxonomy (两抢一盗 …)
-            members = Taxonomy().resolve(category, known)
-        except ValueError as exc:
-            raise ValueError(f"--category {category!r}: not in {path} ({exc})") from None
-        df = df[df["category"].astype(str).isin(members)]
-    df = df.assign(occurred_at=pd.to_datetime(df["occurred_at"], errors="coerce"))
-    return df
-
-
-def backtest_file(path: str | Path, *, cell: float, freq: str = "W", start, end=None,
-                  category: str | None = None, models: Sequence[str] | None = None) -> dict:
-    """Backtest every model (or ``models``) on a canonical incident file gridded at ``cell`` m.
+    ``incidents`` holds ``occurred_at, lon, lat`` (already cut to ``category``, which only labels
+    the result); ``crs`` is the projected CRS of the grid (default: the points' UTM zone).
 
     Returns the JSON of design.md: ``n_cells, n_periods, n_events, cell_m, freq, models{name:
     {hit_rate, pai, pei (keys "0.01", "0.05", "0.10"), crps, coverage_90, seconds, …}}`` plus
@@ -494,8 +472,7 @@ def backtest_file(path: str | Path, *, cell: float, freq: str = "W", start, end=
         end_ts = pd.Timestamp(end) if end is not None else None
     except ValueError as exc:
         raise ValueError(f"--start/--end: not a date ({exc})") from exc
-    df = read_incidents(path, category)
-    counts, info = grid_counts(df, cell, freq=freq, train_end=start_ts)
+    counts, info = grid_counts(incidents, cell, freq=freq, train_end=start_ts, crs=crs)
     periods = pd.DatetimeIndex(sorted(counts["period"].unique()))
     start_p = periods[periods >= start_ts]
     if len(start_p) == 0:

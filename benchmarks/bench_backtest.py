@@ -26,11 +26,11 @@ from analytics.backtest import (
     backtest_counts,
     grid_counts,
     inject_outbreaks,
-    read_incidents,
     rolling_forecasts,
     score_alarms,
 )
 from analytics.models import BASELINES, DETECTORS, MODELS
+from analytics.service.evaluation import read_incidents
 from analytics.warning import Thresholds, levels_from_p
 
 DEFAULT = "/work/shared/data/stlouis/incidents.parquet"

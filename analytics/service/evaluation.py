@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 
-from analytics.backtest import backtest_file
+from analytics.backtest import backtest_incidents
 from analytics.models import MODELS
 from analytics.service.cache import cached
 from data.calendar import period_start
+from data.taxonomy import ALL, Taxonomy, canonical_name
 
-__all__ = ["workspace_backtest", "CELL_M", "TEST_WEEKS", "SLOW_MODELS"]
+__all__ = ["workspace_backtest", "backtest_file", "read_incidents", "CELL_M", "TEST_WEEKS", "SLOW_MODELS"]
 
 #: Backtest settings for the workspace: 500 m cells, weekly, the last 12 weeks as test periods.
 CELL_M = 500.0
@@ -40,14 +42,56 @@ def _stored_or_run(ws) -> dict:
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored.get("_version") == version:
             return stored
-    end = pd.Timestamp(ws.incidents_frame(["occurred_at"])["occurred_at"].max()).normalize()
+    incidents = ws.incidents_frame(["occurred_at", "lon", "lat"])
+    end = pd.Timestamp(incidents["occurred_at"].max()).normalize()
     start = period_start([end - pd.Timedelta(weeks=TEST_WEEKS)], "W")[0]
     models = [m for m in MODELS if m not in SLOW_MODELS]
-    result = backtest_file(str(ws.incidents_path), cell=CELL_M, freq="W", start=str(start.date()),
-                           end=None, category=None, models=models)
+    # the workspace's own projected CRS: the same metres as its areas, no second UTM guess
+    result = backtest_incidents(incidents, cell=CELL_M, freq="W", start=str(start.date()), end=None,
+                                category=None, models=models, crs=ws.config.crs)
     result = {**result, "_version": version}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"backtest.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(tmp, path)  # a derived file: no workspace lock, but never half-written
     return result
+
+
+def backtest_file(path: str | Path, *, cell: float, freq: str = "W", start, end=None,
+                  category: str | None = None, models=None) -> dict:
+    """``pingan backtest --incidents FILE``: read a canonical incident file and backtest it.
+
+    See :func:`analytics.backtest.backtest_incidents` for the JSON.
+    """
+    return backtest_incidents(read_incidents(path, category), cell=cell, freq=freq, start=start,
+                              end=end, category=category, models=models)
+
+
+def read_incidents(path: str | Path, category: str | None = None) -> pd.DataFrame:
+    """Canonical incident file (.parquet or .csv) with ``occurred_at, category, lon, lat``.
+
+    ``category`` keeps a raw category or the members of a default group
+    (:meth:`data.taxonomy.Taxonomy.resolve`); ``None``, 全部 or ALL keep every row.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such incident file")
+    if path.suffix.lower() == ".parquet":
+        df = pd.read_parquet(path)
+    elif path.suffix.lower() == ".csv":
+        df = pd.read_csv(path)
+    else:
+        raise ValueError(f"{path}: expected a .parquet or .csv incident file")
+    missing = {"occurred_at", "lon", "lat"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    if canonical_name(category) != ALL:
+        if "category" not in df.columns:
+            raise ValueError(f"{path}: no 'category' column to select {category!r} from")
+        known = sorted(df["category"].astype(str).unique())
+        try:  # a raw category, or a group of the default taxonomy (两抢一盗 …)
+            members = Taxonomy().resolve(category, known)
+        except ValueError as exc:
+            raise ValueError(f"--category {category!r}: not in {path} ({exc})") from None
+        df = df[df["category"].astype(str).isin(members)]
+    return df.assign(occurred_at=pd.to_datetime(df["occurred_at"], errors="coerce"))

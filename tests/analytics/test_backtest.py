@@ -8,7 +8,6 @@ import pytest
 
 from analytics.backtest import (
     backtest_counts,
-    backtest_file,
     coverage,
     hit_rates,
     inject_outbreaks,
@@ -16,6 +15,7 @@ from analytics.backtest import (
     score_alarms,
 )
 from analytics.models import MODELS, MeanLastK
+from analytics.service.evaluation import backtest_file
 
 
 def synth_counts(n_areas=15, n_periods=120, seed=0, cats=("a",), start="2021-01-04"):
