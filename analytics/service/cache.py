@@ -8,8 +8,9 @@ versions simply age out of the bounded LRU.
 The cache is safe under the threads of a production server: one lock guards the table, and
 a second request for a key that is being computed waits for that computation instead of
 starting its own (the board's first load would otherwise fit the same models once per user).
-A result is stored only when the workspace version did not change while it was computed, so
-a reader racing a writer never caches a mixture of two versions.
+Every computation runs as a ``ws.read_snapshot`` (recomputed if a committed transaction was
+switched in meanwhile) and is stored only under the version it read, so a reader racing a writer
+never sees or caches a mixture of two versions.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ class VersionCache:
                 continue  # the owner stored it (or failed): look again
             stored = False
             try:
-                value = compute()
-                # keep it only if no writer switched files while we read (no mixture of two)
+                # read files of one version only: retried if a commit is switched in meanwhile
+                value = ws.read_snapshot(lambda _ws: compute(), attempts=3)
+                # keep it only under the version it belongs to (a writer may have committed
+                # between our first look and the read)
                 stored = ws.version == version
                 if stored:
                     with self._lock:

@@ -67,8 +67,9 @@ def test_a_result_computed_across_a_write_is_not_kept(tmp_path):
                 ws.bump_version()
         return len(calls)
 
-    assert cache.get(ws, "r", (), racing) == 2  # the mixed first result was thrown away
-    assert cache.get(ws, "r", (), racing) == 2 and len(calls) == 2
+    first = cache.get(ws, "r", (), racing)
+    assert first >= 2  # the result read across the write was thrown away and read again
+    assert cache.get(ws, "r", (), racing) == first and len(calls) == first  # then kept
 
 
 def test_a_failed_computation_releases_the_key(tmp_path):
@@ -86,3 +87,24 @@ def test_a_failed_computation_releases_the_key(tmp_path):
         else:  # pragma: no cover
             raise AssertionError("expected ValueError")
     assert cache.get(ws, "b", (), lambda: "ok") == "ok"
+
+
+def test_a_read_during_a_switch_is_done_again(tmp_path, monkeypatch):
+    ws = Workspace.create(tmp_path / "w")
+    cache = VersionCache()
+    state = {"switching": False}
+
+    def pending(self):  # seen once while a commit is being switched in, then the switch is done
+        now, state["switching"] = state["switching"], False
+        return now
+
+    monkeypatch.setattr(type(ws), "pending", pending)
+    calls = []
+
+    def read():
+        calls.append(1)
+        state["switching"] = len(calls) == 1  # a commit starts switching files during the first read
+        return len(calls)
+
+    assert cache.get(ws, "p", (), read) == 2  # the first (possibly mixed) read was thrown away
+    assert cache.get(ws, "p", (), read) == 2 and len(calls) == 2
