@@ -252,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--encoding", default="auto", help="CSV encoding (auto detects UTF-8, UTF-8-BOM, GBK/GB18030)")
     s.add_argument("--timezone", default=None, help="time zone of the times (default: the workspace's)")
     s.add_argument("--boundary", default=None, help="study boundary file; points outside are quarantined")
+    s.add_argument("--as-of", default=None, metavar="TIME",
+                   help="what the files cover, e.g. \"2025-12-28 23:59\" (default: their latest incident time)")
     s.add_argument("--wait", type=float, default=None, metavar="SECONDS",
                    help="wait at most this long for another writer of the workspace (default: as long as it takes)")
 
@@ -367,6 +369,7 @@ def _run(args: argparse.Namespace) -> int:
             report = ingest_files(
                 args.files, ws, mapping=_mapping(args.map), coords=args.coords, epsg=args.epsg,
                 encoding=args.encoding, timezone=args.timezone, boundary=args.boundary,
+                as_of=args.as_of,
             )
             print(report.summary())
             from data.pipeline import refresh  # after ingest: input errors are reported first

@@ -6,9 +6,16 @@ the next period's start, :func:`period_end`.
 
 **Completeness** (design.md, "Warning levels"): a period is complete when its end plus the
 reporting lag is at or before the data's "as of" time — :func:`is_complete`. The board, the
-trend chart and the backtest all decide "complete" by this one function; the data's as-of time
-is the end of the last day that holds a record (:func:`data_as_of`), so a week is complete once
-the incidents reach its Sunday.
+trend chart and the backtest all decide "complete" by this one function. The board takes the
+as-of time the workspace recorded at ingest (``Workspace.as_of``: the declared ``--as-of`` of
+each source, else the time of its latest incident; the latest source wins) and the reporting
+lag of ``[periods] lag_days`` (default 1 day), so one incident early on a Sunday no longer
+makes the week complete. :func:`data_as_of` (the end of the last day with a record, no lag) is
+the rule for bare incident files without a workspace (the backtest).
+
+**Partial periods** are compared with the share of their expected cases that should already
+have happened by the as-of time: :func:`hour_profile` (weekday × hour weights from the history)
+and :func:`elapsed_share`.
 
 **春节** (Lunar New Year's Day, 正月初一) is tabulated for 1990–2050; the public holiday runs
 from the eve for 7–8 days, and crime and reporting patterns change over it (migrant workers go
@@ -29,6 +36,8 @@ __all__ = [
     "check_freq",
     "complete_through",
     "data_as_of",
+    "elapsed_share",
+    "hour_profile",
     "infer_freq",
     "is_complete",
     "next_periods",
@@ -204,6 +213,90 @@ def complete_through(periods, freq: str, as_of, lag=None) -> pd.DatetimeIndex:
     """The periods of ``periods`` that are complete (:func:`is_complete`), in their order."""
     p = pd.DatetimeIndex(periods)
     return p[is_complete(p, freq, as_of, lag)]
+
+
+def hour_profile(times, *, prior: float = 1.0) -> np.ndarray:
+    """Weekday × hour profile of event times: a (7, 24) array summing to 1 (Monday = row 0).
+
+    Parameters
+    ----------
+    times : array_like of datetime64 / Timestamps
+        Event times (naive local); NaT is ignored.
+    prior : float
+        Pseudo-count added to each of the 168 cells, so an hour never seen still has a small
+        weight (default 1).
+
+    Examples
+    --------
+    >>> w = hour_profile(["2024-05-06 10:15", "2024-05-06 10:45"], prior=0.0)
+    >>> float(w[0, 10])
+    1.0
+    """
+    t = pd.DatetimeIndex(pd.to_datetime(np.asarray(times) if not isinstance(times, pd.Series) else times))
+    t = t[~t.isna()]
+    if prior < 0:
+        raise ValueError(f"prior: must be >= 0, got {prior}")
+    cell = t.day_of_week.to_numpy() * 24 + t.hour.to_numpy()
+    w = np.bincount(cell, minlength=168).astype(float) + float(prior)
+    if w.sum() <= 0:
+        w[:] = 1.0
+    return (w / w.sum()).reshape(7, 24)
+
+
+def elapsed_share(periods, freq: str, as_of, profile=None) -> np.ndarray:
+    """Share of each period's expected cases that falls before ``as_of``, elementwise.
+
+    Every hour of the period is weighted by ``profile[weekday, hour]`` (uniform when
+    ``None``); the share is the weight of the hours before ``as_of`` (the running hour
+    counted pro rata) over the weight of the whole period. 0 before the period starts,
+    1 once it has ended.
+
+    Parameters
+    ----------
+    periods : array_like of period starts
+    freq : {"D", "W", "M"}
+    as_of : time
+    profile : (7, 24) array, optional
+        From :func:`hour_profile`.
+
+    Examples
+    --------
+    >>> elapsed_share(["2024-05-06"], "W", "2024-05-09 12:00").round(4).tolist()
+    [0.5]
+    >>> w = np.zeros((7, 24)); w[5:] = 1.0   # only weekends have cases
+    >>> elapsed_share(["2024-05-06"], "W", "2024-05-11 00:00", w).tolist()
+    [0.0]
+    """
+    as_of = pd.Timestamp(as_of)
+    if pd.isna(as_of):
+        raise ValueError("as_of: not a time")
+    w = np.ones((7, 24)) if profile is None else np.asarray(profile, float)
+    if w.shape != (7, 24) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("profile: expected a (7, 24) array of non-negative weights (weekday × hour)")
+    start = period_start(periods, freq)
+    end = period_end(start, freq)
+    # cumulative weight of every hour since a Monday 00:00, so a span's weight is two lookups
+    flat = w.ravel()
+    week_total = flat.sum()
+    cum = np.concatenate([[0.0], np.cumsum(flat)])
+
+    def weight_before(t: pd.DatetimeIndex) -> np.ndarray:
+        hours = (t.to_numpy().astype("datetime64[s]").astype(np.int64) / 3600.0)
+        hours = hours + 24 * _EPOCH_WEEKDAY  # hours since the Monday before the epoch
+        whole = np.floor(hours)
+        weeks, within = np.divmod(whole, 168)
+        frac = hours - whole
+        k = within.astype(np.int64)
+        return weeks * week_total + cum[k] + frac * flat[k]
+
+    lo = weight_before(start)
+    total = weight_before(end) - lo
+    clipped = pd.DatetimeIndex(np.clip(np.datetime64(as_of.to_datetime64(), "ns"),
+                                       start.to_numpy(), end.to_numpy()))
+    done = weight_before(clipped) - lo
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, done / total, 0.0)
+    return np.clip(share, 0.0, 1.0)
 
 
 def infer_freq(periods: Sequence[pd.Timestamp]) -> str:

@@ -133,9 +133,13 @@ def build_demo(
     from data.ingest import ingest_files
 
     reports = []
+    # The demo's data are complete up to the end of its last Sunday (a simulation has no late
+    # reports), so it records as-of = that end + the default reporting lag: its last week counts
+    # as complete, as a real export made after the lag would.
+    as_of = pd.Timestamp(end_day + dt.timedelta(days=1)) + ws.config.reporting_lag
     for coords in ("wgs84", "gcj02"):
         group = [f.path for f in files if f.coords == coords]
-        reports.append(ingest_files(group, ws, coords=coords, boundary=city_file))
+        reports.append(ingest_files(group, ws, coords=coords, boundary=city_file, as_of=as_of))
     t_ingest = time.perf_counter()
 
     area_report = _load_areas(ws, bfiles, city, cell)

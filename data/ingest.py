@@ -172,6 +172,7 @@ def ingest_files(
     timezone: str | None = None,
     boundary: str | Path | None = None,
     limits: IngestLimits | None = None,
+    as_of=None,
 ) -> IngestReport:
     """Validate incident files and append them to the workspace.
 
@@ -197,6 +198,11 @@ def ingest_files(
     limits : IngestLimits, optional
         Bounds (oldest time, field lengths, workbook size); default the workspace's
         ``[limits]`` in ``config.toml`` over :class:`~data.ingest_limits.IngestLimits`.
+    as_of : time, optional
+        What the files cover ("data as of", naive local time in the workspace's zone), recorded
+        per file in ``ingested.parquet``; default the time of each file's latest incident (never
+        the ingest time). The board counts a period as complete once its end plus the reporting
+        lag is at or before the latest source's as-of (:meth:`Workspace.as_of`).
 
     Returns
     -------
@@ -232,6 +238,7 @@ def ingest_files(
         if not ws.exists():  # a fresh workspace takes the data's zone (written with the data)
             target_tz = timezone
     source_tz = timezone or target_tz
+    declared = _as_of_arg(as_of)
     area = study_area(ws, boundary)
     report = IngestReport(files=[str(p) for p in paths], study_area=area.note)
     report.coords = _coords_note(coords, epsg)
@@ -248,6 +255,7 @@ def ingest_files(
             continue
         n_in = n_used = n_bad = 0
         enc = None
+        latest = pd.NaT
         for src in iter_source(p, encoding=encoding, limits=lim):  # chunks bound the peak memory
             n = src.n_rows
             good, bad, mapped = _validate(
@@ -262,6 +270,9 @@ def ingest_files(
                 report.by_reason[str(reason)] = report.by_reason.get(str(reason), 0) + int(k)
             report.mapped.setdefault(str(p), mapped)
             enc = src.encoding
+            if len(good):
+                t_max = pd.to_datetime(good["occurred_at"]).max()
+                latest = t_max if pd.isna(latest) or t_max > latest else latest
             existing_ids.append((_id_set(good["incident_id"]), "appears earlier in the input"))
             good_parts.append(good)
             bad_parts.append(bad)
@@ -276,7 +287,8 @@ def ingest_files(
         done.append({"sha256": digest, "file": str(p.resolve()), "name": p.name,
                      "ingested_at": pd.Timestamp.now(tz=target_tz).tz_localize(None),
                      "rows_in": n_in, "rows_used": n_used, "rows_quarantined": n_bad,
-                     "coords": report.coords, "encoding": enc or ""})
+                     "coords": report.coords, "encoding": enc or "",
+                     "as_of": declared if declared is not None else latest})
     assert report.rows_in == report.rows_used + report.rows_quarantined
     if done:
         _write(ws, good_parts, bad_parts, done, report, timezone=target_tz)
@@ -571,6 +583,21 @@ def _coords_note(coords: str, epsg) -> str:
         "gcj02": "gcj02 → wgs84 (GCJ-02 inverse by iteration, < 1e-7°; only inside China)",
         "bd09": "bd09 → gcj02 → wgs84 (BD-09 inverse, then GCJ-02 inverse by iteration)",
     }[coords]
+
+
+def _as_of_arg(as_of) -> pd.Timestamp | None:
+    """``--as-of`` as a naive Timestamp (None when not given)."""
+    if as_of is None or (isinstance(as_of, str) and not as_of.strip()):
+        return None
+    try:
+        t = pd.Timestamp(as_of)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--as-of {as_of!r}: not a time (e.g. 2025-12-28 23:59)") from exc
+    if pd.isna(t):
+        raise ValueError(f"--as-of {as_of!r}: not a time (e.g. 2025-12-28 23:59)")
+    if t.tz is not None:
+        raise ValueError(f"--as-of {as_of!r}: give the local time without a zone (the workspace's zone applies)")
+    return t
 
 
 def _check_tz(tz: str) -> None:

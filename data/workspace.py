@@ -6,6 +6,7 @@ Layout (design.md, "Workspace")::
     W/incidents.parquet      GeoParquet, canonical incident table (EPSG:4326)
     W/quarantine.parquet     every unusable input row, original values + ``reason``
     W/ingested.parquet       fingerprints of ingested files (re-ingesting a file adds nothing)
+                             and each source's "data as of" time (:meth:`Workspace.as_of`)
     W/areas/<layer>.parquet  GeoParquet area layers in the projected CRS
     W/assignments.parquet    incident_id + one area_id column per layer
     W/counts.parquet         dense weekly counts: layer, area_id, period, category, count
@@ -42,9 +43,12 @@ from data.taxonomy import DEFAULT_GROUPS, Taxonomy
 from data.transaction import STAGING, Transaction, active, pending, recover, set_active
 
 __all__ = [
-    "Config", "Workspace", "ADMIN_LEVELS", "GENERATED_FILES", "WorkspaceError", "WorkspaceBusy",
-    "reset_generated",
+    "Config", "Workspace", "ADMIN_LEVELS", "DEFAULT_LAG_DAYS", "GENERATED_FILES", "WorkspaceError",
+    "WorkspaceBusy", "reset_generated",
 ]
+
+#: Reporting lag in days when ``config.toml`` has no ``[periods] lag_days``.
+DEFAULT_LAG_DAYS: float = 1.0
 
 #: Administrative levels from coarse to fine (区 > 街道 > 社区 > 网格).
 ADMIN_LEVELS: tuple[str, ...] = ("district", "subdistrict", "community", "grid")
@@ -93,6 +97,10 @@ class Config:
         (lon, lat) of the study area, for maps.
     limits : dict
         Overrides of the ingest bounds, the ``[limits]`` table (see ``data.ingest_limits.IngestLimits``).
+    periods : dict
+        The ``[periods]`` table: ``lag_days`` = reporting lag in days (default 1). A period is
+        complete when its end plus the lag is at or before the workspace's as-of time
+        (:meth:`Workspace.as_of`, :func:`data.calendar.is_complete`).
     """
 
     name: str = "Pingan"
@@ -104,6 +112,19 @@ class Config:
     center: tuple[float, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
+    periods: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reporting_lag(self) -> pd.Timedelta:
+        """``[periods] lag_days`` as a Timedelta (default :data:`DEFAULT_LAG_DAYS` days)."""
+        raw = self.periods.get("lag_days", DEFAULT_LAG_DAYS)
+        try:
+            days = float(raw)
+        except (TypeError, ValueError):
+            raise WorkspaceError(f"config.toml: [periods] lag_days = {raw!r} is not a number of days") from None
+        if not 0 <= days <= 366:
+            raise WorkspaceError(f"config.toml: [periods] lag_days = {raw!r}: use 0–366 days")
+        return pd.Timedelta(days=days)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "timezone": self.timezone}
@@ -120,11 +141,14 @@ class Config:
             d["extra"] = dict(self.extra)
         if self.limits:
             d["limits"] = dict(self.limits)
+        if self.periods:
+            d["periods"] = dict(self.periods)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
-        known = {"name", "timezone", "crs", "taxonomy", "thresholds", "attribution", "center", "extra", "limits"}
+        known = {"name", "timezone", "crs", "taxonomy", "thresholds", "attribution", "center", "extra", "limits",
+                 "periods"}
         unknown = set(d) - known
         if unknown:
             raise WorkspaceError(f"config.toml: unknown setting(s) {', '.join(sorted(unknown))}")
@@ -138,6 +162,7 @@ class Config:
             center=tuple(d["center"]) if d.get("center") else None,
             extra=dict(d.get("extra", {})),
             limits=dict(d.get("limits", {})),
+            periods=dict(d.get("periods", {})),
         )
 
 
@@ -256,6 +281,33 @@ class Workspace:
         path = self.require(self.incidents_path)
         cols = columns or ["incident_id", "occurred_at", "category", "lon", "lat"]
         return pd.read_parquet(path, columns=cols)
+
+    def as_of(self) -> pd.Timestamp:
+        """What the data covers ("data as of", naive local time).
+
+        The rule: each ingested source records its as-of time in ``ingested.parquet`` — the
+        ``--as-of`` given at ingest, else the time of the latest incident it brought (never
+        the ingest time: a Wednesday export ingested on Monday is still Wednesday's data).
+        The workspace's as-of is the latest source's. A workspace ingested before sources
+        recorded it falls back to the latest incident time.
+
+        Raises
+        ------
+        WorkspaceError
+            No incidents (the file names what is missing).
+        """
+        log = self.read_path("ingested.parquet")
+        if log.exists():
+            import pyarrow.parquet as pq
+
+            if "as_of" in pq.read_schema(log).names:
+                recorded = pd.to_datetime(pd.read_parquet(log, columns=["as_of"])["as_of"]).max()
+                if not pd.isna(recorded):
+                    return pd.Timestamp(recorded)
+        t = pd.to_datetime(self.incidents_frame(["occurred_at"])["occurred_at"]).max()
+        if pd.isna(t):
+            raise WorkspaceError(f"{self.incidents_path}: no dated incident, so no as-of time")
+        return pd.Timestamp(t)
 
     def quarantine(self) -> pd.DataFrame:
         path = self.read_path("quarantine.parquet")
