@@ -101,6 +101,9 @@ class Config:
         The ``[periods]`` table: ``lag_days`` = reporting lag in days (default 1). A period is
         complete when its end plus the lag is at or before the workspace's as-of time
         (:meth:`Workspace.as_of`, :func:`data.calendar.is_complete`).
+    board : dict
+        The ``[board]`` table: ``overview`` = the level the board opens on (default
+        ``subdistrict``, 街道, when the workspace has it).
     """
 
     name: str = "Pingan"
@@ -113,6 +116,7 @@ class Config:
     extra: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     periods: dict[str, Any] = field(default_factory=dict)
+    board: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reporting_lag(self) -> pd.Timedelta:
@@ -143,12 +147,14 @@ class Config:
             d["limits"] = dict(self.limits)
         if self.periods:
             d["periods"] = dict(self.periods)
+        if self.board:
+            d["board"] = dict(self.board)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
         known = {"name", "timezone", "crs", "taxonomy", "thresholds", "attribution", "center", "extra", "limits",
-                 "periods"}
+                 "periods", "board"}
         unknown = set(d) - known
         if unknown:
             raise WorkspaceError(f"config.toml: unknown setting(s) {', '.join(sorted(unknown))}")
@@ -163,6 +169,7 @@ class Config:
             extra=dict(d.get("extra", {})),
             limits=dict(d.get("limits", {})),
             periods=dict(d.get("periods", {})),
+            board=dict(d.get("board", {})),
         )
 
 
