@@ -403,7 +403,7 @@ def trend(ws, area_id: str, category: str | None = None, freq: str = "W",
     Returns
     -------
     DataFrame
-        ``period, observed, expected, q80, q95, q99, p_exceed, level`` for the last
+        ``period, observed, expected, q05, q80, q95, q99, p_exceed, level`` for the last
         ``n_periods`` complete periods that have at least two earlier periods.
     """
     model = _model_name(model)
@@ -434,7 +434,7 @@ def _trend(ws, area_id, level, freq, name, n_periods, model):
     pex = _p_exceed(obs, mu, al)
     return pd.DataFrame({
         "period": ps[idx], "observed": obs.astype(np.int64), "expected": mu,
-        "q80": quantile(0.80, mu, al), "q95": quantile(0.95, mu, al),
+        "q05": quantile(0.05, mu, al), "q80": quantile(0.80, mu, al), "q95": quantile(0.95, mu, al),
         "q99": quantile(0.99, mu, al), "p_exceed": pex,
         "level": levels_from_p(pex, obs, th, expected=mu),
     })
