@@ -128,15 +128,17 @@ def _scan(path: Path, encs: tuple[str, ...], sep: str, n_fields: int) -> tuple[b
     first = True
     ok = {e: True for e in encs}
     for chunk in _blocks(path):
+        text = chunk  # the header is decoded too (a GBK file may hold only its header)
         if first:
             chunk = chunk[len(_BOM):] if chunk.startswith(_BOM) else chunk
+            text = chunk
             cut = chunk.find(b"\n") + 1 or len(chunk)  # the header is not a record
             chunk, first = chunk[cut:], False
         if not _structure_ok(chunk, sep_b, n_fields):
             return False, ""
         if ok[encs[0]]:
             try:
-                chunk.decode(encs[0])
+                text.decode(encs[0])
             except UnicodeDecodeError:
                 ok[encs[0]] = False
                 if len(encs) == 1:

@@ -171,3 +171,14 @@ def test_every_line_bad_and_forced_encoding(tmp_path):
     gbk = _write(tmp_path / "g.csv", [HEADER, _row(0), _row(1)], "gbk")
     with pytest.raises(ValueError, match=r"g\.csv: cannot decode"):
         ingest_files([gbk], Workspace.create(tmp_path / "w2"), encoding="utf-8")
+
+
+def test_a_gbk_file_with_only_its_header_is_read_as_gbk(tmp_path):
+    # The demo's small builds write a history export with no rows yet: the header alone must
+    # decide the encoding (it used to be read as UTF-8 and fail with UnicodeDecodeError).
+    from data.ingest_csv import plan_csv
+
+    path = tmp_path / "历史.csv"
+    path.write_bytes("警情编号,报警时间,案件类别,经度,纬度\n".encode("gbk"))
+    plan = plan_csv(path)
+    assert plan.read_encoding.replace("-", "").lower() in ("gb18030", "gbk")
