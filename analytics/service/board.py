@@ -7,7 +7,10 @@ Names and keywords here are a contract with the app and the briefing — extend,
 
 Public functions
 ----------------
-- :func:`periods`, :func:`latest_period` — complete periods with data.
+- :func:`periods`, :func:`latest_period` — complete periods with data; :func:`as_of`,
+  :func:`partial_period` — the data's as-of time and the running (incomplete) period.
+- :func:`gaps` — complete periods whose city total is implausibly low (no data): marked
+  missing, grey on maps, imputed before fitting.
 - :func:`warning_table` — the four-colour table of one layer and period (GeoDataFrame).
 - :func:`kpis` — headline figures: totals, 同比, 环比, 两抢一盗, colours, chance reds.
 - :func:`trend` — one area's observed vs one-step-ahead expected and bands, with levels.
@@ -26,7 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.distributions import cdf as _cdf
 from analytics.distributions import p_exceed as _p_exceed
+from analytics.distributions import quantile as _quantile
 from analytics.models import MODELS, make_model
 from analytics.present.i18n import t
 from analytics.service.cache import cached as _cached
@@ -40,18 +45,31 @@ from analytics.warning import (
     reason,
     yoy_levels,
 )
-from data.calendar import data_as_of, is_complete, season_length
+from data.calendar import (
+    elapsed_share,
+    hour_profile,
+    is_complete,
+    period_end,
+    period_range,
+    season_length,
+)
 from data.cube import CountMatrix, to_matrix
 
 __all__ = [
     "DEFAULT_MODEL",
+    "FESTIVAL_FLOOR",
+    "GAP_P",
     "MODES",
+    "as_of",
     "category_choices",
     "clear_cache",
     "default_level",
+    "gaps",
     "kpis",
     "latest_period",
     "level_counts",
+    "low_totals",
+    "partial_period",
     "periods",
     "trend",
     "warning_table",
@@ -61,6 +79,11 @@ __all__ = [
 DEFAULT_MODEL = "eb"
 #: Colouring modes of :func:`warning_table`.
 MODES: tuple[str, ...] = ("alert", "forecast", "yoy")
+#: A complete period whose city total has ``P(X <= total) <`` this under the city-level
+#: forecast (or is zero) is a gap: missing data, not a quiet week.
+GAP_P = 0.001
+#: Share of the usual city total expected over 春节 by the gap rule (:func:`gaps`).
+FESTIVAL_FLOOR = 0.4
 
 def clear_cache() -> None:
     """Forget every cached result (tests; after editing files behind the workspace's back)."""
@@ -79,17 +102,24 @@ def default_level(ws) -> str:
     return admin[-1] if admin else layers[0]
 
 
+def as_of(ws) -> pd.Timestamp:
+    """The workspace's "data as of" time (:meth:`data.workspace.Workspace.as_of`)."""
+    return _cached(ws, "as_of", (), ws.as_of)
+
+
 def periods(ws, freq: str = "W") -> list[pd.Timestamp]:
     """Complete periods with counts, oldest first.
 
-    A period is complete when the incidents reach its last day (a week whose Sunday has no
-    data yet is still running and is left out).
+    A period is complete when its end plus the reporting lag (``[periods] lag_days``, default
+    1 day) is at or before the workspace's as-of time (:func:`as_of`; the one rule,
+    :func:`data.calendar.is_complete`). The running period and one still inside the lag are
+    left out (see :func:`partial_period`). Gaps (:func:`gaps`) are complete periods too.
     """
     return list(_cached(ws, "periods", (freq,), lambda: _periods(ws, freq)))
 
 
 def latest_period(ws, freq: str = "W") -> pd.Timestamp:
-    """The last complete period."""
+    """The last complete period (the default of the board, ``pingan warn`` and the brief)."""
     ps = periods(ws, freq)
     if not ps:
         raise ValueError(f"{ws.path}: no complete {freq} period with data")
@@ -102,13 +132,125 @@ def category_choices(ws) -> list[str]:
     return ws.config.taxonomy.choices(sorted(pd.unique(counts["category"].astype(str))))
 
 
-def _periods(ws, freq: str) -> pd.DatetimeIndex:
+def partial_period(ws, freq: str = "W") -> pd.Timestamp | None:
+    """The latest period with data that is not complete yet (the running one), else None."""
+    ps = _all_periods(ws, freq)
+    done = set(periods(ws, freq))
+    t = as_of(ws)
+    running = [p for p in ps if p not in done and p < t]
+    return running[-1] if running else None
+
+
+def _all_periods(ws, freq: str) -> pd.DatetimeIndex:
     counts = _raw_counts(ws, default_level(ws), freq)
-    ps = pd.DatetimeIndex(sorted(pd.unique(counts["period"])))
+    return pd.DatetimeIndex(sorted(pd.unique(counts["period"])))
+
+
+def _periods(ws, freq: str) -> pd.DatetimeIndex:
+    ps = _all_periods(ws, freq)
     if len(ps) == 0:
         return ps
-    t_max = pd.to_datetime(ws.incidents_frame(["occurred_at"])["occurred_at"]).max()
-    return ps[is_complete(ps, freq, data_as_of(t_max))]  # the one completeness rule
+    return ps[is_complete(ps, freq, as_of(ws), ws.config.reporting_lag)]  # the one completeness rule
+
+
+def gaps(ws, freq: str = "W") -> pd.DataFrame:
+    """Complete periods and whether each is a gap in the data (missing, not a quiet period).
+
+    Each complete period's city total (every category, every area of the default layer) is
+    compared with a city-level forecast from the earlier non-gap periods: the median of the
+    last 8 as the mean and an NB2 dispersion from their median absolute deviation (at least
+    0.01, so ordinary weeks keep a ±10 % allowance). A period is missing when its total is zero
+    or ``P(X <= total) <`` :data:`GAP_P`; a missing period does not enter later forecasts.
+    Periods overlapping 春节 (a week before to three weeks after 正月初一) are expected at
+    :data:`FESTIVAL_FLOOR` of that mean (the demo city falls to 55–60 %; real cities as much)
+    and do not enter later baselines, so the holiday is not taken for missing data.
+
+    Returns
+    -------
+    DataFrame
+        ``period, total, expected, p_low, missing`` (expected and p_low NaN while fewer
+        than 4 earlier periods exist), oldest first.
+    """
+    return _cached(ws, "gaps", (freq,), lambda: _gaps(ws, freq)).copy()
+
+
+def _gaps(ws, freq: str) -> pd.DataFrame:
+    ps = pd.DatetimeIndex(periods(ws, freq))
+    if len(ps) == 0:
+        return pd.DataFrame({"period": ps, "total": [], "expected": [], "p_low": [], "missing": []})
+    counts = _raw_counts(ws, default_level(ws), freq)
+    by = counts.groupby("period")["count"].sum()
+    full = period_range(ps[0], ps[-1], freq)
+    totals = by.reindex(full, fill_value=0).reindex(ps).to_numpy(float)
+    expected, p_low, missing = low_totals(totals, scale=_festival_scale(ps, freq))
+    return pd.DataFrame({"period": ps, "total": totals.astype(np.int64), "expected": expected,
+                         "p_low": p_low, "missing": missing})
+
+
+def _festival_scale(ps: pd.DatetimeIndex, freq: str) -> np.ndarray:
+    from data.calendar import SPRING_FESTIVAL
+
+    start, end = ps, period_end(ps, freq)
+    scale = np.ones(len(ps))
+    for sf in SPRING_FESTIVAL:
+        hit = (start < sf + pd.Timedelta(days=21)) & (end > sf - pd.Timedelta(days=7))
+        scale[np.asarray(hit)] = FESTIVAL_FLOOR
+    return scale
+
+
+def low_totals(totals, *, scale=None, window: int = 8, min_history: int = 4, p_min: float = GAP_P,
+               alpha_floor: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Walk a city-total series and flag implausibly low values (the rule of :func:`gaps`).
+
+    ``scale`` (one factor per period, default 1) multiplies the baseline mean where a holiday
+    is known to lower the total; scaled periods do not enter later baselines.
+
+    Returns
+    -------
+    expected, p_low, missing : ndarray
+        The forecast from the earlier unflagged values, ``P(X <= total)`` under NB2 with that
+        mean, and the flag (zero, or ``p_low < p_min``).
+
+    Examples
+    --------
+    >>> _, _, miss = low_totals([100, 104, 97, 101, 99, 0, 12, 102])
+    >>> miss.tolist()
+    [False, False, False, False, False, True, True, False]
+    """
+    x = np.asarray(totals, float)
+    sc = np.ones(len(x)) if scale is None else np.asarray(scale, float)
+    if sc.shape != x.shape:
+        raise ValueError(f"scale: {sc.shape[0] if sc.ndim else 'a scalar'} factors for {len(x)} totals")
+    expected = np.full(len(x), np.nan)
+    p_low = np.full(len(x), np.nan)
+    missing = x <= 0
+    good: list[float] = []
+    for i, xi in enumerate(x):  # sequential: a flagged period leaves the later baselines
+        h = np.asarray(good[-window:])
+        if len(h) >= min_history:
+            m = float(np.median(h))
+            spread = 1.4826 * float(np.median(np.abs(h - m)))
+            a = max((spread ** 2 - m) / m ** 2, alpha_floor) if m > 0 else alpha_floor
+            expected[i] = m * sc[i]
+            p_low[i] = float(_cdf(xi, expected[i], a))
+            missing[i] = missing[i] or p_low[i] < p_min
+        if not missing[i] and sc[i] == 1:
+            good.append(float(xi))
+    return expected, p_low, missing
+
+
+def _gap_set(ws, freq: str) -> set:
+    g = gaps(ws, freq)
+    return set(pd.DatetimeIndex(g.loc[g["missing"], "period"]))
+
+
+def _profile(ws) -> np.ndarray:
+    """The city's weekday × hour profile of incidents (for pro-rating a partial period)."""
+    def compute():
+        t = pd.to_datetime(ws.incidents_frame(["occurred_at"])["occurred_at"])
+        return hour_profile(t[t <= as_of(ws)])
+
+    return _cached(ws, "hour_profile", (), compute)
 
 
 def _raw_counts(ws, level: str, freq: str) -> pd.DataFrame:
@@ -174,9 +316,34 @@ def _model_name(model: str | None) -> str:
     return name
 
 
+def _fit_matrix(ws, level: str, freq: str, name: str) -> np.ndarray:
+    """The layer's count matrix with gap periods imputed, for fitting (models never see a gap).
+
+    A gap's column is each series' mean over the (up to) 4 nearest earlier non-gap periods
+    (later ones when none is earlier), so every model in ``MODELS`` copes unchanged and the
+    forecast after a gap is what it would have been without the zeros.
+    """
+    def compute():
+        _, ps, Y = _matrix(ws, level, freq, name)
+        holes = np.flatnonzero(ps.isin(list(_gap_set(ws, freq))))
+        if len(holes) == 0:
+            return Y
+        out = Y.copy()
+        ok = np.flatnonzero(~ps.isin(list(_gap_set(ws, freq))))
+        for j in holes:  # one column per gap: few
+            before = ok[ok < j][-4:]
+            use = before if len(before) else ok[ok > j][:4]
+            if len(use):
+                out[:, j] = Y[:, use].mean(axis=1)
+        return out
+
+    return _cached(ws, "fit_matrix", (level, freq, name), compute)
+
+
 def _fit_predict(ws, level, freq, name, model, origin_index: int):
     """Fit ``model`` on periods [0, origin_index] of the layer's matrix; predict the next one."""
-    keys, ps, Y = _matrix(ws, level, freq, name)
+    keys, ps, _ = _matrix(ws, level, freq, name)
+    Y = _fit_matrix(ws, level, freq, name)
 
     def compute():
         m = make_model(model, parent=_parent_map(ws, level))
@@ -188,7 +355,8 @@ def _fit_predict(ws, level, freq, name, model, origin_index: int):
 
 # -- the warning table ----------------------------------------------------------------------------
 def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
-                  category: str | None = None, mode: str = "alert", model: str | None = None):
+                  category: str | None = None, mode: str = "alert", model: str | None = None,
+                  partial: bool = False):
     """Four-colour warning table of one layer for one period.
 
     Parameters
@@ -208,6 +376,15 @@ def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
         expected count; ``yoy``: colour by 同比 change.
     model : str, optional
         Registry name (default :data:`DEFAULT_MODEL`).
+    partial : bool
+        Show an incomplete period instead (default: the running one, :func:`partial_period`;
+        ``alert`` mode only). Its expectation is pro-rated by the share of the period's
+        expected cases that should have happened by the as-of time (the city's weekday × hour
+        profile, :func:`data.calendar.elapsed_share`), never the full-period forecast, and each
+        reason says it is partial.
+
+    A gap period (:func:`gaps`) gets ``level`` NaN (grey on maps), ``p_exceed`` NaN and the
+    reason 「数据缺失」 / "no data".
 
     Returns
     -------
@@ -215,7 +392,8 @@ def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
         ``area_id, name, level_name, period, category, observed, expected, q80, q95, q99,
         p_exceed, level, reason_zh, reason_en, yoy, mom, observed_last_year, observed_prev,
         rank, model, mode, geometry`` (workspace CRS), sorted by ``rank`` (一月一排位: level,
-        then p_exceed, then observed). ``attrs``: ``expected_reds``, ``thresholds``, ``model``.
+        then p_exceed, then observed). ``attrs``: ``expected_reds``, ``thresholds``, ``model``,
+        ``as_of``, ``partial``, ``share`` (elapsed share, 1 for a complete period), ``missing``.
     """
     if mode not in MODES:
         raise ValueError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -226,14 +404,39 @@ def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
         raise ValueError(f"--level {level!r}: no such layer in {ws.path} "
                          f"(layers: {', '.join(ws.layers())})")
     model = _model_name(model)
-    p = _period_arg(ws, period, freq)
+    if partial and mode != "alert":
+        raise ValueError(f"--partial: only with --mode alert (got --mode {mode})")
+    p = _partial_arg(ws, period, freq) if partial else _period_arg(ws, period, freq)
     _, name = _group(ws, level, freq, category)
-    args = (level, str(p), freq, name, mode, model)
+    args = (level, str(p), freq, name, mode, model, bool(partial))
     return _cached(ws, "warning_table", args,
-                   lambda: _warning_table(ws, level, p, freq, name, mode, model)).copy()
+                   lambda: _warning_table(ws, level, p, freq, name, mode, model, bool(partial))).copy()
 
 
-def _warning_table(ws, level, p, freq, name, mode, model):
+def _partial_arg(ws, period, freq: str) -> pd.Timestamp:
+    from data.calendar import period_start
+
+    now = as_of(ws)
+    if period is None:
+        p = partial_period(ws, freq)
+        if p is None:
+            raise ValueError(f"--partial: {ws.path} has no incomplete {freq} period "
+                             f"(data as of {now:%Y-%m-%d %H:%M})")
+        return p
+    try:
+        p = period_start([pd.Timestamp(period)], freq)[0]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--period {period!r}: not a date ({exc})") from exc
+    if p in set(periods(ws, freq)):
+        raise ValueError(f"--period {period}: the {freq} period starting {p.date()} is complete; "
+                         "drop --partial")
+    if p not in set(_all_periods(ws, freq)) or p >= now:
+        raise ValueError(f"--period {period}: no data in the {freq} period starting {p.date()} "
+                         f"(data as of {now:%Y-%m-%d %H:%M})")
+    return p
+
+
+def _warning_table(ws, level, p, freq, name, mode, model, partial=False):
     import geopandas as gpd
 
     keys, ps, Y = _matrix(ws, level, freq, name)
@@ -251,6 +454,14 @@ def _warning_table(ws, level, p, freq, name, mode, model):
         target = p
         observed = Y[:, j]
         obs_col = j
+    share = 1.0
+    if partial:  # compare with the part of the forecast that should have happened by now
+        share = float(elapsed_share([p], freq, as_of(ws), _profile(ws))[0])
+        pred = pred.copy()
+        pred["mu"] = pred["mu"].to_numpy(float) * share  # a thinned NB2 keeps its alpha
+        for q in (80, 95, 99):
+            pred[f"q{q}"] = _quantile(q / 100, pred["mu"].to_numpy(float), pred["alpha"].to_numpy(float))
+    missing = mode != "forecast" and p in _gap_set(ws, freq)
     mu = pred["mu"].to_numpy(float)
     alpha = pred["alpha"].to_numpy(float)
     L = season_length(freq)
@@ -284,8 +495,18 @@ def _warning_table(ws, level, p, freq, name, mode, model):
         table["level"] = (levels_from_p(pex, observed, th, expected=mu) if mode == "alert"
                           else yoy_levels(observed, ly, th))
         zh, en = reason(observed, mu, pex, yoy, freq=freq)
+        if partial:
+            stamp = f"{as_of(ws):%m-%d %H:%M}"
+            pre = {lang: t("board.partial_reason", lang, as_of=stamp, share=f"{share:.0%}")
+                   for lang in ("zh", "en")}
+            zh, en = [pre["zh"] + z for z in zh], [pre["en"] + e for e in en]
         table["reason_zh"], table["reason_en"] = zh, en
         table["observed"] = table["observed"].astype(np.int64)
+        if missing:  # a gap in the data: no colour, grey on maps
+            table["p_exceed"] = np.nan
+            table["level"] = pd.Categorical([None] * len(table), dtype=table["level"].dtype)
+            table["reason_zh"] = t("board.no_data", "zh")
+            table["reason_en"] = t("board.no_data", "en")
     table["mode"] = mode
     table["model"] = model
     # 一月一排位: worst level first, then the most surprising, then the most cases
@@ -309,6 +530,10 @@ def _warning_table(ws, level, p, freq, name, mode, model):
     gdf.attrs["chance"] = {k: float(v) for k, v in chance.items()}
     gdf.attrs["thresholds"] = th
     gdf.attrs["model"] = model
+    gdf.attrs["as_of"] = as_of(ws)
+    gdf.attrs["partial"] = bool(partial)
+    gdf.attrs["share"] = share
+    gdf.attrs["missing"] = bool(missing)
     return gdf
 
 
@@ -339,7 +564,8 @@ def kpis(ws, period=None, freq: str = "W", category: str | None = None,
         colour), ``expected_reds`` and ``chance`` (``{"orange", "red"}``: areas expected in each
         colour by chance alone if every forecast were right), ``n_areas``, and
         ``liangqiang_yidao`` = ``{"name": "两抢一盗", "count", "last_year", "yoy"}`` when the
-        taxonomy has that group (else None).
+        taxonomy has that group (else None), ``missing`` (the period is a gap, :func:`gaps`)
+        and ``as_of`` (the data's as-of time).
     """
     level = level or default_level(ws)
     p = _period_arg(ws, period, freq)
@@ -382,6 +608,8 @@ def kpis(ws, period=None, freq: str = "W", category: str | None = None,
         "chance": chance,
         "n_areas": len(table),
         "liangqiang_yidao": lqyd,
+        "missing": bool(table.attrs.get("missing", False)),
+        "as_of": as_of(ws),
     }
 
 
@@ -418,13 +646,14 @@ def _trend(ws, area_id, level, freq, name, n_periods, model):
     from analytics.distributions import quantile
 
     keys, ps, Y = _matrix(ws, level, freq, name)
+    Yfit = _fit_matrix(ws, level, freq, name)
     complete = set(periods(ws, freq))
     idx = [j for j in range(2, len(ps)) if ps[j] in complete][-n_periods:]
     row = int(np.flatnonzero(keys["area_id"].to_numpy() == area_id)[0])
     parent = _parent_map(ws, level)
     mus, alphas = [], []
     for j in idx:  # one fit per period shown (vectorised over areas inside)
-        m = make_model(model, parent=parent).fit(CountMatrix(keys, ps[:j], Y[:, :j], freq))
+        m = make_model(model, parent=parent).fit(CountMatrix(keys, ps[:j], Yfit[:, :j], freq))
         mu, al = m.predict(1, as_arrays=True)
         mus.append(mu[row, 0])
         alphas.append(al[row, 0])
@@ -432,11 +661,17 @@ def _trend(ws, area_id, level, freq, name, n_periods, model):
     obs = Y[row, idx]
     th = Thresholds.from_config(ws.config.thresholds)
     pex = _p_exceed(obs, mu, al)
+    levels = levels_from_p(pex, obs, th, expected=mu)
+    gap = ps[idx].isin(list(_gap_set(ws, freq)))
+    if gap.any():  # no data: no colour (grey), no p-value
+        pex = np.where(gap, np.nan, pex)
+        levels = levels.copy()
+        levels[gap] = np.nan
     return pd.DataFrame({
         "period": ps[idx], "observed": obs.astype(np.int64), "expected": mu,
         "q05": quantile(0.05, mu, al), "q80": quantile(0.80, mu, al), "q95": quantile(0.95, mu, al),
         "q99": quantile(0.99, mu, al), "p_exceed": pex,
-        "level": levels_from_p(pex, obs, th, expected=mu),
+        "level": levels, "missing": gap,
     })
 
 
