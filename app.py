@@ -327,10 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8050)
     s.add_argument("--debug", action="store_true")
 
-    s = sub.add_parser("brief", help="weekly briefing: PNG + PDF + HTML")
+    s = sub.add_parser("brief", help="weekly briefing: PNG + PDF + HTML + Word + Excel")
     s.add_argument("--workspace", required=True)
     s.add_argument("--week", default=None)
     s.add_argument("--out", required=True)
+    s.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the briefing (default zh)")
+    s.add_argument("--level", default=None, help="area layer to brief (default: the board's)")
 
     from data.accounts_cli import add_parsers  # pingan user add|list|remove|passwd, pingan audit
 
@@ -441,7 +443,8 @@ def _run(args: argparse.Namespace) -> int:
         from analytics.present.brief import make_brief
         from data.workspace import Workspace
 
-        paths = make_brief(Workspace(args.workspace), week=args.week, out=args.out)
+        paths = make_brief(Workspace(args.workspace), week=args.week, out=args.out, lang=args.lang,
+                           level=args.level)
         for p in (paths.values() if isinstance(paths, dict) else paths):
             print(p)
     elif cmd in ("user", "audit"):
