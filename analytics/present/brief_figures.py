@@ -22,8 +22,9 @@ from analytics.present.brief_text import (
     WeekFacts,
     change_text,
     display_name,
+    plain_sentence,
     ranked_areas,
-    week_label,
+    week_title,
 )
 from analytics.present.i18n import label, t
 from analytics.present.palette import (
@@ -43,6 +44,7 @@ __all__ = [
     "hotspot_figure",
     "wrap_text",
     "hot_label",
+    "plain_reason",
     "HOTSPOT_COLORS",
 ]
 
@@ -85,6 +87,12 @@ def map_figure(
     return fig
 
 
+def plain_reason(observed: float, expected: float, yoy: float = float("nan"), lang: str = "zh") -> str:
+    """The ranking's 说明 column: :func:`plain_sentence` without the area name."""
+    text = plain_sentence("", observed, expected, yoy, lang)
+    return text[2:] if lang == "en" and text.startswith(": ") else text
+
+
 def board_figure(
     table: pd.DataFrame,
     facts: WeekFacts,
@@ -115,34 +123,38 @@ def board_figure(
             title=dict(text=t("brief.legend", lang)), font=dict(size=fs),
         ),
     )
-    title = f"{t('brief.title', lang, city=city)}  ·  {week_label(facts.period, lang)}"
+    title = f"{_title(city, lang)}  ·  {week_title(facts.period, lang)}"
     _note(fig, title, x=0.01, y=0.985, size=round(34 * s), color=INK, anchor="top")
     _kpi_row(fig, facts, lang=lang, x0=map_right + 0.04, y=0.90, s=s)
-    # Ranking table: the worst areas with the board's own numbers and reasons.
+    # Ranking table: the worst areas with the board's own numbers, in words (no P-values),
+    # wrapped rather than cut.
     top = ranked_areas(table)
     top = top[top["level"] != "green"].head(n_rank)
     parents = dict(parents or {})
-    reason_col = "reason_zh" if lang == "zh" else "reason_en"
-    reasons = [_clip(str(r), 26 if lang == "zh" else 48) for r in top.get(reason_col, [""] * len(top))]
+    col_px = (0.99 - map_right - 0.04) * width
+    cell_px = round(14 * s)
+    names = [display_name(a, n, parents) for a, n in zip(top["area_id"], top["name"])]
+    plain = [plain_reason(o, e, y, lang) for o, e, y in
+             zip(top["observed"], top["expected"], top.get("yoy", [np.nan] * len(top)))]
     cells = [
         [str(int(r)) for r in range(1, len(top) + 1)],
-        [_clip(display_name(a, n, parents), 14) for a, n in zip(top["area_id"], top["name"])],
+        [wrap_text(n, col_px * 2.2 / 9.2 - 8, cell_px) for n in names],
         [t(f"level.{lv}", lang) for lv in top["level"]],
         [f"{int(o)} / {e:.1f}" for o, e in zip(top["observed"], top["expected"])],
-        reasons,
+        [wrap_text(r, col_px * 4.2 / 9.2 - 8, cell_px) for r in plain],
     ]
     fills = [[BACKGROUND] * len(top)] * 2 + [[LEVEL_COLORS[lv] for lv in top["level"]]] + [
         [BACKGROUND] * len(top)
     ] * 2
     head = [t("brief.col.rank", lang), t("brief.col.area", lang), t("brief.col.level", lang),
-            f"{t('brief.col.observed', lang)} / {t('brief.col.expected', lang)}",
-            t("brief.col.reason", lang)]
+            f"{t('brief.col.observed', lang)} / {t('brief.col.usual', lang)}",
+            t("brief.col.plain", lang)]
     fig.add_trace(go.Table(
         domain=dict(x=[map_right + 0.04, 0.99], y=[0.30, 0.70]),
         columnwidth=[0.6, 2.2, 0.9, 1.3, 4.2],
         header=dict(values=head, fill_color="#eceff1", font=dict(size=round(15 * s), color=INK),
                     align="left", height=round(30 * s)),
-        cells=dict(values=cells, fill_color=fills, font=dict(size=round(14 * s), color=INK),
+        cells=dict(values=cells, fill_color=fills, font=dict(size=cell_px, color=INK),
                    align="left", height=round(27 * s), line=dict(color="#cfd8dc", width=1)),
     ))
     _note(fig, t("brief.sec.ranking", lang), x=map_right + 0.04, y=0.735, size=round(20 * s),
@@ -183,17 +195,26 @@ def trend_figure(
         f = frame.sort_values("period")
         x = pd.to_datetime(f["period"])
         first = i == 0
-        fig.add_trace(go.Scatter(x=x, y=f["q95"], mode="lines", line=dict(width=0),
+        lo = f["q05"] if "q05" in f else pd.Series(0, index=f.index)
+        # the usual range from its lower quantile (not from 0), then the high band above it
+        fig.add_trace(go.Scatter(x=x, y=lo, mode="lines", line=dict(width=0),
                                  showlegend=False, hoverinfo="skip"), row=r, col=c)
-        fig.add_trace(go.Scatter(x=x, y=f["q99"], mode="lines", line=dict(width=0),
-                                 fill="tonexty", fillcolor="rgba(251,140,0,0.22)",
-                                 name=t("brief.trend.band", lang), showlegend=first,
+        # thin edges keep a band visible where it is narrow (quiet areas: 0 to 0 or 1)
+        fig.add_trace(go.Scatter(x=x, y=f["q95"], mode="lines",
+                                 line=dict(width=0.8, color="rgba(67,160,71,0.7)"),
+                                 fill="tonexty", fillcolor="rgba(67,160,71,0.18)",
+                                 name=t("brief.trend.normal", lang), showlegend=first,
+                                 legendgroup="normal"), row=r, col=c)
+        fig.add_trace(go.Scatter(x=x, y=f["q99"], mode="lines",
+                                 line=dict(width=0.8, color="rgba(251,140,0,0.8)"),
+                                 fill="tonexty", fillcolor="rgba(251,140,0,0.25)",
+                                 name=t("brief.trend.high", lang), showlegend=first,
                                  legendgroup="band"), row=r, col=c)
         fig.add_trace(go.Scatter(x=x, y=f["expected"], mode="lines",
                                  line=dict(color=MUTED, dash="dash", width=1.5),
                                  name=t("brief.trend.expected", lang), showlegend=first,
                                  legendgroup="exp"), row=r, col=c)
-        colors = [LEVEL_COLORS.get(str(v), MUTED) for v in f.get("level", ["green"] * len(f))]
+        colors = [LEVEL_COLORS.get(str(v), "#b0bec5") for v in f.get("level", ["green"] * len(f))]
         fig.add_trace(go.Scatter(x=x, y=f["observed"], mode="lines+markers",
                                  line=dict(color=INK, width=1.8),
                                  marker=dict(color=colors, size=6, line=dict(color=INK, width=0.5)),
@@ -336,12 +357,13 @@ def _add_outlines(fig: go.Figure, outlines, *, font_size: int) -> None:
 
 def _map_layout(fig: go.Figure, *, width: int, height: int, font_size: int, lang: str) -> None:
     fig.update_layout(
-        width=width, height=height, margin=dict(l=5, r=5, t=5, b=5),
+        width=width, height=height, margin=dict(l=5, r=5, t=5, b=round(3.4 * font_size)),
         paper_bgcolor=BACKGROUND, plot_bgcolor=BACKGROUND,
         font=dict(family=FONT_FAMILY, color=INK, size=font_size),
         xaxis=dict(visible=False, scaleanchor="y", constrain="domain"),
         yaxis=dict(visible=False, constrain="domain"),
-        legend=dict(x=0.0, y=1.0, bgcolor="rgba(255,255,255,0.85)",
+        # Below the map, in the margin: beside the areas, never over them.
+        legend=dict(orientation="h", x=0.0, y=0.0, xanchor="left", yanchor="top",
                     title=dict(text=t("brief.legend", lang))),
         hovermode="closest", dragmode="pan",
     )
@@ -379,5 +401,6 @@ def _note(fig: go.Figure, text: str, *, x: float, y: float, size: int, color: st
                        font=dict(size=size, color=color, family=FONT_FAMILY))
 
 
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+def _title(city: str, lang: str) -> str:
+    """「示范市平安预警周报」, or 「平安预警周报」 when the workspace has no city name."""
+    return t("brief.title", lang, city=city) if city else t("brief.title_plain", lang)

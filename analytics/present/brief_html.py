@@ -80,6 +80,8 @@ class Section:
     lists: list[tuple[str, list[str]]] = field(default_factory=list)
     side: bool = False
     page_break: bool = False
+    #: Columns of the bullet lists (names: 3; sentences: 1).
+    list_columns: int = 3
 
 
 def render_document(
@@ -90,7 +92,7 @@ def render_document(
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}{_page_css(lang)}</style>",
     ]
     if interactive:
         # Inline, not a CDN: the file must open on a machine without internet.
@@ -121,7 +123,8 @@ def render_document(
             text.append(_table_html(sec.table))
         for name, items in sec.lists:
             lis = "".join(f"<li>{html.escape(i)}</li>" for i in items)
-            text.append(f"<h3>{html.escape(name)}</h3><ul>{lis}</ul>")
+            head = f"<h3>{html.escape(name)}</h3>" if name else ""
+            text.append(f'{head}<ul style="columns:{int(sec.list_columns)}">{lis}</ul>')
         if sec.side and body:
             parts.append(f'<div class="row">{"".join(body)}<div class="side">{"".join(text)}</div></div>')
         else:
@@ -162,6 +165,18 @@ def fix_svg_ids(svg: str, name: str) -> str:
     return re.sub(rf"(?<=[A-Za-z_-]){m.group(1)}(?![0-9a-f])", name, svg)
 
 
+def _page_css(lang: str) -> str:
+    """Page numbers in the bottom margin of every printed page (「第 1 页 / 共 5 页」)."""
+    from analytics.present.i18n import t
+
+    raw = t("brief.page", lang, page="{page}", pages="{pages}")
+    tokens = [tok for tok in re.split(r"(\{page\}|\{pages\})", raw) if tok]
+    content = " ".join("counter(page)" if tok == "{page}" else "counter(pages)" if tok == "{pages}"
+                       else '"' + tok.replace('"', '\\"') + '"' for tok in tokens)
+    return (f"@page {{ @bottom-right {{ content: {content}; font-family: {FONT_FAMILY}; "
+            f"font-size: 10px; color: {MUTED}; }} }}")
+
+
 def _table_html(tab: Table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in tab.header)
     rows = []
@@ -179,7 +194,7 @@ def _table_html(tab: Table) -> str:
 
 
 _CSS = f"""
-@page {{ size: A4 landscape; margin: 9mm 10mm; }}
+@page {{ size: A4 landscape; margin: 9mm 10mm 11mm 10mm; }}
 * {{ box-sizing: border-box; }}
 body {{ font-family: {FONT_FAMILY}; color: {INK}; margin: 0 auto; max-width: 1060px;
        font-size: 13px; line-height: 1.5; -webkit-print-color-adjust: exact; print-color-adjust: exact; }}

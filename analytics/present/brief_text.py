@@ -23,6 +23,9 @@ __all__ = [
     "summary",
     "change_text",
     "week_label",
+    "week_title",
+    "plain_sentence",
+    "plain_lines",
     "level_counts",
     "changes",
 ]
@@ -177,6 +180,58 @@ def week_label(period: pd.Timestamp, lang: str = "zh") -> str:
         return t("brief.week", lang, start=f"{start:%Y-%m-%d}", end=f"{end:%Y-%m-%d}")
     tail = f"{end:%m-%d}" if end.year == start.year else f"{end:%Y-%m-%d}"
     return t("brief.week", lang, start=f"{start:%Y-%m-%d}", end=tail)
+
+
+def week_title(period: pd.Timestamp, lang: str = "zh") -> str:
+    """「2024年第25周（2024-06-17至06-23）」: ISO week number and year of the week, and its dates.
+
+    The ISO year is the one the week belongs to (2024-12-30 is 2025 第1周).
+    """
+    start = pd.Timestamp(period)
+    iso = start.isocalendar()
+    return t("brief.week_no", lang, year=int(iso.year), week=int(iso.week),
+             dates=week_label(start, lang))
+
+
+def plain_sentence(name: str, observed: float, expected: float, yoy: float = math.nan,
+                   lang: str = "zh") -> str:
+    """One area in words a leader reads without statistics: observed against the usual.
+
+    「X本周 14 起，约为常态的 3 倍」 when the usual week has at least half a case; 「…而平时每周
+    通常不到 1 起」 when it has less (a ratio to ~0 would be meaningless); 「高于常态（约 E 起）」
+    when the ratio rounds below 1.5. 同比 is added when known.
+
+    Examples
+    --------
+    >>> plain_sentence("东湖街道第3网格", 14, 4.6)
+    '东湖街道第3网格本周 14 起，约为常态的 3 倍'
+    >>> plain_sentence("G1", 3, 0.2, 1.0, "en")
+    'G1: 3 cases this week, where a usual week has fewer than one, up 100.0% year on year'
+    """
+    n, e = int(observed), float(expected)
+    if not math.isfinite(e) or e < 0.5:
+        text = t("brief.plain.rare", lang, area=name, n=n)
+    else:
+        x = n / e
+        if x < 1.5:
+            text = t("brief.plain.above", lang, area=name, n=n, e=f"{e:.1f}")
+        else:
+            xs = f"{x:.1f}".rstrip("0").rstrip(".") if x < 3 else f"{x:.0f}"
+            text = t("brief.plain.times", lang, area=name, n=n, x=xs)
+    if yoy is not None and math.isfinite(yoy):
+        text += t("brief.plain.yoy", lang, change=change_text(yoy, lang))
+    return text
+
+
+def plain_lines(table: pd.DataFrame, parents: Mapping[str, str] | None = None, lang: str = "zh",
+                n: int = 6) -> list[str]:
+    """Plain sentences for the worst red and orange areas (worst first, at most ``n``)."""
+    parents = dict(parents or {})
+    top = ranked_areas(table)
+    top = top[top["level"].isin(["red", "orange"])].head(n)
+    return [plain_sentence(display_name(r.area_id, r.name, parents), r.observed, r.expected,
+                           _num(getattr(r, "yoy", math.nan)), lang)
+            for r in top.itertuples()]
 
 
 def level_counts(table: pd.DataFrame) -> dict[str, int]:

@@ -1,0 +1,206 @@
+"""The briefing for offices: an editable Word ``.docx`` and an Excel ``.xlsx`` of the ranking.
+
+The Word file is written from the same :class:`~analytics.present.brief_html.Section` list as
+the PDF, so both say the same thing: title with 第N周, the summary and the places to watch,
+the KPI table, the map, trend and hot-spot charts as PNG images, the ranking with reasons in
+words, the changes since last week and the statistics appendix; page numbers in the footer.
+Offices edit it in Word or WPS. The spreadsheet holds the full ranking as values only: text
+that a spreadsheet would read as a formula is neutralised (:func:`data.io.neutralise_formulas`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from analytics.present.brief_html import Section, Table
+from analytics.present.palette import LEVEL_COLORS
+
+__all__ = ["write_docx", "write_xlsx", "DOCX_FONT"]
+
+#: Font of the Word file (Latin and East Asian runs); Word/WPS substitute when it is missing.
+DOCX_FONT = "Noto Sans CJK SC"
+
+_WIDTH_MM = {"fig_map": 135, "fig_hot": 125, "fig_trend": 255}
+
+
+def write_docx(path: str | Path, sections: list[Section], *, title: str, heading: str,
+               footer: str, lang: str, images: Mapping[str, str | Path],
+               page_label: str = "") -> Path:
+    """Write ``sections`` as an A4-landscape Word document.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output ``.docx``.
+    sections : list of Section
+        The briefing's sections (their ``figure_id`` selects a PNG of ``images``).
+    title, heading, footer : str
+        Document title (core properties), the heading on page 1, the data-source line.
+    lang : {"zh", "en"}
+    images : mapping of str to path
+        figure_id → PNG file.
+    page_label : str
+        Footer text around the page number, with ``{page}`` where the number goes
+        (e.g. 「第 {page} 页」).
+    """
+    from docx import Document
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Mm, Pt
+
+    doc = Document()
+    _fonts(doc)
+    sec = doc.sections[0]
+    sec.orientation = WD_ORIENT.LANDSCAPE
+    sec.page_width, sec.page_height = Mm(297), Mm(210)
+    for side in ("left_margin", "right_margin"):
+        setattr(sec, side, Mm(15))
+    sec.top_margin = sec.bottom_margin = Mm(12)
+    _page_footer(sec, footer, page_label)
+    doc.core_properties.title = title
+    doc.core_properties.language = "zh-CN" if lang == "zh" else "en"
+    doc.add_heading(heading, level=0)
+    for s in sections:
+        if s.page_break:
+            doc.add_page_break()
+        doc.add_heading(s.title, level=1)
+        if s.kpis:
+            _kpi_table(doc, s.kpis)
+        for p in s.paragraphs:
+            doc.add_paragraph(p)
+        for name, items in s.lists:
+            if name:
+                doc.add_heading(name, level=2)
+            for item in items:
+                doc.add_paragraph(item, style="List Bullet")
+        if s.figure_id and s.figure_id in images:
+            doc.add_picture(str(images[s.figure_id]), width=Mm(_WIDTH_MM.get(s.figure_id, 200)))
+        if s.table is not None:
+            _table(doc, s.table, Pt(9))
+    path = Path(path)
+    doc.save(str(path))
+    return path
+
+
+def write_xlsx(path: str | Path, frame: pd.DataFrame, *, sheet: str) -> Path:
+    """Write ``frame`` (already in display form) to one sheet, formulas neutralised.
+
+    Every cell is a value: a name such as ``=HYPERLINK(...)`` is stored as text (``'=…``).
+    """
+    from data.io import neutralise_formulas
+
+    path = Path(path)
+    safe = neutralise_formulas(pd.DataFrame(frame))
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        safe.to_excel(xw, sheet_name=sheet[:31], index=False)
+        ws = xw.sheets[sheet[:31]]
+        for i, col in enumerate(safe.columns, start=1):  # readable widths (CJK counts double)
+            longest = max([_width(str(col))] + [_width(str(v)) for v in safe[col].head(200)])
+            ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(60, longest + 2)
+        ws.freeze_panes = "A2"
+    return path
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _fonts(doc) -> None:
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    for name in ("Normal", "Title", "Heading 1", "Heading 2", "List Bullet"):
+        style = doc.styles[name]
+        style.font.name = DOCX_FONT
+        rpr = style.element.get_or_add_rPr()
+        fonts = rpr.find(qn("w:rFonts"))
+        if fonts is None:
+            fonts = rpr.makeelement(qn("w:rFonts"), {})
+            rpr.append(fonts)
+        fonts.set(qn("w:eastAsia"), DOCX_FONT)
+    doc.styles["Normal"].font.size = Pt(10.5)
+
+
+def _page_footer(sec, footer: str, page_label: str) -> None:
+    """Footer: data source, then the page label with PAGE / NUMPAGES fields (Word fills them)."""
+    import re
+
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    para = sec.footer.paragraphs[0]
+    para.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    if footer:
+        para.add_run(footer + "    ")
+    for tok in re.split(r"(\{page\}|\{pages\})", page_label or "{page}"):
+        if tok == "{page}":
+            _field(para.add_run(), "PAGE")
+        elif tok == "{pages}":
+            _field(para.add_run(), "NUMPAGES")
+        elif tok:
+            para.add_run(tok)
+
+
+def _field(run, code: str) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    for kind, text in (("begin", None), (None, code), ("separate", None), (None, "1"), ("end", None)):
+        if kind:
+            el = OxmlElement("w:fldChar")
+            el.set(qn("w:fldCharType"), kind)
+        elif text == code:
+            el = OxmlElement("w:instrText")
+            el.set(qn("xml:space"), "preserve")
+            el.text = f" {code} "
+        else:
+            el = OxmlElement("w:t")
+            el.text = text
+        run._r.append(el)  # noqa: SLF001 - python-docx has no field API
+
+
+def _kpi_table(doc, kpis: list[tuple[str, str]]) -> None:
+    per_row = 4
+    rows = [kpis[i:i + per_row] for i in range(0, len(kpis), per_row)]
+    tab = doc.add_table(rows=2 * len(rows), cols=per_row)
+    tab.style = "Table Grid"
+    for r, chunk in enumerate(rows):
+        for c, (k, v) in enumerate(chunk):
+            tab.cell(2 * r, c).text = k
+            cell = tab.cell(2 * r + 1, c)
+            cell.text = ""
+            run = cell.paragraphs[0].add_run(v)
+            run.bold = True
+
+
+def _table(doc, table: Table, size) -> None:
+    tab = doc.add_table(rows=1 + len(table.rows), cols=len(table.header))
+    tab.style = "Table Grid"
+    for j, h in enumerate(table.header):
+        cell = tab.cell(0, j)
+        cell.text = ""
+        run = cell.paragraphs[0].add_run(h)
+        run.bold = True
+        run.font.size = size
+    for i, row in enumerate(table.rows, start=1):
+        for j, value in enumerate(row):
+            cell = tab.cell(i, j)
+            cell.text = ""
+            cell.paragraphs[0].add_run(str(value)).font.size = size
+            if table.level_col == j and i - 1 < len(table.levels):
+                _shade(cell, LEVEL_COLORS.get(table.levels[i - 1], "#ffffff"))
+
+
+def _shade(cell, hexcolour: str) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    shd = OxmlElement("w:shd")
+    shd.set(qn("w:val"), "clear")
+    shd.set(qn("w:color"), "auto")
+    shd.set(qn("w:fill"), hexcolour.lstrip("#"))
+    cell._tc.get_or_add_tcPr().append(shd)  # noqa: SLF001 - python-docx has no shading API
+
+
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
