@@ -38,6 +38,7 @@ __all__ = [
     "QUANTILES",
     "CountModel",
     "calendar_features",
+    "fill_missing",
     "mom_alpha",
     "predictive_table",
 ]
@@ -90,6 +91,20 @@ def _calendar(key: tuple, freq: str, fourier: int, holiday: bool):
     return tuple(cols), out
 
 
+def fill_missing(Y: np.ndarray) -> np.ndarray:
+    """``Y`` with each row's NaN (missing periods) replaced by the mean of its other periods.
+
+    A row with no period at all becomes zeros. Returns ``Y`` itself when nothing is missing.
+    """
+    Y = np.asarray(Y, float)
+    miss = np.isnan(Y)
+    if not miss.any():
+        return Y
+    n = (~miss).sum(1)
+    mean = np.divide(np.where(miss, 0.0, Y).sum(1), n, out=np.zeros(len(Y)), where=n > 0)
+    return np.where(miss, mean[:, None], Y)
+
+
 def mom_alpha(y: np.ndarray, f: np.ndarray, prior_weight: float = 50.0) -> np.ndarray:
     """NB2 dispersion per series by the method of moments, blended toward the pooled value.
 
@@ -114,6 +129,9 @@ class CountModel(BaseEstimator):
 
     #: True for outbreak detectors that define their own alarm statistic.
     is_detector: bool = False
+    #: True for models whose ``_fit_matrix`` reads NaN as a missing period (an area before its
+    #: ``valid_from``); the others get each row's NaN filled with the mean of its other periods.
+    handles_missing: bool = False
 
     # -- public API --------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame | CountMatrix, y=None) -> CountModel:
@@ -126,7 +144,7 @@ class CountModel(BaseEstimator):
         self.periods_ = m.periods
         self.freq_ = m.freq
         self.origin_ = m.periods[-1]
-        self._fit_matrix(m.Y)
+        self._fit_matrix(m.Y if self.handles_missing else fill_missing(m.Y))
         return self
 
     def predict(self, horizon: int = 1, *, periods: Sequence | None = None,

@@ -167,6 +167,13 @@ class CountGLM(CountModel):
         self.columns_ = keep
         X = X[:, keep]
         total = Y.sum(0)
+        if total.sum() <= 0:
+            # No case at all: no finite MLE. Forecast 0 (the service's floor lifts it) with the
+            # city's shape flat instead of raising.
+            self.beta_ = np.r_[-30.0, np.zeros(X.shape[1] - 1)]
+            self.coef_ = np.tile(self.beta_, (len(Y), 1))
+            self.alpha_ = np.zeros(len(Y))
+            return
         res = sm.GLM(total, X, family=sm.families.Poisson()).fit()
         self.beta_ = np.asarray(res.params)
         shape = np.exp(X[:, 1:] @ self.beta_[1:])

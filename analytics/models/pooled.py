@@ -124,6 +124,8 @@ class PooledGBM(CountModel):
         if len(y) > self.max_rows:
             rng = np.random.default_rng(self.random_state)
             keep = rng.random(len(y)) < self.max_rows / len(y)
+            if not y[keep].any():  # a subsample without a case cannot fit a Poisson loss
+                keep[:] = True
         model = HistGradientBoostingRegressor(
             loss="poisson", max_iter=self.max_iter, learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
@@ -148,10 +150,17 @@ class PooledGBM(CountModel):
         self.W_ = self._weights()
         # the same period last year follows the frequency: 52 weeks, 12 months, 364 days
         self.lags_ = (1, 2, season_length(self.freq_))
+        self.Y_ = Y
         hold = min(self.holdout, T - 6)
+        t_fit = np.arange(max(1, T - hold - self.train_periods), T - hold)
+        if not (Y[:, t_fit] > 0).any():
+            # No case to learn from (scikit-learn's Poisson loss refuses all-zero targets):
+            # forecast 0 — the service's floor lifts it — instead of raising.
+            self.estimator_ = None
+            self.alpha_ = np.zeros(len(Y))
+            return
         # One fit, on the targets before the hold-out; its errors on the hold-out periods give
         # an honest dispersion. Prediction then uses features from the latest periods.
-        t_fit = np.arange(max(1, T - hold - self.train_periods), T - hold)
         self.estimator_ = self._train(Y, t_fit, self.periods_[t_fit])
         if hold > 0:
             t_h = np.arange(T - hold, T)
@@ -164,6 +173,8 @@ class PooledGBM(CountModel):
     def _predict_matrix(self, horizon):
         # Recursive multi-step: feed each step's mean back as the next step's "observed".
         Y = self.Y_
+        if self.estimator_ is None:
+            return np.zeros((len(Y), horizon)), self.alpha_
         ahead = next_periods(self.origin_, self.freq_, horizon)
         mu = np.empty((len(Y), horizon))
         for h in range(horizon):  # loop over the horizon only

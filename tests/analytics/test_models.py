@@ -270,11 +270,14 @@ def test_eb_shrinks_sparse_area_toward_parent():
     Y[0, -1] = 1  # a 网格 with one case in two years, this week
     c = pd.DataFrame({"area_id": np.repeat([f"G{i:02d}" for i in range(n)], T),
                       "period": np.tile(periods, n), "category": "x", "count": Y.ravel()})
-    m = EmpiricalBayes(parent={f"G{i:02d}": "C1" for i in range(n)}, seasonal=False).fit(c)
+    m = EmpiricalBayes(parent={f"G{i:02d}": "C1" for i in range(n)}, seasonal=False,
+                       trend=False).fit(c)
     own_recent = 1 / 52  # one case in the 52-week window
     assert m.weight_[1] > m.weight_[0]
-    # prior = parent's recent rate x the area's smoothed long-run share (~1/104 per week)
-    assert m.prior_[0] == pytest.approx(Y[:, -52:].sum() / 52 * (1 + 1 / n) / (Y.sum() + 1))
+    # prior = parent's recent rate per area x the area's smoothed relative risk before the window
+    g = Y[:, :-52].sum() / (n * 52)
+    R = (Y[:, -52:].sum() + 0.5) / (n * 52)
+    assert m.prior_[0] == pytest.approx(R * (1 / n) / (g * 52 + 1 / n))
     assert m.prior_[0] <= m.rate_[0] <= own_recent
     # one case does not turn the sparse 网格 red (min_count), however surprising
     from analytics.warning import classify
