@@ -43,9 +43,15 @@ def drill_path(path: list[str], layers: list[str], clicked: str | None) -> list[
 
 def legend(frame: pd.DataFrame, lang: str) -> list:
     counts = frame["level"].astype("string").value_counts()
-    return [html.Span([html.Span(className="swatch", style={"background": LEVEL_COLORS[lv]}),
-                       f"{label(lv, lang)} {int(counts.get(lv, 0))}"], className="legend-item",
-                      id=f"board-legend-{lv}") for lv in reversed(LEVELS)]
+    items = [html.Span([html.Span(className="swatch", style={"background": LEVEL_COLORS[lv]}),
+                        f"{label(lv, lang)} {int(counts.get(lv, 0))}"], className="legend-item",
+                       id=f"board-legend-{lv}") for lv in reversed(LEVELS)]
+    n_missing = int(frame["level"].isna().sum())
+    if n_missing:  # a gap in the data: grey on the map (pages/_maps.py), 「数据缺失」
+        items.append(html.Span([html.Span(className="swatch", style={"background": "#c9ced6"}),
+                                f"{t('board.no_data', lang)} {n_missing}"], className="legend-item",
+                               id="board-legend-missing"))
+    return items
 
 
 def table_columns(lang: str) -> list[dict]:

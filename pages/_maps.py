@@ -69,7 +69,8 @@ def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = Fal
         plain_text(frame["name"].astype(str).to_numpy(dtype=str)),
         np.where(pd.isna(observed), "", pd.Series(observed).astype(str).str.removesuffix(".0")).astype(str),
         np.where(np.isnan(expected), "", np.char.mod("%.1f", np.nan_to_num(expected))).astype(str),
-        np.array([label(v, lang) if isinstance(v, str) else "" for v in level.astype(object)], dtype=str),
+        np.array([label(v, lang) if isinstance(v, str) else t("board.no_data", lang)
+                  for v in level.astype(object)], dtype=str),
         plain_text(reason.fillna("").astype(str).to_numpy(dtype=str)),
     ])
     hover = (f"<b>%{{customdata[0]}}</b><br>{t('col.observed', lang)}: %{{customdata[1]}}"

@@ -10,6 +10,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html
 from analytics.present.brief import deliver_brief
 from analytics.present.i18n import label, t
 from analytics.service import ScopeError
+from analytics.service.board import PARTIAL
 from pages._board_view import (
     board_frame,
     chain,
@@ -95,7 +96,11 @@ def period_options(freq, lang):
     if not periods:
         return [], None
     latest = pd.Timestamp(svc.latest_period(freq))
-    return [{"label": period_label(p, freq), "value": str(p.date())} for p in reversed(periods)], str(latest.date())
+    options = [{"label": period_label(p, freq), "value": str(p.date())} for p in reversed(periods)]
+    if svc.partial_period(freq) is not None:  # the running period, on request, never the default
+        stamp = f"{pd.Timestamp(svc.as_of()):%m-%d %H:%M}"
+        options.insert(0, {"label": t("board.partial_option", lang, as_of=stamp), "value": PARTIAL})
+    return options, str(latest.date())
 
 
 @callback(Output("board-path", "data"), Input("board-map", "clickData"),

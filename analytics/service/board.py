@@ -60,6 +60,7 @@ __all__ = [
     "FESTIVAL_FLOOR",
     "GAP_P",
     "MODES",
+    "PARTIAL",
     "as_of",
     "category_choices",
     "clear_cache",
@@ -84,6 +85,8 @@ MODES: tuple[str, ...] = ("alert", "forecast", "yoy")
 GAP_P = 0.001
 #: Share of the usual city total expected over 春节 by the gap rule (:func:`gaps`).
 FESTIVAL_FLOOR = 0.4
+#: ``period`` value meaning "the running, incomplete period" (:func:`warning_table`, :func:`kpis`).
+PARTIAL = "partial"
 
 def clear_cache() -> None:
     """Forget every cached result (tests; after editing files behind the workspace's back)."""
@@ -347,10 +350,55 @@ def _fit_predict(ws, level, freq, name, model, origin_index: int):
 
     def compute():
         m = make_model(model, parent=_parent_map(ws, level))
-        m.fit(CountMatrix(keys, ps[: origin_index + 1], Y[:, : origin_index + 1], freq))
-        return m.predict(1)
+        Yh = _new_areas_missing(ws, level, freq, keys, ps, Y)[:, : origin_index + 1]
+        m.fit(CountMatrix(keys, ps[: origin_index + 1], Yh, freq))
+        return _floored(ws, level, keys, Yh, m)
 
     return _cached(ws, "predict", (level, freq, name, model, origin_index), compute)
+
+
+def _new_areas_missing(ws, level, freq, keys, ps, Y) -> np.ndarray:
+    """``Y`` with each area's periods before its ``valid_from`` set to NaN (missing, not zeros).
+
+    ``valid_from`` is the layer's column when the boundary file has one, else the first period
+    with a case in the area (any category) when the empty run before it is implausible
+    (:func:`analytics.floors.valid_from_index`). Models read NaN as missing
+    (``CountModel.handles_missing``) or fill it from the area's other periods.
+    """
+    from analytics.floors import mask_before, valid_from_index
+    from data.taxonomy import canonical_name
+
+    def starts():
+        a_keys, a_ps, a_Y = _matrix(ws, level, freq, canonical_name(None))
+        start = valid_from_index(a_keys["area_id"], a_ps, freq, _areas(ws, level), a_Y)
+        by_area = dict(zip(a_keys["area_id"].astype(str), a_ps[np.minimum(start, len(a_ps) - 1)]))
+        return by_area, bool((start > 0).any())
+
+    by_area, any_new = _cached(ws, "valid_from", (level, freq), starts)
+    if not any_new:
+        return Y
+    first = pd.DatetimeIndex([by_area.get(a, ps[0]) for a in keys["area_id"].astype(str)])
+    return mask_before(Y, ps.searchsorted(first))
+
+
+def _floored(ws, level, keys, Yh, fitted):
+    """``fitted.predict(1)`` with no forecast below its floor (:mod:`analytics.floors`), for every model.
+
+    ``attrs``: ``floored`` (rows raised), ``kappa`` and ``own_weight`` (median weight of an
+    area's own data) when the model is empirical Bayes.
+    """
+    from analytics.floors import apply_floor, exposure, series_floors
+
+    parent = _parent_map(ws, level) or {}
+    ids = keys["area_id"].astype(str)
+    x = _cached(ws, "exposure", (level,), lambda: exposure(_areas(ws, level)))
+    group = [f"{parent.get(a, '')}|{c}" for a, c in zip(ids, keys["category"].astype(str))]
+    floor = series_floors(Yh, group, x.reindex(ids).to_numpy(float))
+    pred = apply_floor(fitted.predict(1), keys.assign(floor=floor))
+    if hasattr(fitted, "kappa_"):
+        pred.attrs["kappa"] = float(fitted.kappa_)
+        pred.attrs["own_weight"] = float(np.median(fitted.weight_))
+    return pred
 
 
 # -- the warning table ----------------------------------------------------------------------------
@@ -378,7 +426,8 @@ def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
         Registry name (default :data:`DEFAULT_MODEL`).
     partial : bool
         Show an incomplete period instead (default: the running one, :func:`partial_period`;
-        ``alert`` mode only). Its expectation is pro-rated by the share of the period's
+        ``alert`` mode only; ``period=`` :data:`PARTIAL` is the same, for the app's dropdown,
+        and means the latest complete period in the other modes). Its expectation is pro-rated by the share of the period's
         expected cases that should have happened by the as-of time (the city's weekday × hour
         profile, :func:`data.calendar.elapsed_share`), never the full-period forecast, and each
         reason says it is partial.
@@ -395,6 +444,8 @@ def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
         then p_exceed, then observed). ``attrs``: ``expected_reds``, ``thresholds``, ``model``,
         ``as_of``, ``partial``, ``share`` (elapsed share, 1 for a complete period), ``missing``.
     """
+    if isinstance(period, str) and period == PARTIAL:  # the dropdown's value; other modes: latest
+        period, partial = None, mode == "alert"
     if mode not in MODES:
         raise ValueError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
     if freq not in ("W", "M", "D"):
@@ -528,6 +579,9 @@ def _warning_table(ws, level, p, freq, name, mode, model, partial=False):
     chance = expected_by_chance(pred, th) if mode == "alert" else {"orange": np.nan, "red": np.nan}
     gdf.attrs["expected_reds"] = float(chance["red"])
     gdf.attrs["chance"] = {k: float(v) for k, v in chance.items()}
+    gdf.attrs["kappa"] = pred.attrs.get("kappa")  # EB's prior shape (None for other models)
+    gdf.attrs["own_weight"] = pred.attrs.get("own_weight")
+    gdf.attrs["floored"] = pred.attrs.get("floored", 0)
     gdf.attrs["thresholds"] = th
     gdf.attrs["model"] = model
     gdf.attrs["as_of"] = as_of(ws)
@@ -564,12 +618,14 @@ def kpis(ws, period=None, freq: str = "W", category: str | None = None,
         colour), ``expected_reds`` and ``chance`` (``{"orange", "red"}``: areas expected in each
         colour by chance alone if every forecast were right), ``n_areas``, and
         ``liangqiang_yidao`` = ``{"name": "两抢一盗", "count", "last_year", "yoy"}`` when the
-        taxonomy has that group (else None), ``missing`` (the period is a gap, :func:`gaps`)
-        and ``as_of`` (the data's as-of time).
+        taxonomy has that group (else None), ``missing`` (the period is a gap, :func:`gaps`),
+        ``partial`` (``period=`` :data:`PARTIAL`: the running period so far) and ``as_of``
+        (the data's as-of time).
     """
     level = level or default_level(ws)
-    p = _period_arg(ws, period, freq)
-    table = warning_table(ws, level=level, period=p, freq=freq, category=category)
+    partial = isinstance(period, str) and period == PARTIAL
+    p = _partial_arg(ws, None, freq) if partial else _period_arg(ws, period, freq)
+    table = warning_table(ws, level=level, period=p, freq=freq, category=category, partial=partial)
     _, name = _group(ws, level, freq, category)
     if area_ids is not None:
         wanted = set(map(str, area_ids))
@@ -609,6 +665,7 @@ def kpis(ws, period=None, freq: str = "W", category: str | None = None,
         "n_areas": len(table),
         "liangqiang_yidao": lqyd,
         "missing": bool(table.attrs.get("missing", False)),
+        "partial": partial,
         "as_of": as_of(ws),
     }
 

@@ -101,6 +101,19 @@ class Service:
     def latest_period(self, freq: str = "W") -> pd.Timestamp:
         return board.latest_period(self.ws, freq)
 
+    def partial_period(self, freq: str = "W") -> pd.Timestamp | None:
+        """The running (incomplete) period, else None; show it with ``period=board.PARTIAL``."""
+        return board.partial_period(self.ws, freq)
+
+    def as_of(self) -> pd.Timestamp:
+        """What the data covers (the latest source's as-of time)."""
+        return board.as_of(self.ws)
+
+    def gaps(self, freq: str = "W") -> pd.DataFrame:
+        """Complete periods flagged as missing data (:func:`analytics.service.board.gaps`)."""
+        g = board.gaps(self.ws, freq)
+        return g[g["missing"]].reset_index(drop=True)
+
     # -- the board ----------------------------------------------------------------------------
     def warning_table(self, level: str | None = None, period=None, freq: str = "W",
                       category: str | None = None, mode: str = "alert", model: str | None = None):
