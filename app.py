@@ -290,6 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--permutations", type=int, default=999)
     s.add_argument("--out", required=True)
 
+    s = sub.add_parser("intervention", help="整治 evaluation: difference in differences, placebo test, displacement")
+    s.add_argument("--workspace", required=True)
+    s.add_argument("--area", action="append", required=True, metavar="ID",
+                   help="a target area id (repeat for several areas of one layer)")
+    s.add_argument("--start", required=True, help="the day the 整治 began, YYYY-MM-DD")
+    s.add_argument("--end", default=None, help="last day evaluated (default: the last complete week)")
+    s.add_argument("--layer", default=None, help="layer of the areas (default: the one holding them)")
+    s.add_argument("--category", default=None, help="category or group (default: 全部)")
+    s.add_argument("--buffer", type=float, default=500.0, metavar="METRES",
+                   help="displacement ring around the target; control areas lie beyond it (500)")
+    s.add_argument("--weeks-before", type=int, default=26, help="weeks before the start compared (26)")
+    s.add_argument("--permutations", type=int, default=99, help="placebo sets of the permutation test (99)")
+    s.add_argument("--out", required=True, metavar="FILE",
+                   help=".json: everything; .csv/.xlsx/.parquet: the weekly series, the estimate beside it (FILE_estimate)")
+
     s = sub.add_parser("backtest", help="rolling-origin backtest of every model on a grid")
     s.add_argument("--incidents", required=True)
     s.add_argument("--cell", type=float, required=True)
@@ -412,6 +427,22 @@ def _run(args: argparse.Namespace) -> int:
             start=args.start, end=args.end, seed=args.seed, permutations=args.permutations,
         )
         print(f"wrote {write_table(table, args.out)} ({len(table)} rows)")
+    elif cmd == "intervention":
+        from analytics.present.intervention_text import (
+            displacement_sentence,
+            effect_sentence,
+            write_intervention,
+        )
+        from analytics.service import Service
+
+        result = Service(args.workspace).intervention(
+            args.area, args.start, args.end, args.category, args.buffer, layer=args.layer,
+            weeks_before=args.weeks_before, permutations=args.permutations,
+        )
+        print(effect_sentence(result))
+        print(displacement_sentence(result))
+        for path in write_intervention(result, args.out):
+            print(f"wrote {path}")
     elif cmd == "backtest":
         from analytics.service.evaluation import backtest_file
 
