@@ -1,14 +1,16 @@
 """Concurrent users on loopback: the production server (waitress) against Flask's development server.
 
-Both servers serve a copy of the demo workspace with an account (the office-network set-up:
-login gate, sessions, CSRF) and are started as subprocesses on free 127.0.0.1 ports, warmed
-like ``pingan serve``. The board's main callback (map + table + ranking) and the hotspot
+Three servers, each a subprocess on a free 127.0.0.1 port serving a copy of the demo workspace
+with an account (the office-network set-up: login gate, sessions, CSRF), warmed like
+``pingan serve``: ``serve`` = waitress + the response cache (what ``pingan serve`` runs),
+``waitress`` = waitress without the cache (every request computed: the server's capacity),
+``flask`` = Flask's development server (the reference, what ``serve`` was). The board's main callback (map + table + ranking) and the hotspot
 page's main callback are captured from headless Chromium (realistic payloads), then 10 / 25 / 50
 users — threads, each signed in with its own session — replay them back to back for a bounded
 time (no think time: the most pessimistic office). For each server and user count: p50 / p95
 latency, requests per second, errors, and the server's peak RSS (psutil).
 
-Target: p95 < 1 s at 50 users, no errors.
+Target: p95 < 1 s at 50 users, no errors (for ``serve``).
 
 Usage: ``python benchmarks/bench_load.py [--workspace W] [--users 10 25 50] [--seconds 20]``
 (the demo workspace is built first when missing).
@@ -34,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 TARGET_P95_S = 1.0
+KINDS = ("serve", "waitress", "flask")
 USER, PASSWORD = "bench", "bench password 1"
 _SKIP = ("raw", "users.json", "logins.json", "audit.log", "secret", ".lock", ".logins.lock")
 
@@ -44,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", type=int, nargs="+", default=[10, 25, 50])
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per server and user count")
     ap.add_argument("--max-requests", type=int, default=5000, help="bound per server and user count")
-    ap.add_argument("--serve", choices=["waitress", "flask"], help=argparse.SUPPRESS)
+    ap.add_argument("--views", nargs="+", choices=["board", "hotspots"], default=["board", "hotspots"],
+                    help="callbacks replayed, alternated (default both)")
+    ap.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
@@ -66,12 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     add_user(ws, USER, "analyst", password=PASSWORD)
     servers = {}
     try:
-        for kind in ("waitress", "flask"):
+        for kind in KINDS:
             servers[kind] = _start(kind, ws)
         for kind, (proc, base) in servers.items():
             _wait_up(base, proc)
             print(f"{kind}: {base} (pid {proc.pid})", flush=True)
-        payloads = _capture(servers["waitress"][1])
+        payloads = {k: v for k, v in _capture(servers["serve"][1]).items() if k in args.views}
         dump = ROOT / "benchmarks" / "out" / "bench_load_payloads.json"
         dump.parent.mkdir(parents=True, exist_ok=True)
         dump.write_text(json.dumps(payloads, ensure_ascii=False), encoding="utf-8")  # for profiling
@@ -82,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             warm = _signed_in(base)
             for body in payloads.values():  # warm every view once (caches, first-call costs)
                 _replay_once(warm, base, body)
+            warm.close()
             for n in args.users:
                 results.append((kind, n, *_load(base, ps, payloads, n, args.seconds, args.max_requests)))
     finally:
@@ -96,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()[0]
     print(f"\nmachine: {os.cpu_count()} cores, load average {load:.1f}; workspace {src.path}; "
-          f"{args.seconds:.0f} s per row, no think time, board + hotspot callbacks alternated")
+          f"{args.seconds:.0f} s per row, no think time, callbacks alternated: {' + '.join(payloads)}")
     print(f"{'server':10s} {'users':>5s} {'requests':>8s} {'p50 s':>7s} {'p95 s':>7s} {'req/s':>7s} "
           f"{'errors':>6s} {'peak RSS MB':>11s}")
     ref = {n: (p95, rps) for kind, n, _, _, p95, rps, _, _ in results if kind == "flask"}
@@ -105,12 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     ok = True
     for kind, n, _, _, p95, rps, errors, _ in results:
-        if kind != "waitress":
+        if kind == "flask":
             continue
         fp95, frps = ref.get(n, (float("nan"), float("nan")))
-        print(f"{n} users: waitress p95 {p95:.2f} s vs Flask dev server {fp95:.2f} s "
+        print(f"{n} users: {kind} p95 {p95:.2f} s vs Flask dev server {fp95:.2f} s "
               f"({fp95 / p95:.1f}× faster), {rps / frps:.2f}× the requests/s")
-        if n == max(args.users):
+        if n == max(args.users) and kind == "serve":
             ok = p95 < TARGET_P95_S and errors == 0
     print(f"target at {max(args.users)} users: p95 < {TARGET_P95_S:.0f} s, no errors -> "
           + ("PASS" if ok else "SLOWER THAN TARGET"))
@@ -125,13 +131,15 @@ def _serve(kind: str, workspace: str, port: int) -> int:
     from app import create_app, warm_up
     from data.workspace import Workspace
     from pages._auth import install_auth
-    from pages._serve import run_server
+    from pages._serve import CACHED_OUTPUTS, install_response_cache, run_server
 
     ws = Workspace(workspace)
     app = create_app(ws)
     install_auth(app, ws)
+    if kind == "serve":  # as `pingan serve`
+        install_response_cache(app, ws, CACHED_OUTPUTS)
     warm_up(ws)
-    if kind == "waitress":
+    if kind in ("serve", "waitress"):
         run_server(app, "127.0.0.1", port)
     else:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -143,9 +151,12 @@ def _start(kind: str, ws) -> tuple[subprocess.Popen, str]:
     from bench_app import _free_port
 
     port = _free_port()
+    # a file, not a pipe: waitress logs "Task queue depth" under load, and a full pipe that
+    # nobody reads would stop the server
+    log = open(ws.path.parent / f"{kind}.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port),
-                             "--workspace", str(ws.path)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--workspace", str(ws.path)], cwd=ROOT, stdout=log, stderr=log)
+    proc.log_path = log.name
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -155,7 +166,8 @@ def _wait_up(base: str, proc: subprocess.Popen, timeout: float = 600) -> None:
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+            tail = Path(proc.log_path).read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise RuntimeError(f"server exited: {tail}")
         try:
             requests.get(base + "/login", timeout=5)
             return
@@ -237,6 +249,8 @@ def _load(base: str, ps, payloads: dict, n_users: int, seconds: float, max_reque
     elapsed = time.perf_counter() - t0
     for th in threads:
         th.join(timeout=180)
+    for s in sessions:
+        s.close()  # idle keep-alive connections would count against the next row
     arr = np.array(times) if times else np.array([np.nan])
     return (len(times), float(np.percentile(arr, 50)), float(np.percentile(arr, 95)),
             len(times) / elapsed, errors[0], peak[0])
