@@ -277,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--category", default=None, help="category or group (default: 全部)")
     s.add_argument("--mode", choices=["alert", "forecast", "yoy"], default="alert")
     s.add_argument("--model", default=None)
+    s.add_argument("--partial", action="store_true",
+                   help="the running, incomplete period instead (expectation pro-rated to the data's as-of time)")
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("hotspots", help="hot-spot statistics on a layer")
@@ -365,6 +367,32 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _period_note(ws, table, freq: str, latest: bool = True) -> str:
+    """Which period ``pingan warn`` shows, what the data cover, and any gaps in the data."""
+    import pandas as pd
+
+    from analytics.present.i18n import t
+    from analytics.service.board import gaps
+
+    p, a = pd.Timestamp(table.attrs["period"]), table.attrs["as_of"]
+    lag = ws.config.reporting_lag / pd.Timedelta(days=1)
+    if table.attrs.get("partial"):
+        line = (f"周期 period: {p:%Y-%m-%d} {freq} — {t('board.partial_option', 'zh', as_of=f'{a:%m-%d %H:%M}')} / "
+                f"{t('board.partial_option', 'en', as_of=f'{a:%m-%d %H:%M}')}; 预期按已过 {table.attrs['share']:.0%} 折算 "
+                f"expectation pro-rated to {table.attrs['share']:.0%}")
+    else:
+        kw = {"period": f"{p:%Y-%m-%d}", "as_of": f"{a:%Y-%m-%d %H:%M}", "lag": f"{lag:g}"}
+        key = "board.complete_note" if latest else "board.period_note"
+        line = f"周期 period: {t(key, 'zh', **kw)} / {t(key, 'en', **kw)}"
+    g = gaps(ws, freq)
+    g = g[g["missing"]]
+    if len(g):
+        days = ", ".join(f"{d:%Y-%m-%d}" for d in g["period"])
+        line += ("\n警告 warning: " + t("board.gap_warning", "zh", periods=days) + " / "
+                 + t("board.gap_warning", "en", periods=days))
+    return line
+
+
 def _run(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "demo":
@@ -408,12 +436,14 @@ def _run(args: argparse.Namespace) -> int:
         from data.io import write_table
         from data.workspace import Workspace
 
+        ws = Workspace(args.workspace)
         table = warning_table(
-            Workspace(args.workspace), level=args.level, period=args.period, freq=args.freq,
-            category=args.category, mode=args.mode, model=args.model,
+            ws, level=args.level, period=args.period, freq=args.freq,
+            category=args.category, mode=args.mode, model=args.model, partial=args.partial,
         )
         from analytics.warning import Thresholds, fdr_confirmed, summary_line
 
+        print(_period_note(ws, table, args.freq, latest=args.period is None))
         table["fdr_confirmed"] = fdr_confirmed(table["p_exceed"])  # a badge, not a gate
         print(summary_line(table, table.attrs.get("thresholds", Thresholds())))
         print(f"wrote {write_table(table, args.out)} ({len(table)} areas)")

@@ -357,6 +357,8 @@ TEXT: dict[str, dict[str, str]] = {
                           "en": "No data: {periods} (city total implausibly low; treated as missing, left out of fitting)"},
     "board.complete_note": {"zh": "最近完整周期 {period}（数据截至 {as_of}，报告滞后 {lag} 天）",
                             "en": "latest complete period {period} (data as of {as_of}, reporting lag {lag} d)"},
+    "board.period_note": {"zh": "周期 {period}（数据截至 {as_of}，报告滞后 {lag} 天）",
+                          "en": "period {period} (data as of {as_of}, reporting lag {lag} d)"},
     "reason.missing_coordinates": {"zh": "缺少坐标", "en": "Missing coordinates"},
     "reason.outside_study_area": {"zh": "不在辖区内", "en": "Outside the study area"},
     "reason.unparseable_time": {"zh": "时间无法识别", "en": "Unparseable time"},

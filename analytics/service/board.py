@@ -442,7 +442,8 @@ def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
         p_exceed, level, reason_zh, reason_en, yoy, mom, observed_last_year, observed_prev,
         rank, model, mode, geometry`` (workspace CRS), sorted by ``rank`` (一月一排位: level,
         then p_exceed, then observed). ``attrs``: ``expected_reds``, ``thresholds``, ``model``,
-        ``as_of``, ``partial``, ``share`` (elapsed share, 1 for a complete period), ``missing``.
+        ``as_of``, ``period`` (asked for; the origin in forecast mode), ``partial``, ``share``
+        (elapsed share, 1 for a complete period), ``missing``.
     """
     if isinstance(period, str) and period == PARTIAL:  # the dropdown's value; other modes: latest
         period, partial = None, mode == "alert"
@@ -585,6 +586,7 @@ def _warning_table(ws, level, p, freq, name, mode, model, partial=False):
     gdf.attrs["thresholds"] = th
     gdf.attrs["model"] = model
     gdf.attrs["as_of"] = as_of(ws)
+    gdf.attrs["period"] = p  # the period asked for (in forecast mode the origin)
     gdf.attrs["partial"] = bool(partial)
     gdf.attrs["share"] = share
     gdf.attrs["missing"] = bool(missing)
