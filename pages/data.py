@@ -41,7 +41,8 @@ def summary(_result, lang):
     lang = lang_of(lang)
     svc = service()
     try:
-        return summary_list(svc.summary(), lang), quarantine_tables(svc.quarantine(), lang)
+        return ([summary_list(svc.summary(), lang), period_note(svc, lang)],
+                quarantine_tables(svc.quarantine(), lang))
     except ScopeError:
         return refused(lang), []
 
@@ -81,6 +82,22 @@ def summary_list(info: dict, lang: str) -> html.Dl:
     for k, v in items:
         children += [html.Dt(k), html.Dd(v)]
     return html.Dl(children, className="summary-grid", id="data-summary-list")
+
+
+def period_note(svc, lang: str) -> html.Div:
+    """The data's as-of time, reporting lag and latest complete week; a warning naming gaps."""
+    try:
+        as_of, latest = svc.as_of(), svc.latest_period("W")
+    except ValueError:  # no incidents or no complete week yet: the summary says so
+        return html.Div()
+    lag = svc.ws.config.reporting_lag / pd.Timedelta(days=1)
+    kids = [html.Div(t("board.complete_note", lang, period=f"{latest:%Y-%m-%d}",
+                       as_of=f"{as_of:%Y-%m-%d %H:%M}", lag=f"{lag:g}"), className="hint", id="data-as-of")]
+    gaps = svc.gaps("W")
+    if len(gaps):
+        days = ", ".join(f"{d:%Y-%m-%d}" for d in gaps["period"])
+        kids.append(html.Div(t("board.gap_warning", lang, periods=days), className="not-ready", id="data-gaps"))
+    return html.Div(kids)
 
 
 def quarantine_tables(q: pd.DataFrame, lang: str) -> html.Div:
