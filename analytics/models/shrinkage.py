@@ -11,15 +11,16 @@ origin, so a rate is "cases per period at the origin's level"::
     prior rr    rr_a = (N_a + 1/k) / (g * E_a + 1/k)      relative risk before the window:
                 N_a cases and E_a exposure of the area before the window, g = the parent's
                 cases per unit exposure per area before it, k = siblings (rr = 1 without data)
-    prior mean  m_a = R_parent * rr_a                     R_parent = the parent's cases per
-                                                          unit exposure per area in the window
+    prior mean  m_a = R_parent * rr_a                     R_parent = the *other* children's
+                                                          cases per unit exposure per area in
+                                                          the window (leave-one-out)
     rate        lambda_a ~ Gamma(shape=kappa, rate=kappa / m_a)
     data        y_a (cases in the window) ~ Poisson(e_a lambda_a)
     posterior   Gamma(kappa + y_a, kappa / m_a + e_a), its means then scaled within each
                 parent so that sum_a e_a lambda_a = the parent's cases in the window
 
-The area's own window data never enters its prior share (only the parent's level, of which it
-is one of ``k`` parts). ``kappa`` (the between-area variance ``1/kappa`` of
+An area's own window data never enters its prior: the shares come from before the window and
+the parent's level from its siblings. ``kappa`` (the between-area variance ``1/kappa`` of
 ``lambda_a / m_a``) is estimated by the method of moments (Clayton & Kaldor 1987) over every
 series: ``1/kappa = (sum w (z - zbar)^2 - (n - 1)) / (sum w - sum w^2 / sum w)`` with
 ``z = (y/e) / m``, ``w = e m``. The weight of an area's own data is ``e / (e + kappa/m)``
@@ -208,8 +209,16 @@ class EmpiricalBayes(CountModel):
         E = sv[:, : T - L].sum(1)
         g = _ratio(np.bincount(group, weights=N), np.bincount(group, weights=E))[group]
         rr = (N + 1.0 / k[group]) / (g * E + 1.0 / k[group])
-        # the parent's cases per area per unit exposure in the window (+0.5: never exactly 0)
-        R = _ratio(np.bincount(group, weights=y) + 0.5, np.bincount(group, weights=e))[group]
+        # the siblings' cases per area per unit exposure in the window, leaving the area out
+        # (its own window data is the likelihood only); an only child uses the category's other
+        # areas city-wide, the only series its own rate (+0.5: never exactly 0)
+        oy = np.bincount(group, weights=y)[group] - y
+        oe = np.bincount(group, weights=e)[group] - e
+        alone = oe <= 1e-12
+        oy = np.where(alone, np.bincount(cc, weights=y)[cc] - y, oy)
+        oe = np.where(alone, np.bincount(cc, weights=e)[cc] - e, oe)
+        none = oe <= 1e-12
+        R = _ratio(np.where(none, y, oy) + 0.5, np.where(none, e, oe))
         m = np.maximum(R * rr, 1e-9)
         self.prior_ = m
         self.exposure_ = e
