@@ -13,6 +13,8 @@ from data.calendar import (
     SPRING_FESTIVAL,
     complete_through,
     data_as_of,
+    elapsed_share,
+    hour_profile,
     infer_freq,
     is_complete,
     next_periods,
@@ -132,3 +134,69 @@ def _new_moon_dates_near(day: dt.date) -> set[dt.date]:
         beijing = dt.datetime(2000, 1, 1, 12) + dt.timedelta(days=jde - 2451545.0, hours=8, seconds=-69)
         out.add(beijing.date())
     return out
+
+
+# -- completeness with a reporting lag, partial periods (issue 14, item 3) ----------------------
+def test_completeness_with_lag_by_hand():
+    """Week of Mon 2025-12-22 ends Mon 12-29 00:00; with a 1-day lag it is complete from Tue 00:00."""
+    weeks = ["2025-12-15", "2025-12-22"]
+    lag = pd.Timedelta(days=1)
+    # data only to Sunday 00:30: the running week is not complete, the one before is
+    assert is_complete(weeks, "W", "2025-12-28 00:30", lag).tolist() == [True, False]
+    # a whole Sunday reported, but still inside the lag
+    assert is_complete(weeks, "W", "2025-12-29 23:59", lag).tolist() == [True, False]
+    assert is_complete(weeks, "W", "2025-12-30 00:00", lag).tolist() == [True, True]
+    # without a lag the week is complete as soon as it ends
+    assert is_complete(weeks, "W", "2025-12-29 00:00").tolist() == [True, True]
+    # months: December 2025 with a 3-day lag is complete from 2026-01-04
+    assert is_complete(["2025-12-01"], "M", "2026-01-03 23:59", "3D").tolist() == [False]
+    assert is_complete(["2025-12-01"], "M", "2026-01-04", "3D").tolist() == [True]
+
+
+def test_elapsed_share_uniform_by_hand():
+    w = ["2025-12-22"]
+    assert elapsed_share(w, "W", "2025-12-25 12:00")[0] == pytest.approx(0.5)       # Thu noon
+    assert elapsed_share(w, "W", "2025-12-22 00:30")[0] == pytest.approx(0.5 / 168)  # half an hour
+    assert elapsed_share(w, "W", "2025-12-21 23:00")[0] == 0.0                       # not begun
+    assert elapsed_share(w, "W", "2026-01-05")[0] == 1.0                             # over
+    # February 2024 has 29 days: by the 15th, 14 of them
+    assert elapsed_share(["2024-02-01"], "M", "2024-02-15")[0] == pytest.approx(14 / 29)
+    # days: 18:00 is three quarters of a day
+    assert elapsed_share(["2024-02-01"], "D", "2024-02-01 18:00")[0] == pytest.approx(0.75)
+
+
+def test_elapsed_share_follows_the_profile():
+    """Half the week's expected cases gone → the expectation halves, whatever the clock says."""
+    w = np.zeros((7, 24))
+    w[0, :] = 1.0   # all Monday …
+    w[6, :] = 1.0   # … and all Sunday
+    week = ["2025-12-22"]
+    assert elapsed_share(week, "W", "2025-12-23 00:00", w)[0] == pytest.approx(0.5)
+    assert elapsed_share(week, "W", "2025-12-27 23:59", w)[0] == pytest.approx(0.5)  # Sat: nothing new
+    assert elapsed_share(week, "W", "2025-12-28 12:00", w)[0] == pytest.approx(0.75)
+    nights = np.zeros((7, 24))
+    nights[:, 22:] = 1.0  # only 22:00–24:00 every day
+    assert elapsed_share(week, "W", "2025-12-22 23:00", nights)[0] == pytest.approx(0.5 / 7)
+    # several periods at once, each against its own span
+    got = elapsed_share(["2025-12-15", "2025-12-22", "2025-12-29"], "W", "2025-12-25 12:00")
+    assert got.tolist() == pytest.approx([1.0, 0.5, 0.0])
+
+
+def test_hour_profile_counts_weekday_and_hour():
+    times = pd.to_datetime(["2025-12-22 10:05", "2025-12-22 10:55", "2025-12-28 23:59", None])
+    w = hour_profile(times, prior=0.0)
+    assert w.shape == (7, 24)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[0, 10] == pytest.approx(2 / 3)   # Monday 10:00–11:00
+    assert w[6, 23] == pytest.approx(1 / 3)   # Sunday 23:00
+    smooth = hour_profile(times)              # one pseudo-case per cell
+    assert smooth.min() == pytest.approx(1 / (168 + 3))
+
+
+def test_elapsed_share_rejects_bad_profiles():
+    with pytest.raises(ValueError, match="profile"):
+        elapsed_share(["2025-12-22"], "W", "2025-12-23", np.ones((24, 7)))
+    with pytest.raises(ValueError, match="profile"):
+        elapsed_share(["2025-12-22"], "W", "2025-12-23", -np.ones((7, 24)))
+    with pytest.raises(ValueError, match="as_of"):
+        elapsed_share(["2025-12-22"], "W", pd.NaT)

@@ -305,3 +305,49 @@ def test_chunked_reading_gives_the_same_result(tmp_path, messy, monkeypatch, fmt
     pd.testing.assert_frame_equal(parts.incidents_frame(), whole.incidents_frame())
     cols = ["source_row", "reason"]
     pd.testing.assert_frame_equal(parts.quarantine()[cols], whole.quarantine()[cols])
+
+
+# -- "data as of" (issue 14, item 3) ------------------------------------------------------------
+def _three(tmp_path: Path, name: str, times: list[str]) -> Path:
+    frame = pd.DataFrame({"id": [f"{name}{i}" for i in range(len(times))], "datetime": times,
+                          "type": ["扒窃"] * len(times), "lng": ["106.7"] * len(times),
+                          "lat": ["26.6"] * len(times)})
+    return _csv(frame, tmp_path / f"{name}.csv", "utf-8")
+
+
+def test_as_of_is_recorded_per_source_and_the_latest_wins(tmp_path):
+    ws = Workspace.create(tmp_path / "w")
+    # a Wednesday export ingested later is still Wednesday's data: its latest incident, not now
+    ingest_files([_three(tmp_path, "a", ["2024-03-04 08:00", "2024-03-06 14:20", "2024-03-05 09:00"])], ws)
+    assert ws.as_of() == pd.Timestamp("2024-03-06 14:20")
+    ingest_files([_three(tmp_path, "b", ["2024-03-08 10:00"])], ws, as_of="2024-03-10 23:59")
+    assert ws.as_of() == pd.Timestamp("2024-03-10 23:59")
+    # an older extract ingested afterwards does not move the as-of time back
+    ingest_files([_three(tmp_path, "c", ["2024-02-01 10:00"])], ws, as_of="2024-02-02")
+    log = pd.read_parquet(ws.ingested_path).set_index("name")["as_of"]
+    assert log.to_dict() == {"a.csv": pd.Timestamp("2024-03-06 14:20"),
+                             "b.csv": pd.Timestamp("2024-03-10 23:59"),
+                             "c.csv": pd.Timestamp("2024-02-02")}
+    assert ws.as_of() == pd.Timestamp("2024-03-10 23:59")
+
+
+def test_as_of_falls_back_to_the_latest_incident_for_old_logs(tmp_path):
+    ws = Workspace.create(tmp_path / "w")
+    ingest_files([_three(tmp_path, "a", ["2024-03-04 08:00", "2024-03-06 14:20"])], ws, as_of="2024-03-09")
+    log = pd.read_parquet(ws.ingested_path).drop(columns="as_of")  # a log written before as-of existed
+    with ws.transaction() as tx:
+        tx.write_parquet("ingested.parquet", log)
+    assert ws.as_of() == pd.Timestamp("2024-03-06 14:20")
+
+
+def test_cli_ingest_as_of(tmp_path, capsys):
+    p = _three(tmp_path, "a", ["2024-03-04 08:00"])
+    w = tmp_path / "w"
+    assert main(["ingest", str(p), "--workspace", str(w), "--as-of", "2024-03-10 23:59"]) == 0
+    assert Workspace(w).as_of() == pd.Timestamp("2024-03-10 23:59")
+    q = _three(tmp_path, "b", ["2024-03-05 08:00"])
+    capsys.readouterr()
+    assert main(["ingest", str(q), "--workspace", str(w), "--as-of", "next tuesday"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--as-of" in err[0]
+    assert Workspace(w).as_of() == pd.Timestamp("2024-03-10 23:59")  # nothing written

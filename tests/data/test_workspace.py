@@ -236,3 +236,16 @@ def test_reset_generated_ignores_the_lock_and_removes_through_a_transaction(tmp_
     with Workspace(fresh).write_lock():  # only .lock in the folder: still empty
         pass
     reset_generated(fresh, owned=lambda cfg: False, what="demo")
+
+
+def test_reporting_lag_setting(tmp_path):
+    """``[periods] lag_days`` (default 1 day) survives config.toml and rejects nonsense."""
+    assert Config().reporting_lag == pd.Timedelta(days=1)
+    ws = Workspace.create(tmp_path / "w", Config(periods={"lag_days": 2.5}))
+    assert Workspace(ws.path).config.reporting_lag == pd.Timedelta(hours=60)
+    assert "[periods]" in ws.config_path.read_text(encoding="utf-8")
+    ws.update_config(periods={"lag_days": 0})
+    assert Workspace(ws.path).config.reporting_lag == pd.Timedelta(0)
+    for bad in (-1, "soon", 400):
+        with pytest.raises(WorkspaceError, match="lag_days"):
+            _ = Config(periods={"lag_days": bad}).reporting_lag
