@@ -12,7 +12,10 @@ from analytics.present.i18n import label, t
 from analytics.service import ScopeError
 from analytics.service.board import PARTIAL
 from pages._board_view import (
+    alert_list,
+    alert_path,
     board_frame,
+    board_kpis,
     chain,
     crumbs,
     drill_path,
@@ -28,7 +31,6 @@ from pages._common import (
     LEVELS,
     card,
     control,
-    dropdown,
     empty_figure,
     graph_config,
     lang_of,
@@ -46,22 +48,29 @@ def layout(lang: str | None = None, **_query) -> html.Div:
     cats = svc.category_choices()
     brief = ([html.Button(t("board.brief", lang), id="board-brief", n_clicks=0, className="btn")]
              if svc.may("brief") else [])
+    # Every choice persists in the browser session: switching 中文/EN rebuilds the page with the
+    # same week, category, level, mode and drill-down.
+    keep = {"persistence": True, "persistence_type": "session"}
     return html.Div([
         html.Div([
             control(t("ctl.freq", lang), dcc.RadioItems(
                 id="board-freq", options=[{"label": t(f"freq.{f}", lang), "value": f} for f in ("W", "M")],
-                value="W", inline=True, className="radio")),
-            control(t("ctl.period", lang), dcc.Dropdown(id="board-period", clearable=False, className="dd")),
-            control(t("ctl.category", lang), dropdown("board-category", [(c, label(c, lang)) for c in cats], cats[0])),
-            control(t("ctl.level", lang), dropdown("board-layer", [(x, label(x, lang)) for x in layers], layers[0])),
+                value="W", inline=True, className="radio", **keep)),
+            control(t("ctl.period", lang), dcc.Dropdown(id="board-period", clearable=False, className="dd", **keep)),
+            control(t("ctl.category", lang), dcc.Dropdown(
+                id="board-category", options=[{"label": label(c, lang), "value": c} for c in cats], value=cats[0],
+                clearable=False, className="dd", **keep)),
+            control(t("ctl.level", lang), dcc.Dropdown(
+                id="board-layer", options=[{"label": label(x, lang), "value": x} for x in layers],
+                value=svc.overview_level(), clearable=False, className="dd", **keep)),
             control(t("ctl.mode", lang), dcc.RadioItems(
                 id="board-mode", options=[{"label": t(f"mode.{m}", lang), "value": m}
                                           for m in ("alert", "forecast", "yoy")],
-                value="alert", inline=True, className="radio")),
+                value="alert", inline=True, className="radio", **keep)),
             *brief,
             dcc.Link(t("board.screen", lang), href="/screen", className="hint"),
         ], className="controls"),
-        dcc.Store(id="board-path", data=[]),
+        dcc.Store(id="board-path", data=[], storage_type="session"),
         dcc.Store(id="board-brief-files"),
         dcc.Download(id="board-download"),
         html.Div(id="board-brief-status", className="status"),
@@ -73,80 +82,83 @@ def layout(lang: str | None = None, **_query) -> html.Div:
                 dcc.Loading(dcc.Graph(id="board-map", config=graph_config(lang), style={"height": "600px"})),
                 html.Div(t("board.drill_hint", lang), className="hint"),
             ]))], className="col-map"),
-            html.Div([card(t("board.ranking", lang), dash_table.DataTable(
-                id="board-table", sort_action="native", page_size=15, style_table={"overflowX": "auto"},
-                style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13, "textAlign": "left",
-                            "maxWidth": 260, "whiteSpace": "normal", "height": "auto"},
-                style_cell_conditional=[{"if": {"column_id": "name"}, "minWidth": 80},
-                                        {"if": {"column_id": "level"}, "minWidth": 44},
-                                        {"if": {"column_id": "reason"}, "minWidth": 200}],
-                style_data_conditional=[{"if": {"filter_query": f'{{level_code}} = "{lv}"', "column_id": "level"},
-                                         "backgroundColor": LEVEL_COLORS[lv],
-                                         "color": "#1f2933" if lv == "yellow" else "#ffffff"} for lv in LEVELS],
-            ), id="board-table-card", title_id="board-ranking-title")], className="col-side"),
+            html.Div([
+                card(t("board.alerts", lang), html.Div(id="board-alerts"), id="board-alerts-card"),
+                card(t("board.ranking", lang), dash_table.DataTable(
+                    id="board-table", sort_action="native", page_size=15, style_table={"overflowX": "auto"},
+                    style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13, "textAlign": "left",
+                                "maxWidth": 260, "whiteSpace": "normal", "height": "auto"},
+                    style_cell_conditional=[{"if": {"column_id": "name"}, "minWidth": 80},
+                                            {"if": {"column_id": "level"}, "minWidth": 44},
+                                            {"if": {"column_id": "reason"}, "minWidth": 200}],
+                    style_data_conditional=[{"if": {"filter_query": f'{{level_code}} = "{lv}"', "column_id": "level"},
+                                             "backgroundColor": LEVEL_COLORS[lv],
+                                             "color": "#1f2933" if lv == "yellow" else "#ffffff"} for lv in LEVELS],
+                ), id="board-table-card", title_id="board-ranking-title"),
+            ], className="col-side"),
         ], className="row"),
     ])
 
 
 @callback(Output("board-period", "options"), Output("board-period", "value"),
-          Input("board-freq", "value"), State(LANG_STORE, "data"))
-def period_options(freq, lang):
+          Input("board-freq", "value"), State(LANG_STORE, "data"), State("board-period", "value"))
+def period_options(freq, lang, current):
     svc = service()
     periods = [pd.Timestamp(p) for p in svc.periods(freq)]
     if not periods:
         return [], None
-    latest = pd.Timestamp(svc.latest_period(freq))
     options = [{"label": period_label(p, freq), "value": str(p.date())} for p in reversed(periods)]
     if svc.partial_period(freq) is not None:  # the running period, on request, never the default
         stamp = f"{pd.Timestamp(svc.as_of()):%m-%d %H:%M}"
         options.insert(0, {"label": t("board.partial_option", lang, as_of=stamp), "value": PARTIAL})
-    return options, str(latest.date())
+    if current in {o["value"] for o in options}:  # the user's week survives a language switch
+        return options, current
+    return options, str(pd.Timestamp(svc.latest_period(freq)).date())
 
 
 @callback(Output("board-path", "data"), Input("board-map", "clickData"),
-          Input({"type": "board-crumb", "index": ALL}, "n_clicks"), Input("board-layer", "value"),
-          State("board-path", "data"), prevent_initial_call=True)
-def drill(click, _crumbs, layer, path):
+          Input({"type": "board-crumb", "index": ALL}, "n_clicks"),
+          Input({"type": "board-alert", "index": ALL}, "n_clicks"), Input("board-layer", "value"),
+          State("board-path", "data"), State("board-period", "value"), State("board-freq", "value"),
+          State("board-category", "value"), prevent_initial_call=True)
+def drill(click, _crumbs, _alerts, layer, path, period, freq, category):
     trigger = ctx.triggered_id
     if trigger == "board-layer":
         return []
-    if isinstance(trigger, dict):  # a breadcrumb: go back up to that level
+    if isinstance(trigger, dict) and trigger.get("type") == "board-crumb":  # back up to that level
         return (path or [])[: trigger["index"]] if ctx.triggered[0]["value"] else dash.no_update
-    return drill_path(path or [], chain(service(), layer), _clicked(click))
+    svc = service()
+    if isinstance(trigger, dict):  # a line of the 红橙预警清单: show that area among its siblings
+        if not ctx.triggered[0]["value"]:
+            return dash.no_update
+        target = alert_path(svc.alerts(period, freq, category), str(trigger["index"]), chain(svc, layer))
+        return target if target is not None else dash.no_update
+    return drill_path(path or [], chain(svc, layer), _clicked(click))
 
 
 @callback(Output("board-map", "figure"), Output("board-legend", "children"),
           Output("board-table", "data"), Output("board-table", "columns"), Output("board-crumbs", "children"),
-          Output("board-ranking-title", "children"),
+          Output("board-ranking-title", "children"), Output("board-kpis", "children"),
+          Output("board-alerts", "children"),
           Input("board-period", "value"), Input("board-category", "value"), Input("board-mode", "value"),
           Input("board-path", "data"), State("board-layer", "value"), State("board-freq", "value"),
           State(LANG_STORE, "data"))
 def render(period, category, mode, path, layer, freq, lang):
     lang = lang_of(lang)
     if period is None:
-        return empty_figure(t("app.no_data", lang)), [], [], [], [], t("board.ranking", lang)
+        return empty_figure(t("app.no_data", lang)), [], [], [], [], t("board.ranking", lang), [], []
     svc = service()
     try:
         shown, frame = board_frame(svc, layer, path or [], period, freq, category, mode)
+        values = board_kpis(svc, shown, path or [], period, freq, category, mode, frame)
+        alerts = svc.alerts(period, freq, category) if mode == "alert" else None
     except ScopeError:
-        return empty_figure(t("app.refused", lang)), [], [], [], [], t("board.ranking", lang)
+        return (empty_figure(t("app.refused", lang)), [], [], [], [], t("board.ranking", lang),
+                [refused(lang)], [])
     fig = level_map(svc.layer_geojson(shown), frame, lang)
     return (fig, legend(frame, lang), table_rows(frame, lang), table_columns(lang),
-            crumbs(svc, layer, path or [], lang), t("board.ranking" if freq == "M" else "board.ranking_week", lang))
-
-
-@callback(Output("board-kpis", "children"), Input("board-period", "value"),
-          Input("board-category", "value"), Input("board-layer", "value"), State("board-freq", "value"),
-          State(LANG_STORE, "data"))
-def kpis(period, category, layer, freq, lang):
-    lang = lang_of(lang)
-    if period is None:
-        return []
-    try:
-        values = service().kpis(period, freq, category, layer)
-    except ScopeError:
-        return [refused(lang)]
-    return kpi_tiles(values, lang)
+            crumbs(svc, layer, path or [], lang), t("board.ranking" if freq == "M" else "board.ranking_week", lang),
+            kpi_tiles(values, lang), alert_list(alerts, lang) if alerts is not None else [])
 
 
 @callback(Output("board-brief-files", "data"), Output("board-brief-status", "children"),

@@ -141,6 +141,44 @@ class Service:
         return board.trend(self.ws, self.check_area(area_id), category=category, freq=freq,
                            n_periods=n_periods)
 
+    def overview_level(self) -> str:
+        """The level the board opens on: ``[board] overview`` (default 街道) where the user may
+        see it, else the coarsest level of the user's scope."""
+        admin = self.admin_layers()
+        want = self.ws.config.board.get("overview", "subdistrict")
+        return want if want in admin else admin[0]
+
+    def alerts(self, period=None, freq: str = "W", category: str | None = None,
+               mode: str = "alert") -> pd.DataFrame:
+        """The red and orange areas of the finest admin level in scope (红橙预警清单), worst first.
+
+        Columns: ``area_id, name, path`` (区 › 街道 › 社区 › 网格), ``level``, ``observed``,
+        ``expected``, ``reason_zh``, ``reason_en``, ``rank`` and one column per coarser admin
+        layer holding the ancestor's id (to count reds per area and to drill down to them).
+        """
+        from analytics.service.hierarchy import ancestors, path_names
+
+        fine = self.admin_layers()[-1]
+        table = pd.DataFrame(self.warning_table(level=fine, period=period, freq=freq, category=category,
+                                                mode=mode).drop(columns="geometry"))
+        hot = table[table["level"].astype(str).isin(["red", "orange"])]
+        hot = hot.merge(ancestors(self.ws, fine), on="area_id", how="left")
+        hot.insert(2, "path", hot["area_id"].map(path_names(self.ws, fine)).fillna(hot["name"]).to_numpy())
+        hot["layer"] = fine
+        return hot.sort_values("rank", kind="stable").reset_index(drop=True)
+
+    def alerts_below(self, level: str, alerts: pd.DataFrame) -> pd.DataFrame:
+        """Per area of ``level``: how many of ``alerts`` (see :meth:`alerts`) lie inside it,
+        as ``area_id, red, orange``."""
+        level = self._layer(level)
+        if level not in alerts.columns:  # the alerts' own level (or no hierarchy): themselves
+            key = alerts["area_id"]
+        else:
+            key = alerts[level]
+        counts = pd.crosstab(key.astype(str), alerts["level"].astype(str))
+        counts = counts.reindex(columns=["red", "orange"], fill_value=0)
+        return counts.rename_axis("area_id").reset_index()
+
     def check_area(self, area_id: object, layer: str | None = None) -> str:
         """``area_id`` if it exists and lies in the user's scope, else :class:`ScopeError`."""
         return self.scope.check_area(self.ws, area_id, layer)
@@ -239,6 +277,25 @@ class Service:
         return cached(self.ws, "intervention", args, lambda: hotspots.evaluate_intervention(
             self.ws, area_ids=list(ids), start=start, end=end, layer=layer, buffer_m=float(buffer),
             weeks_before=weeks_before, category=category, permutations=permutations))
+
+    def recorded_interventions(self) -> list[dict]:
+        """The workspace's recorded 整治 (``interventions`` extra) as ``intervention_id, name,
+        layer, area_ids, start, group``, only their areas in scope (none left: left out)."""
+        if not self.ws.has_extra("interventions"):
+            return []
+        table = cached(self.ws, "interventions", (), lambda: pd.DataFrame(self.ws.extra("interventions")))
+        out = []
+        for row in table.to_dict("records"):
+            layer = str(row.get("layer", ""))
+            if layer not in self.layers():
+                continue
+            allowed = self.scope.area_ids(self.ws, layer)
+            ids = [str(a) for a in row["area_ids"] if allowed is None or str(a) in allowed]
+            if ids:
+                out.append({"intervention_id": str(row["intervention_id"]), "name": str(row.get("name", "")),
+                            "layer": layer, "area_ids": ids, "start": pd.Timestamp(row["start"]),
+                            "group": row.get("group") or None})
+        return out
 
     # -- data, evaluation, briefing, downloads --------------------------------------------------
     def summary(self) -> dict[str, Any]:

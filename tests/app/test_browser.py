@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -16,8 +17,8 @@ import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 
-from analytics.service.maps import layer_table
 from analytics.service.incidents import filter_incidents, incident_frame
+from analytics.service.maps import layer_table
 
 pytestmark = pytest.mark.browser
 
@@ -81,23 +82,24 @@ def test_every_page_loads_offline_without_errors(dash_duo, app_factory):
 
 
 def test_board_drills_down_and_back(dash_duo, app_factory, app_workspace):
+    # The board opens on 街道 (the overview level), drills to 社区 and comes back.
     dash_duo.start_server(app_factory())
     paths = dash_duo.wait_for_element("#board-map path.choroplethlocation", timeout=60)
-    districts = layer_table(app_workspace, "district")
     subs = layer_table(app_workspace, "subdistrict")
+    comms = layer_table(app_workspace, "community")
     dash_duo.wait_for_text_to_equal("#board-legend", dash_duo.find_element("#board-legend").text)
-    assert len(dash_duo.find_elements("#board-map path.choroplethlocation")) == len(districts)
+    until(lambda: len(dash_duo.find_elements("#board-map path.choroplethlocation")) == len(subs), timeout=30)
     ActionChains(dash_duo.driver).move_to_element(paths).click().perform()
     dash_duo.wait_for_element("#board-crumbs button:nth-of-type(2)", timeout=30)
     crumb = dash_duo.find_elements("#board-crumbs button")[1].text
-    parent = districts.loc[districts["name"] == crumb, "area_id"]
+    parent = subs.loc[subs["name"] == crumb, "area_id"]
     assert len(parent) == 1
-    n_children = int((subs["parent_id"] == parent.iloc[0]).sum())
+    n_children = int((comms["parent_id"] == parent.iloc[0]).sum())
     until(lambda: len(dash_duo.find_elements("#board-map path.choroplethlocation")) == n_children,
                         timeout=30)
-    assert 0 < n_children < len(subs)
+    assert 0 < n_children < len(comms)
     dash_duo.find_elements("#board-crumbs button")[0].click()
-    until(lambda: len(dash_duo.find_elements("#board-map path.choroplethlocation")) == len(districts),
+    until(lambda: len(dash_duo.find_elements("#board-map path.choroplethlocation")) == len(subs),
                         timeout=30)
     assert dash_duo.get_logs() == []
 
@@ -106,7 +108,7 @@ def test_board_table_equals_cli_warn(dash_duo, app_factory, app_workspace, tmp_p
     from app import main
 
     out = tmp_path / "warn.csv"
-    assert main(["warn", "--workspace", str(app_workspace.path), "--level", "district", "--out", str(out)]) == 0
+    assert main(["warn", "--workspace", str(app_workspace.path), "--level", "subdistrict", "--out", str(out)]) == 0
     cli = pd.read_csv(out)
     dash_duo.start_server(app_factory())
     dash_duo.wait_for_element("#board-table td[data-dash-column='observed']", timeout=60)
@@ -115,7 +117,7 @@ def test_board_table_equals_cli_warn(dash_duo, app_factory, app_workspace, tmp_p
     expected = [float(e.text) for e in dash_duo.find_elements("#board-table td[data-dash-column='expected']")]
     board = pd.DataFrame({"name": names, "observed": observed, "expected": expected}).set_index("name").sort_index()
     ref = cli.set_index("name").loc[board.index]
-    assert len(board) == len(cli)
+    assert len(board) == min(15, len(cli))  # the first page of the ranking
     assert board["observed"].tolist() == ref["observed"].astype(int).tolist()
     assert board["expected"].tolist() == pytest.approx(ref["expected"].round(1).tolist(), abs=0.051)
 
@@ -236,3 +238,43 @@ def test_an_area_name_with_a_link_stays_text(dash_duo, app_workspace, tmp_path):
     shown = dash_duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('#board-map text')).map(t => t.textContent).join('|')")
     assert 'href="http://evil.example/x"' in shown  # the name is shown as typed, as text
+
+
+def _tile_and_legend(dash_duo, lv: str) -> tuple[int, int]:
+    tile = int(dash_duo.find_element(f"#board-kpi-{lv}").text.replace(",", ""))
+    legend = int(re.search(r"(\d+)\s*$", dash_duo.find_element(f"#board-legend-{lv}").text).group(1))
+    return tile, legend
+
+
+def test_first_view_names_the_reds_and_tiles_equal_the_legend(dash_duo, app_factory):
+    """The board opens where it is red: 街道 with their red 网格 counted, the 红橙预警清单; in every
+    mode and after drilling down the colour tiles count exactly what the legend counts; the
+    language switch keeps the mode and the drill-down."""
+    dash_duo.start_server(app_factory())
+    dash_duo.wait_for_element("#board-map path.choroplethlocation", timeout=60)
+    dash_duo.wait_for_contains_text("#board-layer", "街道", timeout=30)
+    items = dash_duo.wait_for_element("#board-alert-items .alert-item", timeout=60)
+    assert "›" in items.text  # named by its path 区 › 街道 › 社区 › 网格
+    for mode in ("forecast", "yoy", "alert"):
+        dash_duo.find_element(f"#board-mode input[value='{mode}']").click()
+        time.sleep(1.5)
+        dash_duo.wait_for_element("#board-map path.choroplethlocation", timeout=60)
+        until(lambda: all(a == b for a, b in (_tile_and_legend(dash_duo, lv) for lv in ("red", "orange"))),
+              timeout=30)
+    # a line of the list drills down to that 网格 among its siblings
+    first = dash_duo.find_element("#board-alert-items .alert-item")
+    target = first.find_element("css selector", ".alert-path").text.split(" › ")
+    first.click()
+    until(lambda: len(dash_duo.find_elements("#board-crumbs button")) == 3, timeout=30)
+    crumbs = [b.text for b in dash_duo.find_elements("#board-crumbs button")]
+    assert crumbs[1:] == target[1:3]  # 街道, 社区
+    until(lambda: all(a == b for a, b in (_tile_and_legend(dash_duo, lv) for lv in ("red", "orange"))),
+          timeout=30)
+    dash_duo.find_element("#board-mode input[value='forecast']").click()
+    time.sleep(1.5)
+    dash_duo.find_element("#app-lang-toggle").click()
+    dash_duo.wait_for_text_to_equal("#app-nav-board", "Warning board", timeout=30)
+    dash_duo.wait_for_element("#board-map path.choroplethlocation", timeout=60)
+    until(lambda: len(dash_duo.find_elements("#board-crumbs button")) == 3, timeout=30)
+    assert dash_duo.find_element("#board-mode input[value='forecast']").is_selected()
+    assert dash_duo.get_logs() == []
