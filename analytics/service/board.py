@@ -387,18 +387,24 @@ def _floored(ws, level, keys, Yh, fitted):
     ``attrs``: ``floored`` (rows raised), ``kappa`` and ``own_weight`` (median weight of an
     area's own data) when the model is empirical Bayes.
     """
-    from analytics.floors import apply_floor, exposure, series_floors
+    from analytics.floors import apply_floor
+
+    pred = apply_floor(fitted.predict(1), keys.assign(floor=_floor_values(ws, level, keys, Yh)))
+    if hasattr(fitted, "kappa_"):
+        pred.attrs["kappa"] = float(fitted.kappa_)
+        pred.attrs["own_weight"] = float(np.median(fitted.weight_))
+    return pred
+
+
+def _floor_values(ws, level, keys, Yh) -> np.ndarray:
+    """Each series' floor (:func:`analytics.floors.series_floors`: parent rate × exposure share)."""
+    from analytics.floors import exposure, series_floors
 
     parent = _parent_map(ws, level) or {}
     ids = keys["area_id"].astype(str)
     x = _cached(ws, "exposure", (level,), lambda: exposure(_areas(ws, level)))
     group = [f"{parent.get(a, '')}|{c}" for a, c in zip(ids, keys["category"].astype(str))]
-    floor = series_floors(Yh, group, x.reindex(ids).to_numpy(float))
-    pred = apply_floor(fitted.predict(1), keys.assign(floor=floor))
-    if hasattr(fitted, "kappa_"):
-        pred.attrs["kappa"] = float(fitted.kappa_)
-        pred.attrs["own_weight"] = float(np.median(fitted.weight_))
-    return pred
+    return series_floors(Yh, group, x.reindex(ids).to_numpy(float))
 
 
 # -- the warning table ----------------------------------------------------------------------------
@@ -705,7 +711,7 @@ def _trend(ws, area_id, level, freq, name, n_periods, model):
     from analytics.distributions import quantile
 
     keys, ps, Y = _matrix(ws, level, freq, name)
-    Yfit = _fit_matrix(ws, level, freq, name)
+    Yfit = _new_areas_missing(ws, level, freq, keys, ps, _fit_matrix(ws, level, freq, name))
     complete = set(periods(ws, freq))
     idx = [j for j in range(2, len(ps)) if ps[j] in complete][-n_periods:]
     row = int(np.flatnonzero(keys["area_id"].to_numpy() == area_id)[0])
@@ -714,6 +720,7 @@ def _trend(ws, area_id, level, freq, name, n_periods, model):
     for j in idx:  # one fit per period shown (vectorised over areas inside)
         m = make_model(model, parent=parent).fit(CountMatrix(keys, ps[:j], Yfit[:, :j], freq))
         mu, al = m.predict(1, as_arrays=True)
+        mu = np.maximum(mu, _floor_values(ws, level, keys, Yfit[:, :j])[:, None])  # as the board
         mus.append(mu[row, 0])
         alphas.append(al[row, 0])
     mu, al = np.array(mus), np.array(alphas)
