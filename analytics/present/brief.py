@@ -76,7 +76,7 @@ TIMINGS: dict[str, float] = {}
 
 _N_TRENDS = 6
 _N_RANK = 20
-_N_LIST = 12
+_N_LIST = 9
 _TREND_PERIODS = 13  # a quarter; the board's one-step-ahead trend costs ~linear in this
 _HOT_WEEKS = 4
 
@@ -334,7 +334,7 @@ def _figures(data: BriefData, lang: str, *, hover: bool) -> dict:
                                   height=560, hover=hover, font_size=12)}
     if data.trends:
         rows = int(np.ceil(len(data.trends) / 3))
-        figs["fig_trend"] = trend_figure(data.trends, lang=lang, width=1040, height=250 + 220 * (rows - 1))
+        figs["fig_trend"] = trend_figure(data.trends, lang=lang, width=1040, height=250 + 200 * (rows - 1))
     if data.hotspots is not None and len(data.hotspots):
         figs["fig_hot"] = hotspot_figure(data.hotspots, outlines=data.outlines, lang=lang,
                                          width=500, height=470, hover=hover)
@@ -412,6 +412,9 @@ def _ranking_table(data: BriefData, lang: str) -> Table:
     header = [t("brief.col.rank", lang), t("brief.col.area", lang), t("brief.col.parent", lang),
               t("brief.col.level", lang), t("brief.col.observed", lang), t("brief.col.usual", lang),
               t("brief.kpi.yoy", lang), t("brief.kpi.mom", lang), t("brief.col.plain", lang)]
+    if not any(row[2] for row in rows):  # no 街道 to show (e.g. a generated grid): drop the column
+        header, rows = header[:2] + header[3:], [row[:2] + row[3:] for row in rows]
+        return Table(header, rows, level_col=2, levels=[str(v) for v in top["level"]])
     return Table(header, rows, level_col=3, levels=[str(v) for v in top["level"]])
 
 
@@ -422,7 +425,7 @@ def _ranking_frame(data: BriefData, lang: str) -> pd.DataFrame:
     cols = {
         t("brief.col.rank", lang): np.arange(1, len(top) + 1),
         t("brief.col.area", lang): top["name"].astype(str).to_numpy(),
-        t("brief.col.parent", lang): top["area_id"].map(data.parents).fillna("").to_numpy(),
+        t("brief.col.parent", lang): top["area_id"].map(data.parents).astype(object).fillna("").to_numpy(),
         t("brief.col.level", lang): [t(f"level.{lv}", lang) if lv in ("red", "orange", "yellow", "green")
                                      else "" for lv in top["level"]],
         t("brief.col.observed", lang): top["observed"].to_numpy(),
@@ -434,7 +437,10 @@ def _ranking_frame(data: BriefData, lang: str) -> pd.DataFrame:
         t("brief.col.p", lang): np.round(top["p_exceed"].to_numpy(float), 5),
         t("brief.col.p_bh", lang): np.round(p_bh, 5),
     }
-    return pd.DataFrame(cols)
+    frame = pd.DataFrame(cols)
+    if not data.parents:  # no 街道 to show (e.g. a generated grid)
+        frame = frame.drop(columns=t("brief.col.parent", lang))
+    return frame
 
 
 def _appendix(data: BriefData, lang: str) -> list[Section]:

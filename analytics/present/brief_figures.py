@@ -260,7 +260,7 @@ def hotspot_figure(
     if outlines is not None and len(outlines):
         _add_outlines(fig, outlines, font_size=10)
     _map_layout(fig, width=width, height=height, font_size=13, lang=lang)
-    fig.update_layout(legend_title_text=t("brief.col.class", lang))
+    fig.update_layout(legend_title_text=t("brief.col.class", lang), legend_entrywidth=0.32)
     return fig
 
 
@@ -363,8 +363,10 @@ def _map_layout(fig: go.Figure, *, width: int, height: int, font_size: int, lang
         xaxis=dict(visible=False, scaleanchor="y", constrain="domain"),
         yaxis=dict(visible=False, constrain="domain"),
         # Below the map, in the margin: beside the areas, never over them.
+        # fixed entry widths: the legend wraps the same way in kaleido and in the printed SVG
         legend=dict(orientation="h", x=0.0, y=0.0, xanchor="left", yanchor="top",
-                    title=dict(text=t("brief.legend", lang))),
+                    entrywidthmode="fraction", entrywidth=0.24,
+                    title=dict(text=t("brief.legend", lang), side="top left")),
         hovermode="closest", dragmode="pan",
     )
 

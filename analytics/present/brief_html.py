@@ -215,6 +215,6 @@ table {{ border-collapse: collapse; width: 100%; font-size: 12px; }}
 th, td {{ border: 1px solid #cfd8dc; padding: 2px 6px; text-align: left; vertical-align: top; }}
 th {{ background: #eceff1; }}
 td.lv {{ font-weight: 700; }}
-ul {{ margin: 2px 0 6px 0; padding-left: 20px; columns: 3; }}
+ul {{ margin: 2px 0 6px 0; padding-left: 20px; columns: 3; break-inside: avoid; }}
 footer {{ color: {MUTED}; font-size: 11px; margin-top: 10px; }}
 """

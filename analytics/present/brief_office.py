@@ -66,19 +66,20 @@ def write_docx(path: str | Path, sections: list[Section], *, title: str, heading
         if s.page_break:
             doc.add_page_break()
         doc.add_heading(s.title, level=1)
-        if s.kpis:
-            _kpi_table(doc, s.kpis)
-        for p in s.paragraphs:
-            doc.add_paragraph(p)
-        for name, items in s.lists:
-            if name:
-                doc.add_heading(name, level=2)
-            for item in items:
-                doc.add_paragraph(item, style="List Bullet")
-        if s.figure_id and s.figure_id in images:
-            doc.add_picture(str(images[s.figure_id]), width=Mm(_WIDTH_MM.get(s.figure_id, 200)))
-        if s.table is not None:
-            _table(doc, s.table, Pt(9))
+        picture = images.get(s.figure_id) if s.figure_id else None
+        width = Mm(_WIDTH_MM.get(s.figure_id, 200))
+        if s.side and picture is not None:
+            # figure left, text right, as on the PDF page: a borderless two-cell table
+            grid = doc.add_table(rows=1, cols=2)
+            left, right = grid.cell(0, 0), grid.cell(0, 1)
+            left.width, right.width = Mm(_WIDTH_MM.get(s.figure_id, 130) + 4), Mm(263 - _WIDTH_MM.get(s.figure_id, 130))
+            left.paragraphs[0].add_run().add_picture(str(picture), width=width)
+            _body(right, s, Pt(9))
+            right.paragraphs[0]._p.getparent().remove(right.paragraphs[0]._p)  # noqa: SLF001 - empty first line
+            continue
+        _body(doc, s, Pt(9))
+        if picture is not None:
+            doc.add_picture(str(picture), width=width)
     path = Path(path)
     doc.save(str(path))
     return path
@@ -155,6 +156,21 @@ def _field(run, code: str) -> None:
             el = OxmlElement("w:t")
             el.text = text
         run._r.append(el)  # noqa: SLF001 - python-docx has no field API
+
+
+def _body(box, s: Section, size) -> None:
+    """KPIs, paragraphs, lists and the table of a section into a document or a table cell."""
+    if s.kpis:
+        _kpi_table(box, s.kpis)
+    for p in s.paragraphs:
+        box.add_paragraph(p)
+    for name, items in s.lists:
+        if name:
+            box.add_paragraph(name, style="Heading 2")
+        for item in items:
+            box.add_paragraph(item, style="List Bullet")
+    if s.table is not None:
+        _table(box, s.table, size)
 
 
 def _kpi_table(doc, kpis: list[tuple[str, str]]) -> None:

@@ -1,7 +1,9 @@
-"""The weekly briefing: PNG/PDF/HTML from a small demo city, checked against the board façade.
+"""The weekly briefing: PNG/PDF/HTML/Word/Excel from a small demo city, checked against the board.
 
-One small demo workspace is built per module and briefed twice (same week): the second run
-must give the same text, the same PNG pixels and the same PDF bytes.
+One small demo workspace is built per module and briefed twice in Chinese (same week): the
+second run must give the same text, the same PNG pixels and the same PDF bytes. A third
+brief, in English on the generated 500 m grid (cells without human names), checks the English
+text and that no raw cell id reaches any file.
 """
 
 from __future__ import annotations
@@ -17,10 +19,20 @@ import pytest
 import shapely
 from PIL import Image
 
-from analytics.present.brief import make_brief
+from analytics.present.brief import gather, make_brief
 from analytics.present.brief_html import ALLOWED_URLS, EXTERNAL_URL, fix_svg_ids, plotly_js
-from analytics.present.brief_text import Kpi, change_text, changes, summary, week_facts, week_label
+from analytics.present.brief_text import (
+    Kpi,
+    change_text,
+    changes,
+    plain_sentence,
+    summary,
+    week_facts,
+    week_label,
+    week_title,
+)
 from analytics.service import board
+from analytics.service.names import GENERATED_ID, display_names
 from data.taxonomy import ALL
 
 WEEK = "2024-06-19"  # a Wednesday: the briefing covers its week, Monday 2024-06-17
@@ -45,6 +57,35 @@ def runs(ws, tmp_path_factory):
     return first, second
 
 
+@pytest.fixture(scope="module")
+def en_cells(ws, tmp_path_factory):
+    """An English brief of the generated grid: every cell is named by display_names."""
+    return make_brief(ws, week=WEEK, out=tmp_path_factory.mktemp("brief_en"), lang="en", level="cell")
+
+
+#: ASCII words allowed in a Chinese brief.
+ALLOW = {"PAI", "CRPS", "Gi", "KDE", "FDR", "P", "z"}  # z: the Gi* z-score symbol
+_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]+(?![A-Za-z0-9])")
+_RAW_ID = re.compile(GENERATED_ID.pattern.strip("^$"))
+
+
+def _pages(path) -> list[str]:
+    """pdftotext per page (form feeds separate pages)."""
+    return _pdftotext(path).split("\f")[:-1]
+
+
+def _docx_text(path) -> str:
+    import docx
+
+    d = docx.Document(str(path))
+    parts = [p.text for p in d.paragraphs]
+    for tab in d.tables:
+        for row in tab.rows:
+            for cell in row.cells:
+                parts.append(cell.text)
+    return "\n".join(parts)
+
+
 def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
@@ -57,7 +98,7 @@ def _pdftotext(path) -> str:
 # -- against the real façade -------------------------------------------------------------------
 def test_outputs_exist(runs):
     paths = runs[0]
-    assert set(paths) == {"png", "png_a4", "pdf", "html", "summary"}
+    assert set(paths) == {"png", "png_a4", "pdf", "html", "docx", "xlsx", "summary"}
     assert all(p.exists() and p.stat().st_size > 200 for p in paths.values())
     assert "2024-06-17" in paths["pdf"].name
 
@@ -83,7 +124,7 @@ def test_pdf_has_the_summary_and_numbers_as_text(ws, runs):
     text = _squash(_pdftotext(paths["pdf"]))
     zh, en = paths["summary"].read_text(encoding="utf-8").strip().split("\n\n")
     assert _squash(zh) in text  # the Chinese summary, as extractable text (not radicals)
-    assert _squash(en) in text
+    assert _squash(en) not in text  # one language per brief (the .txt holds both)
     k = board.kpis(ws, period=MONDAY, freq="W", category=ALL, level=board.default_level(ws))
     for needle in (f"{k['total']}起", "刑事发案", "同比", "环比", "两抢一盗", "预警区域排名及原因",
                    "与上周相比", "热点区域"):
@@ -230,3 +271,178 @@ def test_map_rings_are_nan_separated():
     geoms = np.array([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)], dtype=object)
     x, y = _rings_xy(geoms)
     assert len(x) == 11 and np.isnan(x[5]) and np.nanmax(x) == 3.0
+
+
+# -- Monday-ready: leader page, week number, page numbers, appendix, Word, Excel -----------------
+def test_every_page_has_week_number_and_page_number(runs):
+    pages = _pages(runs[0]["pdf"])
+    assert len(pages) >= 4
+    assert "2024年第25周" in _squash(pages[0])  # ISO week of 2024-06-17
+    for i, page in enumerate(pages, start=1):
+        assert f"第{i}页/共{len(pages)}页" in _squash(page), i
+
+
+def test_leader_page_is_plain_words_without_p_values(ws, runs):
+    page1 = _pages(runs[0]["pdf"])[0]
+    flat = _squash(page1)
+    assert "本周需关注的地方" in flat
+    assert not re.search(r"P\s*[=<≤]|P值|FDR|Gi\*", page1), page1
+    worst = board.warning_table(ws, period=MONDAY, freq="W", category=ALL).sort_values("rank").iloc[0]
+    sentence = plain_sentence(str(worst["name"]), worst["observed"], worst["expected"], worst["yoy"])
+    # the sentence ends the name; the parent (街道) may stand before it
+    assert _squash(sentence) in flat
+
+
+def test_no_truncation_and_no_english_in_the_chinese_brief(ws, runs):
+    text = _pdftotext(runs[0]["pdf"])
+    assert "…" not in text
+    attribution = ws.config.attribution  # the workspace's own words, printed as given
+    words = set(_WORD.findall(text.replace(attribution, "")))
+    assert words <= ALLOW, sorted(words - ALLOW)
+    assert words & {"FDR", "P"}  # the appendix is there
+
+
+def test_appendix_has_p_fdr_and_the_chance_figures(ws, runs):
+    pages = _pages(runs[0]["pdf"])
+    appendix = _squash("".join(p for p in pages if "统计附录" in p))
+    assert appendix
+    assert "P值" in appendix and "FDR校正P值" in appendix and "FDR确认" in appendix
+    table = board.warning_table(ws, period=MONDAY, freq="W", category=ALL)
+    ch = table.attrs["chance"]
+    assert f"按统计规律本周也约有红色{ch['red']:.1f}个、橙色{ch['orange']:.1f}个区域" in appendix
+
+
+def test_hot_spot_classes_agree_with_the_fdr_p_beside_them(ws):
+    data = gather(ws, week=WEEK)
+    hs = data.hotspots
+    assert len(hs)
+    for conf, alpha in (("99", 0.01), ("95", 0.05), ("90", 0.10)):
+        part = hs[hs["class"] == f"hot_{conf}"]
+        assert (part["p_fdr"] <= alpha + 1e-12).all(), conf
+    ns = hs[hs["class"] == "not_significant"]
+    assert (ns["p_fdr"] > 0.10).all()
+
+
+def test_trend_bands_start_at_their_lower_quantile(runs, ws):
+    from analytics.present.brief_figures import trend_figure
+
+    frame = pd.DataFrame({"period": pd.date_range("2024-01-01", periods=4, freq="W-MON"),
+                          "observed": [5, 6, 9, 4], "expected": [5.0] * 4, "q05": [2] * 4,
+                          "q95": [9] * 4, "q99": [12] * 4, "level": ["green"] * 4})
+    fig = trend_figure([("东湖街道第1网格", "green", frame)])
+    lower, normal, high = fig.data[:3]
+    assert list(lower.y) == [2] * 4  # from q05, not from 0
+    assert normal.fill == "tonexty" and list(normal.y) == [9] * 4
+    assert high.fill == "tonexty" and list(high.y) == [12] * 4
+
+
+def test_map_legend_sits_below_the_map():
+    from analytics.present.brief_figures import map_figure
+
+    table = _table(["red", "green"], [5, 0])
+    table["geometry"] = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
+    fig = map_figure(table)
+    legend = fig.layout.legend
+    assert legend.orientation == "h" and legend.y <= 0 and legend.yanchor == "top"
+    assert fig.layout.margin.b > 20  # room for it outside the plot area
+
+
+def test_board_png_wraps_long_names_instead_of_cutting(ws):
+    from analytics.present.brief_figures import board_figure
+
+    table = _table(["red", "orange"], [9, 5])
+    table["name"] = ["一个名字非常非常非常非常非常长的社区第十九网格", "短名"]
+    table["geometry"] = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
+    facts = week_facts(period=MONDAY, table=table, total=Kpi(14))
+    fig = board_figure(table, facts, summary(facts), city="示范市")
+    cells = [str(v) for tr in fig.data if tr.type == "table" for col in tr.cells.values for v in col]
+    assert not any("…" in c for c in cells)
+    assert any("<br>" in c for c in cells)
+    assert _squash("".join(cells).replace("<br>", "")).count("一个名字非常非常非常非常非常长的社区第十九网格") == 1
+
+
+def test_docx_holds_summary_kpis_maps_and_ranking(ws, runs):
+    import docx
+
+    paths = runs[0]
+    d = docx.Document(str(paths["docx"]))
+    text = _docx_text(paths["docx"])
+    zh = paths["summary"].read_text(encoding="utf-8").split("\n\n")[0].strip()
+    assert zh in text
+    assert "2024年第25周" in d.paragraphs[0].text
+    assert len(d.inline_shapes) >= 3  # map, trends, hot spots as pictures
+    ranking = next(t for t in d.tables if t.rows[0].cells[0].text == "排名"
+                   and t.rows[0].cells[-1].text == "说明")
+    worst = board.warning_table(ws, period=MONDAY, freq="W", category=ALL).sort_values("rank").iloc[0]
+    assert ranking.rows[1].cells[1].text == str(worst["name"])
+    footer = d.sections[0].footer._element.xml  # noqa: SLF001
+    assert "PAGE" in footer and "NUMPAGES" in footer
+    assert "统计附录" in text and "P 值" in text
+
+
+def test_xlsx_ranking_is_values_only(ws, runs):
+    import openpyxl
+
+    wb = openpyxl.load_workbook(runs[0]["xlsx"])
+    sheet = wb["排名"]
+    rows = list(sheet.iter_rows(values_only=False))
+    assert all(c.data_type != "f" for row in rows for c in row)
+    table = board.warning_table(ws, period=MONDAY, freq="W", category=ALL)
+    assert len(rows) == len(table) + 1
+    header = [c.value for c in rows[0]]
+    assert header[:2] == ["排名", "区域"] and "FDR 校正 P 值" in header
+    worst = table.sort_values("rank").iloc[0]
+    assert rows[1][1].value == str(worst["name"]) and rows[1][4].value == int(worst["observed"])
+
+
+def test_write_xlsx_neutralises_formulas(tmp_path):
+    import openpyxl
+
+    from analytics.present.brief_office import write_xlsx
+
+    frame = pd.DataFrame({"区域": ['=HYPERLINK("http://x","y")', "@SUM(A1)", "云岩区"], "n": [1, -2, 3]})
+    wb = openpyxl.load_workbook(write_xlsx(tmp_path / "r.xlsx", frame, sheet="排名"))
+    cells = list(wb["排名"].iter_rows(min_row=2, values_only=False))
+    assert [r[0].value for r in cells] == ['\'=HYPERLINK("http://x","y")', "'@SUM(A1)", "云岩区"]
+    assert all(r[0].data_type == "s" for r in cells)
+    assert [r[1].value for r in cells] == [1, -2, 3]
+
+
+def test_english_brief_of_generated_cells_has_no_raw_ids(ws, en_cells):
+    names = display_names(ws, "cell")
+    assert not names.str.contains(_RAW_ID).any() and names.is_unique
+    pdf = _pdftotext(en_cells["pdf"])
+    assert "Week 25 of 2024" in pdf and "Page 1 of" in pdf and "Statistics appendix" in pdf
+    assert "统计附录" not in pdf and "本周" not in pdf  # English throughout, but place names
+    texts = {"pdf": pdf, "docx": _docx_text(en_cells["docx"]),
+             "html": en_cells["html"].read_text(encoding="utf-8"),
+             "summary": en_cells["summary"].read_text(encoding="utf-8")}
+    import openpyxl
+
+    wb = openpyxl.load_workbook(en_cells["xlsx"])
+    texts["xlsx"] = "\n".join(str(v) for row in wb["Ranking"].iter_rows(values_only=True) for v in row)
+    for kind, text in texts.items():
+        assert not _RAW_ID.search(text), (kind, _RAW_ID.search(text).group(0))
+    assert " cell " in texts["xlsx"]  # 「<社区> cell k」 names
+
+
+def test_cli_brief_has_lang_and_level():
+    from app import build_parser
+
+    args = build_parser().parse_args(["brief", "--workspace", "w", "--out", "o", "--lang", "en",
+                                      "--level", "cell"])
+    assert args.lang == "en" and args.level == "cell"
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["brief", "--workspace", "w", "--out", "o", "--lang", "fr"])
+    assert exc.value.code == 2
+
+
+def test_week_title_and_plain_sentences():
+    assert week_title(pd.Timestamp("2024-06-17")) == "2024年第25周（2024-06-17至06-23）"
+    assert week_title(pd.Timestamp("2024-12-30")) == "2025年第1周（2024-12-30至2025-01-05）"
+    assert week_title(pd.Timestamp("2024-12-30"), "en") == "Week 1 of 2025 (2024-12-30 to 2025-01-05)"
+    assert plain_sentence("X网格", 14, 4.6) == "X网格本周 14 起，约为常态的 3 倍"
+    assert plain_sentence("X网格", 5, 2.0) == "X网格本周 5 起，约为常态的 2.5 倍"
+    assert plain_sentence("X网格", 3, 2.5) == "X网格本周 3 起，高于常态（约 2.5 起）"
+    assert plain_sentence("X网格", 3, 0.1, -0.5) == "X网格本周 3 起，而平时每周通常不到 1 起，同比下降 50.0%"
+    assert plain_sentence("X", 6, 2.0, lang="en") == "X: 6 cases this week, about 3 times the usual"
