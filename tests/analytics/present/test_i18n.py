@@ -37,7 +37,7 @@ def test_keys_used_by_the_app_exist():
 
 #: The command line in app.py speaks both languages on one line (``读入 rows in: …``), as the
 #: design's CLI does; its help and messages are not the app's interface.
-CLI_FUNCTIONS = {"build_parser", "_run", "_mapping", "main"}
+CLI_FUNCTIONS = {"build_parser", "_run", "_mapping", "_period_note", "main"}
 
 
 def test_no_chinese_literals_in_app_code():
