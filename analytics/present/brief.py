@@ -271,7 +271,7 @@ def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh",
 def _resolve_week(ws, week) -> pd.Timestamp:
     from analytics.service import board
 
-    if week is None:
+    if week is None or week == board.PARTIAL:  # the brief covers complete weeks only
         return pd.Timestamp(board.latest_period(ws, "W"))
     try:
         day = pd.Timestamp(week)

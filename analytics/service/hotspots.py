@@ -25,7 +25,7 @@ from analytics.hotspots.kde import quartic_density
 from analytics.hotspots.knox import KnoxTest, repeat_locations
 from analytics.hotspots.moran import LocalMoran
 from analytics.hotspots.weights import build_weights
-from data.calendar import data_as_of, is_complete, period_start
+from data.calendar import is_complete, period_start
 from data.cube import area_matrix
 from data.taxonomy import ALL
 
@@ -283,7 +283,7 @@ def evaluate_intervention(
     in_buffer_zone = areas.geometry.intersects(zone).to_numpy() & ~is_target
 
     _, periods, x = count_cube(ws, layer, cat)
-    complete = is_complete(periods, "W", data_as_of(ws.incidents_frame(["occurred_at"])["occurred_at"].max()))
+    complete = is_complete(periods, "W", ws.as_of(), ws.config.reporting_lag)  # the board's rule
     post = periods >= start
     if end_week is not None:
         complete &= periods <= end_week
