@@ -179,6 +179,23 @@ class Service:
         counts = counts.reindex(columns=["red", "orange"], fill_value=0)
         return counts.rename_axis("area_id").reset_index()
 
+    def recent_totals(self, n: int = 12, category: str | None = None) -> pd.DataFrame:
+        """Weekly cases in the user's scope over the last ``n`` complete weeks, beside the same
+        weeks a year (52 weeks) earlier: ``period, observed, last_year``."""
+        from data.calendar import period_start
+
+        frame = self.incidents()
+        weeks = pd.DatetimeIndex(self.periods("W"))[-n:]
+        members = self.members(category, frame["category"].unique())
+        starts = pd.Series(period_start(frame["occurred_at"], "W"), index=frame.index)
+        per_week = starts[frame["category"].isin(members).to_numpy()].value_counts()
+        last_year = weeks - pd.Timedelta(weeks=52)
+        before_data = last_year < (starts.min() if len(starts) else weeks[0])
+        return pd.DataFrame({"period": weeks,
+                             "observed": per_week.reindex(weeks, fill_value=0).to_numpy(),
+                             "last_year": per_week.reindex(last_year, fill_value=0).to_numpy(float)
+                             * np.where(before_data, np.nan, 1.0)})
+
     def check_area(self, area_id: object, layer: str | None = None) -> str:
         """``area_id`` if it exists and lies in the user's scope, else :class:`ScopeError`."""
         return self.scope.check_area(self.ws, area_id, layer)

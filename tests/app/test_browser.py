@@ -278,3 +278,20 @@ def test_first_view_names_the_reds_and_tiles_equal_the_legend(dash_duo, app_fact
     until(lambda: len(dash_duo.find_elements("#board-crumbs button")) == 3, timeout=30)
     assert dash_duo.find_element("#board-mode input[value='forecast']").is_selected()
     assert dash_duo.get_logs() == []
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1366, 768)])
+def test_the_wall_screen_fits_without_scrolling(dash_duo, app_factory, size):
+    dash_duo.start_server(app_factory())
+    dash_duo.driver.set_window_size(*size)
+    dash_duo.driver.get(dash_duo.server_url + "/screen")
+    dash_duo.wait_for_element("#screen-map path.choroplethlocation", timeout=60)
+    dash_duo.wait_for_contains_text("#screen-sub", "周", timeout=30)
+    dash_duo.wait_for_element("#screen-rank table tbody tr", timeout=30)
+    assert dash_duo.find_elements("#screen-alerts .alert-item") or dash_duo.find_elements("#board-alerts-none")
+    fits = dash_duo.driver.execute_script(
+        "const e = document.documentElement; return [e.scrollHeight <= innerHeight, e.scrollWidth <= innerWidth]")
+    assert fits == [True, True]
+    OUT.mkdir(exist_ok=True)
+    dash_duo.driver.save_screenshot(str(OUT / f"screen_{size[0]}.png"))
+    assert dash_duo.get_logs() == []
