@@ -11,7 +11,7 @@ from analytics.present.i18n import label, t
 from pages._common import LEVEL_COLORS, LEVELS
 
 __all__ = ["board_frame", "board_kpis", "drill_path", "legend", "table_columns", "table_rows", "kpi_tiles",
-           "crumbs", "chain", "period_label", "alert_list", "alert_path", "TABLE_COLS"]
+           "crumbs", "chain", "period_label", "alert_list", "alert_path", "ranking_export", "TABLE_COLS"]
 
 TABLE_COLS = ("rank", "name", "observed", "expected", "yoy", "mom", "level", "below", "reason")
 
@@ -102,6 +102,14 @@ def table_rows(frame: pd.DataFrame, lang: str) -> list[dict]:
     # Column lists zipped into records: 20x faster than to_dict for 2,500 网格 (NaN → null in JSON).
     cols = list(out.columns)
     return [dict(zip(cols, row)) for row in zip(*(out[c].tolist() for c in cols))]
+
+
+def ranking_export(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The ranking as a table for Excel: the columns a person reads, headed in ``lang``."""
+    rows = table_rows(frame, lang)
+    cols = [c for c in TABLE_COLS if c != "below" or "below_red" in frame]
+    out = pd.DataFrame(rows, columns=[*TABLE_COLS, "level_code", "area_id"])[[*cols, "area_id"]]
+    return out.rename(columns={c: t(f"col.{c}", lang) for c in cols} | {"area_id": t("col.area_id", lang)})
 
 
 def _below_text(frame: pd.DataFrame, lang: str) -> list[str]:

@@ -22,6 +22,7 @@ from pages._board_view import (
     kpi_tiles,
     legend,
     period_label,
+    ranking_export,
     table_columns,
     table_rows,
 )
@@ -95,6 +96,9 @@ def layout(lang: str | None = None, **_query) -> html.Div:
                                              "backgroundColor": LEVEL_COLORS[lv],
                                              "color": "#1f2933" if lv == "yellow" else "#ffffff"} for lv in LEVELS],
                 ), id="board-table-card", title_id="board-ranking-title"),
+                html.Div([html.Button(t("export.xlsx", lang), id="board-export-xlsx", n_clicks=0, className="btn"),
+                          html.Button(t("export.csv", lang), id="board-export-csv", n_clicks=0, className="btn"),
+                          dcc.Download(id="board-export")], className="row export-row"),
             ], className="col-side"),
         ], className="row"),
     ])
@@ -188,6 +192,25 @@ def download_briefing(_clicks, files):
     except PermissionError:
         return dash.no_update
     return dcc.send_file(str(path))
+
+
+@callback(Output("board-export", "data"), Input("board-export-xlsx", "n_clicks"),
+          Input("board-export-csv", "n_clicks"), State("board-period", "value"), State("board-category", "value"),
+          State("board-mode", "value"), State("board-path", "data"), State("board-layer", "value"),
+          State("board-freq", "value"), State(LANG_STORE, "data"), prevent_initial_call=True)
+def export_ranking(_x, _c, period, category, mode, path, layer, freq, lang):
+    """The ranking as shown (same layer, drill-down and scope), as an Excel or CSV file."""
+    lang = lang_of(lang)
+    if period is None or not ctx.triggered[0]["value"]:
+        return dash.no_update
+    svc = service()
+    try:
+        shown, frame = board_frame(svc, layer, path or [], period, freq, category, mode)
+        name, data = svc.export(ranking_export(frame, lang), f"ranking_{shown}_{period}",
+                                "csv" if ctx.triggered_id == "board-export-csv" else "xlsx")
+    except ScopeError:
+        return dash.no_update
+    return dcc.send_bytes(data, name)
 
 
 def _clicked(click) -> str | None:

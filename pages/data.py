@@ -31,7 +31,10 @@ def layout(lang: str | None = None, **_query) -> html.Div:
                 dcc.Loading(html.Div(id="data-upload-result", className="status")),
             ]))], className="col-map"),
         ], className="row"),
-        card(t("data.quarantine", lang), html.Div(id="data-quarantine")),
+        card(t("data.quarantine", lang), html.Div([
+            html.Div([html.Button(t("export.xlsx", lang), id="data-export", n_clicks=0, className="btn"),
+                      dcc.Download(id="data-export-file")], className="row export-row"),
+            html.Div(id="data-quarantine")])),
     ])
 
 
@@ -118,3 +121,16 @@ def quarantine_tables(q: pd.DataFrame, lang: str) -> html.Div:
                              columns=[{"name": c, "id": c} for c in head.columns], style_cell=style,
                              style_table={"overflowX": "auto"}, sort_action="native"),
     ])
+
+
+@callback(Output("data-export-file", "data"), Input("data-export", "n_clicks"), prevent_initial_call=True)
+def export_quarantine(n):
+    """Every quarantined row with its reason, for the office to fix and send again."""
+    if not n:
+        return dash.no_update
+    svc = service()
+    try:
+        name, data = svc.export(svc.quarantine(), "quarantine", "xlsx")
+    except ScopeError:
+        return dash.no_update
+    return dcc.send_bytes(data, name)

@@ -67,7 +67,9 @@ def layout(lang: str | None = None, **_query) -> html.Div:
                 inline=True, className="radio")),
             html.Button(t("ctl.reset", lang), id="hot-reset", n_clicks=0, className="btn"),
         ], className="controls"),
-        html.Div(id="hot-selected", className="hint"),
+        html.Div([html.Div(id="hot-selected", className="hint"),
+                  html.Button(t("export.incidents", lang), id="hot-export", n_clicks=0, className="btn"),
+                  dcc.Download(id="hot-export-file")], className="row export-row"),
         html.Div([
             html.Div([card(t("hot.title", lang), dcc.Loading(dcc.Graph(id="hot-map", config=graph_config(lang))))],
                      className="col-map"),
@@ -136,6 +138,25 @@ def knox(category, start, end, lang):
                                          for c in table.columns],
                                 page_size=12, sort_action="native", id="hot-knox-table",
                                 style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13})
+
+
+@callback(Output("hot-export-file", "data"), Input("hot-export", "n_clicks"),
+          State("hot-category", "value"), State("hot-dates", "start_date"), State("hot-dates", "end_date"),
+          State("hot-hours", "value"), State("hot-weekdays", "value"), State("hot-map", "selectedData"),
+          State("hot-hour", "selectedData"), State("hot-weekday", "selectedData"), prevent_initial_call=True)
+def export_incidents(n, category, start, end, hours, weekdays, map_sel, hour_sel, wd_sel):
+    """The incidents the map and charts show (every filter and selection), within the user's scope."""
+    if not n:
+        return dash.no_update
+    svc = service()
+    frame = svc.incidents()
+    members = svc.members(category, frame["category"].unique())
+    hour_pick, wd_pick = selected_values(hour_sel), selected_values(wd_sel)
+    mask = (filter_incidents(frame, categories=members, start=start, end=end, hours=hours, weekdays=weekdays)
+            & filter_incidents(frame, hours=_span(hour_pick), weekdays=wd_pick) & region_mask(frame, map_sel))
+    rows = frame.loc[mask.to_numpy(), ["incident_id", "occurred_at", "category", "lon", "lat"]]
+    name, data = svc.export(rows, f"incidents_{start}_{end}", "xlsx")
+    return dcc.send_bytes(data, name)
 
 
 def _overlays(svc, chosen: list[str], category, start, end, lang) -> dict:

@@ -376,6 +376,26 @@ class Service:
 
         record(self.ws, action, user=self.scope.user, remote=self.remote, detail=detail)
 
+    def export(self, table: pd.DataFrame, name: str, fmt: str = "xlsx") -> tuple[str, bytes]:
+        """A table the user sees, as a file to download: ``(file name, bytes)``.
+
+        Only rows the service already cut to the user's scope should be passed in; every text
+        cell that a spreadsheet would run as a formula is neutralised (:mod:`data.io`). The
+        export goes to the audit log.
+        """
+        from data.io import write_table
+
+        self.scope.require("export")
+        if fmt not in ("xlsx", "csv"):
+            raise ValueError(f"export format {fmt!r}: expected xlsx or csv")
+        safe = "".join(ch for ch in str(name) if ch.isalnum() or ch in "-_")[:60] or "export"
+        frame = pd.DataFrame(table).drop(columns="geometry", errors="ignore")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_table(frame, Path(tmp) / f"{safe}.{fmt}")
+            data = path.read_bytes()
+        self.record("export", f"{safe}.{fmt}: {len(frame)} rows")
+        return f"{safe}.{fmt}", data
+
     def offer(self, path: str | Path) -> str:
         """Register a server-made file for this user; returns its download id."""
         return DOWNLOADS.add(path, self.scope.user)

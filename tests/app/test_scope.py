@@ -302,3 +302,37 @@ def test_colour_tiles_show_how_many_by_chance(served):
     for lv in ("red", "orange"):
         assert f"偶然约 {k['chance'][lv]:.1f} 个" in text
     assert k["chance"]["orange"] > 0  # thousands of 网格: some orange is expected by chance
+
+
+def _download(resp: dict, component: str) -> tuple[str, bytes]:
+    import base64
+
+    data = resp[component]["data"]
+    return data["filename"], base64.b64decode(data["content"]) if data.get("base64") else data["content"].encode()
+
+
+def test_the_ranking_export_holds_only_what_the_user_sees(served):
+    import io
+
+    ws, mine = served["ws"], served["mine"]
+    period = _period(ws)
+    values = {**_board(period, "community", [mine]), "board-export-xlsx.n_clicks": 1, "board-export-csv.n_clicks": 0}
+    name, data = _download(Browser(served["base"], "wang").out("board-export.data", values,
+                                                                changed="board-export-xlsx.n_clicks"), "board-export")
+    assert name.endswith(".xlsx")
+    sheet = pd.read_excel(io.BytesIO(data))
+    grids = pd.read_parquet(ws.area_path("grid"), columns=["area_id", "parent_id"])
+    assert set(sheet["编号"].astype(str)) == set(grids.loc[grids["parent_id"] == mine, "area_id"])
+    log = read_audit(ws)
+    assert ((log["user"] == "wang") & (log["action"] == "export")).any()
+
+
+def test_the_quarantine_export_is_for_the_data_role_only(served):
+    import io
+
+    ok = Browser(served["base"], "li").out("data-export-file.data", {"data-export.n_clicks": 1})
+    name, data = _download(ok, "data-export-file")
+    q = pd.read_excel(io.BytesIO(data))
+    assert "reason" in q.columns and len(q) == len(served["ws"].quarantine())
+    refused_ = Browser(served["base"], "wang").call("data-export-file.data", {"data-export.n_clicks": 1})
+    assert refused_.status_code == 204 or "content" not in refused_.text
