@@ -196,3 +196,20 @@ def test_cli_warn_says_which_period_and_warns_of_gaps(truncated, gapped, tmp_pat
     assert main(["warn", "--workspace", str(gapped.path), "--partial", "--out", str(tmp_path / "d.csv")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--partial" in err[0]
+
+
+def test_upload_records_the_given_as_of(tmp_path):
+    """The app's upload takes the same ``as_of`` as ``pingan ingest --as-of``."""
+    import base64
+
+    from analytics.service import Service
+
+    ws = Workspace.create(tmp_path / "w")
+    csv = "id,datetime,type,lng,lat\na1,2024-03-04 08:00,扒窃,106.7,26.6\n"
+    url = "data:text/csv;base64," + base64.b64encode(csv.encode()).decode()
+    svc = Service(ws)
+    assert svc.upload(url, "a.csv", as_of="2024-03-10 23:59").rows_used == 1
+    assert svc.as_of() == ws.as_of() == pd.Timestamp("2024-03-10 23:59")
+    csv2 = "id,datetime,type,lng,lat\nb1,2024-03-05 08:00,扒窃,106.7,26.6\n"
+    svc.upload("data:text/csv;base64," + base64.b64encode(csv2.encode()).decode(), "b.csv")
+    assert svc.as_of() == pd.Timestamp("2024-03-10 23:59")  # an older export does not move it back
