@@ -12,7 +12,7 @@ WORKSPACE ?= workspace
 .PHONY: run test setup system venv lint bench clean
 
 run: setup
-	$(BIN)/pingan serve --workspace $(WORKSPACE)
+	$(BIN)/pingan serve --workspace $(WORKSPACE) --demo
 
 test: setup
 	$(BIN)/ruff check .

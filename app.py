@@ -90,11 +90,14 @@ def create_app(workspace: str | Path | Workspace) -> dash.Dash:
 
 
 def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: int = 8050,
-          debug: bool = False) -> None:
-    """Serve the board for ``workspace``, building the demo city first if it is missing.
+          debug: bool = False, demo: bool = False) -> None:
+    """Serve the board for ``workspace``.
 
-    Listens on loopback unless another ``host`` is asked for explicitly (then warns: the board
-    shows incident locations and must not be exposed by accident).
+    With ``demo=True`` (``make run``, ``python app.py``, ``pingan serve --demo``) a missing
+    workspace is built as the demo city first; otherwise a missing workspace, or one without
+    area layers, is an error that says what to run (a mistyped ``--workspace`` must not quietly
+    grow a demo city). Listens on loopback unless another ``host`` is asked for explicitly (then
+    warns: the board shows incident locations and must not be exposed by accident).
     """
     from data.accounts import has_accounts
     from data.audit import cli_user, record
@@ -105,10 +108,17 @@ def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: in
     # non-loopback needs accounts; --debug is loopback-only (ValueError: one line, exit 2)
     check_serve_policy(host, debug, has_accounts(ws), workspace=str(ws.path))
     if not ws.exists():
+        if not demo:
+            raise ValueError(f"--workspace {ws.path}: no workspace there; build one with `pingan demo "
+                             f"--workspace {ws.path}` or `pingan ingest FILE --workspace {ws.path}` "
+                             "(or serve the demo city with `pingan serve --demo`)")
         from data.demo import build_demo
 
         print(f"{ws.path}: no workspace yet, building the demo city ...", flush=True)
         build_demo(str(ws.path))
+    if not ws.layers():
+        raise ValueError(f"--workspace {ws.path}: no area layers to colour yet; run `pingan areas --workspace "
+                         f"{ws.path} --cell 250` (a generated grid) or `--boundaries FILE…` (区/街道/社区/网格)")
     if not _is_loopback(host):
         print(f"WARNING: serving on {host}:{port} — reachable from other machines; "
               "incident locations are sensitive. Use 127.0.0.1 unless that is intended.",
@@ -346,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="loopback by default; another host must be asked for")
     s.add_argument("--port", type=int, default=8050)
     s.add_argument("--debug", action="store_true")
+    s.add_argument("--demo", action="store_true", help="build the demo city into --workspace if it is missing")
 
     s = sub.add_parser("brief", help="weekly briefing: PNG + PDF + HTML + Word + Excel")
     s.add_argument("--workspace", required=True)
@@ -502,7 +513,7 @@ def _run(args: argparse.Namespace) -> int:
               f"({int(table['upper'].notna().sum())} series-periods judged)")
         print(f"wrote {write_table(table, args.out)} ({len(table)} rows)")
     elif cmd == "serve":
-        serve(args.workspace, host=args.host, port=args.port, debug=args.debug)
+        serve(args.workspace, host=args.host, port=args.port, debug=args.debug, demo=args.demo)
     elif cmd == "brief":
         from analytics.present.brief import make_brief
         from data.workspace import Workspace
@@ -539,4 +550,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1:
         sys.exit(main())
-    serve("workspace")
+    serve("workspace", demo=True)

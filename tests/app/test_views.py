@@ -92,3 +92,26 @@ def test_compstat_windows_by_hand():
     assert table["compare"].tolist() == [2, 1, 2]
     assert table["change"].tolist() == pytest.approx([0.0, 1.0, 1.5])
     assert np.isnan(compstat(pd.DataFrame({"date": days[:1]}), end)["change"].iloc[0])
+
+
+def test_serve_a_mistyped_workspace_is_an_error_not_a_new_demo(tmp_path, capsys):
+    from app import main
+
+    missing = tmp_path / "mycty"
+    assert main(["serve", "--workspace", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "no workspace there" in err and "pingan demo" in err
+    assert not missing.exists()  # nothing was built behind the user's back
+
+
+def test_serve_without_areas_says_what_to_run(tmp_path, capsys):
+    from app import main
+
+    csv = tmp_path / "a.csv"
+    csv.write_text("incident_id,occurred_at,category,lon,lat\nA1,2024-03-05 10:00,盗窃,106.6,26.6\n"
+                   "A2,2024-03-06 11:00,盗窃,106.61,26.61\n", encoding="utf-8")
+    ws = tmp_path / "w"
+    assert main(["ingest", str(csv), "--workspace", str(ws)]) == 0
+    capsys.readouterr()
+    assert main(["serve", "--workspace", str(ws)]) == 2
+    assert "pingan areas" in capsys.readouterr().err
