@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", type=int, nargs="+", default=[10, 25, 50])
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per server and user count")
     ap.add_argument("--max-requests", type=int, default=5000, help="bound per server and user count")
+    ap.add_argument("--distinct", type=int, default=1,
+                    help="distinct views (category x language) spread over the users (default 1: all alike)")
     ap.add_argument("--views", nargs="+", choices=["board", "hotspots"], default=["board", "hotspots"],
                     help="callbacks replayed, alternated (default both)")
     ap.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         dump.parent.mkdir(parents=True, exist_ok=True)
         dump.write_text(json.dumps(payloads, ensure_ascii=False), encoding="utf-8")  # for profiling
         print("payloads: " + ", ".join(f"{k} ({len(json.dumps(v)) / 1e3:.1f} KB)" for k, v in payloads.items()))
+        variants = _variants(payloads, ws, args.distinct)
         results = []
         for kind, (proc, base) in servers.items():
             ps = psutil.Process(proc.pid)
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 _replay_once(warm, base, body)
             warm.close()
             for n in args.users:
-                results.append((kind, n, *_load(base, ps, payloads, n, args.seconds, args.max_requests)))
+                results.append((kind, n, *_load(base, ps, variants, n, args.seconds, args.max_requests)))
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -102,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()[0]
     print(f"\nmachine: {os.cpu_count()} cores, load average {load:.1f}; workspace {src.path}; "
-          f"{args.seconds:.0f} s per row, no think time, callbacks alternated: {' + '.join(payloads)}")
+          f"{args.seconds:.0f} s per row, no think time, callbacks alternated: {' + '.join(payloads)}; "
+          f"{len(variants)} distinct view(s) (category x language), user i shows view i mod {len(variants)}")
     print(f"{'server':10s} {'users':>5s} {'requests':>8s} {'p50 s':>7s} {'p95 s':>7s} {'req/s':>7s} "
           f"{'errors':>6s} {'peak RSS MB':>11s}")
     ref = {n: (p95, rps) for kind, n, _, _, p95, rps, _, _ in results if kind == "flask"}
@@ -205,10 +209,10 @@ def _replay_once(s, base: str, body: dict) -> tuple[float, bool]:
     return time.perf_counter() - t0, ok
 
 
-def _load(base: str, ps, payloads: dict, n_users: int, seconds: float, max_requests: int):
-    """``n_users`` threads replaying ``payloads`` for ``seconds``: (count, p50, p95, req/s, errors, peak RSS)."""
+def _load(base: str, ps, variants: list[list[dict]], n_users: int, seconds: float, max_requests: int):
+    """``n_users`` threads replaying their view's callbacks for ``seconds``:
+    (count, p50, p95, req/s, errors, peak RSS)."""
     sessions = [_signed_in(base) for _ in range(n_users)]
-    bodies = list(payloads.values())
     times: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -218,7 +222,8 @@ def _load(base: str, ps, payloads: dict, n_users: int, seconds: float, max_reque
 
     def user(i: int) -> None:
         start.wait()
-        k = i  # users start on different views
+        bodies = variants[i % len(variants)]
+        k = i  # users start on different callbacks
         while not stop.is_set():
             dt, ok = _replay_once(sessions[i], base, bodies[k % len(bodies)])
             k += 1
@@ -257,6 +262,27 @@ def _load(base: str, ps, payloads: dict, n_users: int, seconds: float, max_reque
 
 
 # -- payloads ------------------------------------------------------------------------------------
+def _variants(payloads: dict[str, dict], ws, k: int) -> list[list[dict]]:
+    """``k`` views: the captured callbacks with another category and/or language each."""
+    import copy
+
+    cats = ["全部", *sorted(ws.incidents_frame(["category"])["category"].astype(str).unique())]
+    out = []
+    for i in range(max(1, k)):
+        cat, lang = cats[i % len(cats)], ("zh", "en")[(i // len(cats)) % 2]
+        view = []
+        for body in payloads.values():
+            b = copy.deepcopy(body)
+            for item in [*b.get("inputs", []), *b.get("state", [])]:
+                if item.get("id") in ("board-category", "hot-category"):
+                    item["value"] = cat
+                elif item.get("id") == "app-lang":
+                    item["value"] = lang
+            view.append(b)
+        out.append(view)
+    return out
+
+
 def _capture(base: str) -> dict[str, dict]:
     """The board's and the hotspot page's main callback bodies, as headless Chromium sends them."""
     from bench_app import PAGES, _browser, _wait_css
