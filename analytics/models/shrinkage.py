@@ -8,9 +8,10 @@ origin, so a rate is "cases per period at the origin's level"::
 
     window      the last ``window`` periods (the likelihood); earlier periods give the prior
     exposure    e_a = sum of s_t over the window's periods where the area is valid (not NaN)
-    prior rr    rr_a = (N_a + 1/k) / (g * E_a + 1/k)      relative risk before the window:
+    prior rr    rr_a = (N_a + c) / (g * E_a + c)          relative risk before the window:
                 N_a cases and E_a exposure of the area before the window, g = the parent's
-                cases per unit exposure per area before it, k = siblings (rr = 1 without data)
+                cases per unit exposure per area before it, c = ``prior_count`` pseudo-cases
+                at the parent's average (rr = 1 without data)
     prior mean  m_a = R_parent * rr_a                     R_parent = the *other* children's
                                                           cases per unit exposure per area in
                                                           the window (leave-one-out)
@@ -148,6 +149,9 @@ class EmpiricalBayes(CountModel):
         Periods of the city total the trend (and season) is fitted on.
     damping : float
         Per-period damping ``phi`` of the trend beyond the origin (1 = undamped).
+    prior_count : float
+        Pseudo-cases at the parent's average rate that smooth an area's relative risk before
+        the window (a 网格 with no case in a year is not given a rate of 0).
 
     Attributes
     ----------
@@ -168,13 +172,14 @@ class EmpiricalBayes(CountModel):
 
     def __init__(self, *, parent: Mapping | pd.Series | None = None, window: int = 52,
                  seasonal: bool = True, trend: bool = True, trend_periods: int = 104,
-                 damping: float = 0.98) -> None:
+                 damping: float = 0.98, prior_count: float = 1.0) -> None:
         self.parent = parent
         self.window = window
         self.seasonal = seasonal
         self.trend = trend
         self.trend_periods = trend_periods
         self.damping = damping
+        self.prior_count = prior_count
 
     def _fit_matrix(self, Y):
         keys = self.keys_
@@ -201,14 +206,14 @@ class EmpiricalBayes(CountModel):
         par = _parents(keys["area_id"], self.parent)
         pc, _ = pd.factorize(par)
         group = np.unique(pc.astype(np.int64) * max(len(cu), 1) + cc, return_inverse=True)[1]
-        k = np.bincount(group).astype(float)
         sv = s * valid
         y = Y0[:, -L:].sum(1)
         e = sv[:, -L:].sum(1)
         N = Y0[:, : T - L].sum(1)  # before the window: the prior's data only
         E = sv[:, : T - L].sum(1)
         g = _ratio(np.bincount(group, weights=N), np.bincount(group, weights=E))[group]
-        rr = (N + 1.0 / k[group]) / (g * E + 1.0 / k[group])
+        c = self.prior_count
+        rr = (N + c) / (g * E + c)
         # the siblings' cases per area per unit exposure in the window, leaving the area out
         # (its own window data is the likelihood only); an only child uses the category's other
         # areas city-wide, the only series its own rate (+0.5: never exactly 0)

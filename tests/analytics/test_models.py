@@ -277,8 +277,8 @@ def test_eb_shrinks_sparse_area_toward_parent():
     # prior = parent's recent rate per area x the area's smoothed relative risk before the window
     g = Y[:, :-52].sum() / (n * 52)
     R = (Y[1:, -52:].sum() + 0.5) / ((n - 1) * 52)  # the siblings' rate (leave-one-out)
-    assert m.prior_[0] == pytest.approx(R * (1 / n) / (g * 52 + 1 / n))
-    assert m.prior_[0] <= m.rate_[0] <= own_recent
+    assert m.prior_[0] == pytest.approx(R * 1 / (g * 52 + 1))  # one pseudo-case (prior_count)
+    assert m.prior_[0] <= m.rate_[0] <= own_recent * 1.05  # (benchmarked to the parent: ~1 %)
     # one case does not turn the sparse 网格 red (min_count), however surprising
     from analytics.warning import classify
 
