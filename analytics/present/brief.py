@@ -60,6 +60,7 @@ from analytics.present.brief_text import (
     plain_lines,
     ranked_areas,
     summary,
+    usual_text,
     week_facts,
     week_title,
 )
@@ -406,7 +407,7 @@ def _ranking_table(data: BriefData, lang: str) -> Table:
     if not len(top):
         top = ranked_areas(data.table).head(5)
     rows = [[str(i + 1), str(r.name), data.parents.get(r.area_id, ""), t(f"level.{r.level}", lang),
-             str(int(r.observed)), f"{r.expected:.1f}", change_text(_f(r, "yoy"), lang),
+             str(int(r.observed)), usual_text(r.expected), change_text(_f(r, "yoy"), lang),
              change_text(_f(r, "mom"), lang), plain_reason(r.observed, r.expected, _f(r, "yoy"), lang)]
             for i, r in enumerate(top.itertuples())]
     header = [t("brief.col.rank", lang), t("brief.col.area", lang), t("brief.col.parent", lang),

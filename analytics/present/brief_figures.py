@@ -24,6 +24,7 @@ from analytics.present.brief_text import (
     display_name,
     plain_sentence,
     ranked_areas,
+    usual_text,
     week_title,
 )
 from analytics.present.i18n import label, t
@@ -140,7 +141,7 @@ def board_figure(
         [str(int(r)) for r in range(1, len(top) + 1)],
         [wrap_text(n, col_px * 2.2 / 9.2 - 8, cell_px) for n in names],
         [t(f"level.{lv}", lang) for lv in top["level"]],
-        [f"{int(o)} / {e:.1f}" for o, e in zip(top["observed"], top["expected"])],
+        [f"{int(o)} / {usual_text(e)}" for o, e in zip(top["observed"], top["expected"])],
         [wrap_text(r, col_px * 4.2 / 9.2 - 8, cell_px) for r in plain],
     ]
     fills = [[BACKGROUND] * len(top)] * 2 + [[LEVEL_COLORS[lv] for lv in top["level"]]] + [
@@ -260,7 +261,8 @@ def hotspot_figure(
     if outlines is not None and len(outlines):
         _add_outlines(fig, outlines, font_size=10)
     _map_layout(fig, width=width, height=height, font_size=13, lang=lang)
-    fig.update_layout(legend_title_text=t("brief.col.class", lang), legend_entrywidth=0.32)
+    fig.update_layout(legend_title_text=t("brief.col.class", lang),
+                      legend_entrywidth=max(60, (width - 30) // 2))
     return fig
 
 
@@ -365,7 +367,7 @@ def _map_layout(fig: go.Figure, *, width: int, height: int, font_size: int, lang
         # Below the map, in the margin: beside the areas, never over them.
         # fixed entry widths: the legend wraps the same way in kaleido and in the printed SVG
         legend=dict(orientation="h", x=0.0, y=0.0, xanchor="left", yanchor="top",
-                    entrywidthmode="fraction", entrywidth=0.24,
+                    entrywidthmode="pixels", entrywidth=max(60, (width - 30) // 4),
                     title=dict(text=t("brief.legend", lang), side="top left")),
         hovermode="closest", dragmode="pan",
     )

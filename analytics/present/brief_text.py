@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analytics.present.i18n import t
+from analytics.present.i18n import label, t
 
 __all__ = [
     "Kpi",
@@ -26,6 +26,7 @@ __all__ = [
     "week_title",
     "plain_sentence",
     "plain_lines",
+    "usual_text",
     "level_counts",
     "changes",
 ]
@@ -138,7 +139,7 @@ def summary(facts: WeekFacts, lang: str = "zh") -> str:
     if facts.group and facts.group_kpi is not None:
         g = facts.group_kpi
         text += t(
-            "brief.s.group", lang, group=facts.group, n=g.observed,
+            "brief.s.group", lang, group=label(facts.group, lang), n=g.observed,
             yoy=t("brief.s.yoy", lang, change=change_text(g.yoy, lang)),
             mom=t("brief.s.mom", lang, change=change_text(g.mom, lang)),
         )
@@ -221,6 +222,21 @@ def plain_sentence(name: str, observed: float, expected: float, yoy: float = mat
     if yoy is not None and math.isfinite(yoy):
         text += t("brief.plain.yoy", lang, change=change_text(yoy, lang))
     return text
+
+
+def usual_text(expected: float) -> str:
+    """The usual (expected) count for a table cell: one decimal, 「<0.1」 below 0.05 (never 0.0,
+    which would read as "never happens").
+
+    Examples
+    --------
+    >>> usual_text(2.345), usual_text(0.04), usual_text(0.05)
+    ('2.3', '<0.1', '0.1')
+    """
+    e = float(expected)
+    if not math.isfinite(e):
+        return "—"
+    return "<0.1" if e < 0.05 else f"{e:.1f}"
 
 
 def plain_lines(table: pd.DataFrame, parents: Mapping[str, str] | None = None, lang: str = "zh",

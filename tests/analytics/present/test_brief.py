@@ -424,6 +424,8 @@ def test_english_brief_of_generated_cells_has_no_raw_ids(ws, en_cells):
     for kind, text in texts.items():
         assert not _RAW_ID.search(text), (kind, _RAW_ID.search(text).group(0))
     assert " cell " in texts["xlsx"]  # 「<社区> cell k」 names
+    en = texts["summary"].split("\n\n")[1]
+    assert "Robbery, snatching & theft" in en and "两抢一盗" not in en
 
 
 def test_cli_brief_has_lang_and_level():
