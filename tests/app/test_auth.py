@@ -277,3 +277,25 @@ def test_pingan_serve_refuses_with_exit_2(app_workspace, tmp_path):
     r = subprocess.run([PINGAN, "serve", "--workspace", str(ws.path), "--host", "0.0.0.0", "--debug"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--debug" in r.stderr
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_browser_signs_in_and_the_board_draws(dash_duo, board):
+    """In Chromium: the login page, then the board's callbacks (CSRF header from the renderer)."""
+    from selenium.webdriver.common.by import By
+
+    base, _ = board
+    driver = dash_duo.driver
+    driver.get(base + "/trends")
+    dash_duo.wait_for_element("#login-user", timeout=30)
+    assert urlsplit(driver.current_url).path == "/login"
+    driver.find_element(By.ID, "login-user").send_keys("li")
+    driver.find_element(By.ID, "login-password").send_keys(PW)
+    driver.find_element(By.ID, "login-submit").click()
+    dash_duo.wait_for_element("#app-nav-board", timeout=60)
+    assert urlsplit(driver.current_url).path == "/trends"
+    driver.get(base + "/")
+    dash_duo.wait_for_element("#board-map path.choroplethlocation", timeout=120)  # callbacks ran
+    driver.get(base + "/logout")
+    dash_duo.wait_for_element("#login-user", timeout=30)
