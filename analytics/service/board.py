@@ -433,10 +433,11 @@ def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
     partial : bool
         Show an incomplete period instead (default: the running one, :func:`partial_period`;
         ``alert`` mode only; ``period=`` :data:`PARTIAL` is the same, for the app's dropdown,
-        and means the latest complete period in the other modes). Its expectation is pro-rated by the share of the period's
-        expected cases that should have happened by the as-of time (the city's weekday × hour
-        profile, :func:`data.calendar.elapsed_share`), never the full-period forecast, and each
-        reason says it is partial.
+        and means the latest complete period in the other modes). Its expectation is
+        pro-rated by the share of the period's expected cases that should have happened by the
+        as-of time (the city's weekday × hour profile, :func:`data.calendar.elapsed_share`),
+        never the full-period forecast; 同比 and 环比 compare with the same share of the
+        earlier periods, and each reason says it is partial.
 
     A gap period (:func:`gaps`) gets ``level`` NaN (grey on maps), ``p_exceed`` NaN and the
     reason 「数据缺失」 / "no data".
@@ -512,11 +513,11 @@ def _warning_table(ws, level, p, freq, name, mode, model, partial=False):
         target = p
         observed = Y[:, j]
         obs_col = j
-    share = 1.0
+    due = 1.0  # share of the period's expected cases due by the as-of time
     if partial:  # compare with the part of the forecast that should have happened by now
-        share = float(elapsed_share([p], freq, as_of(ws), _profile(ws))[0])
+        due = float(elapsed_share([p], freq, as_of(ws), _profile(ws))[0])
         pred = pred.copy()
-        pred["mu"] = pred["mu"].to_numpy(float) * share  # a thinned NB2 keeps its alpha
+        pred["mu"] = pred["mu"].to_numpy(float) * due  # a thinned NB2 keeps its alpha
         for q in (80, 95, 99):
             pred[f"q{q}"] = _quantile(q / 100, pred["mu"].to_numpy(float), pred["alpha"].to_numpy(float))
     missing = mode != "forecast" and p in _gap_set(ws, freq)
@@ -526,9 +527,9 @@ def _warning_table(ws, level, p, freq, name, mode, model, partial=False):
     cur = Y[:, obs_col]
     ly = Y[:, obs_col - L] if obs_col - L >= 0 else np.full(len(keys), np.nan)
     prev = Y[:, obs_col - 1] if obs_col >= 1 else np.full(len(keys), np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        yoy = np.where(ly > 0, cur / ly - 1, np.nan)
-        mom = np.where(prev > 0, cur / prev - 1, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a partial period: against the same share
+        yoy = np.where(ly > 0, cur / (ly * due) - 1, np.nan)
+        mom = np.where(prev > 0, cur / (prev * due) - 1, np.nan)
     table = pd.DataFrame({
         "area_id": keys["area_id"].to_numpy(),
         "period": target,
@@ -555,7 +556,7 @@ def _warning_table(ws, level, p, freq, name, mode, model, partial=False):
         zh, en = reason(observed, mu, pex, yoy, freq=freq)
         if partial:
             stamp = f"{as_of(ws):%m-%d %H:%M}"
-            pre = {lang: t("board.partial_reason", lang, as_of=stamp, share=f"{share:.0%}")
+            pre = {lang: t("board.partial_reason", lang, as_of=stamp, share=f"{due:.0%}")
                    for lang in ("zh", "en")}
             zh, en = [pre["zh"] + z for z in zh], [pre["en"] + e for e in en]
         table["reason_zh"], table["reason_en"] = zh, en
@@ -594,7 +595,7 @@ def _warning_table(ws, level, p, freq, name, mode, model, partial=False):
     gdf.attrs["as_of"] = as_of(ws)
     gdf.attrs["period"] = p  # the period asked for (in forecast mode the origin)
     gdf.attrs["partial"] = bool(partial)
-    gdf.attrs["share"] = share
+    gdf.attrs["share"] = due
     gdf.attrs["missing"] = bool(missing)
     return gdf
 

@@ -213,3 +213,14 @@ def test_upload_records_the_given_as_of(tmp_path):
     csv2 = "id,datetime,type,lng,lat\nb1,2024-03-05 08:00,扒窃,106.7,26.6\n"
     svc.upload("data:text/csv;base64," + base64.b64encode(csv2.encode()).decode(), "b.csv")
     assert svc.as_of() == pd.Timestamp("2024-03-10 23:59")  # an older export does not move it back
+
+
+@pytest.mark.slow
+def test_partial_yoy_uses_the_same_share(truncated):
+    part = board.warning_table(truncated, partial=True)
+    ly = part["observed_last_year"].to_numpy(float)
+    ok = ly > 0
+    want = part["observed"].to_numpy(float)[ok] / (ly[ok] * part.attrs["share"]) - 1
+    np.testing.assert_allclose(part["yoy"].to_numpy(float)[ok], want)
+    fc = board.warning_table(truncated, mode="forecast")
+    assert fc.attrs["share"] == 1.0 and not fc.attrs["partial"]
