@@ -21,7 +21,9 @@ def layout(lang: str | None = None, **_query) -> html.Div:
     svc = service()
     if not svc.may("data"):
         return refused(lang)
-    upload = ([dcc.Upload(id="data-upload", children=html.Div(t("data.upload_hint", lang)), className="upload",
+    upload = ([dcc.Input(id="data-as-of", type="text", placeholder=t("data.as_of_hint", lang), debounce=True,
+                         style={"width": "100%"}),
+               dcc.Upload(id="data-upload", children=html.Div(t("data.upload_hint", lang)), className="upload",
                           multiple=False)] if svc.may("upload") else [])
     return html.Div([
         html.Div([
@@ -51,13 +53,14 @@ def summary(_result, lang):
 
 
 @callback(Output("data-upload-result", "children"), Input("data-upload", "contents"),
-          State("data-upload", "filename"), State(LANG_STORE, "data"), prevent_initial_call=True)
-def upload(contents, filename, lang):
+          State("data-upload", "filename"), State("data-as-of", "value"), State(LANG_STORE, "data"),
+          prevent_initial_call=True)
+def upload(contents, filename, as_of, lang):
     lang = lang_of(lang)
     if contents is None:
         return dash.no_update
     try:
-        report = service().upload(contents, filename)
+        report = service().upload(contents, filename, as_of=(as_of or "").strip() or None)
     except ScopeError:
         return refused(lang)
     except (ValueError, UnicodeDecodeError) as exc:  # the user's file: say what is wrong with it

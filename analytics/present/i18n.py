@@ -351,6 +351,8 @@ TEXT: dict[str, dict[str, str]] = {
     "data.quarantine": {"zh": "隔离数据（不可用行及原因）", "en": "Quarantine (unusable rows and why)"},
     "data.upload": {"zh": "上传下一周数据文件（CSV / Excel）", "en": "Upload next week's file (CSV / Excel)"},
     "data.upload_hint": {"zh": "拖放文件或点击选择", "en": "Drag and drop or click to select"},
+    "data.as_of_hint": {"zh": "数据截至（可选，如 2025-12-28 23:59；默认取文件中最晚的案件时间）",
+                        "en": "Data as of (optional, e.g. 2025-12-28 23:59; default: the file's latest incident)"},
     "data.upload_failed": {"zh": "文件未导入：", "en": "File not ingested: "},
     "data.accepted": {"zh": "已接收 {used} 行，隔离 {quarantined} 行（共 {rows} 行）", "en": "Accepted {used} rows, quarantined {quarantined} (of {rows})"},
     # -- reason codes of the quarantine -------------------------------------------------------

@@ -79,3 +79,23 @@ def test_no_data_areas_in_legend_and_hover(app_workspace):
     hover = np.asarray(fig["data"][-1]["customdata"] if fig["data"][-1]["type"] == "choropleth"
                        else fig["data"][1]["customdata"])
     assert (hover[:, 3] == "no data").all()
+
+
+def test_upload_takes_the_as_of_typed_on_the_data_page(app_workspace, tmp_path):
+    import base64
+
+    ws = Workspace(shutil.copytree(app_workspace.path, tmp_path / "w"))
+    app = create_app(ws)
+    from pages.data import upload
+
+    one = ws.incidents_frame().iloc[[0]]
+    csv = (f"id,datetime,type,lng,lat\nnew-1,{one['occurred_at'].iloc[0]:%Y-%m-%d %H:%M},"
+           f"{one['category'].iloc[0]},{one['lon'].iloc[0]},{one['lat'].iloc[0]}\n")
+    url = "data:text/csv;base64," + base64.b64encode(csv.encode()).decode()
+    later = ws.as_of() + pd.Timedelta(days=2)
+    with app.server.test_request_context("/data"):
+        out = upload(url, "next.csv", f" {later:%Y-%m-%d %H:%M} ", "zh")
+    assert "data-upload-counts" in str(out)
+    assert Workspace(ws.path).as_of() == later
+    log = pd.read_parquet(ws.ingested_path)
+    assert log["as_of"].iloc[-1] == later and log["name"].iloc[-1] == "upload.csv"
