@@ -74,7 +74,7 @@ def write_docx(path: str | Path, sections: list[Section], *, title: str, heading
             left, right = grid.cell(0, 0), grid.cell(0, 1)
             left.width, right.width = Mm(_WIDTH_MM.get(s.figure_id, 130) + 4), Mm(263 - _WIDTH_MM.get(s.figure_id, 130))
             left.paragraphs[0].add_run().add_picture(str(picture), width=width)
-            _body(right, s, Pt(9))
+            _body(right, s, Pt(9), 259 - _WIDTH_MM.get(s.figure_id, 130))
             right.paragraphs[0]._p.getparent().remove(right.paragraphs[0]._p)  # noqa: SLF001 - empty first line
             continue
         _body(doc, s, Pt(9))
@@ -158,7 +158,7 @@ def _field(run, code: str) -> None:
         run._r.append(el)  # noqa: SLF001 - python-docx has no field API
 
 
-def _body(box, s: Section, size) -> None:
+def _body(box, s: Section, size, width_mm: float = 265) -> None:
     """KPIs, paragraphs, lists and the table of a section into a document or a table cell."""
     if s.kpis:
         _kpi_table(box, s.kpis)
@@ -170,7 +170,7 @@ def _body(box, s: Section, size) -> None:
         for item in items:
             box.add_paragraph(item, style="List Bullet")
     if s.table is not None:
-        _table(box, s.table, size)
+        _table(box, s.table, size, width_mm)
 
 
 def _kpi_table(doc, kpis: list[tuple[str, str]]) -> None:
@@ -187,9 +187,32 @@ def _kpi_table(doc, kpis: list[tuple[str, str]]) -> None:
             run.bold = True
 
 
-def _table(doc, table: Table, size) -> None:
+def _table(doc, table: Table, size, width_mm: float = 265) -> None:
+    """A grid table; column widths follow the longest text of each column (CJK counts double),
+    so a sentence column is wide and a rank column narrow."""
+    from docx.shared import Mm
+
     tab = doc.add_table(rows=1 + len(table.rows), cols=len(table.header))
     tab.style = "Table Grid"
+    tab.autofit = False
+    cols = [[h] + [str(r[j]) for r in table.rows if j < len(r)] for j, h in enumerate(table.header)]
+    # each column at least its longest word (never break "yellow"), the rest shared by length
+    unit, pad = 2.0, 4.5  # mm per half-width character at 9 pt; cell margins
+    least = [unit * max(_width(w) for v in c for w in (v.split() or [""])) + pad for c in cols]
+    full = [unit * min(max(_width(v) for v in c), 80) + pad for c in cols]
+    if sum(full) <= width_mm:  # everything fits on one line: widen in proportion
+        sizes = [width_mm * f / sum(full) for f in full]
+    elif sum(least) < width_mm:  # longest words fit: share the rest by what is left to show
+        extra = [f - m for f, m in zip(full, least)]
+        sizes = [m + (width_mm - sum(least)) * e / sum(extra) for m, e in zip(least, extra)]
+    else:
+        sizes = [width_mm * m / sum(least) for m in least]
+    widths = [Mm(v) for v in sizes]
+    for col, w in zip(tab.columns, widths):  # the grid (LibreOffice/WPS) and each cell (Word)
+        col.width = w
+    for row in tab.rows:
+        for cell, w in zip(row.cells, widths):
+            cell.width = w
     for j, h in enumerate(table.header):
         cell = tab.cell(0, j)
         cell.text = ""

@@ -35,6 +35,9 @@ from analytics.service import board
 from analytics.service.names import GENERATED_ID, display_names
 from data.taxonomy import ALL
 
+# three Chromium renders and a demo city (~70 s for the module on 2 cores)
+pytestmark = pytest.mark.slow
+
 WEEK = "2024-06-19"  # a Wednesday: the briefing covers its week, Monday 2024-06-17
 MONDAY = pd.Timestamp("2024-06-17")
 
