@@ -118,7 +118,7 @@ def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: in
         build_demo(str(ws.path))
     if not ws.layers():
         raise ValueError(f"--workspace {ws.path}: no area layers to colour yet; run `pingan areas --workspace "
-                         f"{ws.path} --cell 250` (a generated grid) or `--boundaries FILE…` (区/街道/社区/网格)")
+                         f"{ws.path} --cell 250` (a generated grid) or `--boundaries FILE…` (district/subdistrict/community/grid layers)")
     if not _is_loopback(host):
         print(f"WARNING: serving on {host}:{port} — reachable from other machines; "
               "incident locations are sensitive. Use 127.0.0.1 unless that is intended.",
