@@ -126,7 +126,7 @@ def board_figure(
     )
     title = f"{_title(city, lang)}  ·  {week_title(facts.period, lang)}"
     _note(fig, title, x=0.01, y=0.985, size=round(34 * s), color=INK, anchor="top")
-    _kpi_row(fig, facts, lang=lang, x0=map_right + 0.04, y=0.90, s=s)
+    _kpi_row(fig, facts, lang=lang, x0=map_right + 0.04, y=0.90, s=s, width=width)
     # Ranking table: the worst areas with the board's own numbers, in words (no P-values),
     # wrapped rather than cut.
     top = ranked_areas(table)
@@ -147,6 +147,13 @@ def board_figure(
     fills = [[BACKGROUND] * len(top)] * 2 + [[LEVEL_COLORS[lv] for lv in top["level"]]] + [
         [BACKGROUND] * len(top)
     ] * 2
+    # Only the rows that fit the table's box: plotly would scroll (cut, in a PNG) the rest.
+    lines = [max(col[i].count("<br>") + 1 for col in cells) for i in range(len(top))]
+    room = 0.40 * height - 2 * round(30 * s)  # two header lines at most
+    used = np.cumsum([n * round(27 * s) + 2 for n in lines])  # plotly: ~one row height per line
+    keep = int((used <= room).sum())
+    cells = [col[:keep] for col in cells]
+    fills = [col[:keep] for col in fills]
     head = [t("brief.col.rank", lang), t("brief.col.area", lang), t("brief.col.level", lang),
             f"{t('brief.col.observed', lang)} / {t('brief.col.usual', lang)}",
             t("brief.col.plain", lang)]
@@ -373,7 +380,8 @@ def _map_layout(fig: go.Figure, *, width: int, height: int, font_size: int, lang
     )
 
 
-def _kpi_row(fig: go.Figure, facts: WeekFacts, *, lang: str, x0: float, y: float, s: float) -> None:
+def _kpi_row(fig: go.Figure, facts: WeekFacts, *, lang: str, x0: float, y: float, s: float,
+             width: int = 1920) -> None:
     """Four KPI blocks: 刑事发案, 同比, 环比, group (两抢一盗) — the board's figures."""
     tot = facts.total
     blocks = [
@@ -387,7 +395,9 @@ def _kpi_row(fig: go.Figure, facts: WeekFacts, *, lang: str, x0: float, y: float
     step = (0.99 - x0) / len(blocks)
     for i, (name, value) in enumerate(blocks):
         x = x0 + i * step
-        _note(fig, name, x=x, y=y, size=round(17 * s), color=MUTED, anchor="bottom")
+        label_px = round(17 * s)
+        _note(fig, wrap_text(name, step * width - 12 * s, label_px), x=x, y=y, size=label_px,
+              color=MUTED, anchor="bottom")
         _note(fig, f"<b>{value}</b>", x=x, y=y - 0.005, size=round(30 * s), color=INK, anchor="top")
     counts = facts.counts
     chips = "   ".join(
