@@ -34,8 +34,10 @@ and 春节 terms over the last ``trend_periods`` periods), shrunk toward 0 by it
 ``phi = damping``.
 
 The predictive count of the next period is gamma-Poisson, i.e. NB2 with mean
-``s_next * (kappa + y_a) / (kappa/m_a + e_a)`` and ``alpha = 1/(kappa + y_a)``, plus the
-week-to-week overdispersion left in the recent residuals. Periods that are NaN in the count
+``s_next * lambda_a`` (the benchmarked posterior mean) and ``alpha = 1/(kappa + y_a)``, plus
+the week-to-week overdispersion left in the recent residuals. On the demo city the median
+weight of a 网格's own 52 weeks is 0.39 (all crime; 0.32 for 故意伤害), of a 社区's 0.94;
+on St. Louis 150 m cells 0.33 (``benchmarks/bench_eb.py``). Periods that are NaN in the count
 matrix (an area before it existed, a period with no data) are missing: they add neither cases
 nor exposure.
 """
