@@ -30,6 +30,7 @@ import html
 import ipaddress
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -69,6 +70,10 @@ PUBLIC_PATHS = frozenset({"/login", "/logout", "/assets/style.css", "/_favicon.i
 _SESSION_HOURS = 12
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MACHINE_PREFIXES = ("/_dash-", "/assets/", "/_reload-hash", "/_favicon")
+# Logins checked at once: each costs an argon2 hash and, after a failure, a deliberate delay;
+# without a bound a burst of wrong passwords would hold every server thread.
+_LOGIN_SLOTS = threading.BoundedSemaphore(2)
+_LOGIN_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -291,12 +296,16 @@ def _login_view() -> flask.Response:
     if not sent or not expected or not hmac.compare_digest(sent, expected) or not _same_origin():
         return _login_page(lang, target, error=t("login.expired", lang), status=403)
     name = request.form.get("username", "")
+    if not _LOGIN_SLOTS.acquire(timeout=_LOGIN_WAIT_S):
+        return _login_page(lang, target, error=t("login.busy", lang), status=429)
     try:
         user = verify(settings.ws, name, request.form.get("password", ""), policy=settings.policy)
     except LoginLocked as exc:
         _record("login_failed", name, f"locked: {name}")
         minutes = max(1, round((exc.until - _now()) / 60))
         return _login_page(lang, target, error=t("login.locked", lang, minutes=minutes), status=429)
+    finally:
+        _LOGIN_SLOTS.release()
     if user is None:
         _record("login_failed", name, name)
         return _login_page(lang, target, error=t("login.failed", lang), status=401)

@@ -48,6 +48,7 @@ TEXT: dict[str, dict[str, str]] = {
     "login.failed": {"zh": "用户名或密码错误", "en": "Wrong user name or password"},
     "login.locked": {"zh": "登录失败次数过多，请 {minutes} 分钟后再试", "en": "Too many failed sign-ins; try again in {minutes} min"},
     "login.expired": {"zh": "页面已过期，请重新登录", "en": "The page expired; please sign in again"},
+    "login.busy": {"zh": "登录请求过多，请稍后再试", "en": "Too many sign-ins at once; try again shortly"},
     "login.notice": {"zh": "本系统含敏感警情数据，仅限授权人员使用，所有操作均记录在案", "en": "Sensitive police data: authorised users only; every action is logged"},
     "login.logout": {"zh": "退出登录", "en": "Sign out"},
     "nav.board": {"zh": "预警看板", "en": "Warning board"},

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -299,3 +300,33 @@ def test_browser_signs_in_and_the_board_draws(dash_duo, board):
     dash_duo.wait_for_element("#board-map path.choroplethlocation", timeout=120)  # callbacks ran
     driver.get(base + "/logout")
     dash_duo.wait_for_element("#login-user", timeout=30)
+
+
+@pytest.mark.slow
+def test_a_burst_of_wrong_logins_does_not_hold_the_server(app_workspace, tmp_path):
+    """Failed logins wait on purpose; only two are checked at once, the other threads serve pages."""
+    from app import create_app
+
+    ws = _copy(app_workspace, tmp_path / "w")
+    add_user(ws, "li", "analyst", password=PW)
+    app = create_app(ws)
+    install_auth(app, ws, policy=LoginPolicy(max_failures=50, delay_s=1.0, max_delay_s=1.0))
+    server = make_server(app, "127.0.0.1", 0, threads=8)
+    threading.Thread(target=server.run, daemon=True).start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+    try:
+        s = requests.Session()
+        assert _login(base, "li", PW, session=s).status_code == 302
+        done = []
+        burst = [threading.Thread(target=lambda i=i: done.append(_login(base, f"guess{i}", "wrong").status_code))
+                 for i in range(8)]
+        for th in burst:
+            th.start()
+        time.sleep(0.3)
+        assert s.get(f"{base}/_dash-layout", timeout=60).status_code == 200
+        assert len(done) < 8  # answered while the burst was still being slowed down
+        for th in burst:
+            th.join()
+        assert sorted(done) == [401] * 8
+    finally:
+        server.close()
