@@ -326,7 +326,7 @@ def test_hot_spot_classes_agree_with_the_fdr_p_beside_them(ws):
     assert (ns["p_fdr"] > 0.10).all()
 
 
-def test_trend_bands_start_at_their_lower_quantile(runs, ws):
+def test_trend_bands_start_at_their_lower_quantile():
     from analytics.present.brief_figures import trend_figure
 
     frame = pd.DataFrame({"period": pd.date_range("2024-01-01", periods=4, freq="W-MON"),
@@ -350,7 +350,7 @@ def test_map_legend_sits_below_the_map():
     assert fig.layout.margin.b > 20  # room for it outside the plot area
 
 
-def test_board_png_wraps_long_names_instead_of_cutting(ws):
+def test_board_png_wraps_long_names_instead_of_cutting():
     from analytics.present.brief_figures import board_figure
 
     table = _table(["red", "orange"], [9, 5])
