@@ -63,13 +63,13 @@ def _incidents(grids, seed=5):
     return df, counts
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory):
+def _build(path, valid_from=None):
     from data.pipeline import refresh
 
-    path = tmp_path_factory.mktemp("ws_floors")
     ws = Workspace.create(path, Config(name="测试市", crs=CRS))
     comm, grids = _areas()
+    if valid_from is not None:  # the boundary file says when each 网格 was drawn
+        grids["valid_from"] = [valid_from.get(a, pd.NaT) for a in grids["area_id"]]
     comm.to_parquet(ws.area_path("community"))
     grids.to_parquet(ws.area_path("grid"))
     df, counts = _incidents(grids)
@@ -80,6 +80,11 @@ def ws(tmp_path_factory):
     board.clear_cache()
     ws.truth = counts
     return ws
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp("ws_floors"))
 
 
 def _row(table, area):
@@ -112,3 +117,17 @@ def test_a_category_never_seen_before_gets_floors_not_zeros(ws, name):
     assert np.isfinite(e).all() and (e > 0).all()
     assert np.isfinite(t["p_exceed"].to_numpy(float)).all()
     assert _row(t, "G0")["observed"] == 3
+
+
+def test_valid_from_first_case_or_boundary_file(ws, tmp_path):
+    # from its counts: the new 网格 starts at its first case (week 54), so a model that does not
+    # read missing periods sees its own mean there (3 cases in 6 weeks), not 3 in 60
+    t = board.warning_table(ws, level="grid", category="入室盗窃", model="longrun")
+    assert _row(t, NEW)["expected"] == pytest.approx(0.5)
+    # the boundary file's valid_from wins: drawn in week 57 -> weeks 57..59 = [0, 0, 1]
+    drawn = {NEW: START + pd.Timedelta(weeks=57, days=2)}
+    other = _build(tmp_path / "ws", valid_from=drawn)
+    board.clear_cache()
+    t2 = board.warning_table(other, level="grid", category="入室盗窃", model="longrun")
+    assert _row(t2, NEW)["expected"] == pytest.approx(1 / 3)
+    board.clear_cache()
