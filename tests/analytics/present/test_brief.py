@@ -381,6 +381,9 @@ def test_docx_holds_summary_kpis_maps_and_ranking(ws, runs):
     footer = d.sections[0].footer._element.xml  # noqa: SLF001
     assert "PAGE" in footer and "NUMPAGES" in footer
     assert "统计附录" in text and "P 值" in text
+    words = set(_WORD.findall(text.replace(ws.config.attribution, "")))
+    assert words <= ALLOW, sorted(words - ALLOW)  # Chinese throughout, like the PDF
+    assert "…" not in text
 
 
 def test_xlsx_ranking_is_values_only(ws, runs):
