@@ -576,7 +576,11 @@ def _warning_table(ws, level, p, freq, name, mode, model, partial=False):
     table = table.iloc[order].reset_index(drop=True)
     table["rank"] = np.arange(1, len(table) + 1)
     areas = _areas(ws, level)
-    geo = areas[["area_id", "name", "geometry"]].assign(area_id=areas["area_id"].astype(str))
+    from analytics.service.names import display_names
+
+    ids = areas["area_id"].astype(str)
+    geo = areas[["area_id", "geometry"]].assign(  # readable names: no raw generated-cell id
+        area_id=ids, name=ids.map(display_names(ws, level)).fillna(ids).to_numpy())
     out = geo.merge(table, on="area_id", how="right")
     out.insert(2, "level_name", level)
     cols = ["area_id", "name", "level_name", "period", "category", "observed", "expected", "q80",

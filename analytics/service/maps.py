@@ -64,11 +64,15 @@ def layer_table(ws: Workspace, layer: str) -> pd.DataFrame:
 
 
 def _build_table(ws: Workspace, layer: str) -> pd.DataFrame:
+    from analytics.service.names import display_names
+
     areas = ws.areas(layer)
     cent = areas.geometry.representative_point().to_crs(4326)
+    ids = areas["area_id"].astype(str)
     return pd.DataFrame({
-        "area_id": areas["area_id"].astype(str).to_numpy(),
-        "name": areas["name"].astype(str).to_numpy() if "name" in areas else areas["area_id"].astype(str).to_numpy(),
+        "area_id": ids.to_numpy(),
+        # names a person can read: a generated cell is 「星台社区第3格」, never c250_003173_009979
+        "name": ids.map(display_names(ws, layer)).fillna(ids).to_numpy(),
         "level": areas["level"].astype(str).to_numpy() if "level" in areas else layer,
         "parent_id": areas["parent_id"].to_numpy() if "parent_id" in areas else None,
         "lon": cent.x.to_numpy(),
