@@ -203,7 +203,7 @@ def test_weekly_briefing_button_offers_the_files(dash_duo, app_factory):
     dash_duo.find_element("#board-brief").click()
     button = dash_duo.wait_for_element("#board-brief-status button", timeout=180)
     labels = [b.text for b in dash_duo.find_elements("#board-brief-status button")]
-    assert labels == ["PNG", "PDF", "HTML"]
+    assert labels == ["PNG", "PDF", "HTML", "DOCX", "XLSX"]  # Word and Excel for offices that edit
     dash_duo.find_elements("#board-brief-status button")[1].click()
     folder = Path(dash_duo.download_path)
     until(lambda: any(p.suffix == ".pdf" for p in folder.iterdir()), timeout=30)
