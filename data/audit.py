@@ -11,7 +11,8 @@ client address, ``local`` for the command line), ``action`` (see :data:`ACTIONS`
 Examples
 --------
 >>> import tempfile
->>> from data.workspace import Workspace
+>>> from data.times import time_argument
+from data.workspace import Workspace
 >>> ws = Workspace.create(tempfile.mkdtemp())
 >>> record(ws, "upload", user="zhang", remote="10.0.0.7", detail="jan.csv")
 >>> read_audit(ws)[["user", "action", "detail"]].values.tolist()
@@ -30,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from data.times import time_argument
 from data.workspace import Workspace
 
 __all__ = ["ACTIONS", "MAX_DETAIL", "COLUMNS", "record", "read_audit", "audit_path", "cli_user"]
@@ -128,13 +130,8 @@ def read_audit(ws: Workspace, since: str | pd.Timestamp | None = None) -> pd.Dat
                     rows.append({c: entry.get(c, "") for c in COLUMNS})
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601").dt.tz_convert(tz)
-    if since is not None:
-        try:
-            start = pd.Timestamp(since)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"--since {since!r}: not a date or time (e.g. 2025-12-01)") from exc
-        if pd.isna(start):
-            raise ValueError(f"--since {since!r}: not a date or time (e.g. 2025-12-01)")
+    start = time_argument(since, "--since", "2025-12-01")
+    if start is not None:
         start = start.tz_localize(tz) if start.tzinfo is None else start.tz_convert(tz)
         frame = frame[frame["time"] >= start]
     return frame.reset_index(drop=True)

@@ -74,7 +74,7 @@ from data.ingest_values import (
     to_arrow as _to_arrow,
 )
 from data.ingest_write import sort_columns_in_place, write_incidents
-from data.times import parse_times
+from data.times import parse_times, time_argument
 from data.workspace import Workspace
 from layers.coords import COORD_SYSTEMS, projected_to_wgs84, to_wgs84
 from layers.crs import estimate_utm_crs
@@ -587,14 +587,9 @@ def _coords_note(coords: str, epsg) -> str:
 
 def _as_of_arg(as_of) -> pd.Timestamp | None:
     """``--as-of`` as a naive Timestamp (None when not given)."""
-    if as_of is None or (isinstance(as_of, str) and not as_of.strip()):
+    t = time_argument(as_of, "--as-of")
+    if t is None:
         return None
-    try:
-        t = pd.Timestamp(as_of)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"--as-of {as_of!r}: not a time (e.g. 2025-12-28 23:59)") from exc
-    if pd.isna(t):
-        raise ValueError(f"--as-of {as_of!r}: not a time (e.g. 2025-12-28 23:59)")
     if t.tz is not None:
         raise ValueError(f"--as-of {as_of!r}: give the local time without a zone (the workspace's zone applies)")
     return t

@@ -18,7 +18,7 @@ import datetime as _dt
 import numpy as np
 import pandas as pd
 
-__all__ = ["parse_times", "EXCEL_SERIAL_RANGE"]
+__all__ = ["parse_times", "time_argument", "EXCEL_SERIAL_RANGE"]
 
 #: Numbers in this range are read as Excel serial dates (days since 1899-12-30).
 EXCEL_SERIAL_RANGE: tuple[float, float] = (20000.0, 80000.0)
@@ -196,3 +196,21 @@ def _to_target(values: pd.Series, *, aware: bool, source_tz: str, target_tz: str
     )
     return local.dt.tz_convert(target_tz).dt.tz_localize(None).astype(_UNIT)
 
+
+def time_argument(value, flag: str, example: str = "2025-12-28 23:59") -> pd.Timestamp | None:
+    """A user's time argument (``--as-of``, ``--since`` …) as a Timestamp; None when not given.
+
+    Raises
+    ------
+    ValueError
+        Naming ``flag`` and the value, with an example, when it is not a date or time.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        t = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{flag} {value!r}: not a date or time (e.g. {example})") from exc
+    if pd.isna(t):
+        raise ValueError(f"{flag} {value!r}: not a date or time (e.g. {example})")
+    return t

@@ -60,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from data.workspace import Workspace
 
-__all__ = ["Transaction", "STAGING", "active", "in_transaction", "pending", "recover", "set_active"]
+__all__ = ["Transaction", "STAGING", "active", "fsync_path", "in_transaction", "pending", "recover", "set_active"]
 
 #: Folder inside the workspace holding staged transactions.
 STAGING = ".txn"
@@ -89,7 +89,7 @@ class Transaction:
         self.files = self.root / "files"
         self.files.mkdir(parents=True)
         for folder in (self.root.parent, ws.path):  # the staging folder survives a power cut too
-            _fsync_dir(folder)
+            fsync_path(folder)
         self.staged: dict[str, Path] = {}
         self.deleted: set[str] = set()
         self.done = False
@@ -163,9 +163,9 @@ class Transaction:
             raise RuntimeError("transaction already finished")
         files = sorted(rel for rel, p in self.staged.items() if p.exists())
         for rel in files:
-            _fsync_file(self.staged[rel])
+            fsync_path(self.staged[rel])
         for folder in {self.staged[rel].parent for rel in files} | {self.files}:
-            _fsync_dir(folder)
+            fsync_path(folder)
         _crash_point("staged")
         journal = {"version": self.ws.version + 1, "files": files, "delete": sorted(self.deleted)}
         tmp = self.root / (_JOURNAL + ".tmp")
@@ -174,7 +174,7 @@ class Transaction:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.root / _JOURNAL)  # the commit point
-        _fsync_dir(self.root)
+        fsync_path(self.root)
         _crash_point("committed")
         _roll_forward(self.ws.path, self.root, journal)
         self.done = True
@@ -281,11 +281,11 @@ def _roll_forward(ws_path: Path, root: Path, journal: dict[str, Any]) -> None:
         folders.add(dst.parent)
     for folder in folders:
         if folder.exists():
-            _fsync_dir(folder)
+            fsync_path(folder)
     _raise_version(ws_path, int(journal["version"]))
     _crash_point("switched")
     shutil.rmtree(root, ignore_errors=True)
-    _fsync_dir(root.parent)
+    fsync_path(root.parent)
 
 
 def _raise_version(ws_path: Path, version: int) -> None:
@@ -302,7 +302,7 @@ def _raise_version(ws_path: Path, version: int) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, vpath)
-    _fsync_dir(ws_path)
+    fsync_path(ws_path)
 
 
 def _relative(name: str) -> str:
@@ -316,15 +316,8 @@ def _key(path: Path) -> str:
     return "tx:" + os.path.realpath(path)
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file (its bytes) or a folder (its entries: a rename in it is then durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

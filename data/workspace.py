@@ -40,7 +40,7 @@ import pandas as pd
 import tomli_w
 
 from data.taxonomy import DEFAULT_GROUPS, Taxonomy
-from data.transaction import STAGING, Transaction, active, pending, recover, set_active
+from data.transaction import STAGING, Transaction, active, fsync_path, pending, recover, set_active
 
 __all__ = [
     "Config", "Workspace", "ADMIN_LEVELS", "DEFAULT_LAG_DAYS", "GENERATED_FILES", "WorkspaceError",
@@ -387,7 +387,7 @@ class Workspace:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.version_path)
-        _fsync_dir(self.path)
+        fsync_path(self.path)
         return new
 
     def write_lock(self, timeout: float | None = None):
@@ -543,14 +543,6 @@ class _WriteLock:
 
 #: Files of the workspace machinery, not of its data.
 _HOUSEKEEPING = frozenset({".lock", "version", STAGING})
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def reset_generated(path: str | Path, *, owned: Callable[[Config], bool], what: str) -> Path:

@@ -213,7 +213,7 @@ def test_weekly_briefing_button_offers_the_files(dash_duo, app_factory):
 
 
 def test_an_area_name_with_a_link_stays_text(dash_duo, app_workspace, tmp_path):
-    """A 区 named like a link shows as text on the map: no live <a href> to another site."""
+    """A 街道 (the board's first view) named like a link shows as text on the map: no live <a href>."""
     import shutil
 
     from app import create_app
@@ -221,11 +221,11 @@ def test_an_area_name_with_a_link_stays_text(dash_duo, app_workspace, tmp_path):
 
     shutil.copytree(app_workspace.path, tmp_path / "w")
     ws = Workspace(tmp_path / "w")
-    districts = ws.areas("district")
+    districts = ws.areas("subdistrict")
     name = '<a href="http://evil.example/x">点我</a>'
     districts.loc[0, "name"] = name
     with ws.write_lock():  # a writer switches the layer in and bumps the version
-        districts.to_parquet(ws.area_path("district"))
+        districts.to_parquet(ws.area_path("subdistrict"))
         ws.bump_version()
     dash_duo.start_server(create_app(ws))
     dash_duo.wait_for_element("#board-map path.choroplethlocation", timeout=60)
