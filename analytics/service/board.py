@@ -7,10 +7,8 @@ Names and keywords here are a contract with the app and the briefing — extend,
 
 Public functions
 ----------------
-- :func:`periods`, :func:`latest_period` — complete periods with data; :func:`as_of`,
-  :func:`partial_period` — the data's as-of time and the running (incomplete) period.
-- :func:`gaps` — complete periods whose city total is implausibly low (no data): marked
-  missing, grey on maps, imputed before fitting.
+- :func:`periods`, :func:`latest_period`, :func:`as_of`, :func:`partial_period`, :func:`gaps`
+  — which periods may be judged (from :mod:`analytics.service.periods`, re-exported here).
 - :func:`warning_table` — the four-colour table of one layer and period (GeoDataFrame).
 - :func:`kpis` — headline figures: totals, 同比, 环比, 两抢一盗, colours, chance reds.
 - :func:`trend` — one area's observed vs one-step-ahead expected and bands, with levels.
@@ -29,13 +27,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.distributions import cdf as _cdf
 from analytics.distributions import p_exceed as _p_exceed
 from analytics.distributions import quantile as _quantile
 from analytics.models import MODELS, make_model
 from analytics.present.i18n import t
 from analytics.service.cache import cached as _cached
 from analytics.service.cache import clear_cache as _clear_all
+from analytics.service.periods import (
+    FESTIVAL_FLOOR,
+    GAP_P,
+    PARTIAL,
+    all_periods,
+    as_of,
+    default_level,
+    gap_periods,
+    gaps,
+    latest_period,
+    low_totals,
+    partial_period,
+    periods,
+    raw_counts,
+    weekly_profile,
+)
 from analytics.warning import (
     LEVELS,
     Thresholds,
@@ -47,10 +60,6 @@ from analytics.warning import (
 )
 from data.calendar import (
     elapsed_share,
-    hour_profile,
-    is_complete,
-    period_end,
-    period_range,
     season_length,
 )
 from data.cube import CountMatrix, to_matrix
@@ -80,13 +89,6 @@ __all__ = [
 DEFAULT_MODEL = "eb"
 #: Colouring modes of :func:`warning_table`.
 MODES: tuple[str, ...] = ("alert", "forecast", "yoy")
-#: A complete period whose city total has ``P(X <= total) <`` this under the city-level
-#: forecast (or is zero) is a gap: missing data, not a quiet week.
-GAP_P = 0.001
-#: Share of the usual city total expected over 春节 by the gap rule (:func:`gaps`).
-FESTIVAL_FLOOR = 0.4
-#: ``period`` value meaning "the running, incomplete period" (:func:`warning_table`, :func:`kpis`).
-PARTIAL = "partial"
 
 def clear_cache() -> None:
     """Forget every cached result (tests; after editing files behind the workspace's back)."""
@@ -94,172 +96,10 @@ def clear_cache() -> None:
 
 
 # -- periods, layers, categories ------------------------------------------------------------------
-def default_level(ws) -> str:
-    """The finest admin layer present (网格 > 社区 > 街道 > 区), else the first layer."""
-    from data.workspace import ADMIN_LEVELS
-
-    layers = ws.layers()
-    if not layers:
-        raise ValueError(f"{ws.path}: no area layers; build them with `pingan areas` or `pingan demo`")
-    admin = [lv for lv in ADMIN_LEVELS if lv in layers]
-    return admin[-1] if admin else layers[0]
-
-
-def as_of(ws) -> pd.Timestamp:
-    """The workspace's "data as of" time (:meth:`data.workspace.Workspace.as_of`)."""
-    return _cached(ws, "as_of", (), ws.as_of)
-
-
-def periods(ws, freq: str = "W") -> list[pd.Timestamp]:
-    """Complete periods with counts, oldest first.
-
-    A period is complete when its end plus the reporting lag (``[periods] lag_days``, default
-    1 day) is at or before the workspace's as-of time (:func:`as_of`; the one rule,
-    :func:`data.calendar.is_complete`). The running period and one still inside the lag are
-    left out (see :func:`partial_period`). Gaps (:func:`gaps`) are complete periods too.
-    """
-    return list(_cached(ws, "periods", (freq,), lambda: _periods(ws, freq)))
-
-
-def latest_period(ws, freq: str = "W") -> pd.Timestamp:
-    """The last complete period (the default of the board, ``pingan warn`` and the brief)."""
-    ps = periods(ws, freq)
-    if not ps:
-        raise ValueError(f"{ws.path}: no complete {freq} period with data")
-    return ps[-1]
-
-
 def category_choices(ws) -> list[str]:
     """全部, then the taxonomy's groups, then the raw categories present in the counts."""
-    counts = _raw_counts(ws, default_level(ws), "W")
+    counts = raw_counts(ws, default_level(ws), "W")
     return ws.config.taxonomy.choices(sorted(pd.unique(counts["category"].astype(str))))
-
-
-def partial_period(ws, freq: str = "W") -> pd.Timestamp | None:
-    """The latest period with data that is not complete yet (the running one), else None."""
-    ps = _all_periods(ws, freq)
-    done = set(periods(ws, freq))
-    t = as_of(ws)
-    running = [p for p in ps if p not in done and p < t]
-    return running[-1] if running else None
-
-
-def _all_periods(ws, freq: str) -> pd.DatetimeIndex:
-    counts = _raw_counts(ws, default_level(ws), freq)
-    return pd.DatetimeIndex(sorted(pd.unique(counts["period"])))
-
-
-def _periods(ws, freq: str) -> pd.DatetimeIndex:
-    ps = _all_periods(ws, freq)
-    if len(ps) == 0:
-        return ps
-    return ps[is_complete(ps, freq, as_of(ws), ws.config.reporting_lag)]  # the one completeness rule
-
-
-def gaps(ws, freq: str = "W") -> pd.DataFrame:
-    """Complete periods and whether each is a gap in the data (missing, not a quiet period).
-
-    Each complete period's city total (every category, every area of the default layer) is
-    compared with a city-level forecast from the earlier non-gap periods: the median of the
-    last 8 as the mean and an NB2 dispersion from their median absolute deviation (at least
-    0.01, so ordinary weeks keep a ±10 % allowance). A period is missing when its total is zero
-    or ``P(X <= total) <`` :data:`GAP_P`; a missing period does not enter later forecasts.
-    Periods overlapping 春节 (a week before to three weeks after 正月初一) are expected at
-    :data:`FESTIVAL_FLOOR` of that mean (the demo city falls to 55–60 %; real cities as much)
-    and do not enter later baselines, so the holiday is not taken for missing data.
-
-    Returns
-    -------
-    DataFrame
-        ``period, total, expected, p_low, missing`` (expected and p_low NaN while fewer
-        than 4 earlier periods exist), oldest first.
-    """
-    return _cached(ws, "gaps", (freq,), lambda: _gaps(ws, freq)).copy()
-
-
-def _gaps(ws, freq: str) -> pd.DataFrame:
-    ps = pd.DatetimeIndex(periods(ws, freq))
-    if len(ps) == 0:
-        return pd.DataFrame({"period": ps, "total": [], "expected": [], "p_low": [], "missing": []})
-    counts = _raw_counts(ws, default_level(ws), freq)
-    by = counts.groupby("period")["count"].sum()
-    full = period_range(ps[0], ps[-1], freq)
-    totals = by.reindex(full, fill_value=0).reindex(ps).to_numpy(float)
-    expected, p_low, missing = low_totals(totals, scale=_festival_scale(ps, freq))
-    return pd.DataFrame({"period": ps, "total": totals.astype(np.int64), "expected": expected,
-                         "p_low": p_low, "missing": missing})
-
-
-def _festival_scale(ps: pd.DatetimeIndex, freq: str) -> np.ndarray:
-    from data.calendar import SPRING_FESTIVAL
-
-    start, end = ps, period_end(ps, freq)
-    scale = np.ones(len(ps))
-    for sf in SPRING_FESTIVAL:
-        hit = (start < sf + pd.Timedelta(days=21)) & (end > sf - pd.Timedelta(days=7))
-        scale[np.asarray(hit)] = FESTIVAL_FLOOR
-    return scale
-
-
-def low_totals(totals, *, scale=None, window: int = 8, min_history: int = 4, p_min: float = GAP_P,
-               alpha_floor: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Walk a city-total series and flag implausibly low values (the rule of :func:`gaps`).
-
-    ``scale`` (one factor per period, default 1) multiplies the baseline mean where a holiday
-    is known to lower the total; scaled periods do not enter later baselines.
-
-    Returns
-    -------
-    expected, p_low, missing : ndarray
-        The forecast from the earlier unflagged values, ``P(X <= total)`` under NB2 with that
-        mean, and the flag (zero, or ``p_low < p_min``).
-
-    Examples
-    --------
-    >>> _, _, miss = low_totals([100, 104, 97, 101, 99, 0, 12, 102])
-    >>> miss.tolist()
-    [False, False, False, False, False, True, True, False]
-    """
-    x = np.asarray(totals, float)
-    sc = np.ones(len(x)) if scale is None else np.asarray(scale, float)
-    if sc.shape != x.shape:
-        raise ValueError(f"scale: {sc.shape[0] if sc.ndim else 'a scalar'} factors for {len(x)} totals")
-    expected = np.full(len(x), np.nan)
-    p_low = np.full(len(x), np.nan)
-    missing = x <= 0
-    good: list[float] = []
-    for i, xi in enumerate(x):  # sequential: a flagged period leaves the later baselines
-        h = np.asarray(good[-window:])
-        if len(h) >= min_history:
-            m = float(np.median(h))
-            spread = 1.4826 * float(np.median(np.abs(h - m)))
-            a = max((spread ** 2 - m) / m ** 2, alpha_floor) if m > 0 else alpha_floor
-            expected[i] = m * sc[i]
-            p_low[i] = float(_cdf(xi, expected[i], a))
-            missing[i] = missing[i] or p_low[i] < p_min
-        if not missing[i] and sc[i] == 1:
-            good.append(float(xi))
-    return expected, p_low, missing
-
-
-def _gap_set(ws, freq: str) -> set:
-    g = gaps(ws, freq)
-    return set(pd.DatetimeIndex(g.loc[g["missing"], "period"]))
-
-
-def _profile(ws) -> np.ndarray:
-    """The city's weekday × hour profile of incidents (for pro-rating a partial period)."""
-    def compute():
-        t = pd.to_datetime(ws.incidents_frame(["occurred_at"])["occurred_at"])
-        return hour_profile(t[t <= as_of(ws)])
-
-    return _cached(ws, "hour_profile", (), compute)
-
-
-def _raw_counts(ws, level: str, freq: str) -> pd.DataFrame:
-    from data.pipeline import counts as pipeline_counts
-
-    return _cached(ws, "raw_counts", (level, freq), lambda: pipeline_counts(ws, level, freq=freq))
 
 
 def _group(ws, level: str, freq: str, category: str | None) -> tuple[pd.DataFrame, str]:
@@ -269,7 +109,7 @@ def _group(ws, level: str, freq: str, category: str | None) -> tuple[pd.DataFram
     name = canonical_name(category)
 
     def compute():
-        raw = _raw_counts(ws, level, freq)
+        raw = raw_counts(ws, level, freq)
         return group_counts(raw, ws.config.taxonomy, name)
 
     return _cached(ws, "group", (level, freq, name), compute), name
@@ -328,11 +168,11 @@ def _fit_matrix(ws, level: str, freq: str, name: str) -> np.ndarray:
     """
     def compute():
         _, ps, Y = _matrix(ws, level, freq, name)
-        holes = np.flatnonzero(ps.isin(list(_gap_set(ws, freq))))
+        holes = np.flatnonzero(ps.isin(list(gap_periods(ws, freq))))
         if len(holes) == 0:
             return Y
         out = Y.copy()
-        ok = np.flatnonzero(~ps.isin(list(_gap_set(ws, freq))))
+        ok = np.flatnonzero(~ps.isin(list(gap_periods(ws, freq))))
         for j in holes:  # one column per gap: few
             before = ok[ok < j][-4:]
             use = before if len(before) else ok[ok > j][:4]
@@ -489,7 +329,7 @@ def _partial_arg(ws, period, freq: str) -> pd.Timestamp:
     if p in set(periods(ws, freq)):
         raise ValueError(f"--period {period}: the {freq} period starting {p.date()} is complete; "
                          "drop --partial")
-    if p not in set(_all_periods(ws, freq)) or p >= now:
+    if p not in set(all_periods(ws, freq)) or p >= now:
         raise ValueError(f"--period {period}: no data in the {freq} period starting {p.date()} "
                          f"(data as of {now:%Y-%m-%d %H:%M})")
     return p
@@ -515,12 +355,12 @@ def _warning_table(ws, level, p, freq, name, mode, model, partial=False):
         obs_col = j
     due = 1.0  # share of the period's expected cases due by the as-of time
     if partial:  # compare with the part of the forecast that should have happened by now
-        due = float(elapsed_share([p], freq, as_of(ws), _profile(ws))[0])
+        due = float(elapsed_share([p], freq, as_of(ws), weekly_profile(ws))[0])
         pred = pred.copy()
         pred["mu"] = pred["mu"].to_numpy(float) * due  # a thinned NB2 keeps its alpha
         for q in (80, 95, 99):
             pred[f"q{q}"] = _quantile(q / 100, pred["mu"].to_numpy(float), pred["alpha"].to_numpy(float))
-    missing = mode != "forecast" and p in _gap_set(ws, freq)
+    missing = mode != "forecast" and p in gap_periods(ws, freq)
     mu = pred["mu"].to_numpy(float)
     alpha = pred["alpha"].to_numpy(float)
     L = season_length(freq)
@@ -733,7 +573,7 @@ def _trend(ws, area_id, level, freq, name, n_periods, model):
     th = Thresholds.from_config(ws.config.thresholds)
     pex = _p_exceed(obs, mu, al)
     levels = levels_from_p(pex, obs, th, expected=mu)
-    gap = ps[idx].isin(list(_gap_set(ws, freq)))
+    gap = ps[idx].isin(list(gap_periods(ws, freq)))
     if gap.any():  # no data: no colour (grey), no p-value
         pex = np.where(gap, np.nan, pex)
         levels = levels.copy()
