@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import _is_loopback, create_app
 from analytics.service.incidents import compstat, filter_incidents, region_mask
+from app import _is_loopback, create_app
 from pages._board_view import drill_path
 from pages._hotspots_view import selected_values
 
