@@ -32,23 +32,20 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import tomli_w
 
-from data.taxonomy import DEFAULT_GROUPS, Taxonomy
+from data.config import DEFAULT_LAG_DAYS, Config, WorkspaceError
 from data.transaction import STAGING, Transaction, active, fsync_path, pending, recover, set_active
 
 __all__ = [
     "Config", "Workspace", "ADMIN_LEVELS", "DEFAULT_LAG_DAYS", "GENERATED_FILES", "WorkspaceError",
     "WorkspaceBusy", "reset_generated",
 ]
-
-#: Reporting lag in days when ``config.toml`` has no ``[periods] lag_days``.
-DEFAULT_LAG_DAYS: float = 1.0
 
 #: Administrative levels from coarse to fine (区 > 街道 > 社区 > 网格).
 ADMIN_LEVELS: tuple[str, ...] = ("district", "subdistrict", "community", "grid")
@@ -61,10 +58,6 @@ GENERATED_FILES: tuple[str, ...] = (
 )
 
 
-class WorkspaceError(ValueError):
-    """A workspace is missing, incomplete or inconsistent (names the file)."""
-
-
 class WorkspaceBusy(WorkspaceError):
     """Another writer holds the workspace lock and did not release it in time."""
 
@@ -73,104 +66,6 @@ class WorkspaceBusy(WorkspaceError):
 # threads of one server must first agree among themselves before one takes the file lock.
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Config:
-    """Per-workspace settings, stored in ``config.toml``.
-
-    Parameters
-    ----------
-    name : str
-        City or district name shown in the app (e.g. 示范市).
-    timezone : str
-        IANA zone of the naive local times in ``occurred_at``.
-    crs : str or None
-        Projected CRS (metres) for areas, e.g. ``"EPSG:32649"``; ``None`` until estimated.
-    taxonomy : Taxonomy
-        Category groups.
-    thresholds : dict
-        Overrides of the warning thresholds (see ``analytics.warning.Thresholds``).
-    attribution : str
-        Data source and licence, shown in the app and the briefing.
-    center : tuple of float or None
-        (lon, lat) of the study area, for maps.
-    limits : dict
-        Overrides of the ingest bounds, the ``[limits]`` table (see ``data.ingest_limits.IngestLimits``).
-    periods : dict
-        The ``[periods]`` table: ``lag_days`` = reporting lag in days (default 1). A period is
-        complete when its end plus the lag is at or before the workspace's as-of time
-        (:meth:`Workspace.as_of`, :func:`data.calendar.is_complete`).
-    board : dict
-        The ``[board]`` table: ``overview`` = the level the board opens on (default
-        ``subdistrict``, 街道, when the workspace has it).
-    """
-
-    name: str = "Pingan"
-    timezone: str = "Asia/Shanghai"
-    crs: str | None = None
-    taxonomy: Taxonomy = field(default_factory=Taxonomy)
-    thresholds: dict[str, Any] = field(default_factory=dict)
-    attribution: str = ""
-    center: tuple[float, float] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    limits: dict[str, Any] = field(default_factory=dict)
-    periods: dict[str, Any] = field(default_factory=dict)
-    board: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def reporting_lag(self) -> pd.Timedelta:
-        """``[periods] lag_days`` as a Timedelta (default :data:`DEFAULT_LAG_DAYS` days)."""
-        raw = self.periods.get("lag_days", DEFAULT_LAG_DAYS)
-        try:
-            days = float(raw)
-        except (TypeError, ValueError):
-            raise WorkspaceError(f"config.toml: [periods] lag_days = {raw!r} is not a number of days") from None
-        if not 0 <= days <= 366:
-            raise WorkspaceError(f"config.toml: [periods] lag_days = {raw!r}: use 0–366 days")
-        return pd.Timedelta(days=days)
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "timezone": self.timezone}
-        if self.crs:
-            d["crs"] = self.crs
-        if self.attribution:
-            d["attribution"] = self.attribution
-        if self.center:
-            d["center"] = list(self.center)
-        d["taxonomy"] = self.taxonomy.to_dict()
-        if self.thresholds:
-            d["thresholds"] = dict(self.thresholds)
-        if self.extra:
-            d["extra"] = dict(self.extra)
-        if self.limits:
-            d["limits"] = dict(self.limits)
-        if self.periods:
-            d["periods"] = dict(self.periods)
-        if self.board:
-            d["board"] = dict(self.board)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Config:
-        known = {"name", "timezone", "crs", "taxonomy", "thresholds", "attribution", "center", "extra", "limits",
-                 "periods", "board"}
-        unknown = set(d) - known
-        if unknown:
-            raise WorkspaceError(f"config.toml: unknown setting(s) {', '.join(sorted(unknown))}")
-        return cls(
-            name=d.get("name", "Pingan"),
-            timezone=d.get("timezone", "Asia/Shanghai"),
-            crs=d.get("crs"),
-            taxonomy=Taxonomy(d.get("taxonomy", DEFAULT_GROUPS)),
-            thresholds=dict(d.get("thresholds", {})),
-            attribution=d.get("attribution", ""),
-            center=tuple(d["center"]) if d.get("center") else None,
-            extra=dict(d.get("extra", {})),
-            limits=dict(d.get("limits", {})),
-            periods=dict(d.get("periods", {})),
-            board=dict(d.get("board", {})),
-        )
 
 
 class Workspace:
