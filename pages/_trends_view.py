@@ -14,17 +14,20 @@ __all__ = ["band_figure", "year_figure", "heatmap_figure", "compstat_labels"]
 
 
 def band_figure(tr: pd.DataFrame, lang: str) -> go.Figure:
-    """Observed counts over the q80 / q95 band of the expected count, warning markers on top.
+    """Observed counts over the usual range of the expected count, warning markers on top.
 
-    ``tr`` is analytics.service.board.trend's frame: period, observed, expected, q80, q95, q99, level.
+    ``tr`` is analytics.service.board.trend's frame: period, observed, expected, q05, q80, q95,
+    q99, level. The band runs from the 5 % to the 95 % quantile (a 90 % interval) and, darker,
+    from 5 % to 80 % — from the lower quantile, never from zero.
     """
     x = pd.to_datetime(tr["period"])
+    low = tr["q05"] if "q05" in tr else pd.Series(np.zeros(len(tr)), index=tr.index)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=tr["q95"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=x, y=np.zeros(len(tr)), mode="lines", line={"width": 0}, fill="tonexty",
-                             fillcolor="rgba(29,78,137,0.12)", name=t("trend.band95", lang), hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=x, y=tr["q80"], mode="lines", line={"width": 0}, fill="tozeroy",
-                             fillcolor="rgba(29,78,137,0.18)", name=t("trend.band80", lang), hoverinfo="skip"))
+    for upper, key, alpha in (("q95", "trend.band95", 0.12), ("q80", "trend.band80", 0.18)):
+        fig.add_trace(go.Scatter(x=x, y=low, mode="lines", line={"width": 0}, showlegend=False,
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=x, y=tr[upper], mode="lines", line={"width": 0}, fill="tonexty",
+                                 fillcolor=f"rgba(29,78,137,{alpha})", name=t(key, lang), hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=x, y=tr["expected"], mode="lines", line={"color": "#1d4e89", "dash": "dot"},
                              name=t("trend.expected", lang)))
     fig.add_trace(go.Scatter(x=x, y=tr["observed"], mode="lines+markers", line={"color": "#1f2933"},

@@ -115,3 +115,15 @@ def test_serve_without_areas_says_what_to_run(tmp_path, capsys):
     capsys.readouterr()
     assert main(["serve", "--workspace", str(ws)]) == 2
     assert "pingan areas" in capsys.readouterr().err
+
+
+def test_the_trend_band_starts_at_its_lower_quantile():
+    from pages._trends_view import band_figure
+
+    tr = pd.DataFrame({"period": pd.date_range("2024-01-01", periods=3, freq="W-MON"), "observed": [5, 9, 2],
+                       "expected": [4.0, 4.0, 4.0], "q05": [1.0, 1.0, 1.0], "q80": [6.0, 6.0, 6.0],
+                       "q95": [8.0, 8.0, 8.0], "q99": [10.0, 10.0, 10.0], "level": ["green"] * 3})
+    fig = band_figure(tr, "zh")
+    fills = [i for i, tr_ in enumerate(fig.data) if tr_.fill == "tonexty"]
+    assert fills and all(list(fig.data[i - 1].y) == [1.0, 1.0, 1.0] for i in fills)  # filled from q05
+    assert not any(tr_.fill == "tozeroy" for tr_ in fig.data)
