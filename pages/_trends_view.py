@@ -44,20 +44,28 @@ def band_figure(tr: pd.DataFrame, lang: str) -> go.Figure:
     return fig
 
 
-def year_figure(frame: pd.DataFrame, end: pd.Timestamp, lang: str) -> go.Figure:
-    """Weekly counts of this year against the same weeks of last year (incidents in ``frame``)."""
+def year_figure(frame: pd.DataFrame, end: pd.Timestamp, lang: str, start: pd.Timestamp | None = None) -> go.Figure:
+    """Weekly counts of this ISO year against the same ISO weeks of last year.
+
+    Weeks without a case are drawn as zeros (not skipped and joined over); weeks before the data
+    begin (``start``, default the first incident in ``frame``) are left empty.
+    """
     fig = go.Figure()
+    iso = frame["date"].dt.isocalendar()
+    end_iso = pd.Timestamp(end).isocalendar()
+    first = pd.Timestamp(start if start is not None else (frame["date"].min() if len(frame) else end))
     for offset, key, dash_ in ((0, "trend.this_year", "solid"), (1, "trend.last_year", "dot")):
-        year = end.year - offset
-        sel = frame[frame["date"].dt.year == year]
-        weekly = sel.groupby(sel["date"].dt.isocalendar().week.astype(int)).size()
-        if offset == 0:
-            weekly = weekly[weekly.index <= end.isocalendar().week]
-        weekly = weekly[weekly.index <= 52]
-        fig.add_trace(go.Scatter(x=weekly.index, y=weekly.to_numpy(), mode="lines+markers",
+        year = end_iso.year - offset
+        last_week = end_iso.week if offset == 0 else 52
+        weeks = pd.RangeIndex(1, last_week + 1)
+        counts = iso["week"][(iso["year"] == year).to_numpy()].astype(int).value_counts()
+        y = counts.reindex(weeks, fill_value=0).astype(float)
+        monday = pd.to_datetime([pd.Timestamp.fromisocalendar(year, int(w), 1) for w in weeks])
+        y[np.asarray(monday + pd.Timedelta(days=6) < first.normalize())] = np.nan  # no data yet
+        fig.add_trace(go.Scatter(x=weeks, y=y.to_numpy(), mode="lines+markers", connectgaps=False,
                                  line={"dash": dash_}, name=f"{t(key, lang)} ({year})"))
     base_layout(fig, height=300)
-    fig.update_layout(xaxis_title="ISO week")
+    fig.update_layout(xaxis_title=t("trend.week_axis", lang))
     return fig
 
 

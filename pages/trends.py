@@ -99,6 +99,6 @@ def comparisons(area_id, category, layer, lang):
             {"name": t("trend.change", lang), "id": "change", "type": "numeric",
              "format": dash_table.FormatTemplate.percentage(1)}]
     records = table.astype(object).where(table.notna(), None).to_dict("records")
-    return (year_figure(sel, end, lang), heatmap_figure(sel, lang),
+    return (year_figure(sel, end, lang, start=frame["date"].min()), heatmap_figure(sel, lang),
             dash_table.DataTable(id="trend-compstat-table", data=records, columns=cols,
                                  style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 14}))

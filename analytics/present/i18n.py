@@ -314,6 +314,7 @@ TEXT: dict[str, dict[str, str]] = {
     "trend.series": {"zh": "发案趋势与预期区间", "en": "Cases and expected band"},
     "trend.observed": {"zh": "实际发案", "en": "Observed"},
     "trend.expected": {"zh": "预期", "en": "Expected"},
+    "trend.week_axis": {"zh": "周次（ISO）", "en": "ISO week"},
     "trend.band80": {"zh": "常态范围（5%–80%）", "en": "Usual range (5%–80%)"},
     "trend.band95": {"zh": "常态范围（5%–95%）", "en": "Usual range (5%–95%)"},
     "trend.warnings": {"zh": "预警", "en": "Warnings"},

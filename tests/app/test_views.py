@@ -127,3 +127,14 @@ def test_the_trend_band_starts_at_its_lower_quantile():
     fills = [i for i, tr_ in enumerate(fig.data) if tr_.fill == "tonexty"]
     assert fills and all(list(fig.data[i - 1].y) == [1.0, 1.0, 1.0] for i in fills)  # filled from q05
     assert not any(tr_.fill == "tozeroy" for tr_ in fig.data)
+
+
+def test_this_year_vs_last_year_draws_quiet_weeks_as_zero():
+    from pages._trends_view import year_figure
+
+    days = pd.to_datetime(["2025-01-06", "2025-01-20", "2026-01-05", "2026-01-19", "2026-02-02"])
+    fig = year_figure(pd.DataFrame({"date": days}), pd.Timestamp("2026-02-08"), "zh")
+    this, last = fig.data
+    assert list(this.x) == [1, 2, 3, 4, 5, 6] and list(this.y) == [0, 1, 0, 1, 0, 1]  # quiet weeks are zeros
+    assert np.isnan(last.y[0])  # ISO week 1 of 2025 ended before the first case: no data, not zero
+    assert list(last.y[1:4]) == [1, 0, 1] and len(last.y) == 52
