@@ -39,9 +39,8 @@ def layout(lang: str | None = None, **_query) -> html.Div:
     lang = lang_of(lang)
     svc = service()
     frame = svc.incidents()
-    end = frame["date"].max() if len(frame) else pd.Timestamp.now().normalize()
+    start, end = default_window(frame)
     first = frame["date"].min() if len(frame) else end
-    start = max(first, end - pd.Timedelta(days=89))
     cats = svc.category_choices()
     overlays = [("gistar", t("hot.gistar", lang)), ("emerging", t("hot.emerging", lang))]
     if svc.has_extra("cameras"):
@@ -84,9 +83,22 @@ def layout(lang: str | None = None, **_query) -> html.Div:
 
 
 @callback(Output("hot-map", "selectedData"), Output("hot-hour", "selectedData"),
-          Output("hot-weekday", "selectedData"), Input("hot-reset", "n_clicks"), prevent_initial_call=True)
+          Output("hot-weekday", "selectedData"), Output("hot-category", "value"),
+          Output("hot-dates", "start_date"), Output("hot-dates", "end_date"), Output("hot-hours", "value"),
+          Output("hot-weekdays", "value"), Output("hot-view", "value"), Output("hot-overlays", "value"),
+          Input("hot-reset", "n_clicks"), prevent_initial_call=True)
 def reset_selection(_n):
-    return None, None, None
+    """重置筛选: every filter and selection back to how the page opens."""
+    start, end = default_window(service().incidents())
+    return (None, None, None, service().category_choices()[0], start.date(), end.date(), [0, 23],
+            list(range(7)), "points", [])
+
+
+def default_window(frame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The page's opening window: the last 90 days of data."""
+    end = frame["date"].max() if len(frame) else pd.Timestamp.now().normalize()
+    first = frame["date"].min() if len(frame) else end
+    return max(first, end - pd.Timedelta(days=89)), end
 
 
 @callback(Output("hot-map", "figure"), Output("hot-hour", "figure"), Output("hot-weekday", "figure"),

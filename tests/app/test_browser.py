@@ -165,6 +165,11 @@ def test_hotspot_filters_change_the_charts(dash_duo, app_factory, app_workspace)
         box.click()
     until(lambda: _n_traces(dash_duo, "hot-map") >= n_traces + 2, timeout=120)
     dash_duo.driver.save_screenshot(str(OUT / "hotspots_overlays.png"))
+    # 重置筛选 puts every filter back: all weekdays, no overlays, the opening count
+    dash_duo.find_element("#hot-reset").click()
+    dash_duo.wait_for_text_to_equal("#hot-selected", f"已选 {count():,} 起案件", timeout=60)
+    assert all(box.is_selected() for box in dash_duo.find_elements("#hot-weekdays input"))
+    assert not any(box.is_selected() for box in dash_duo.find_elements("#hot-overlays input"))
     assert dash_duo.get_logs() == []
 
 
