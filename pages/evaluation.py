@@ -51,7 +51,7 @@ def show(_trigger, lang):
         msg = t("app.refused", lang)
         return refused(lang), empty_figure(msg), empty_figure(msg)
     result = svc.backtest()
-    table = backtest_table(result)
+    table = backtest_table(result, lang)
     return (dash_table.DataTable(id="evaluation-grid", data=table.to_dict("records"), sort_action="native",
                                  columns=[{"name": col_name(c, lang), "id": c} for c in table.columns],
                                  style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13}),

@@ -138,3 +138,12 @@ def test_this_year_vs_last_year_draws_quiet_weeks_as_zero():
     assert list(this.x) == [1, 2, 3, 4, 5, 6] and list(this.y) == [0, 1, 0, 1, 0, 1]  # quiet weeks are zeros
     assert np.isnan(last.y[0])  # ISO week 1 of 2025 ended before the first case: no data, not zero
     assert list(last.y[1:4]) == [1, 0, 1] and len(last.y) == 52
+
+
+def test_models_are_named_for_people():
+    from pages._evaluation_view import backtest_table
+
+    result = {"models": {"eb": {"hit_rate": {"0.05": 0.2}, "pai": {"0.05": 4.0}}, "mystery": {"hit_rate": {}, "pai": {}}}}
+    zh = backtest_table(result, "zh")["model"].tolist()
+    assert "经验贝叶斯（伽马-泊松）" in zh and "mystery" in zh and "eb" not in zh
+    assert "empirical Bayes (gamma-Poisson)" in backtest_table(result, "en")["model"].tolist()
