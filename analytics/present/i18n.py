@@ -207,7 +207,7 @@ TEXT: dict[str, dict[str, str]] = {
     "layer.subdistrict": {"zh": "街道", "en": "Subdistrict"},
     "layer.community": {"zh": "社区", "en": "Community"},
     "layer.grid": {"zh": "网格", "en": "Grid"},
-    "layer.cell": {"zh": "格网", "en": "Cell"},
+    "layer.cell": {"zh": "规则格网", "en": "Regular cell"},
     # -- board --------------------------------------------------------------------------------
     "board.title": {"zh": "预警看板", "en": "Warning board"},
     "board.whole_city": {"zh": "全市", "en": "Whole city"},
