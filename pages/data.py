@@ -7,7 +7,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dash_table, dcc, html
 
-from analytics.present.i18n import label, t
+from analytics.present.i18n import TEXT, label, t
 from analytics.service import ScopeError
 from pages._common import LANG_STORE, card, lang_of, refused, service
 
@@ -121,7 +121,8 @@ def quarantine_tables(q: pd.DataFrame, lang: str) -> html.Div:
                                       {"name": t("col.rows", lang), "id": "rows"}]),
         html.Br(),
         dash_table.DataTable(id="data-quarantine-table", data=head.to_dict("records"), page_size=15,
-                             columns=[{"name": c, "id": c} for c in head.columns], style_cell=style,
+                             columns=[{"name": t(f"col.{c}", lang) if f"col.{c}" in TEXT else c, "id": c}
+                                      for c in head.columns], style_cell=style,
                              style_table={"overflowX": "auto"}, sort_action="native"),
     ])
 
