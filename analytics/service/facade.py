@@ -254,13 +254,17 @@ class Service:
         return "grid" if "grid" in layers else self.admin_layers()[-1]
 
     def hotspots(self, method: str, *, layer: str | None = None, category: str | None = None,
-                 start=None, end=None, seed: int = 12345, permutations: int = 999) -> pd.DataFrame:
+                 start=None, end=None, seed: int = 12345, permutations: int = 999,
+                 hours=None, weekdays=None) -> pd.DataFrame:
         """One hot-spot method (:func:`analytics.service.hotspots.run_hotspots`).
 
         Area methods are computed city-wide (a statistic needs its neighbours) and only the rows
         in scope are returned; Knox needs every pair of incidents, so a grid user gets it over
-        the incidents of their own area only.
+        the incidents of their own area only. ``hours`` (inclusive pair) and ``weekdays`` (0 =
+        Monday) keep only incidents at those hours / on those days (gistar, moran, emerging).
         """
+        hours = None if hours is None else tuple(int(h) for h in hours)
+        weekdays = None if weekdays is None else tuple(sorted({int(d) for d in weekdays}))
         if method == "knox" and not self.scope.whole_city:
             ids = frozenset(self.incidents()["incident_id"].astype(str))
             return cached(self.ws, "knox_scoped", (self.scope.area_id, category, start, end, seed, permutations),
@@ -268,13 +272,37 @@ class Service:
                                                       permutations=max(permutations, 1), incident_ids=ids))
         if method != "knox":
             layer = self._layer(layer or hotspots.default_layer(self.ws, None))
-        args = (method, layer, category, start, end, seed, permutations)
+        args = (method, layer, category, start, end, seed, permutations, hours, weekdays)
         table = cached(self.ws, "hotspots", args, lambda: hotspots.run_hotspots(
             self.ws, method, layer=layer, category=category, start=start, end=end, seed=seed,
-            permutations=permutations))
+            permutations=permutations, hours=hours, weekdays=weekdays))
         if method == "knox":
             return table
         return self.scope.filter(self.ws, table, layer)
+
+    def density(self, category: str | None = None, start=None, end=None, hours=None, weekdays=None,
+                bandwidth: float = 300.0) -> dict:
+        """Quartic kernel density (incidents per km²) of the incidents in scope passing the
+        hotspot page's filters (:func:`analytics.service.incidents.filter_incidents`), on a
+        grid over the scope's incidents (:func:`analytics.service.hotspots.density_grid`;
+        ``bandwidth`` in metres, default :data:`analytics.service.hotspots.DENSITY_BANDWIDTH`);
+        cached by version, scope and filters."""
+        hours = None if hours is None else tuple(int(h) for h in hours)
+        weekdays = None if weekdays is None else tuple(sorted({int(d) for d in weekdays}))
+        args = (self.scope.area_id, category, None if start is None else str(start),
+                None if end is None else str(end), hours, weekdays, float(bandwidth))
+
+        def compute() -> dict:
+            frame = self.incidents()
+            members = self.members(category, frame["category"].unique())
+            keep = incidents.filter_incidents(frame, categories=members, start=start, end=end, hours=hours,
+                                              weekdays=weekdays).to_numpy()
+            lon, lat = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
+            box = (np.nanmin(lon), np.nanmin(lat), np.nanmax(lon), np.nanmax(lat)) if len(frame) else (0, 0, 0, 0)
+            return hotspots.density_grid(lon[keep], lat[keep], hotspots.workspace_crs(self.ws), box,
+                                         float(bandwidth))
+
+        return cached(self.ws, "density", args, compute)
 
     def intervention(self, area_ids, start, end=None, category: str | None = None, buffer: float = 500.0,
                      *, layer: str | None = None, weeks_before: int = 26, permutations: int = 99) -> dict:
