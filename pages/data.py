@@ -110,11 +110,20 @@ def quarantine_tables(q: pd.DataFrame, lang: str) -> html.Div:
     """Counts by reason, then the first rows with their original values."""
     if q.empty:
         return html.Div(t("app.no_data", lang), className="hint")
-    by = q["reason"].astype(str).value_counts().rename_axis("reason").reset_index(name="rows")
+    resolved = q["resolved"].to_numpy(bool) if "resolved" in q else None
+    open_rows = q[~resolved] if resolved is not None else q
+    by = open_rows["reason"].astype(str).value_counts().rename_axis("reason").reset_index(name="rows")
     by["reason_label"] = [label(r, lang) for r in by["reason"]]
-    head = q.head(_QUARANTINE_ROWS).astype("string").fillna("")
+    # rows still to fix first; those a later file brought in are marked, not hidden
+    head = pd.concat([open_rows, q[resolved]] if resolved is not None else [q]).head(_QUARANTINE_ROWS)
+    if resolved is not None:
+        head = head.assign(resolved=[t("data.resolved_yes", lang) if v else "" for v in head["resolved"]])
+    head = head.astype("string").fillna("")
     style = {"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13, "textAlign": "left"}
+    n_resolved = int(resolved.sum()) if resolved is not None else 0
     return html.Div([
+        html.Div(t("data.resolved", lang, n=f"{n_resolved:,}"), className="hint", id="data-resolved")
+        if n_resolved else html.Div(),
         dash_table.DataTable(id="data-reasons", data=by.to_dict("records"), style_cell=style,
                              columns=[{"name": t("col.reason", lang), "id": "reason_label"},
                                       {"name": t("col.reason_code", lang), "id": "reason"},

@@ -356,8 +356,12 @@ class Service:
         return cached(self.ws, "summary", (), compute)
 
     def quarantine(self) -> pd.DataFrame:
+        """Every quarantined row with its reason, and ``resolved``: True when a later file brought
+        the same incident in (its id is among the incidents now), so the office sees what is
+        still to fix. Rows quarantined as ``duplicate_id`` are never "resolved" that way."""
         self.scope.require("data")
-        return cached(self.ws, "quarantine", (), self.ws.quarantine)
+        return cached(self.ws, "quarantine", (), lambda: _with_resolved(
+            self.ws.quarantine(), self.ws.incidents_frame(["incident_id"])["incident_id"]))
 
     def backtest(self) -> dict:
         """The workspace's model evaluation (:mod:`analytics.service.evaluation`)."""
@@ -457,3 +461,23 @@ def _plain_geojson(geometry: dict) -> str:
         return x
 
     return json.dumps({"type": geometry["type"], "coordinates": plain(geometry["coordinates"])})
+
+
+def _with_resolved(q: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """``q`` with a ``resolved`` column (see :meth:`Service.quarantine`)."""
+    from data.columns import map_columns
+
+    resolved = np.zeros(len(q), dtype=bool)
+    if len(q) and "source_file" in q:
+        known = set(ids.astype(str))
+        for _, rows in q.groupby("source_file", sort=False):
+            present = [c for c in rows.columns if rows[c].notna().any()]
+            try:
+                column = map_columns(present).get("incident_id")
+            except ValueError:  # the file's headers name no id: nothing to match on
+                column = None
+            if column is None:
+                continue
+            hit = rows[column].astype("string").isin(known).to_numpy() & (rows["reason"] != "duplicate_id").to_numpy()
+            resolved[q.index.get_indexer(rows.index)] = hit
+    return q.assign(resolved=resolved)
