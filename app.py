@@ -15,6 +15,7 @@ Run ``python app.py`` (demo workspace) or ``pingan serve --workspace W``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import sys
@@ -368,7 +369,35 @@ def build_parser() -> argparse.ArgumentParser:
     from data.accounts_cli import add_parsers  # pingan user add|list|remove|passwd, pingan audit
 
     add_parsers(sub)
+    for name in _WITH_PROGRESS:  # long work: a progress bar on stderr when it is a terminal
+        sub.choices[name].add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return p
+
+
+#: Subcommands that draw a progress bar (on a terminal's stderr, unless ``--quiet``).
+_WITH_PROGRESS = ("demo", "fetch", "ingest", "backtest", "brief")
+
+
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace, what: str):
+    """A ``progress(fraction, label)`` callback drawing a tqdm bar on stderr, for a ``with``.
+
+    Yields ``None`` (no bar, clean output) with ``--quiet`` or when stderr is not a terminal
+    (pipes, tests, CI). The bar is removed when the work ends; results go to stdout as before.
+    """
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=100, desc=what, file=sys.stderr, leave=False, dynamic_ncols=True,
+              bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}") as bar:
+        def update(fraction: float, label: str = "") -> None:
+            bar.n = max(bar.n, min(100.0, 100.0 * float(fraction)))
+            bar.set_postfix_str(label, refresh=False)
+            bar.refresh()
+
+        yield update
 
 
 def _mapping(pairs: list[str]) -> dict[str, str]:
@@ -413,23 +442,27 @@ def _run(args: argparse.Namespace) -> int:
         from data.demo import build_demo
 
         kw = {k: getattr(args, k) for k in ("seed", "incidents", "end", "years") if getattr(args, k) is not None}
-        summary = build_demo(args.workspace, **kw)
+        with _progress(args, "demo") as progress:
+            summary = build_demo(args.workspace, progress=progress, **kw)
         print(summary if isinstance(summary, str) else json.dumps(summary, ensure_ascii=False, indent=1, default=str))
     elif cmd == "fetch":
         from data.fetch import fetch_city
 
-        print(fetch_city(args.city, args.workspace or f"workspace-{args.city}"))
+        with _progress(args, f"fetch {args.city}") as progress:
+            text = fetch_city(args.city, args.workspace or f"workspace-{args.city}", progress=progress)
+        print(text)
     elif cmd == "ingest":
         from data.ingest import ingest_files
         from data.workspace import Workspace
 
         with Workspace(args.workspace).transaction(timeout=args.wait):  # one version; busy: exit 2
             ws = Workspace.create(args.workspace)
-            report = ingest_files(
-                args.files, ws, mapping=_mapping(args.map), coords=args.coords, epsg=args.epsg,
-                encoding=args.encoding, timezone=args.timezone, boundary=args.boundary,
-                as_of=args.as_of,
-            )
+            with _progress(args, "ingest") as progress:
+                report = ingest_files(
+                    args.files, ws, mapping=_mapping(args.map), coords=args.coords, epsg=args.epsg,
+                    encoding=args.encoding, timezone=args.timezone, boundary=args.boundary,
+                    as_of=args.as_of, progress=progress,
+                )
             print(report.summary())
             from data.pipeline import refresh  # after ingest: input errors are reported first
 
@@ -490,10 +523,11 @@ def _run(args: argparse.Namespace) -> int:
     elif cmd == "backtest":
         from analytics.service.evaluation import backtest_file
 
-        result = backtest_file(
-            args.incidents, cell=args.cell, freq=args.freq, start=args.start, end=args.end,
-            category=args.category, models=args.models,
-        )
+        with _progress(args, "backtest") as progress:
+            result = backtest_file(
+                args.incidents, cell=args.cell, freq=args.freq, start=args.start, end=args.end,
+                category=args.category, models=args.models, progress=progress,
+            )
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"wrote {args.json_out}")
@@ -518,8 +552,9 @@ def _run(args: argparse.Namespace) -> int:
         from analytics.present.brief import make_brief
         from data.workspace import Workspace
 
-        paths = make_brief(Workspace(args.workspace), week=args.week, out=args.out, lang=args.lang,
-                           level=args.level)
+        with _progress(args, "brief") as progress:
+            paths = make_brief(Workspace(args.workspace), week=args.week, out=args.out, lang=args.lang,
+                               level=args.level, progress=progress)
         for p in (paths.values() if isinstance(paths, dict) else paths):
             print(p)
     elif cmd in ("user", "audit"):

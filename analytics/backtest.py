@@ -101,8 +101,11 @@ def _rolling(m: CountMatrix, model, test_periods, *, neighbours=None, parent=Non
 
 
 def _rolling_arrays(m: CountMatrix, model, test, *, neighbours=None, parent=None,
-                    statistic=False):
-    """``(mu, alpha, statistic, seconds)``, arrays of shape ``(len(test), len(m.keys))``."""
+                    statistic=False, tick: Callable[[int], None] | None = None):
+    """``(mu, alpha, statistic, seconds)``, arrays of shape ``(len(test), len(m.keys))``.
+
+    ``tick(i)`` is called after the ``i``-th (1-based) test period has been forecast.
+    """
     factory = (lambda: make_model(model, neighbours=neighbours, parent=parent)) \
         if isinstance(model, str) else model
     shape = (len(test), len(m.keys))
@@ -121,6 +124,8 @@ def _rolling_arrays(m: CountMatrix, model, test, *, neighbours=None, parent=None
         mu[i], alpha[i] = mu_i[:, 0], alpha_i[:, 0]
         if statistic:
             stat[i] = fitted.alarm_statistic(m.keys.assign(count=m.Y[:, j]))["statistic"].to_numpy()
+        if tick is not None:
+            tick(i + 1)
     return mu, alpha, stat, seconds
 
 
@@ -207,13 +212,16 @@ def _scores(mu: np.ndarray, alpha: np.ndarray, obs: np.ndarray, sparse: np.ndarr
 
 def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[ModelSpec] | None = None,
                     neighbours=None, parent=None, sparse_mean: float = 0.5,
-                    progress: Callable[[str, dict], None] | None = None) -> dict:
+                    on_model: Callable[[str, dict], None] | None = None,
+                    progress: Callable[[float, str], None] | None = None) -> dict:
     """Rolling-origin scores of each model on tidy counts (one category, or summed over all).
 
     Returns ``{"n_cells", "n_periods", "n_events", "freq", "models": {name: scores}}`` where
     scores hold ``hit_rate``/``pai``/``pei`` by share, ``crps``, ``log_score``,
     ``coverage_80/90/95``, ``coverage_90_sparse`` (cells whose training mean is below
-    ``sparse_mean``) and ``seconds``. ``progress(name, scores)`` is called after each model.
+    ``sparse_mean``) and ``seconds``. ``on_model(name, scores)`` is called after each model;
+    ``progress(fraction, label)`` after each forecast test period, with non-decreasing fractions
+    ending at 1.0 (label: the model and the period count, e.g. ``"glm 12/51"``).
     """
     counts = _single_category(counts)
     m = to_matrix(counts)
@@ -235,13 +243,21 @@ def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[M
         "freq": m.freq,
         "models": {},
     }
-    for spec in names:
+    per_model = len(test) + 1  # each test period, then the scores
+    steps = len(names) * per_model
+    for n_done, spec in enumerate(names):
         name = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
+        tick = None
+        if progress is not None:
+            def tick(i: int, name=name, base=n_done * per_model) -> None:
+                progress((base + i) / steps, f"{name} {i}/{per_model - 1}")
         mu, alpha, _, seconds = _rolling_arrays(m, spec, test, neighbours=neighbours,
-                                                parent=parent)
+                                                parent=parent, tick=tick)
         result["models"][name] = _scores(mu, alpha, obs, sparse, seconds)
         if progress is not None:
-            progress(name, result["models"][name])
+            progress((n_done + 1) * per_model / steps, name)
+        if on_model is not None:
+            on_model(name, result["models"][name])
     return result
 
 
@@ -451,7 +467,7 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
 
 def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W", start, end=None,
                        category: str | None = None, models: Sequence[str] | None = None,
-                       crs=None) -> dict:
+                       crs=None, progress: Callable[[float, str], None] | None = None) -> dict:
     """Backtest every model (or ``models``) on incidents gridded at ``cell`` m.
 
     ``incidents`` holds ``occurred_at, lon, lat`` (already cut to ``category``, which only labels
@@ -460,7 +476,8 @@ def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W",
     Returns the JSON of design.md: ``n_cells, n_periods, n_events, cell_m, freq, models{name:
     {hit_rate, pai, pei (keys "0.01", "0.05", "0.10"), crps, coverage_90, seconds, …}}`` plus
     ``log_score``, ``coverage_80``, ``coverage_95``, ``coverage_90_sparse`` per model and the
-    top-level ``start``, ``end``, ``category``.
+    top-level ``start``, ``end``, ``category``. ``progress(fraction, label)`` is called as work
+    advances (see :func:`backtest_counts`).
     """
     if freq not in ("W", "M", "D"):
         raise ValueError(f"--freq {freq!r}: expected W, M or D")
@@ -477,8 +494,10 @@ def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W",
     start_p = periods[periods >= start_ts]
     if len(start_p) == 0:
         raise ValueError(f"--start {start}: after the last complete period {periods[-1].date()}")
+    if progress is not None:
+        progress(0.0, "grid")
     result = backtest_counts(counts, start=start_p[0], end=end_ts, models=models,
-                             neighbours=info["neighbours"])
+                             neighbours=info["neighbours"], progress=progress)
     out = {
         "n_cells": result["n_cells"],
         "n_periods": result["n_periods"],

@@ -67,7 +67,7 @@ def main() -> None:
               f"(elapsed {time.perf_counter() - t_models:.0f} s)", flush=True)
 
     result = backtest_counts(counts, start=start, end=args.end, models=names,
-                             neighbours=info["neighbours"], progress=progress)
+                             neighbours=info["neighbours"], on_model=progress)
     models_seconds = time.perf_counter() - t_models
     ms = result["models"]
     print(f"\n{result['n_cells']:,} cells, {result['n_periods']} test weeks, "

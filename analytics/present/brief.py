@@ -33,6 +33,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +122,8 @@ def deliver_brief(svc, week=None, lang: str = "zh") -> dict[str, str]:
 
 
 def make_brief(ws, *, week: str | pd.Timestamp | None = None, out: str | Path,
-               lang: str = "zh", level: str | None = None) -> dict[str, Path]:
+               lang: str = "zh", level: str | None = None,
+               progress: Callable[[float, str], None] | None = None) -> dict[str, Path]:
     """Write the weekly briefing of ``week`` (default: the latest complete week) into ``out``.
 
     Parameters
@@ -135,6 +137,8 @@ def make_brief(ws, *, week: str | pd.Timestamp | None = None, out: str | Path,
         Language of every file but ``summary`` (which holds both).
     level : str, optional
         Area layer to brief (default: the board's, :func:`analytics.service.board.default_level`).
+    progress : callable, optional
+        ``progress(fraction, label)``, called as each stage starts and once with 1.0 at the end.
 
     Returns
     -------
@@ -153,10 +157,12 @@ def make_brief(ws, *, week: str | pd.Timestamp | None = None, out: str | Path,
     t0 = time.perf_counter()
     period = _resolve_week(ws, week)  # a wrong --week fails before any browser starts
     # Start the browser now: it launches in kaleido's thread while we read the board.
+    if progress is not None:
+        progress(0.0, "gather")
     with FigureRenderer() as renderer:
         data = gather(ws, week=period, level=level, lang=lang)
         TIMINGS["gather"] = time.perf_counter() - t0
-        paths = render_brief(data, out, lang=lang, renderer=renderer)
+        paths = render_brief(data, out, lang=lang, renderer=renderer, progress=progress)
     TIMINGS["total"] = time.perf_counter() - t0
     return paths
 
@@ -211,11 +217,14 @@ def gather(ws, *, week: str | pd.Timestamp | None = None, level: str | None = No
 
 
 def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh",
-                 renderer: FigureRenderer | None = None) -> dict[str, Path]:
+                 renderer: FigureRenderer | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> dict[str, Path]:
     """Render gathered :class:`BriefData` to PNG, PDF, HTML, Word, Excel and text files in ``out``.
 
-    ``renderer`` is an open :class:`FigureRenderer` to reuse (else one is opened here).
+    ``renderer`` is an open :class:`FigureRenderer` to reuse (else one is opened here);
+    ``progress(fraction, label)`` is told each stage (fractions 0.3 … 1.0, rendering after gathering).
     """
+    step = progress if progress is not None else (lambda fraction, label: None)
     from analytics.present.brief_figures import _title
 
     out = Path(out)
@@ -228,6 +237,7 @@ def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh",
         "xlsx": out / f"{stem}.xlsx", "summary": out / f"{stem}.txt",
     }
     paths["summary"].write_text(f"{texts['zh']}\n\n{texts['en']}\n", encoding="utf-8")
+    step(0.3, "figures")
     figures = _figures(data, lang, hover=False)
     title = _title(data.city, lang)
     heading = f"{title} · {week_title(data.period, lang)}"
@@ -237,6 +247,7 @@ def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh",
             tempfile.TemporaryDirectory(prefix="pingan-brief-") as tmp:
         TIMINGS["kaleido_start"] = time.perf_counter() - t0
         t1 = time.perf_counter()
+        step(0.35, "png")
         for key, (w, h, scale) in {"png": (1920, 1080, 1), "png_a4": (1754, 1240, 2)}.items():
             fig = board_figure(data.table, data.facts, texts[lang], city=data.city,
                                outlines=data.outlines, parents=data.parents, lang=lang,
@@ -244,10 +255,12 @@ def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh",
             r.write_png(fig, paths[key], width=w, height=h, scale=scale)
         TIMINGS["png"] = time.perf_counter() - t1
         t1 = time.perf_counter()
+        step(0.5, "svg")
         svgs = {k: fix_svg_ids(r.svg(f), k) for k, f in figures.items()}
         TIMINGS["svg"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         images = {}
+        step(0.6, "docx/xlsx")
         for k, f in figures.items():  # the Word file's charts
             images[k] = r.write_png(f, Path(tmp) / f"{k}.png", width=f.layout.width,
                                     height=f.layout.height, scale=2)
@@ -258,6 +271,7 @@ def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh",
         TIMINGS["office"] = time.perf_counter() - t1
         doc = dict(title=heading, heading=heading, footer=footer, lang=lang)
         t1 = time.perf_counter()
+        step(0.75, "html/pdf")
         live = _sections(data, texts, _figures(data, lang, hover=True), lang)
         paths["html"].write_text(render_document(live, interactive=True, **doc), encoding="utf-8")
         page = Path(tmp) / f"{stem}.html"
@@ -265,6 +279,7 @@ def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh",
         print_pdf(page, paths["pdf"])
     normalise_pdf(paths["pdf"], title=heading, subject=texts[lang], date=_pdf_date(data))
     TIMINGS["pdf_html"] = time.perf_counter() - t1
+    step(1.0, "done")
     return paths
 
 

@@ -58,13 +58,13 @@ def _stored_or_run(ws) -> dict:
 
 
 def backtest_file(path: str | Path, *, cell: float, freq: str = "W", start, end=None,
-                  category: str | None = None, models=None) -> dict:
+                  category: str | None = None, models=None, progress=None) -> dict:
     """``pingan backtest --incidents FILE``: read a canonical incident file and backtest it.
 
-    See :func:`analytics.backtest.backtest_incidents` for the JSON.
+    See :func:`analytics.backtest.backtest_incidents` for the JSON and ``progress``.
     """
     return backtest_incidents(read_incidents(path, category), cell=cell, freq=freq, start=start,
-                              end=end, category=category, models=models)
+                              end=end, category=category, models=models, progress=progress)
 
 
 def read_incidents(path: str | Path, category: str | None = None) -> pd.DataFrame:
