@@ -16,7 +16,8 @@ from analytics.service.maps import polygons_xy
 from pages._common import base_layout, layout_dict
 from pages._maps import plain_text
 
-__all__ = ["selected_values", "incident_map", "count_bar", "class_traces", "HOT_COLORS"]
+__all__ = ["selected_values", "incident_map", "density_trace", "count_bar", "class_traces", "HOT_COLORS",
+           "DENSITY_COLORS", "DENSITY_FLOOR"]
 
 #: Hot/cold class colours (ArcGIS-like reds and blues).
 HOT_COLORS: dict[str, str] = {
@@ -32,9 +33,30 @@ def selected_values(selected: dict | None) -> list | None:
     return sorted({p["x"] for p in selected["points"]})
 
 
+#: Kernel density colours: transparent below :data:`DENSITY_FLOOR` of the peak, so the outlines
+#: and the quiet parts of the city stay visible; then yellow → dark red.
+DENSITY_COLORS = [[0.0, "rgba(255,255,178,0.35)"], [0.25, "#fecc5c"], [0.5, "#fd8d3c"],
+                  [0.75, "#f03b20"], [1.0, "#bd0026"]]
+DENSITY_FLOOR = 0.03
+
+
+def density_trace(surface: dict, lang: str) -> dict:
+    """A heatmap of the service's kernel density (:meth:`Service.density`) on its lon/lat nodes,
+    in incidents per km², with values under :data:`DENSITY_FLOOR` of the peak left out."""
+    z = np.asarray(surface["density"], dtype=float)
+    peak = float(z.max()) if z.size else 0.0
+    z = np.where(z >= DENSITY_FLOOR * peak, np.round(z, 2), np.nan) if peak > 0 else np.full(z.shape, np.nan)
+    unit = t("hot.density_unit", lang)
+    return {"type": "heatmap", "x": np.round(surface["lon"], 6), "y": np.round(surface["lat"], 6), "z": z,
+            "zmin": 0, "zmax": peak or 1, "colorscale": DENSITY_COLORS, "zsmooth": "best", "opacity": 0.8,
+            "name": t("hot.density", lang), "hovertemplate": "%{z:.1f} " + unit + "<extra></extra>",
+            "colorbar": {"thickness": 10, "len": 0.5, "title": {"text": unit, "side": "right"}}}
+
+
 def incident_map(svc, frame: pd.DataFrame, view: str, lang: str, overlays: dict, outline_layer: str,
-                 height: int = 620) -> dict:
-    """Points / density / grid counts of ``frame`` with area outlines and overlay layers.
+                 height: int = 620, density: dict | None = None) -> dict:
+    """Points (or the kernel ``density`` surface under faint points) of ``frame`` with area
+    outlines and overlay layers.
 
     A plain figure dict with rounded coordinates: tens of thousands of points serialise in
     tens of milliseconds (``go.Figure`` validation would cost more than the data).
@@ -46,15 +68,8 @@ def incident_map(svc, frame: pd.DataFrame, view: str, lang: str, overlays: dict,
     lon, lat = polygons_xy(svc.layer_geojson(outline_layer))
     data.append({"type": "scattergl", "x": lon, "y": lat, "mode": "lines", "hoverinfo": "skip",
                  "line": {"color": "#8a94a3", "width": 1}, "showlegend": False})
-    if view == "density" and len(frame):
-        data.append({"type": "histogram2dcontour", "x": lon_pts, "y": lat_pts, "colorscale": "YlOrRd",
-                     "ncontours": 12, "showscale": False, "opacity": 0.7, "hoverinfo": "skip",
-                     "contours": {"coloring": "fill", "showlines": False}, "name": t("hot.density", lang)})
-    elif view == "grid" and len(frame):
-        data.append({"type": "histogram2d", "x": lon_pts, "y": lat_pts, "nbinsx": 60, "nbinsy": 60,
-                     "colorscale": [[0, "rgba(255,255,255,0)"], [0.001, "#fff3b0"], [1, "#b10026"]],
-                     "colorbar": {"thickness": 10, "len": 0.5, "title": {"text": t("col.count", lang)}},
-                     "name": t("hot.grid_counts", lang)})
+    if view == "density" and density is not None:
+        data.insert(0, density_trace(density, lang))  # under the outlines and the overlays
     # Points are always drawn (faint under a surface) so box / lasso selection works in every view.
     cats = frame["category"].astype(str)
     names = {c: label(c, lang) for c in cats.unique()}

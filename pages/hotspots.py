@@ -1,4 +1,4 @@
-"""热点分析 — incidents as points / density / grid counts, filters (category, dates, hour,
+"""热点分析 — incidents as points / kernel density (the service's quartic KDE), filters (category, dates, hour,
 weekday), cross-filtering between the map and the charts, Gi* / emerging / camera overlays and
 the near-repeat (Knox) table."""
 
@@ -59,7 +59,7 @@ def layout(lang: str | None = None, **_query) -> html.Div:
                 value=list(range(7)), inline=True, className="radio")),
             control(t("ctl.view", lang), dcc.RadioItems(
                 id="hot-view", options=[{"label": t(k, lang), "value": v} for v, k in
-                                        (("points", "hot.points"), ("density", "hot.density"), ("grid", "hot.grid_counts"))],
+                                        (("points", "hot.points"), ("density", "hot.density"))],
                 value="points", inline=True, className="radio")),
             control(t("ctl.layers", lang), dcc.Checklist(
                 id="hot-overlays", options=[{"label": lab, "value": v} for v, lab in overlays], value=[],
@@ -119,8 +119,12 @@ def render(category, start, end, hours, weekdays, view, overlays, map_sel, hour_
     on_map = base & filter_incidents(frame, hours=_span(hour_pick), weekdays=wd_pick)
     both = on_map & in_region
     layers = svc.admin_layers()
-    fig_map = incident_map(svc, frame[on_map], view, lang, _overlays(svc, overlays or [], category, start, end, lang),
-                           layers[min(1, len(layers) - 1)])
+    # the map's incidents = the filters ∩ the bars picked: the KDE and the overlays take the same
+    map_hours, map_days = effective_filters(hours, weekdays, hour_pick, wd_pick)
+    surface = svc.density(category, start, end, map_hours, map_days) if view == "density" else None
+    fig_map = incident_map(svc, frame[on_map], view, lang,
+                           _overlays(svc, overlays or [], category, start, end, lang, map_hours, map_days),
+                           layers[min(1, len(layers) - 1)], density=surface)
     wd_labels = {d: t(f"wd.{d}", lang) for d in range(7)}
     return (fig_map,
             count_bar(frame.loc[by_hour, "hour"].value_counts().reindex(range(24), fill_value=0), lang,
@@ -129,7 +133,9 @@ def render(category, start, end, hours, weekdays, view, overlays, map_sel, hour_
                       t("hot.by_weekday", lang), wd_pick, wd_labels),
             count_bar(frame.loc[both, "category"].value_counts().head(12), lang, t("hot.by_category", lang),
                       labels={c: label(c, lang) for c in members}),
-            t("hot.selected", lang, n=f"{int(both.sum()):,}"))
+            t("hot.selected", lang, n=f"{int(both.sum()):,}")
+            + ("" if surface is None else " · " + t("hot.density_note", lang, h=f"{surface['bandwidth_m']:g}",
+                                                     cell=f"{surface['cell_m']:.0f}")))
 
 
 @callback(Output("hot-knox", "children"), Input("hot-category", "value"), Input("hot-dates", "start_date"),
@@ -171,16 +177,33 @@ def export_incidents(n, category, start, end, hours, weekdays, map_sel, hour_sel
     return dcc.send_bytes(data, name)
 
 
-def _overlays(svc, chosen: list[str], category, start, end, lang) -> dict:
-    """Overlay traces: Gi* and emerging classes and the cameras, from the service."""
+def effective_filters(hours, weekdays, hour_pick: list | None, wd_pick: list | None) -> tuple[tuple, list]:
+    """The hours (inclusive pair) and weekdays of the incidents on the map: the sliders and
+    checkboxes narrowed by the bars picked in the hour / weekday charts (no weekday = none)."""
+    low, high = (int(h) for h in (hours or (0, 23)))
+    days = sorted({int(d) for d in (range(7) if weekdays is None else weekdays)})
+    if hour_pick:
+        low, high = max(low, int(min(hour_pick))), min(high, int(max(hour_pick)))
+    if wd_pick:
+        days = sorted(set(days) & {int(d) for d in wd_pick})
+    if low > high:  # the picked hours lie outside the slider's range: nothing is on the map
+        return (0, 23), []
+    return (low, high), days
+
+
+def _overlays(svc, chosen: list[str], category, start, end, lang, hours=(0, 23), weekdays=range(7)) -> dict:
+    """Overlay traces: Gi* and emerging classes (of the incidents at ``hours`` on ``weekdays``,
+    as the points) and the cameras, from the service."""
     out: dict = {"classes": []}
     layer = svc.hotspot_layer()
-    if "gistar" in chosen:
+    weekdays = list(weekdays)
+    if "gistar" in chosen and weekdays:
         table = svc.hotspots("gistar", layer=layer, category=category, start=start, end=end,
-                             seed=12345, permutations=99)
+                             seed=12345, permutations=99, hours=hours, weekdays=weekdays)
         out["classes"] += class_traces(svc, layer, table, lang, HOT_COLORS)
-    if "emerging" in chosen:
-        table = svc.hotspots("emerging", layer=layer, category=category, seed=12345, permutations=99)
+    if "emerging" in chosen and weekdays:
+        table = svc.hotspots("emerging", layer=layer, category=category, seed=12345, permutations=99,
+                             hours=hours, weekdays=weekdays)
         out["classes"] += class_traces(svc, layer, table, lang, _EMERGING_COLORS, column="category")
     if "cameras" in chosen:
         out["cameras"] = svc.cameras()
