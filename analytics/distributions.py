@@ -133,16 +133,56 @@ def crps(observed, mu, alpha) -> np.ndarray:
     """
     y, mu_raw, al = np.broadcast_arrays(np.asarray(observed, dtype=float),
                                         np.asarray(mu, dtype=float), np.asarray(alpha, dtype=float))
+    shape = y.shape
+    y, mu_raw, al = y.ravel(), mu_raw.ravel(), al.ravel()
     m, nb, n, p = _prep(mu_raw, al)
+    # the mean of the NB2 scipy evaluates (1 - p rounds when alpha*mu is tiny): one distribution
+    m = np.where(nb, n * (1.0 - p) / p, m)
     fy = np.floor(y)
     with np.errstate(invalid="ignore", over="ignore"):
         f_y = np.where(nb, stats.nbinom.cdf(fy, n, p), stats.poisson.cdf(fy, m))
         g_y = np.where(nb, stats.nbinom.cdf(fy - 1, n + 1, p), stats.poisson.cdf(fy - 1, m))
         abs_dev = y * (2 * f_y - 1) + m * (1 - 2 * g_y)
-        q = 1.0 - p
-        half = np.where(
-            nb,
-            m / (1 + q) * special.hyp2f1(1 - n, 0.5, 2.0, 4 * q / (1 + q) ** 2),
-            m * (special.ive(0, 2 * m) + special.ive(1, 2 * m)),
-        )
-    return abs_dev - half
+        half = m * (special.ive(0, 2 * m) + special.ive(1, 2 * m))  # Poisson
+        closed = nb & (n <= _HYP2F1_MAX_N)
+        q = 1.0 - p[closed]
+        half[closed] = m[closed] / (1 + q) * special.hyp2f1(1 - n[closed], 0.5, 2.0,
+                                                             4 * q / (1 + q) ** 2)
+        near = nb & (n > _HYP2F1_MAX_N) & np.isfinite(m)
+        if near.any():
+            half[near] = _half_gini_by_sum(n[near], p[near])
+    half[np.isnan(mu_raw) | np.isnan(al)] = np.nan
+    return (abs_dev - half).reshape(shape)
+
+
+#: scipy's ``hyp2f1`` loses digits as ``|a| = n - 1`` grows (NaN past a few 10^4);
+#: NB2 rows with a size ``n`` above 1000 (``alpha < 1e-3``) sum over their (short, near-Poisson) support instead.
+_HYP2F1_MAX_N = 1e3
+#: Tail mass left out of that sum on each side (its share of the score is below 1e-13).
+_TAIL = 1e-16
+#: Elements per block of the sum (bounds the memory of one block to ~50 MB).
+_BLOCK = 2_000_000
+
+
+def _half_gini_by_sum(n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``E|X - X'| / 2 = sum_k F(k) (1 - F(k))`` for NB(n, p) by a sum over the central support.
+
+    Used for sizes ``n`` beyond :data:`_HYP2F1_MAX_N`, where the distribution is nearly Poisson and
+    its support short (about ``16 sd`` wide); rows are summed in blocks of similar width.
+    """
+    lo = np.maximum(stats.nbinom.ppf(_TAIL, n, p) - 1, 0)
+    hi = stats.nbinom.isf(_TAIL, n, p) + 1
+    width = (hi - lo + 1).astype(np.int64)
+    out = np.empty(n.size)
+    order = np.argsort(width, kind="stable")
+    s = 0
+    while s < order.size:
+        rows = max(1, _BLOCK // int(width[order[s]]))
+        rows = max(1, _BLOCK // int(width[order[min(s + rows, order.size) - 1]]))  # widest last
+        idx = order[s : s + rows]
+        k = lo[idx, None] + np.arange(int(width[idx].max()))[None, :]
+        F = stats.nbinom.cdf(k, n[idx, None], p[idx, None])
+        S = stats.nbinom.sf(k, n[idx, None], p[idx, None])
+        out[idx] = (F * S).sum(axis=1)
+        s += rows
+    return out
