@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analytics.distributions import cdf, crps, dist_name, logpmf, p_exceed, quantile
+from analytics.distributions import POISSON_ALPHA, cdf, crps, dist_name, logpmf, p_exceed, quantile
 
 
 def test_poisson_tail_hand_worked():
@@ -67,3 +67,48 @@ def test_crps_against_brute_force():
     assert crps([0], [1e-9], [0.0])[0] < 1e-8
     ref = sum((stats.poisson.cdf(j, 1.0) - 1) ** 2 for j in range(60))
     assert crps([0], [1.0], [0.0])[0] == pytest.approx(ref)
+
+
+# -- crps: the closed form against the definition ------------------------------------------------
+def _crps_reference(y, mu: float, alpha: float) -> np.ndarray:
+    """``sum_k (F(k) - 1{k >= y})**2`` with F the running sum of scipy's pmf, to a far quantile."""
+    ys = np.atleast_1d(np.asarray(y, dtype=float))
+    if alpha <= POISSON_ALPHA:  # the module's convention: Poisson
+        dist = stats.poisson(mu)
+    else:
+        dist = stats.nbinom(1 / alpha, 1 / (1 + alpha * mu))
+    far = dist.isf(1e-17)
+    far = far if np.isfinite(far) else dist.ppf(1 - 1e-16)
+    k = np.arange(int(max(far, ys.max())) + 50)
+    F = np.cumsum(dist.pmf(k))
+    F = np.where(F > 0.5, 1 - dist.sf(k), F)  # the upper half from sf: no rounding of 1 - F
+    # sum_k (F - 1{k >= y})^2 = sum_{k < y} F^2 + sum_{k >= y} (1 - F)^2, by cumulative sums
+    low, high = np.concatenate([[0.0], np.cumsum(F**2)]), np.cumsum(((1 - F) ** 2)[::-1])[::-1]
+    high = np.concatenate([high, [0.0]])
+    j = np.ceil(ys).astype(int)
+    return low[j] + high[j]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-9, 1e-6, 5e-4, 2e-3, 0.05, 0.7, 3.0, 25.0])
+@pytest.mark.parametrize("mu", [1e-6, 0.02, 0.8, 4.5, 60.0, 900.0])
+def test_crps_closed_form_matches_the_definition(mu, alpha):
+    ys = np.array([0, 1, 2, 7, round(mu), round(3 * mu) + 5, 4000])
+    got = crps(ys, mu, alpha)
+    ref = _crps_reference(ys, mu, alpha)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_crps_heavy_tails_and_shapes():
+    # a hot cell's wide NB2 costs no more than a quiet one: no sum over a support of ~1e6
+    y = np.array([[0, 3], [2000, 40]])
+    got = crps(y, np.array([[5000.0, 0.1], [5000.0, 2.0]]), np.array([[8.0, 0.0], [8.0, 0.3]]))
+    assert got.shape == (2, 2) and np.isfinite(got).all()
+    assert got[0, 1] == pytest.approx(_crps_reference(3, 0.1, 0.0)[0], rel=1e-9)
+    assert got[1, 1] == pytest.approx(_crps_reference(40, 2.0, 0.3)[0], rel=1e-9)
+    # E|X - y| - E|X - X'|/2 with y = 0: mu - half; an exponential-like tail keeps it below mu
+    assert 0 < got[0, 0] < 5000
+    # scalars in, a 0-d array out; NaN in, NaN out; a bigger miss scores worse
+    assert np.ndim(crps(3, 2.0, 0.5)) == 0
+    assert np.isnan(crps([1, 1], [np.nan, 1.0], [0.1, np.nan])).all()
+    assert crps(10, 2.0, 0.1) > crps(4, 2.0, 0.1) > crps(2, 2.0, 0.1)
