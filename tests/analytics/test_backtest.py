@@ -243,3 +243,71 @@ def test_cli_backtest(tmp_path):
     assert set(res["models"]) == {"mean4", "eb"} and res["cell_m"] == 500
     assert main(["backtest", "--incidents", str(tmp_path / "missing.parquet"), "--cell", "500",
                  "--start", "2023-01-02", "--json", str(out)]) == 2
+
+
+def test_backtest_progress_fractions_increase_to_one(counts):
+    periods = sorted(counts["period"].unique())
+    calls, models_done = [], []
+    r = backtest_counts(counts, start=periods[-5], models=["mean4", "glm"],
+                        progress=lambda f, label: calls.append((f, label)),
+                        on_model=lambda name, scores: models_done.append((name, scores["crps"])))
+    fractions = [f for f, _ in calls]
+    # 5 test periods + the scores, for each of two models
+    assert len(calls) == 2 * 6 and fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert 0 < fractions[0] < fractions[5] == pytest.approx(0.5)
+    assert calls[0][1] == "mean4 1/5" and calls[6][1] == "glm 1/5"
+    assert models_done == [(n, r["models"][n]["crps"]) for n in ("mean4", "glm")]
+
+
+def _run_cli(args: list[str], *, tty: bool) -> tuple[int, str, str]:
+    """``pingan ARGS`` in a subprocess; stderr a pipe, or a pseudo-terminal 100 columns wide."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import threading
+
+    cmd = [sys.executable, "-c", "import sys; from app import main; sys.exit(main(sys.argv[1:]))", *args]
+    if not tty:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        return p.returncode, p.stdout, p.stderr
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # keep the terminal's buffer from filling up
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+    finally:
+        os.close(slave)
+    reader.join(10)
+    os.close(master)
+    return p.returncode, p.stdout, b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_cli_progress_bar_only_on_a_terminal(tmp_path):
+    path, _ = _incident_file(tmp_path, n=1500)
+    args = ["backtest", "--incidents", str(path), "--cell", "500", "--start", "2023-11-06",
+            "--models", "mean4", "eb", "--json", str(tmp_path / "r.json")]
+    code, out, err = _run_cli(args, tty=False)  # piped stderr (tests, CI): no bar at all
+    assert code == 0 and err == "" and out.strip() == f"wrote {tmp_path / 'r.json'}"
+    code, out, err = _run_cli(args, tty=True)
+    assert code == 0 and "backtest" in err and "100%" in err and "eb" in err
+    assert "%|" not in out  # the bar never reaches stdout
+    code, out, err = _run_cli([*args, "--quiet"], tty=True)
+    assert code == 0 and "%|" not in err
