@@ -238,6 +238,8 @@ TEXT: dict[str, dict[str, str]] = {
     "data.resolved_yes": {"zh": "已更正", "en": "fixed"},
     "data.resolved": {"zh": "另有 {n} 行已由后续导入的文件更正（列在明细最后，不计入下方原因统计）。",
                       "en": "{n} more rows were brought in by a later file (listed last, not counted by reason below)."},
+    "ctl.date_from": {"zh": "开始日期", "en": "Start date"},
+    "ctl.date_to": {"zh": "结束日期", "en": "End date"},
     "col.below": {"zh": "下辖预警", "en": "Warnings inside"},
     "board.kpi.chance": {"zh": "偶然约 {n} 个", "en": "≈{n} by chance"},
     "board.ranking": {"zh": "一月一排位", "en": "Monthly ranking"},

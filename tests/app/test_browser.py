@@ -300,3 +300,30 @@ def test_the_wall_screen_fits_without_scrolling(dash_duo, app_factory, size):
     OUT.mkdir(exist_ok=True)
     dash_duo.driver.save_screenshot(str(OUT / f"screen_{size[0]}.png"))
     assert dash_duo.get_logs() == []
+
+
+#: Latin words a Chinese page may show: names of methods and file formats, the language button.
+ZH_ALLOWED = {"EN", "PAI", "PEI", "CRPS", "Gi", "KDE", "FDR", "Knox", "CompStat", "ISO", "WDQ", "Wald", "CSV",
+              "Excel", "PNG", "PDF", "HTML", "DOCX", "XLSX", "GCJ", "BD", "WGS"}
+
+
+def test_no_english_on_a_chinese_page(dash_duo, app_factory):
+    """Every page in zh: the visible text outside data tables (ids, file names, source columns are
+    the office's own data) has no English word beyond the allowlist."""
+    dash_duo.start_server(app_factory())
+    js = """
+      const skip = n => n.closest && (n.closest('.dash-spreadsheet-container') || n.closest('.js-plotly-plot'));
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      let out = [];
+      while (walker.nextNode()) { const n = walker.currentNode;
+        if (n.parentElement && !skip(n.parentElement) && n.parentElement.offsetParent !== null) out.push(n.textContent); }
+      return out.join(' ');"""
+    found = {}
+    for name, (path, ready) in PAGES.items():
+        dash_duo.driver.get(dash_duo.server_url + path)
+        dash_duo.wait_for_element(ready, timeout=180 if name == "evaluation" else 60)
+        time.sleep(1)
+        words = set(re.findall(r"[A-Za-z]{2,}", dash_duo.driver.execute_script(js))) - ZH_ALLOWED
+        if words:
+            found[name] = sorted(words)
+    assert found == {}
