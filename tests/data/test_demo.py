@@ -21,11 +21,22 @@ END = "2025-06-29"  # a Sunday; fixed so the tests do not depend on today's date
 SMALL = {"seed": 7, "incidents": 20_000, "years": 2, "end": END}
 
 
+#: ``(fraction, label)`` calls of the module's build (its progress callback).
+PROGRESS: list[tuple[float, str]] = []
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "ws"
-    summary = build_demo(path, **SMALL)
+    summary = build_demo(path, progress=lambda f, label: PROGRESS.append((f, label)), **SMALL)
     return Workspace(path), summary
+
+
+def test_progress_reports_each_stage_in_order(demo):
+    fractions = [f for f, _ in PROGRESS]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert [label for _, label in PROGRESS] == ["city", "incidents", "raw files", "ingest wgs84",
+                                                 "ingest gcj02", "areas", "done"]
 
 
 @pytest.fixture(scope="module")

@@ -283,6 +283,19 @@ def test_two_files_in_one_call_second_repeats_ids(tmp_path, messy):
     assert ws.incidents_frame()["incident_id"].is_unique
 
 
+def test_progress_by_file_size_then_write(tmp_path, messy):
+    a, _ = messy(41, 30)
+    b, _ = messy(42, 60)
+    files = [_csv(a, tmp_path / "a.csv", "utf-8"), _csv(b, tmp_path / "b.csv", "utf-8")]
+    calls: list[tuple[float, str]] = []
+    ingest_files(files, Workspace.create(tmp_path / "w"), progress=lambda f, s: calls.append((f, s)))
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[-2:] == [0.9, 1.0]
+    share_a = files[0].stat().st_size / (files[0].stat().st_size + files[1].stat().st_size)
+    assert calls[0] == (0.0, f"a.csv: {len(a):,} rows")
+    assert calls[1] == (pytest.approx(0.9 * share_a), f"b.csv: {len(b):,} rows")
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_chunked_reading_gives_the_same_result(tmp_path, messy, monkeypatch, fmt):
     import data.ingest_read

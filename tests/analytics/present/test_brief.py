@@ -55,9 +55,20 @@ def ws(tmp_path_factory):
 @pytest.fixture(scope="module")
 def runs(ws, tmp_path_factory):
     out = tmp_path_factory.mktemp("brief_out")
-    first = make_brief(ws, week=WEEK, out=out / "a")
+    first = make_brief(ws, week=WEEK, out=out / "a",
+                       progress=lambda f, label: PROGRESS.append((f, label)))
     second = make_brief(ws, week=WEEK, out=out / "b")
     return first, second
+
+
+#: ``(fraction, label)`` calls of the first briefing of ``runs``.
+PROGRESS: list[tuple[float, str]] = []
+
+
+def test_progress_rises_through_the_stages(runs):
+    fractions = [f for f, _ in PROGRESS]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert [label for _, label in PROGRESS][:2] == ["gather", "figures"] and len(PROGRESS) == 7
 
 
 @pytest.fixture(scope="module")
