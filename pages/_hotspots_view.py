@@ -70,14 +70,18 @@ def incident_map(svc, frame: pd.DataFrame, view: str, lang: str, overlays: dict,
                  "line": {"color": "#8a94a3", "width": 1}, "showlegend": False})
     if view == "density" and density is not None:
         data.insert(0, density_trace(density, lang))  # under the outlines and the overlays
-    # Points are always drawn (faint under a surface) so box / lasso selection works in every view.
+    # Points are always drawn so box / lasso selection works in every view.
     cats = frame["category"].astype(str)
     names = {c: label(c, lang) for c in cats.unique()}
     hover = (pd.Series(plain_text(cats.map(names)), index=frame.index) + "<br>" + frame["when"]).tolist()
+    # Under the KDE they are invisible and silent (stacked faint points would paint the peaks
+    # blue and their labels would hide the density's), yet still selectable.
+    surface = view == "density" and density is not None
     data.append({"type": "scattergl", "x": lon_pts, "y": lat_pts, "mode": "markers", "name": t("hot.points", lang),
-                 "marker": {"size": 4 if view == "points" else 2, "color": "#1d4e89",
-                            "opacity": 0.55 if view == "points" else 0.15},
-                 "hovertext": hover, "hoverinfo": "text"})
+                 "marker": {"size": 4 if not surface else 3, "color": "#1d4e89",
+                            "opacity": 0.55 if not surface else 0.0},
+                 "hovertext": hover, "hoverinfo": "text" if not surface else "skip",
+                 "showlegend": not surface})
     if overlays.get("cameras") is not None:
         cams = overlays["cameras"]
         data.append({"type": "scattergl", "x": np.round(cams["lon"].to_numpy(dtype=float), 5),
