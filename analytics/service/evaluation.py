@@ -30,12 +30,15 @@ TEST_WEEKS = 12
 SLOW_MODELS = frozenset({"gbm"})
 
 
-def workspace_backtest(ws) -> dict:
-    """The backtest JSON of the workspace (design.md, "Backtest JSON"), computed once per version."""
-    return cached(ws, "backtest", (CELL_M, TEST_WEEKS), lambda: _stored_or_run(ws))
+def workspace_backtest(ws, progress=None) -> dict:
+    """The backtest JSON of the workspace (design.md, "Backtest JSON"), computed once per version.
+
+    ``progress(fraction, label)`` is told how far a computation has come (not called on a hit).
+    """
+    return cached(ws, "backtest", (CELL_M, TEST_WEEKS), lambda: _stored_or_run(ws, progress))
 
 
-def _stored_or_run(ws) -> dict:
+def _stored_or_run(ws, progress=None) -> dict:
     path = ws.path / "cache" / "backtest.json"
     version = ws.version
     if path.exists():
@@ -48,7 +51,7 @@ def _stored_or_run(ws) -> dict:
     models = [m for m in MODELS if m not in SLOW_MODELS]
     # the workspace's own projected CRS: the same metres as its areas, no second UTM guess
     result = backtest_incidents(incidents, cell=CELL_M, freq="W", start=str(start.date()), end=None,
-                                category=None, models=models, crs=ws.config.crs)
+                                category=None, models=models, crs=ws.config.crs, progress=progress)
     result = {**result, "_version": version}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"backtest.{os.getpid()}.tmp")
