@@ -305,7 +305,6 @@ TEXT: dict[str, dict[str, str]] = {
     "hs.historical_cold_spot": {"zh": "历史冷点", "en": "Historical cold spot"},
     "hs.no_pattern": {"zh": "无明显模式", "en": "No pattern"},
     "hot.none": {"zh": "（无）", "en": "(none)"},
-    "hot.grid_counts": {"zh": "网格计数", "en": "Grid counts"},
     # 密度 view: the service's quartic kernel density (H11)
     "hot.density_unit": {"zh": "起/平方公里", "en": "cases per km²"},
     "hot.density_note": {"zh": "密度：四次核密度估计，带宽 {h} 米，格距约 {cell} 米",
