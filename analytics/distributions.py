@@ -143,7 +143,7 @@ def crps(observed, mu, alpha) -> np.ndarray:
         f_y = np.where(nb, stats.nbinom.cdf(fy, n, p), stats.poisson.cdf(fy, m))
         g_y = np.where(nb, stats.nbinom.cdf(fy - 1, n + 1, p), stats.poisson.cdf(fy - 1, m))
         abs_dev = y * (2 * f_y - 1) + m * (1 - 2 * g_y)
-        half = m * (special.ive(0, 2 * m) + special.ive(1, 2 * m))  # Poisson
+        half = _half_gini_poisson(m)
         closed = nb & (n <= _HYP2F1_MAX_N)
         q = 1.0 - p[closed]
         half[closed] = m[closed] / (1 + q) * special.hyp2f1(1 - n[closed], 0.5, 2.0,
@@ -164,17 +164,51 @@ _TAIL = 1e-16
 _BLOCK = 2_000_000
 
 
+def _half_gini_poisson(mu: np.ndarray) -> np.ndarray:
+    """``E|X - X'| / 2 = mu e^{-2 mu} (I0(2 mu) + I1(2 mu))`` for Poisson(mu).
+
+    scipy's scaled Bessel functions return NaN for arguments near 1e9; from ``2 mu = 1e4`` on the
+    asymptotic series (three terms; relative error below 1e-15 there) is used instead.
+    """
+    z = 2 * np.asarray(mu, dtype=float)
+    big = z > 1e4
+    zs = np.where(big, z, 1.0)
+    series = 2 / np.sqrt(2 * np.pi * zs) * (1 - 1 / (8 * zs) - 3 / (128 * zs**2) - 15 / (1024 * zs**3))
+    small = np.where(big, 0.0, z)
+    return mu * np.where(big, series, special.ive(0, small) + special.ive(1, small))
+
+
+#: Beyond this many terms the near-Poisson sum becomes an integral (see :func:`_half_gini_by_sum`).
+_MAX_TERMS = 20_000
+#: Gauss-Legendre panels and nodes per panel of that integral.
+_PANELS, _NODES = 64, 16
+
+
 def _half_gini_by_sum(n: np.ndarray, p: np.ndarray) -> np.ndarray:
     """``E|X - X'| / 2 = sum_k F(k) (1 - F(k))`` for NB(n, p) by a sum over the central support.
 
     Used for sizes ``n`` beyond :data:`_HYP2F1_MAX_N`, where the distribution is nearly Poisson and
-    its support short (about ``16 sd`` wide); rows are summed in blocks of similar width.
+    its support short (about ``16 sd`` wide); rows are summed in blocks of similar width. A support
+    wider than :data:`_MAX_TERMS` (a huge mean) is integrated instead: ``F(x) = I_p(n, x + 1)`` is
+    smooth on the scale of its sd (> 1000 there), where the integer sum equals the integral to
+    far below 1e-12 (Poisson summation), computed by Gauss-Legendre panels.
     """
     lo = np.maximum(stats.nbinom.ppf(_TAIL, n, p) - 1, 0)
     hi = stats.nbinom.isf(_TAIL, n, p) + 1
-    width = (hi - lo + 1).astype(np.int64)
     out = np.empty(n.size)
+    wide = hi - lo + 1 > _MAX_TERMS
+    if wide.any():
+        x, w = np.polynomial.legendre.leggauss(_NODES)
+        edges = np.linspace(lo[wide] - 0.5, hi[wide] + 0.5, _PANELS + 1, axis=1)
+        half_w = (edges[:, 1:] - edges[:, :-1]) / 2
+        mid = (edges[:, 1:] + edges[:, :-1]) / 2
+        xs = (mid[:, :, None] + half_w[:, :, None] * x[None, None, :]).reshape(len(mid), -1)
+        F = special.betainc(n[wide, None], xs + 1, p[wide, None])
+        g = F * special.betainc(xs + 1, n[wide, None], 1 - p[wide, None])  # 1 - F, accurately
+        out[wide] = (g * (half_w[:, :, None] * w[None, None, :]).reshape(len(mid), -1)).sum(axis=1)
+    width = np.where(wide, 1, hi - lo + 1).astype(np.int64)
     order = np.argsort(width, kind="stable")
+    order = order[~wide[order]]
     s = 0
     while s < order.size:
         rows = max(1, _BLOCK // int(width[order[s]]))

@@ -112,3 +112,23 @@ def test_crps_heavy_tails_and_shapes():
     assert np.ndim(crps(3, 2.0, 0.5)) == 0
     assert np.isnan(crps([1, 1], [np.nan, 1.0], [0.1, np.nan])).all()
     assert crps(10, 2.0, 0.1) > crps(4, 2.0, 0.1) > crps(2, 2.0, 0.1)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 2e-5, 0.01])
+def test_crps_large_means_match_the_definition(alpha):
+    # 2 mu = 1e5: the Poisson part takes the Bessel functions' asymptotic series
+    ys = np.array([0, 49_000, 50_000, 50_400])
+    np.testing.assert_allclose(crps(ys, 5e4, alpha), _crps_reference(ys, 5e4, alpha), rtol=1e-9)
+
+
+def test_crps_wide_near_poisson_support_is_integrated_like_the_sum(monkeypatch):
+    import analytics.distributions as dist
+
+    mu, alpha = np.array([3e4, 1e6, 2e5]), np.array([5e-4, 1e-4, 1e-6])
+    y = np.array([3e4, 9.9e5, 2.001e5])
+    integrated = crps(y, mu, alpha)  # supports of 16 sd > 20,000 terms: Gauss-Legendre
+    monkeypatch.setattr(dist, "_MAX_TERMS", 10**9)
+    np.testing.assert_allclose(integrated, crps(y, mu, alpha), rtol=1e-11)
+    # a GLM extrapolating to exp(30): finite in milliseconds, never a sum over 1e13 terms
+    monkeypatch.undo()
+    assert np.isfinite(crps([0, 1e13], 1e13, [0.0, 1e-4])).all()
