@@ -16,7 +16,7 @@ from analytics.service.maps import polygons_xy
 from pages._common import base_layout, layout_dict
 from pages._maps import plain_text
 
-__all__ = ["selected_values", "incident_map", "density_trace", "count_bar", "class_traces", "HOT_COLORS",
+__all__ = ["selected_values", "effective_filters", "incident_map", "density_trace", "count_bar", "class_traces", "HOT_COLORS",
            "DENSITY_COLORS", "DENSITY_FLOOR"]
 
 #: Hot/cold class colours (ArcGIS-like reds and blues).
@@ -38,6 +38,20 @@ def selected_values(selected: dict | None) -> list | None:
 DENSITY_COLORS = [[0.0, "rgba(255,255,178,0.35)"], [0.25, "#fecc5c"], [0.5, "#fd8d3c"],
                   [0.75, "#f03b20"], [1.0, "#bd0026"]]
 DENSITY_FLOOR = 0.03
+
+
+def effective_filters(hours, weekdays, hour_pick: list | None, wd_pick: list | None) -> tuple[tuple, list]:
+    """The hours (inclusive pair) and weekdays of the incidents on the map: the sliders and
+    checkboxes narrowed by the bars picked in the hour / weekday charts (no weekday = none)."""
+    low, high = (int(h) for h in (hours or (0, 23)))
+    days = sorted({int(d) for d in (range(7) if weekdays is None else weekdays)})
+    if hour_pick:
+        low, high = max(low, int(min(hour_pick))), min(high, int(max(hour_pick)))
+    if wd_pick:
+        days = sorted(set(days) & {int(d) for d in wd_pick})
+    if low > high:  # the picked hours lie outside the slider's range: nothing is on the map
+        return (0, 23), []
+    return (low, high), days
 
 
 def density_trace(surface: dict, lang: str) -> dict:

@@ -23,6 +23,7 @@ from pages._hotspots_view import (
     HOT_COLORS,
     class_traces,
     count_bar,
+    effective_filters,
     incident_map,
     selected_values,
 )
@@ -176,20 +177,6 @@ def export_incidents(n, category, start, end, hours, weekdays, map_sel, hour_sel
     rows = frame.loc[mask.to_numpy(), ["incident_id", "occurred_at", "category", "lon", "lat"]]
     name, data = svc.export(rows, f"incidents_{start}_{end}", "xlsx")
     return dcc.send_bytes(data, name)
-
-
-def effective_filters(hours, weekdays, hour_pick: list | None, wd_pick: list | None) -> tuple[tuple, list]:
-    """The hours (inclusive pair) and weekdays of the incidents on the map: the sliders and
-    checkboxes narrowed by the bars picked in the hour / weekday charts (no weekday = none)."""
-    low, high = (int(h) for h in (hours or (0, 23)))
-    days = sorted({int(d) for d in (range(7) if weekdays is None else weekdays)})
-    if hour_pick:
-        low, high = max(low, int(min(hour_pick))), min(high, int(max(hour_pick)))
-    if wd_pick:
-        days = sorted(set(days) & {int(d) for d in wd_pick})
-    if low > high:  # the picked hours lie outside the slider's range: nothing is on the map
-        return (0, 23), []
-    return (low, high), days
 
 
 def _overlays(svc, chosen: list[str], category, start, end, lang, hours=(0, 23), weekdays=range(7)) -> dict:
