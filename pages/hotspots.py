@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, callback, dash_table, dcc, html
+from dash import Input, Output, State, callback, ctx, dash_table, dcc, html
 
 from analytics.present.i18n import TEXT, label, t
 from analytics.service.incidents import filter_incidents, region_mask
@@ -80,6 +80,9 @@ def layout(lang: str | None = None, **_query) -> html.Div:
                 card(t("hot.by_category", lang), dcc.Graph(id="hot-category-chart", config=graph_config(lang))),
             ], className="col-side"),
         ], className="row"),
+        html.Div([html.Button(t("export.hotspots", lang), id="hot-export-gistar", n_clicks=0, className="btn"),
+                  html.Button(t("export.knox", lang), id="hot-export-knox", n_clicks=0, className="btn"),
+                  dcc.Download(id="hot-export-table")], className="row export-row"),
         card(t("hot.knox", lang), html.Div(id="hot-knox")),
     ])
 
@@ -177,6 +180,36 @@ def export_incidents(n, category, start, end, hours, weekdays, map_sel, hour_sel
     rows = frame.loc[mask.to_numpy(), ["incident_id", "occurred_at", "category", "lon", "lat"]]
     name, data = svc.export(rows, f"incidents_{start}_{end}", "xlsx")
     return dcc.send_bytes(data, name)
+
+
+@callback(Output("hot-export-table", "data"), Input("hot-export-gistar", "n_clicks"),
+          Input("hot-export-knox", "n_clicks"), State("hot-category", "value"), State("hot-dates", "start_date"),
+          State("hot-dates", "end_date"), State("hot-hours", "value"), State("hot-weekdays", "value"),
+          State("hot-hour", "selectedData"), State("hot-weekday", "selectedData"), State(LANG_STORE, "data"),
+          prevent_initial_call=True)
+def export_hotspot_table(_g, _k, category, start, end, hours, weekdays, hour_sel, wd_sel, lang):
+    """The Gi* table (per area, with z, p, p_fdr and class) or the Knox table of the current filters."""
+    if not ctx.triggered[0]["value"]:
+        return dash.no_update
+    lang, svc = lang_of(lang), service()
+    try:
+        if ctx.triggered_id == "hot-export-knox":
+            table = svc.hotspots("knox", category=category, start=start, end=end, seed=12345, permutations=99)
+            name = f"knox_{start}_{end}"
+        else:
+            map_hours, map_days = effective_filters(hours, weekdays, selected_values(hour_sel), selected_values(wd_sel))
+            layer = svc.hotspot_layer()
+            table = svc.hotspots("gistar", layer=layer, category=category, start=start, end=end, seed=12345,
+                                 permutations=99, hours=map_hours, weekdays=map_days)
+            names = svc.layer_table(layer).set_index("area_id")["name"]
+            table = pd.DataFrame(table).drop(columns="geometry", errors="ignore")
+            table["name"] = table["area_id"].astype(str).map(names)
+            table["class"] = [label(c, lang) for c in table["class"].astype(str)]
+            name = f"gistar_{layer}_{start}_{end}"
+        file_name, data = svc.export(table, name, "xlsx")
+    except ValueError:  # too few incidents in the window
+        return dash.no_update
+    return dcc.send_bytes(data, file_name)
 
 
 def _overlays(svc, chosen: list[str], category, start, end, lang, hours=(0, 23), weekdays=range(7)) -> dict:

@@ -226,6 +226,8 @@ TEXT: dict[str, dict[str, str]] = {
     "screen.ranking": {"zh": "一月一排位 · {month}", "en": "Monthly ranking · {month}"},
     "export.xlsx": {"zh": "导出 Excel", "en": "Export Excel"},
     "export.csv": {"zh": "导出 CSV", "en": "Export CSV"},
+    "export.hotspots": {"zh": "导出热点统计（Gi*）", "en": "Export hot spots (Gi*)"},
+    "export.knox": {"zh": "导出近重复表", "en": "Export near-repeat table"},
     "export.incidents": {"zh": "导出筛选后的警情", "en": "Export the filtered incidents"},
     "board.below": {"zh": "内含红{red}·橙{orange}", "en": "{red} red · {orange} orange inside"},
     "board.alerts": {"zh": "红橙预警清单", "en": "Red and orange warnings"},

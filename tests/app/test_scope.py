@@ -336,3 +336,21 @@ def test_the_quarantine_export_is_for_the_data_role_only(served):
     assert "reason" in q.columns and len(q) == len(served["ws"].quarantine())
     refused_ = Browser(served["base"], "wang").call("data-export-file.data", {"data-export.n_clicks": 1})
     assert refused_.status_code == 204 or "content" not in refused_.text
+
+
+def test_the_hotspot_table_export_is_cut_to_the_scope(served):
+    import io
+
+    ws, mine = served["ws"], served["mine"]
+    end = str(pd.read_parquet(ws.incidents_path, columns=["occurred_at"])["occurred_at"].max().date())
+    values = {"hot-export-gistar.n_clicks": 1, "hot-export-knox.n_clicks": 0, "hot-category.value": "全部",
+              "hot-dates.start_date": "2000-01-01", "hot-dates.end_date": end, "hot-hours.value": [0, 23],
+              "hot-weekdays.value": list(range(7)), "app-lang.data": "zh"}
+    whole = pd.read_excel(io.BytesIO(_download(Browser(served["base"], "li").out(
+        "hot-export-table.data", values, changed="hot-export-gistar.n_clicks"), "hot-export-table")[1]))
+    grids = pd.read_parquet(ws.area_path("grid"), columns=["area_id", "parent_id"])
+    assert len(whole) == len(grids) and {"z", "p", "p_fdr", "class", "name"} <= set(whole.columns)
+    own = pd.read_excel(io.BytesIO(_download(Browser(served["base"], "wang").out(
+        "hot-export-table.data", values, changed="hot-export-gistar.n_clicks"), "hot-export-table")[1]))
+    assert set(own["area_id"].astype(str)) == set(grids.loc[grids["parent_id"] == mine, "area_id"])
+    assert not own["class"].astype(str).str.contains("hot_").any()  # labelled for people
