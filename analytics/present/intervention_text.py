@@ -1,6 +1,6 @@
 """整治 evaluation in words and small tables: the sentences and numbers the app's 整治评估 page
 and ``pingan intervention`` show for one result of
-:func:`analytics.service.hotspots.evaluate_intervention` (every string from the i18n table).
+:func:`analytics.service.intervention.evaluate_intervention` (every string from the i18n table).
 
 Examples
 --------

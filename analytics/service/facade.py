@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.service import board, hotspots, incidents, maps
+from analytics.service import board, hotspots, incidents, intervention, maps
 from analytics.service.cache import cached
 from analytics.service.downloads import DOWNLOADS
 from analytics.service.scope import Scope, ScopeError
@@ -307,7 +307,7 @@ class Service:
     def intervention(self, area_ids, start, end=None, category: str | None = None, buffer: float = 500.0,
                      *, layer: str | None = None, weeks_before: int = 26, permutations: int = 99) -> dict:
         """整治 evaluation of ``area_ids`` from ``start``
-        (:func:`analytics.service.hotspots.evaluate_intervention`): every area is checked against
+        (:func:`analytics.service.intervention.evaluate_intervention`): every area is checked against
         the user's scope first; the control areas come from the whole city (the comparison
         needs them), only their sums are shown."""
         ids = [area_ids] if isinstance(area_ids, str) else list(area_ids or [])
@@ -319,7 +319,7 @@ class Service:
         ids = tuple(sorted({str(a) if self.scope.whole_city else self.check_area(a, layer) for a in ids}))
         args = (ids, str(start), None if end is None else str(end), category, float(buffer), layer,
                 int(weeks_before), int(permutations))
-        return cached(self.ws, "intervention", args, lambda: hotspots.evaluate_intervention(
+        return cached(self.ws, "intervention", args, lambda: intervention.evaluate_intervention(
             self.ws, area_ids=list(ids), start=start, end=end, layer=layer, buffer_m=float(buffer),
             weeks_before=weeks_before, category=category, permutations=permutations))
 

@@ -10,9 +10,9 @@ from analytics.service.hotspots import (
     cold_cameras,
     concentration,
     count_cube,
-    evaluate_intervention,
     run_hotspots,
 )
+from analytics.service.intervention import evaluate_intervention
 from data.workspace import Workspace
 
 START, END = "2025-09-01", "2025-12-28"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from analytics.service import Service
-from analytics.service.hotspots import evaluate_intervention
+from analytics.service.intervention import evaluate_intervention
 from data.workspace import Workspace
 
 START = "2025-07-07"
