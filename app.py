@@ -304,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--end", default=None)
     s.add_argument("--seed", type=int, default=12345)
     s.add_argument("--permutations", type=int, default=999)
+    s.add_argument("--hours", default=None, metavar="FROM-TO",
+                   help="only incidents at these hours, e.g. 18-23 (gistar, moran, emerging)")
+    s.add_argument("--weekdays", default=None, metavar="D,D",
+                   help="only incidents on these weekdays, 0 = Monday, e.g. 4,5,6 (gistar, moran, emerging)")
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("intervention", help="整治 evaluation: difference in differences, placebo test, displacement")
@@ -400,6 +404,16 @@ def _progress(args: argparse.Namespace, what: str):
         yield update
 
 
+def _int_list(text: str | None, flag: str, sep: str = ",") -> list[int] | None:
+    """``"18-23"`` or ``"4,5,6"`` as integers (None when not given); a bad value names the flag."""
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in str(text).split(sep)]
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: expected integers separated by {sep!r}") from None
+
+
 def _mapping(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -493,6 +507,9 @@ def _run(args: argparse.Namespace) -> int:
         print(_period_note(ws, table, args.freq, latest=args.period is None))
         table["fdr_confirmed"] = fdr_confirmed(table["p_exceed"])  # a badge, not a gate
         print(summary_line(table, table.attrs.get("thresholds", Thresholds())))
+        if table.attrs.get("kappa") is not None:  # empirical Bayes: how much each area's own data counts
+            print(f"empirical Bayes: κ = {table.attrs['kappa']:.1f}, median weight of an area's own data "
+                  f"{table.attrs['own_weight']:.2f}")
         print(f"wrote {write_table(table, args.out)} ({len(table)} areas)")
     elif cmd == "hotspots":
         from analytics.service.hotspots import run_hotspots
@@ -502,6 +519,7 @@ def _run(args: argparse.Namespace) -> int:
         table = run_hotspots(
             Workspace(args.workspace), args.method, layer=args.layer, category=args.category,
             start=args.start, end=args.end, seed=args.seed, permutations=args.permutations,
+            hours=_int_list(args.hours, "--hours", sep="-"), weekdays=_int_list(args.weekdays, "--weekdays"),
         )
         print(f"wrote {write_table(table, args.out)} ({len(table)} rows)")
     elif cmd == "intervention":
