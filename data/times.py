@@ -1,6 +1,8 @@
 """Parse incident times from whatever an export holds, vectorised, into naive local time.
 
 Handles ISO 8601 (with or without offset), ``2024/3/5 14:20``, ``2024-03-05 14:20:00``,
+the 12-hour forms of Chinese Excel/WPS exports (``2024/3/5 下午 2:20:00``, ``上午``, ``中午``,
+``晚上``, ``凌晨`` …, and ``2:20 PM``),
 ``2024年3月5日14时20分`` (also ``14:20``, ``14时``), US ``3/5/2024 14:20``, compact
 ``20240305``, date-only, Excel serial day numbers (20000–80000, i.e. 1954–2119) and native
 datetime columns. Formats are sniffed on a sample, then applied to the whole column with
@@ -92,6 +94,12 @@ def parse_times(values: pd.Series, *, source_tz: str, target_tz: str) -> pd.Seri
     return out
 
 
+#: 12-hour markers: Chinese (as Excel/WPS write ``2024/3/5 下午 2:20:00``) and AM/PM.
+_MERIDIEM = r"(上午|下午|中午|晚上|凌晨|早上|早晨|傍晚|夜里|夜间|(?<![A-Za-z])(?:[AaPp]\.?[Mm]\.?)(?![A-Za-z]))"
+_AFTERNOON = ("下午", "晚上", "傍晚", "夜里", "夜间")
+_MORNING = ("上午", "凌晨", "早上", "早晨")
+
+
 def _parse_text(text: pd.Series) -> tuple[pd.Series, pd.Series | None]:
     """Parse stripped strings: naive local results, and tz-aware (UTC) results for offsets."""
     out = pd.Series(pd.NaT, index=text.index, dtype=_UNIT)
@@ -122,9 +130,30 @@ def _parse_text(text: pd.Series) -> tuple[pd.Series, pd.Series | None]:
         ok = parsed.notna()
         out.loc[ok[ok].index] = parsed[ok].astype(_UNIT).to_numpy()
         todo.loc[ok[ok].index] = False
-    if todo.any():
-        out.loc[todo[todo].index] = _fallback(text[todo]).to_numpy()
+    if todo.any():  # what no format read: a 12-hour clock (下午 2:20), else the slow fallback
+        rest = text[todo]
+        marker = rest.str.extract(_MERIDIEM, expand=False)
+        has = marker.notna()
+        if has.any():
+            plain = rest[has].str.replace(_MERIDIEM, " ", regex=True).str.replace(r"\s+", " ", regex=True).str.strip()
+            parsed, _ = _parse_text(plain)  # no marker left: formats, then the fallback
+            out.loc[plain.index] = _twelve_hour(parsed, marker[has]).to_numpy()
+            todo.loc[plain.index] = False
+        if todo.any():
+            out.loc[todo[todo].index] = _fallback(text[todo]).to_numpy()
     return out, aware
+
+
+def _twelve_hour(times: pd.Series, marker: pd.Series) -> pd.Series:
+    """Times read on a 12-hour clock moved to 24 hours: 下午 2 点 → 14, 上午 12 点 → 0,
+    中午 1 点 → 13 (中午 11/12 点 stay), 晚上 11 点 → 23; ``PM``/``AM`` alike."""
+    hour = times.dt.hour.to_numpy()
+    word = marker.astype(str).str.upper().str.replace(".", "", regex=False).to_numpy()
+    later = np.isin(word, _AFTERNOON) | (word == "PM")
+    earlier = np.isin(word, _MORNING) | (word == "AM")
+    shift = np.where(later & (hour < 12), 12, 0) + np.where(earlier & (hour == 12), -12, 0)
+    shift = shift + np.where((word == "中午") & (hour < 11), 12, 0)
+    return times + pd.to_timedelta(shift, unit="h")
 
 
 def _ranked_formats(text: pd.Series) -> list[str]:

@@ -102,3 +102,41 @@ def test_map_columns_chinese_english_and_mapping():
         map_columns(cols, {"lat": "纬度2"}, source="f.csv")
     assert normalise_header("\ufeffOccurred At") == "occurred_at"
     assert "occurred_at" not in map_columns(["编号", "地址"])
+
+
+def test_twelve_hour_clock_of_chinese_excel_exports():
+    # The default time format of Chinese Excel/WPS: 「2024/3/5 下午 2:20:00」 (issue 16: 170 of 492
+    # rows of such a file used to be quarantined).
+    import pandas as pd
+
+    from data.times import parse_times
+
+    given = ["2024/3/5 下午 2:20:00", "2024/3/5 上午 12:05:00", "2024/3/5 中午 12:30", "2024/3/5 中午 1:10",
+             "2024/3/5 晚上 11:00", "2024/3/5 凌晨 1:00", "3/5/2024 2:20 PM", "3/5/2024 12:40 AM",
+             "2024年3月5日下午2时20分", "2024/3/5 上午 9:15:00", "2024-03-05 16:00"]
+    want = ["14:20", "00:05", "12:30", "13:10", "23:00", "01:00", "14:20", "00:40", "14:20", "09:15", "16:00"]
+    got = parse_times(pd.Series(given), source_tz="Asia/Shanghai", target_tz="Asia/Shanghai")
+    assert [f"{t:%H:%M}" for t in got] == want
+    assert all(t.date() == pd.Timestamp("2024-03-05").date() for t in got)
+
+
+def test_a_wps_export_is_ingested_whole(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from data.ingest import ingest_files
+    from data.workspace import Workspace
+
+    rng = np.random.default_rng(16)
+    when = pd.Timestamp("2024-03-04") + pd.to_timedelta(rng.integers(0, 7 * 24 * 60, 492), unit="min")
+    text = when.strftime("%Y/%m/%d %p %I:%M:%S").str.replace("AM", "上午").str.replace("PM", "下午")
+    frame = pd.DataFrame({"警情编号": [f"W{i}" for i in range(492)], "报警时间": text,
+                          "案件类别": "盗窃", "经度": 106.6 + rng.normal(0, 0.01, 492),
+                          "纬度": 26.6 + rng.normal(0, 0.01, 492)})
+    path = tmp_path / "WPS导出.csv"
+    frame.to_csv(path, index=False, encoding="gbk")
+    ws = Workspace.create(tmp_path / "w")
+    report = ingest_files([str(path)], ws)
+    assert report.rows_in == 492 and report.rows_used == 492, report.by_reason
+    stored = pd.read_parquet(ws.incidents_path, columns=["incident_id", "occurred_at"]).set_index("incident_id")
+    assert (stored.loc[frame["警情编号"], "occurred_at"].to_numpy() == when.to_numpy()).all()
