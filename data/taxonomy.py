@@ -121,7 +121,9 @@ class Taxonomy:
         if name == ALL:
             return tuple(cats)
         if name in self.groups:
-            wanted = set(self.groups[name])
+            # a group named like a raw category holds it too: cases an office files as plain
+            # 盗窃 belong to the 盗窃 group beside 入室盗窃, 扒窃 …
+            wanted = set(self.groups[name]) | {name}
             return tuple(c for c in cats if c in wanted)
         if name in cats:
             return (name,)
@@ -162,8 +164,10 @@ class Taxonomy:
         return self.members(canonical_name(name), categories)
 
     def choices(self, categories: Iterable[str]) -> list[str]:
-        """Everything a user can pick: ALL, then groups, then the categories."""
-        return [ALL, *self.groups, *dict.fromkeys(str(c) for c in categories)]
+        """Everything a user can pick: ALL, then groups, then the categories (a category named
+        like a group is picked through the group, which holds it: listed once)."""
+        cats = [c for c in dict.fromkeys(str(c) for c in categories) if c not in self.groups and c != ALL]
+        return [ALL, *self.groups, *cats]
 
     def to_dict(self) -> dict[str, list[str]]:
         """Plain dict for ``config.toml``."""

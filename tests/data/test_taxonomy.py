@@ -30,3 +30,15 @@ def test_group_and_raw_category():
 def test_unknown_name_lists_the_choices():
     with pytest.raises(ValueError, match=r"unknown category or group '杀人'; known: 全部, 两抢一盗.*诈骗"):
         Taxonomy().resolve("杀人", CATS)
+
+
+def test_a_group_named_like_a_category_holds_it_and_is_listed_once():
+    # Issue 16: the built-in group 盗窃 left out raw 盗窃 cases (8 counted instead of 12), and the
+    # dropdown showed two identical 「盗窃」 entries.
+    from data.taxonomy import ALL, Taxonomy
+
+    t = Taxonomy()
+    present = ["盗窃", "入室盗窃", "扒窃", "抢劫"]
+    assert set(t.resolve("盗窃", present)) == {"盗窃", "入室盗窃", "扒窃"}
+    choices = t.choices(present)
+    assert choices.count("盗窃") == 1 and choices[0] == ALL and "抢劫" in choices
