@@ -87,9 +87,7 @@ class Service:
 
     def category_choices(self) -> list[str]:
         """全部, the taxonomy's groups, then the raw categories present."""
-        cats = cached(self.ws, "categories", (), lambda: sorted(
-            self.ws.incidents_frame(["category"])["category"].dropna().astype(str).unique()))
-        return self.ws.config.taxonomy.choices(cats)
+        return board.category_choices(self.ws)
 
     def members(self, category: str | None, present) -> tuple[str, ...]:
         """Raw categories of a category or group name."""
@@ -156,6 +154,13 @@ class Service:
         ``expected``, ``reason_zh``, ``reason_en``, ``rank`` and one column per coarser admin
         layer holding the ancestor's id (to count reds per area and to drill down to them).
         """
+        from data.taxonomy import canonical_name
+
+        key = (self.scope.area_id, None if period is None else str(period), freq, canonical_name(category), mode)
+        # the board's map, its tiles and the 清单 all ask for it in one render: compute it once
+        return cached(self.ws, "alerts", key, lambda: self._alerts(period, freq, category, mode)).copy()
+
+    def _alerts(self, period, freq: str, category: str | None, mode: str) -> pd.DataFrame:
         from analytics.service.hierarchy import ancestors, path_names
 
         fine = self.admin_layers()[-1]
@@ -182,6 +187,10 @@ class Service:
     def recent_totals(self, n: int = 12, category: str | None = None) -> pd.DataFrame:
         """Weekly cases in the user's scope over the last ``n`` complete weeks, beside the same
         weeks a year (52 weeks) earlier: ``period, observed, last_year``."""
+        return cached(self.ws, "recent_totals", (self.scope.area_id, n, category),
+                      lambda: self._recent_totals(n, category))
+
+    def _recent_totals(self, n: int, category: str | None) -> pd.DataFrame:
         from data.calendar import period_start
 
         frame = self.incidents()
@@ -240,12 +249,17 @@ class Service:
             self.ws.extra("cameras")).drop(columns="geometry", errors="ignore"))
         if self.scope.whole_city:
             return cams
-        gj = self.layer_geojson(self.scope.home_layer(self.ws))
-        import shapely
 
-        outline = shapely.union_all([shapely.from_geojson(_plain_geojson(f["geometry"])) for f in gj["features"]])
-        inside = shapely.contains_xy(outline, cams["lon"].to_numpy(float), cams["lat"].to_numpy(float))
-        return cams[inside].reset_index(drop=True)
+        def inside_scope():
+            import shapely
+
+            areas = self.ws.areas(self.scope.home_layer(self.ws))
+            home = areas[areas["area_id"].astype(str) == self.scope.area_id].to_crs(4326)
+            keep = shapely.contains_xy(home.geometry.iloc[0], cams["lon"].to_numpy(float),
+                                       cams["lat"].to_numpy(float))
+            return cams[keep].reset_index(drop=True)
+
+        return cached(self.ws, "cameras_scoped", (self.scope.area_id,), inside_scope)
 
     # -- hotspots -----------------------------------------------------------------------------
     def hotspot_layer(self) -> str:
@@ -448,19 +462,6 @@ class Service:
             raise ScopeError(f"layer {layer!r}: not one of {', '.join(allowed) or 'none'}")
         return layer
 
-
-def _plain_geojson(geometry: dict) -> str:
-    """A feature geometry with numpy rings (maps.layer_geojson) as GeoJSON text."""
-    import json
-
-    def plain(x):
-        if isinstance(x, np.ndarray):
-            return x.tolist()
-        if isinstance(x, list):
-            return [plain(v) for v in x]
-        return x
-
-    return json.dumps({"type": geometry["type"], "coordinates": plain(geometry["coordinates"])})
 
 
 def _with_resolved(q: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
