@@ -147,17 +147,24 @@ def _capture(driver, base: str) -> dict[str, dict]:
         driver.get(base + path)
         _wait_css(driver, ready, timeout=900)
         time.sleep(1.0)
-        for entry in driver.get_log("performance"):
-            msg = json.loads(entry["message"])["message"]
-            if msg["method"] != "Network.requestWillBeSent":
-                continue
-            req = msg["params"]["request"]
-            if "_dash-update-component" in req["url"] and req.get("postData"):
-                body = json.loads(req["postData"])
-                if "_pages" in body["output"]:
-                    continue  # the router itself: it only returns a page layout
-                found[body["output"]] = body
+        for body in callback_bodies(driver):
+            if "_pages" in body["output"]:
+                continue  # the router itself: it only returns a page layout
+            found[body["output"]] = body
     return found
+
+
+def callback_bodies(driver) -> list[dict]:
+    """The Dash callback request bodies the page sent since the performance log was last read."""
+    bodies = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg["method"] != "Network.requestWillBeSent":
+            continue
+        req = msg["params"]["request"]
+        if "_dash-update-component" in req["url"] and req.get("postData"):
+            bodies.append(json.loads(req["postData"]))
+    return bodies
 
 
 def _variants(payloads: dict[str, dict], ws) -> dict[str, dict]:

@@ -285,7 +285,7 @@ def _variants(payloads: dict[str, dict], ws, k: int) -> list[list[dict]]:
 
 def _capture(base: str) -> dict[str, dict]:
     """The board's and the hotspot page's main callback bodies, as headless Chromium sends them."""
-    from bench_app import PAGES, _browser, _wait_css
+    from bench_app import PAGES, _browser, _wait_css, callback_bodies
     from selenium.webdriver.common.by import By
 
     wanted = {"board": ("/", "board-map.figure"), "hotspots": ("/hotspots", "hot-map.figure")}
@@ -301,15 +301,9 @@ def _capture(base: str) -> dict[str, dict]:
             driver.get(base + path)
             _wait_css(driver, PAGES[path], timeout=600)
             time.sleep(1.0)
-            for entry in driver.get_log("performance"):
-                msg = json.loads(entry["message"])["message"]
-                if msg["method"] != "Network.requestWillBeSent":
-                    continue
-                req = msg["params"]["request"]
-                if "_dash-update-component" in req["url"] and req.get("postData"):
-                    body = json.loads(req["postData"])
-                    if output in body["output"]:
-                        found[name] = body
+            for body in callback_bodies(driver):
+                if output in body["output"]:
+                    found[name] = body
     finally:
         driver.quit()
     missing = set(wanted) - set(found)
