@@ -6,7 +6,7 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := chromium chromium-driver fonts-noto-cjk poppler-utils
+APT_PACKAGES := chromium chromium-driver fonts-noto-cjk poppler-utils postgresql postgresql-15-postgis-3
 WORKSPACE ?= workspace
 
 .PHONY: run test setup system venv lint bench clean
@@ -21,7 +21,8 @@ test: setup
 setup: system venv
 
 # System packages: Chromium + chromedriver (browser tests, image export), Noto CJK (Chinese
-# glyphs), poppler-utils (pdftotext in the briefing tests). Skipped when all are present.
+# glyphs), poppler-utils (pdftotext in the briefing tests), PostgreSQL 15 + PostGIS (the tests start
+# their own server in a temporary folder on a loopback port). Skipped when all are present.
 system:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
