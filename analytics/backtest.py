@@ -57,7 +57,8 @@ ModelSpec = str | Callable[[], CountModel]
 
 # -- rolling origin ------------------------------------------------------------------------------
 def rolling_forecasts(counts: pd.DataFrame, model: ModelSpec, test_periods: Sequence,
-                      *, neighbours=None, parent=None, statistic: bool = False) -> pd.DataFrame:
+                      *, neighbours=None, parent=None, coords=None,
+                      statistic: bool = False) -> pd.DataFrame:
     """One-step-ahead forecasts of every test period, each from a model fitted on earlier periods.
 
     Parameters
@@ -68,6 +69,9 @@ def rolling_forecasts(counts: pd.DataFrame, model: ModelSpec, test_periods: Sequ
         Registry name (:data:`analytics.models.MODELS`) or a factory returning a fresh model.
     test_periods : sequence of Timestamp
         Periods to forecast; each must be preceded by at least one period.
+    neighbours, parent, coords
+        Spatial context passed to :func:`analytics.models.make_model` (``coords``: DataFrame
+        ``area_id, x, y`` of area centroids in metres).
     statistic : bool
         Also return each model's alarm statistic of the observed count (``statistic``).
 
@@ -78,14 +82,14 @@ def rolling_forecasts(counts: pd.DataFrame, model: ModelSpec, test_periods: Sequ
         ``attrs["seconds"]`` the fit + predict time.
     """
     return _rolling(to_matrix(counts), model, test_periods, neighbours=neighbours,
-                    parent=parent, statistic=statistic)
+                    parent=parent, coords=coords, statistic=statistic)
 
 
-def _rolling(m: CountMatrix, model, test_periods, *, neighbours=None, parent=None,
+def _rolling(m: CountMatrix, model, test_periods, *, neighbours=None, parent=None, coords=None,
              statistic=False) -> pd.DataFrame:
     test = pd.DatetimeIndex(pd.to_datetime(list(test_periods)))
     mu, alpha, stat, seconds = _rolling_arrays(m, model, test, neighbours=neighbours,
-                                               parent=parent, statistic=statistic)
+                                               parent=parent, coords=coords, statistic=statistic)
     n = len(m.keys)
     j = m.periods.get_indexer(test)
     result = pd.DataFrame({
@@ -100,13 +104,13 @@ def _rolling(m: CountMatrix, model, test_periods, *, neighbours=None, parent=Non
     return result
 
 
-def _rolling_arrays(m: CountMatrix, model, test, *, neighbours=None, parent=None,
+def _rolling_arrays(m: CountMatrix, model, test, *, neighbours=None, parent=None, coords=None,
                     statistic=False, tick: Callable[[int], None] | None = None):
     """``(mu, alpha, statistic, seconds)``, arrays of shape ``(len(test), len(m.keys))``.
 
     ``tick(i)`` is called after the ``i``-th (1-based) test period has been forecast.
     """
-    factory = (lambda: make_model(model, neighbours=neighbours, parent=parent)) \
+    factory = (lambda: make_model(model, neighbours=neighbours, parent=parent, coords=coords)) \
         if isinstance(model, str) else model
     shape = (len(test), len(m.keys))
     mu, alpha = np.empty(shape), np.empty(shape)
@@ -211,7 +215,7 @@ def _scores(mu: np.ndarray, alpha: np.ndarray, obs: np.ndarray, sparse: np.ndarr
 
 
 def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[ModelSpec] | None = None,
-                    neighbours=None, parent=None, sparse_mean: float = 0.5,
+                    neighbours=None, parent=None, coords=None, sparse_mean: float = 0.5,
                     on_model: Callable[[str, dict], None] | None = None,
                     progress: Callable[[float, str], None] | None = None) -> dict:
     """Rolling-origin scores of each model on tidy counts (one category, or summed over all).
@@ -252,7 +256,7 @@ def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[M
             def tick(i: int, name=name, base=n_done * per_model) -> None:
                 progress((base + i) / steps, f"{name} {i}/{per_model - 1}")
         mu, alpha, _, seconds = _rolling_arrays(m, spec, test, neighbours=neighbours,
-                                                parent=parent, tick=tick)
+                                                parent=parent, coords=coords, tick=tick)
         result["models"][name] = _scores(mu, alpha, obs, sparse, seconds)
         if progress is not None:
             progress((n_done + 1) * per_model / steps, name)
@@ -394,8 +398,10 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
     (:func:`data.calendar.is_complete`, as of the end of the last day with an event), and not a
     first period that the data covers only in part.
 
-    Returns the tidy counts and ``{"cells": ids, "neighbours": mapping, "crs": str}``
-    (Queen neighbours of the study cells, :func:`analytics.neighbours.neighbour_lists`).
+    Returns the tidy counts and ``{"cells": ids, "neighbours": mapping, "coords": DataFrame,
+    "crs": str}`` (Queen neighbours of the study cells,
+    :func:`analytics.neighbours.neighbour_lists`; ``coords``: ``area_id, x, y``, the cell
+    centres in ``crs`` metres).
     """
     import geopandas as gpd
     import shapely
@@ -462,7 +468,10 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
                         categories_index=[ALL], freq=freq, start=periods[0], end=periods[-1])
     cells = gpd.GeoDataFrame({"area_id": ids}, geometry=spec.polygons(sc, sr), crs=crs)
     neighbours = neighbour_lists(cells, tolerance=float(cell) * 1e-6)
-    return counts, {"cells": list(ids), "neighbours": neighbours, "crs": crs.to_string()}
+    px, py = spec.centres(sc, sr)
+    coords = pd.DataFrame({"area_id": ids, "x": np.asarray(px, float), "y": np.asarray(py, float)})
+    return counts, {"cells": list(ids), "neighbours": neighbours, "coords": coords,
+                    "crs": crs.to_string()}
 
 
 def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W", start, end=None,
@@ -497,7 +506,8 @@ def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W",
     if progress is not None:
         progress(0.0, "grid")
     result = backtest_counts(counts, start=start_p[0], end=end_ts, models=models,
-                             neighbours=info["neighbours"], progress=progress)
+                             neighbours=info["neighbours"], coords=info["coords"],
+                             progress=progress)
     out = {
         "n_cells": result["n_cells"],
         "n_periods": result["n_periods"],

@@ -5,7 +5,7 @@ that takes tidy dense counts or a :class:`data.cube.CountMatrix` in ``fit`` and 
 predictive table from ``predict`` (or its ``(mu, alpha)`` arrays with ``as_arrays=True``; see
 :mod:`analytics.models.base`). :data:`MODELS` names them for the CLI, the
 backtest and the board; :func:`make_model` builds one, passing the spatial context
-(``neighbours``, ``parent``) to the models that use it.
+(``neighbours``, ``parent``, ``coords``) to the models that use it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ __all__ = [
     "neighbour_mapping",
 ]
 
-#: name -> factory(neighbours=None, parent=None) -> unfitted model
+#: name -> factory(neighbours=None, parent=None, coords=None) -> unfitted model
 MODELS: dict[str, Callable[..., CountModel]] = {
     "last": lambda **_: LastPeriod(),
     "mean4": lambda **_: MeanLastK(k=4),
@@ -61,8 +61,21 @@ BASELINES: tuple[str, ...] = ("last", "mean4", "mean15", "lastyear", "longrun", 
 DETECTORS: tuple[str, ...] = ("farrington", "ears_c2", "cusum")
 
 
-def make_model(name: str, *, neighbours=None, parent=None) -> CountModel:
+def make_model(name: str, *, neighbours=None, parent=None, coords=None) -> CountModel:
     """A fresh, unfitted model by registry name.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (:data:`MODELS`).
+    neighbours : mapping area_id -> list of area_id, GeoDataFrame, or None
+        Area adjacency (pooled models' spatial lags).
+    parent : mapping area_id -> parent area_id, or None
+        Hierarchy (empirical Bayes shrinks toward the parent).
+    coords : DataFrame or None
+        ``area_id, x, y``: each area's (cell's) centroid in metres, in a projected CRS (the
+        distance kernels of point-process and smoothing models). Models that do not use a
+        piece of context ignore it.
 
     Raises
     ------
@@ -71,4 +84,4 @@ def make_model(name: str, *, neighbours=None, parent=None) -> CountModel:
     """
     if name not in MODELS:
         raise ValueError(f"model {name!r}: unknown; choose from {', '.join(MODELS)}")
-    return MODELS[name](neighbours=neighbours, parent=parent)
+    return MODELS[name](neighbours=neighbours, parent=parent, coords=coords)

@@ -127,6 +127,31 @@ def _parent_map(ws, level: str) -> dict | None:
     return dict(zip(sel["area_id"].astype(str), sel["parent_id"].astype(str)))
 
 
+def _coords(ws, level: str) -> pd.DataFrame:
+    """``area_id, x, y``: the layer's area centroids in metres (``make_model(coords=)``).
+
+    In the workspace's projected CRS: the config's ``crs``, else the layer's, else (a geographic
+    layer) the UTM zone of its areas.
+    """
+    def compute():
+        from pyproj import CRS
+
+        from layers.crs import estimate_utm_crs
+
+        areas = _areas(ws, level)
+        if areas.crs is None:
+            raise ValueError(f"{ws.path}: area layer {level!r} has no CRS")
+        crs = CRS.from_user_input(ws.config.crs or areas.crs)
+        if not crs.is_projected:
+            pts = areas.geometry.representative_point().to_crs(4326)
+            crs = estimate_utm_crs(pts.x.to_numpy(), pts.y.to_numpy())
+        cent = areas.geometry.to_crs(crs).centroid
+        return pd.DataFrame({"area_id": areas["area_id"].astype(str).to_numpy(),
+                             "x": cent.x.to_numpy(float), "y": cent.y.to_numpy(float)})
+
+    return _cached(ws, "coords", (level,), compute)
+
+
 def _matrix(ws, level: str, freq: str, name: str):
     counts, _ = _group(ws, level, freq, name)
     m = _cached(ws, "matrix", (level, freq, name), lambda: to_matrix(counts, freq=freq))
@@ -189,7 +214,7 @@ def _fit_predict(ws, level, freq, name, model, origin_index: int):
     Y = _fit_matrix(ws, level, freq, name)
 
     def compute():
-        m = make_model(model, parent=_parent_map(ws, level))
+        m = make_model(model, parent=_parent_map(ws, level), coords=_coords(ws, level))
         Yh = _new_areas_missing(ws, level, freq, keys, ps, Y)[:, : origin_index + 1]
         m.fit(CountMatrix(keys, ps[: origin_index + 1], Yh, freq))
         return _floored(ws, level, keys, Yh, m)
@@ -560,10 +585,10 @@ def _trend(ws, area_id, level, freq, name, n_periods, model):
     complete = set(periods(ws, freq))
     idx = [j for j in range(2, len(ps)) if ps[j] in complete][-n_periods:]
     row = int(np.flatnonzero(keys["area_id"].to_numpy() == area_id)[0])
-    parent = _parent_map(ws, level)
+    parent, coords = _parent_map(ws, level), _coords(ws, level)
     mus, alphas = [], []
     for j in idx:  # one fit per period shown (vectorised over areas inside)
-        m = make_model(model, parent=parent).fit(CountMatrix(keys, ps[:j], Yfit[:, :j], freq))
+        m = make_model(model, parent=parent, coords=coords).fit(CountMatrix(keys, ps[:j], Yfit[:, :j], freq))
         mu, al = m.predict(1, as_arrays=True)
         mu = np.maximum(mu, _floor_values(ws, level, keys, Yfit[:, :j])[:, None])  # as the board
         mus.append(mu[row, 0])
