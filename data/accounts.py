@@ -131,7 +131,12 @@ class LoginPolicy:
     Parameters
     ----------
     max_failures : int
-        Failures within ``window_s`` that lock the name.
+        Failures of one name from one client address within ``window_s`` that lock the name for
+        that client. Another client (the leader's own PC) can still sign in, so a guesser cannot
+        lock a colleague out.
+    max_failures_name : int
+        Failures of one name from all clients together within ``window_s`` that lock the name
+        everywhere (a guess spread over many addresses).
     window_s : float
         Seconds over which failures are counted.
     lockout_s : float
@@ -143,6 +148,7 @@ class LoginPolicy:
     """
 
     max_failures: int = 5
+    max_failures_name: int = 50
     window_s: float = 15 * 60
     lockout_s: float = 15 * 60
     delay_s: float = 0.5
@@ -273,16 +279,22 @@ def set_password(ws: Workspace, name: str, password: str) -> None:
             raise ValueError(f"user {name!r}: no such user in {users_path(ws)}")
         users[name] = {**users[name], "hash": digest, "session": secrets.token_hex(16)}
         _write_users(ws, users)
-    _update_logins(ws, lambda state, now: state["names"].pop(name, None))
+    def clear(state: dict[str, Any], now: float) -> None:
+        for key in [k for k in state["names"] if k == name or k.startswith(name + "\x00")]:
+            del state["names"][key]
+
+    _update_logins(ws, clear)
 
 
-def verify(ws: Workspace, name: str, password: str, *, policy: LoginPolicy | None = None) -> User | None:
+def verify(ws: Workspace, name: str, password: str, *, policy: LoginPolicy | None = None,
+           client: str = "local") -> User | None:
     """Check a login. Returns the user, or None for a wrong name or password.
 
     Every failure is recorded in ``W/logins.json`` and answered after a growing delay; after
-    ``policy.max_failures`` failures within ``policy.window_s`` the name is locked for
-    ``policy.lockout_s`` (even the right password is then refused). Unknown names are counted
-    and delayed like known ones.
+    ``policy.max_failures`` failures of the name from ``client`` (the remote address) within
+    ``policy.window_s`` the name is locked for ``policy.lockout_s`` for that client (even the
+    right password is then refused there); after ``policy.max_failures_name`` failures from all
+    clients it is locked for everyone. Unknown names are counted and delayed like known ones.
 
     Raises
     ------
@@ -294,7 +306,8 @@ def verify(ws: Workspace, name: str, password: str, *, policy: LoginPolicy | Non
         return None
     name = name[: _MAX_NAME + 1]
     state = _load_logins(ws)
-    until = state["names"].get(name, {}).get("locked_until", 0.0)
+    keys = (name, _client_key(name, client))
+    until = max(state["names"].get(k, {}).get("locked_until", 0.0) for k in keys)
     if until > time.time():
         raise LoginLocked(name, until)
     rec = _load_users(ws).get(name)
@@ -304,9 +317,9 @@ def verify(ws: Workspace, name: str, password: str, *, policy: LoginPolicy | Non
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     if ok:
-        _update_logins(ws, lambda s, now: s["names"].pop(name, None))
+        _update_logins(ws, lambda s, now: s["names"].pop(keys[1], None))
         return User(name, rec["role"], rec.get("area_id"))
-    failures = _record_failure(ws, name, policy)
+    failures = _record_failure(ws, keys, policy)
     time.sleep(min(policy.delay_s * failures, policy.max_delay_s))
     return None
 
@@ -394,7 +407,14 @@ def _update_logins(ws: Workspace, change) -> Any:
     return result
 
 
-def _record_failure(ws: Workspace, name: str, policy: LoginPolicy) -> int:
+def _client_key(name: str, client: str) -> str:
+    """The ``logins.json`` key of one name from one client address."""
+    return f"{name}\x00{client}"
+
+
+def _record_failure(ws: Workspace, keys: tuple[str, str], policy: LoginPolicy) -> int:
+    """Count a failure of (name, name-from-client); lock either at its limit. Returns the
+    client's failures in the window (its slowdown), or its limit when that locked it."""
     def change(state: dict[str, Any], now: float) -> int:
         names = state["names"]
         # forget stale entries so random names cannot grow the file without bound
@@ -402,12 +422,16 @@ def _record_failure(ws: Workspace, name: str, policy: LoginPolicy) -> int:
                     if v.get("locked_until", 0) <= now and not any(t > now - policy.window_s
                                                                     for t in v.get("failures", []))]:
             del names[key]
-        entry = names.setdefault(name, {"failures": []})
-        entry["failures"] = [t for t in entry.get("failures", []) if t > now - policy.window_s] + [now]
-        if len(entry["failures"]) >= policy.max_failures:
-            entry["locked_until"] = now + policy.lockout_s
-            entry["failures"] = []
-        return len(entry["failures"]) or policy.max_failures
+        counts = []
+        for key, limit in zip(keys, (policy.max_failures_name, policy.max_failures)):
+            entry = names.setdefault(key, {"failures": []})
+            entry["failures"] = [t for t in entry.get("failures", [])
+                                 if t > now - policy.window_s] + [now]
+            if len(entry["failures"]) >= limit:
+                entry["locked_until"] = now + policy.lockout_s
+                entry["failures"] = []
+            counts.append(len(entry["failures"]) or limit)
+        return counts[1]
 
     return _update_logins(ws, change)
 

@@ -299,7 +299,8 @@ def _login_view() -> flask.Response:
     if not _LOGIN_SLOTS.acquire(timeout=_LOGIN_WAIT_S):
         return _login_page(lang, target, error=t("login.busy", lang), status=429)
     try:
-        user = verify(settings.ws, name, request.form.get("password", ""), policy=settings.policy)
+        user = verify(settings.ws, name, request.form.get("password", ""), policy=settings.policy,
+                      client=request.remote_addr or "?")
     except LoginLocked as exc:
         _record("login_failed", name, f"locked: {name}")
         minutes = max(1, round((exc.until - _now()) / 60))

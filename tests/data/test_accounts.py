@@ -141,6 +141,35 @@ def test_lockout_after_repeated_failures_refuses_the_right_password(ws):
     assert verify(ws, "b", PW, policy=FAST) is not None
 
 
+def test_a_guesser_cannot_lock_a_colleague_out_from_another_address(ws):
+    add_user(ws, "leader", "leader", password=PW)
+    for _ in range(FAST.max_failures):
+        assert verify(ws, "leader", "wrong password", policy=FAST, client="10.0.0.66") is None
+    with pytest.raises(LoginLocked):
+        verify(ws, "leader", PW, policy=FAST, client="10.0.0.66")
+    # the leader's own PC still signs in
+    assert verify(ws, "leader", PW, policy=FAST, client="10.0.0.7") == User("leader", "leader", None)
+
+
+def test_a_guess_spread_over_many_addresses_locks_the_name_everywhere(ws):
+    add_user(ws, "leader", "leader", password=PW)
+    policy = LoginPolicy(max_failures=3, max_failures_name=6, window_s=60, lockout_s=60, delay_s=0.0)
+    for i in range(6):  # two failures from each of three addresses: none reaches its own limit
+        verify(ws, "leader", "wrong password", policy=policy, client=f"10.0.0.{i // 2}")
+    with pytest.raises(LoginLocked):
+        verify(ws, "leader", PW, policy=policy, client="10.0.0.7")
+
+
+def test_a_new_password_clears_every_lockout_of_the_name(ws):
+    add_user(ws, "a", "analyst", password=PW)
+    for client in ("10.0.0.1", "10.0.0.2"):
+        for _ in range(FAST.max_failures):
+            verify(ws, "a", "wrong password", policy=FAST, client=client)
+    set_password(ws, "a", PW + "-new")
+    assert verify(ws, "a", PW + "-new", policy=FAST, client="10.0.0.1") is not None
+    assert verify(ws, "a", PW + "-new", policy=FAST, client="10.0.0.2") is not None
+
+
 def test_lockout_survives_a_restart(ws):
     add_user(ws, "a", "analyst", password=PW)
     for _ in range(FAST.max_failures):
@@ -188,7 +217,8 @@ def test_unknown_names_are_counted_and_the_state_file_stays_small(ws):
     time.sleep(0.25)
     verify(ws, "last", "wrong password", policy=policy)
     names = json.loads(logins_path(ws).read_text(encoding="utf-8"))["names"]
-    assert list(names) == ["last"]  # stale entries are dropped
+    # stale entries are dropped: only the name's total and its count from this client remain
+    assert sorted(names) == ["last", "last\x00local"]
 
 
 def test_set_password_changes_hash_session_and_clears_lockout(ws):
