@@ -17,6 +17,7 @@ from analytics.models.baselines import EWMA, LastPeriod, LongRunMean, MeanLastK,
 from analytics.models.ears import EarsC2, PoissonCUSUM
 from analytics.models.farrington import Farrington
 from analytics.models.glm import CountGLM
+from analytics.models.kde import KDELongRun, RecencyKDE
 from analytics.models.pooled import PooledGBM, neighbour_mapping
 from analytics.models.shrinkage import EmpiricalBayes
 
@@ -31,11 +32,13 @@ __all__ = [
     "EarsC2",
     "EmpiricalBayes",
     "Farrington",
+    "KDELongRun",
     "LastPeriod",
     "LongRunMean",
     "MeanLastK",
     "PoissonCUSUM",
     "PooledGBM",
+    "RecencyKDE",
     "SameLastYear",
     "make_model",
     "neighbour_mapping",
@@ -49,6 +52,8 @@ MODELS: dict[str, Callable[..., CountModel]] = {
     "lastyear": lambda **_: SameLastYear(),
     "longrun": lambda **_: LongRunMean(),
     "ewma": lambda **_: EWMA(halflife=4.0),
+    "kde_longrun": lambda coords=None, **_: KDELongRun(coords=coords),
+    "recency_kde": lambda coords=None, **_: RecencyKDE(coords=coords),
     "glm": lambda **_: CountGLM(family="nb"),
     "eb": lambda parent=None, **_: EmpiricalBayes(parent=parent),
     "gbm": lambda neighbours=None, **_: PooledGBM(neighbours=neighbours),
@@ -57,7 +62,9 @@ MODELS: dict[str, Callable[..., CountModel]] = {
     "cusum": lambda **_: PoissonCUSUM(),
 }
 
-BASELINES: tuple[str, ...] = ("last", "mean4", "mean15", "lastyear", "longrun", "ewma")
+#: The counting baselines and the kernel-smoothed ones every model is measured against.
+BASELINES: tuple[str, ...] = ("last", "mean4", "mean15", "lastyear", "longrun", "ewma",
+                              "kde_longrun", "recency_kde")
 DETECTORS: tuple[str, ...] = ("farrington", "ears_c2", "cusum")
 
 

@@ -192,6 +192,8 @@ TEXT: dict[str, dict[str, str]] = {
     "brief.model.lastyear": {"zh": "去年同期", "en": "same week last year"},
     "brief.model.longrun": {"zh": "长期均值", "en": "long-run mean"},
     "brief.model.ewma": {"zh": "指数加权平均", "en": "exponentially weighted mean"},
+    "brief.model.kde_longrun": {"zh": "核平滑长期均值", "en": "kernel-smoothed long-run mean"},
+    "brief.model.recency_kde": {"zh": "近期加权核密度", "en": "recency-weighted KDE"},
     "brief.model.glm": {"zh": "泊松回归（广义线性模型）", "en": "Poisson regression (GLM)"},
     "brief.model.eb": {"zh": "经验贝叶斯（伽马-泊松）", "en": "empirical Bayes (gamma-Poisson)"},
     "brief.model.gbm": {"zh": "梯度提升树", "en": "gradient boosting"},
