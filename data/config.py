@@ -10,7 +10,7 @@ import pandas as pd
 
 from data.taxonomy import DEFAULT_GROUPS, Taxonomy
 
-__all__ = ["Config", "DEFAULT_LAG_DAYS", "WorkspaceError"]
+__all__ = ["Config", "DEFAULT_LAG_DAYS", "WorkspaceError", "check_basemap"]
 
 #: Reporting lag in days when ``config.toml`` has no ``[periods] lag_days``.
 DEFAULT_LAG_DAYS: float = 1.0
@@ -50,6 +50,10 @@ class Config:
     board : dict
         The ``[board]`` table: ``overview`` = the level the board opens on (default
         ``subdistrict``, 街道, when the workspace has it).
+    basemap : dict
+        The ``[basemap]`` table (default empty: no base map): ``url`` (tile template with
+        ``{z}`` ``{x}`` ``{y}``) or ``file`` (MBTiles/PMTiles in the workspace), ``attribution``,
+        ``opacity`` (0–1), ``minzoom``/``maxzoom``; checked by :func:`check_basemap`.
     """
 
     name: str = "Pingan"
@@ -63,6 +67,7 @@ class Config:
     limits: dict[str, Any] = field(default_factory=dict)
     periods: dict[str, Any] = field(default_factory=dict)
     board: dict[str, Any] = field(default_factory=dict)
+    basemap: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reporting_lag(self) -> pd.Timedelta:
@@ -95,12 +100,14 @@ class Config:
             d["periods"] = dict(self.periods)
         if self.board:
             d["board"] = dict(self.board)
+        if self.basemap:
+            d["basemap"] = dict(self.basemap)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
         known = {"name", "timezone", "crs", "taxonomy", "thresholds", "attribution", "center", "extra", "limits",
-                 "periods", "board"}
+                 "periods", "board", "basemap"}
         unknown = set(d) - known
         if unknown:
             raise WorkspaceError(f"config.toml: unknown setting(s) {', '.join(sorted(unknown))}")
@@ -116,4 +123,51 @@ class Config:
             limits=dict(d.get("limits", {})),
             periods=dict(d.get("periods", {})),
             board=dict(d.get("board", {})),
+            basemap=check_basemap(d["basemap"]) if d.get("basemap") else {},
         )
+
+
+_BASEMAP_KEYS = ("url", "file", "attribution", "opacity", "minzoom", "maxzoom")
+
+
+def check_basemap(table: dict[str, Any]) -> dict[str, Any]:
+    """The ``[basemap]`` table of ``config.toml``, checked (a ValueError names the key).
+
+    Exactly one of ``url`` (an http(s) tile template with ``{z}``, ``{x}`` and ``{y}``) or
+    ``file`` (a ``.mbtiles`` / ``.pmtiles`` path, relative to the workspace); ``opacity`` in
+    0–1; ``minzoom`` ≤ ``maxzoom`` in 0–24.
+    """
+    if not isinstance(table, dict):
+        raise WorkspaceError(f"config.toml: [basemap] must be a table, got {table!r}")
+    unknown = set(table) - set(_BASEMAP_KEYS)
+    if unknown:
+        raise WorkspaceError(f"config.toml: [basemap] unknown key(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(_BASEMAP_KEYS)})")
+    out = dict(table)
+    if ("url" in out) == ("file" in out):
+        raise WorkspaceError("config.toml: [basemap] needs exactly one of url (a tile server) or file (MBTiles/PMTiles)")
+    if "url" in out:
+        url = out["url"]
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+            raise WorkspaceError(f"config.toml: [basemap] url = {url!r}: not an http(s) address")
+        missing = [k for k in ("{z}", "{x}", "{y}") if k not in url]
+        if missing:
+            raise WorkspaceError(f"config.toml: [basemap] url = {url!r}: a tile template needs {' '.join(missing)}")
+    else:
+        name = out["file"]
+        if not isinstance(name, str) or not name.lower().endswith((".mbtiles", ".pmtiles")):
+            raise WorkspaceError(f"config.toml: [basemap] file = {name!r}: must be a .mbtiles or .pmtiles file")
+    if not isinstance(out.get("attribution", ""), str):
+        raise WorkspaceError(f"config.toml: [basemap] attribution = {out['attribution']!r}: must be text")
+    opacity = out.get("opacity", 1.0)
+    if isinstance(opacity, bool) or not isinstance(opacity, int | float) or not 0 <= opacity <= 1:
+        raise WorkspaceError(f"config.toml: [basemap] opacity = {opacity!r}: use a number from 0 to 1")
+    zooms = {}
+    for key, default in (("minzoom", 0), ("maxzoom", 18)):
+        value = out.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 24:
+            raise WorkspaceError(f"config.toml: [basemap] {key} = {value!r}: use a whole number from 0 to 24")
+        zooms[key] = value
+    if zooms["minzoom"] > zooms["maxzoom"]:
+        raise WorkspaceError(f"config.toml: [basemap] minzoom = {zooms['minzoom']} is above maxzoom = {zooms['maxzoom']}")
+    return out
