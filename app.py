@@ -87,6 +87,9 @@ def create_app(workspace: str | Path | Workspace) -> dash.Dash:
     set_fallback_workspace(ws)
     app.layout = _layout(ws)
     _register_shell_callbacks(app)
+    from pages._tiles import install_tiles
+
+    install_tiles(app)  # /tiles/<z>/<x>/<y>.png: the workspace's own base map file ([basemap] file)
     return app
 
 
@@ -370,6 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the briefing (default zh)")
     s.add_argument("--level", default=None, help="area layer to brief (default: the board's)")
 
+    s = sub.add_parser("basemap", help="the offline base map under the maps: a local MBTiles/PMTiles file or an intranet tile server")
+    s.add_argument("--workspace", required=True)
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--file", default=None, help="MBTiles or PMTiles of PNG/JPEG tiles; copied into W/basemap/")
+    g.add_argument("--url", default=None, metavar="TEMPLATE", help="tile URL with {z} {x} {y}, e.g. http://10.1.2.3/tiles/{z}/{x}/{y}.png")
+    g.add_argument("--none", action="store_true", help="no base map (the default)")
+    s.add_argument("--attribution", default=None, help="source and licence of the tiles, shown on the map")
+
     from data.accounts_cli import add_parsers  # pingan user add|list|remove|passwd, pingan audit
 
     add_parsers(sub)
@@ -575,6 +586,12 @@ def _run(args: argparse.Namespace) -> int:
                                level=args.level, progress=progress)
         for p in (paths.values() if isinstance(paths, dict) else paths):
             print(p)
+    elif cmd == "basemap":
+        from data.tiles import set_basemap
+        from data.workspace import Workspace
+
+        print(set_basemap(Workspace(args.workspace), file=args.file, url=args.url, none=args.none,
+                          attribution=args.attribution))
     elif cmd in ("user", "audit"):
         from data.accounts_cli import run_audit, run_user
 

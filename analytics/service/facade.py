@@ -65,6 +65,18 @@ class Service:
     def attribution(self) -> str:
         return self.ws.config.attribution
 
+    def basemap(self, origin: str = "") -> dict | None:
+        """The base map under the maps (:func:`analytics.service.basemap.background`), or None."""
+        from analytics.service.basemap import background
+
+        return background(self.ws, origin)
+
+    def tile(self, z: int, x: int, y: int) -> tuple[bytes, str] | None:
+        """Tile ``z/x/y`` of the workspace's local base map file, with its media type (or None)."""
+        from analytics.service.basemap import tile
+
+        return tile(self.ws, z, x, y)
+
     def may(self, action: str) -> bool:
         """Whether the user's role allows ``action`` (brief, export, upload, data …)."""
         return self.scope.may(action)
