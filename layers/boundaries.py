@@ -50,6 +50,7 @@ def read_boundaries(
     name_column: str | None = None,
     parent_column: str | None = None,
     crs=None,
+    levels=None,
 ):
     """Read boundary files into one GeoDataFrame of areas.
 
@@ -63,6 +64,10 @@ def read_boundaries(
         Column names; found automatically when not given.
     crs : CRS, optional
         Reproject to this (projected) CRS; default: keep the file's.
+    levels : sequence of str, optional
+        The named levels of another hierarchy, coarse → fine (e.g. 分局, 派出所, 警务区), used
+        instead of the admin levels: ``level``, a level column and the file name must name one
+        of them; numeric ids get the level's name as prefix (派出所 ``7`` → ``派出所7``).
 
     Returns
     -------
@@ -82,7 +87,7 @@ def read_boundaries(
         raise ValueError("--boundaries: no file given")
     frames = []
     for path in paths:
-        frame = _read_one(Path(path), level, id_column, name_column, parent_column)
+        frame = _read_one(Path(path), level, id_column, name_column, parent_column, _vocabulary(levels))
         if crs is not None:
             frame = frame.to_crs(crs)
         frames.append(frame)
@@ -104,7 +109,25 @@ def normalise_level(value: str, what: str = "level") -> str:
     raise ValueError(f"{what} {value!r}: not an admin level; use one of {', '.join(_ORDER)} (区/街道/社区/网格)")
 
 
-def _read_one(path: Path, level, id_column, name_column, parent_column):
+def _vocabulary(levels) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """Level words and id prefixes: the admin ones, or those of named ``levels``."""
+    if levels is None:
+        return LEVEL_WORDS, LEVEL_LETTERS
+    names = [str(v).strip() for v in levels]
+    return {n: (n.lower(),) for n in names}, {n: n for n in names}
+
+
+def _level_of(value, vocab, what: str) -> str:
+    if vocab[0] is LEVEL_WORDS:
+        return normalise_level(value, what)
+    v = str(value).strip().lower()
+    for lvl, words in vocab[0].items():
+        if v in words:
+            return lvl
+    raise ValueError(f"{what} {value!r}: not one of the levels {', '.join(vocab[0])}")
+
+
+def _read_one(path: Path, level, id_column, name_column, parent_column, vocab=(LEVEL_WORDS, LEVEL_LETTERS)):
     import geopandas as gpd
 
     if not path.exists():
@@ -124,15 +147,16 @@ def _read_one(path: Path, level, id_column, name_column, parent_column):
     cols = [c for c in gdf.columns if c != gdf.geometry.name]
     # levels: argument > level column > file name
     if level is not None:
-        levels = pd.Series([normalise_level(level, "--level")] * len(gdf))
+        levels = pd.Series([_level_of(level, vocab, "--level")] * len(gdf))
     else:
         lcol = _find(cols, _LEVEL_COLS, ())
         if lcol is not None:
-            levels = gdf[lcol].map(lambda v: normalise_level(v, f"{path}: column {lcol!r} value"))
+            levels = gdf[lcol].map(lambda v: _level_of(v, vocab, f"{path}: column {lcol!r} value"))
         else:
-            levels = pd.Series([_level_from_name(path)] * len(gdf))
+            levels = pd.Series([_level_from_name(path, vocab[0])] * len(gdf))
     levels = levels.astype("str")
     idc = _given(id_column, cols, path, "--id-column") or _find_id(gdf, cols, levels)
+    order, letters = tuple(vocab[0]), vocab[1]
     rest = [c for c in cols if c != idc]
     namec = _given(name_column, cols, path, "--name-column") or _find(rest, _NAME_EXACT, _NAME_SUFFIX)
     parc = _given(parent_column, cols, path, "--parent-column") or _find(
@@ -142,16 +166,16 @@ def _read_one(path: Path, level, id_column, name_column, parent_column):
         raw = gdf[idc]
         if raw.isna().any():
             raise ValueError(f"{path}: id column {idc!r} has empty values")
-        ids = _prefixed(raw, levels)
+        ids = _prefixed(raw, levels, letters)
         if ids.duplicated().any():
             raise ValueError(f"{path}: id column {idc!r} is not unique ({ids[ids.duplicated()].iloc[0]!r} repeats)")
     else:
-        ids = _generated(gdf, levels)
+        ids = _generated(gdf, levels, letters)
     names = gdf[namec].astype("str") if namec is not None else ids
     names = names.where(names.notna() & (names != ""), ids)
     if parc is not None:
-        plevel = levels.map(lambda lv: _ORDER[max(_ORDER.index(lv) - 1, 0)])
-        parent = _prefixed(gdf[parc], plevel).where(gdf[parc].notna() & (gdf[parc].astype("str") != ""), None)
+        plevel = levels.map(lambda lv: order[max(order.index(lv) - 1, 0)])
+        parent = _prefixed(gdf[parc], plevel, letters).where(gdf[parc].notna() & (gdf[parc].astype("str") != ""), None)
     else:
         parent = pd.Series([None] * len(gdf), dtype="str")
     used = {c for c in (idc, namec, parc) if c}
@@ -206,28 +230,27 @@ def _find_id(gdf, cols, levels):
     return None
 
 
-def _level_from_name(path: Path) -> str:
+def _level_from_name(path: Path, words=LEVEL_WORDS) -> str:
     stem = path.stem.lower()
-    found = [lvl for lvl in reversed(_ORDER) if any(w in stem for w in LEVEL_WORDS[lvl] if len(w) > 1 or not w.isascii())]
+    found = [lvl for lvl in reversed(tuple(words)) if any(w in stem for w in words[lvl] if len(w) > 1 or not w.isascii())]
     # finest match wins: "subdistrict" contains "district", "社区" contains "区"
     if found:
         return found[0]
     raise ValueError(
-        f"{path}: cannot tell its admin level; pass --level district|subdistrict|community|grid "
+        f"{path}: cannot tell its admin level; pass --level {'|'.join(words) if words is not LEVEL_WORDS else 'district|subdistrict|community|grid'} "
         "(or add a level column)"
     )
 
 
-def _prefixed(values: pd.Series, levels: pd.Series) -> pd.Series:
+def _prefixed(values: pd.Series, levels: pd.Series, letters=LEVEL_LETTERS) -> pd.Series:
     """Ids as str; purely numeric ids get the level letter so levels cannot collide."""
     s = values.astype("str").str.strip()
     s = s.str.replace(r"\.0$", "", regex=True)  # 12.0 read from a float column
     numeric = s.str.fullmatch(r"\d+").fillna(False).astype(bool)
-    letters = levels.map(LEVEL_LETTERS).astype("str")
-    return s.where(~numeric, letters + s)
+    return s.where(~numeric, levels.map(letters).astype("str") + s)
 
 
-def _generated(gdf, levels: pd.Series) -> pd.Series:
+def _generated(gdf, levels: pd.Series, letters=LEVEL_LETTERS) -> pd.Series:
     """``C001``-style ids in a stable order (rows north → south, then west → east, by representative point)."""
     import shapely
 
@@ -236,6 +259,5 @@ def _generated(gdf, levels: pd.Series) -> pd.Series:
     rank = np.empty(len(gdf), dtype=np.int64)
     rank[order] = np.arange(len(gdf))
     width = max(3, len(str(len(gdf))))
-    letters = levels.map(LEVEL_LETTERS).astype("str")
-    return letters + pd.Series(rank + 1).astype("str").str.zfill(width)
+    return levels.map(letters).astype("str") + pd.Series(rank + 1).astype("str").str.zfill(width)
 
