@@ -20,6 +20,7 @@ from analytics.models.glm import CountGLM
 from analytics.models.kde import KDELongRun, RecencyKDE
 from analytics.models.pooled import PooledGBM, neighbour_mapping
 from analytics.models.shrinkage import EmpiricalBayes
+from analytics.models.stack import StackedEnsemble
 
 __all__ = [
     "BASELINES",
@@ -40,6 +41,7 @@ __all__ = [
     "PooledGBM",
     "RecencyKDE",
     "SameLastYear",
+    "StackedEnsemble",
     "make_model",
     "neighbour_mapping",
 ]
@@ -57,6 +59,8 @@ MODELS: dict[str, Callable[..., CountModel]] = {
     "glm": lambda **_: CountGLM(family="nb"),
     "eb": lambda parent=None, **_: EmpiricalBayes(parent=parent),
     "gbm": lambda neighbours=None, **_: PooledGBM(neighbours=neighbours),
+    "stack": lambda neighbours=None, parent=None, coords=None, **_: StackedEnsemble(
+        neighbours=neighbours, parent=parent, coords=coords),
     "farrington": lambda **_: Farrington(),
     "ears_c2": lambda **_: EarsC2(),
     "cusum": lambda **_: PoissonCUSUM(),

@@ -1,0 +1,176 @@
+"""A stacked ensemble: a mixture of member forecasts, its weights learned by rolling origin.
+
+Members are registry models (:data:`analytics.models.MODELS`, e.g. the long-run mean, EWMA,
+empirical Bayes, the kernel-smoothed baselines). Inside the training window only, each of the
+last ``validation`` periods ``v`` is forecast by every member fitted on the periods before
+``v``; the weights ``w`` (non-negative, summing to one) maximise the mixture's mean log score
+over those cell-periods::
+
+    max_w  sum_{i,v} log sum_k w_k P_k(y_iv)       (P_k the member's NB2/Poisson pmf)
+
+by the EM algorithm for mixture proportions (each step ``w_k <- mean_iv r_ikv``, ``r`` the
+members' posterior responsibilities), which keeps ``w`` on the simplex and never lowers the
+objective. Each member is then refitted on the whole window.
+
+Predictive distribution: the mixture ``sum_k w_k NB(mu_k, alpha_k)`` is moment-matched by one
+NB2 — mean ``mu = sum_k w_k mu_k``, variance ``sum_k w_k (mu_k + alpha_k mu_k^2 + mu_k^2) -
+mu^2``, so ``alpha = max(var - mu, 0) / mu^2`` (the mixture's spread between members counts as
+dispersion). A member that cannot be fitted at some validation origin (too little history)
+gets weight 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analytics.distributions import logpmf
+from analytics.models.base import CountModel
+from data.cube import CountMatrix
+
+__all__ = ["StackedEnsemble", "mixture_weights", "moment_match"]
+
+#: Members of the default stack: fast, and different in how far back and how wide they look.
+DEFAULT_MEMBERS: tuple[str, ...] = ("longrun", "ewma", "eb", "kde_longrun", "recency_kde")
+
+
+def mixture_weights(logp: np.ndarray, *, max_iter: int = 500, tol: float = 1e-10) -> np.ndarray:
+    """Mixture proportions maximising ``mean log sum_k w_k exp(logp[k])`` (EM).
+
+    Parameters
+    ----------
+    logp : (n_members, n_obs) array
+        Each member's log predictive probability of each observation (``-inf`` allowed).
+
+    Returns
+    -------
+    ndarray (n_members,)
+        Non-negative weights summing to one (uniform over members when ``n_obs == 0``).
+    """
+    logp = np.asarray(logp, float)
+    K = logp.shape[0]
+    if K == 0:
+        raise ValueError("logp: need at least one member")
+    w = np.full(K, 1.0 / K)
+    if logp.shape[1] == 0:
+        return w
+    top = logp.max(0)
+    ok = np.isfinite(top)  # an observation every member calls impossible carries no information
+    P = np.exp(logp[:, ok] - top[ok])
+    prev = -np.inf
+    for _ in range(max_iter):  # iterations only; each is vectorised over observations
+        mix = w @ P
+        obj = float(np.mean(np.log(mix)))
+        w = w * (P / mix).mean(1)
+        w = w / w.sum()
+        if obj - prev < tol:
+            break
+        prev = obj
+    return w
+
+
+def moment_match(weights: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NB2 ``(mu, alpha)`` with the mean and variance of the mixture of members' NB2s.
+
+    ``weights`` (K,), ``mu`` and ``alpha`` (K, ...) arrays; returns arrays of the trailing shape.
+    """
+    w = np.asarray(weights, float).reshape((-1,) + (1,) * (np.ndim(mu) - 1))
+    mu = np.asarray(mu, float)
+    alpha = np.asarray(alpha, float)
+    m = (w * mu).sum(0)
+    second = (w * (mu + alpha * mu**2 + mu**2)).sum(0)
+    var = second - m**2
+    a = np.divide(np.maximum(var - m, 0.0), m**2, out=np.zeros_like(m), where=m > 1e-12)
+    return m, a
+
+
+class StackedEnsemble(CountModel):
+    """Mixture of registry models with weights learned by rolling origin inside the window.
+
+    Parameters
+    ----------
+    members : tuple of str
+        Registry names of the members.
+    neighbours, parent, coords
+        Spatial context passed to every member (:func:`analytics.models.make_model`).
+    validation : int
+        Last training periods each forecast by every member from the periods before it (the
+        weights' data). The window must hold at least ``validation + 2`` periods; with fewer,
+        fewer validation periods are used.
+
+    Attributes
+    ----------
+    weights_ : pandas.Series
+        Weight of each member (index: member names), >= 0, summing to 1.
+    member_scores_ : pandas.Series
+        Each member's own mean log score over the validation cell-periods (lower is better);
+        NaN for a member that could not be fitted.
+    members_ : dict
+        The members refitted on the whole window (those with a positive weight).
+    """
+
+    handles_missing = True
+
+    def __init__(self, *, members: tuple[str, ...] = DEFAULT_MEMBERS, neighbours=None,
+                 parent=None, coords: pd.DataFrame | None = None, validation: int = 6) -> None:
+        self.members = members
+        self.neighbours = neighbours
+        self.parent = parent
+        self.coords = coords
+        self.validation = validation
+
+    def _make(self, name: str) -> CountModel:
+        from analytics.models import make_model  # the registry imports this module
+
+        return make_model(name, neighbours=self.neighbours, parent=self.parent, coords=self.coords)
+
+    def _fit_matrix(self, Y: np.ndarray) -> None:
+        names = list(dict.fromkeys(self.members))
+        if not names:
+            raise ValueError("members: the stack needs at least one member")
+        if "stack" in names or "auto" in names:
+            raise ValueError(f"members: {names!r} may not contain the stack itself")
+        from analytics.models import MODELS
+
+        unknown = [n for n in names if n not in MODELS]
+        if unknown:
+            raise ValueError(f"members: {unknown[0]!r} unknown; choose from {', '.join(MODELS)}")
+        T = Y.shape[1]
+        V = int(max(0, min(self.validation, T - 2)))
+        keys, periods, freq = self.keys_, self.periods_, self.freq_
+        logp = np.full((len(names), len(keys) * V), -np.inf)
+        usable = np.ones(len(names), bool)
+        for j, v in enumerate(range(T - V, T)):  # a few validation origins
+            head = CountMatrix(keys, periods[:v], Y[:, :v], freq)
+            y = Y[:, v]
+            for k, name in enumerate(names):
+                if not usable[k]:
+                    continue
+                try:
+                    mu, alpha = self._make(name).fit(head).predict(1, as_arrays=True)
+                except ValueError:  # too little history for this member at this origin
+                    usable[k] = False
+                    continue
+                lp = logpmf(np.nan_to_num(y, nan=0.0), mu[:, 0], alpha[:, 0])
+                logp[k, j * len(keys):(j + 1) * len(keys)] = np.where(np.isfinite(y), lp, np.nan)
+        seen = np.isfinite(Y[:, T - V:T].T.ravel()) if V else np.zeros(0, bool)
+        lp = logp[:, seen]
+        scores = np.where(usable, -np.nanmean(lp, axis=1) if lp.shape[1] else np.nan, np.nan)
+        w = np.zeros(len(names))
+        if usable.any():
+            w[usable] = mixture_weights(lp[usable])
+        self.weights_ = pd.Series(w, index=names, name="weight")
+        self.member_scores_ = pd.Series(scores, index=names, name="log_score")
+        self.members_ = {}
+        full = CountMatrix(keys, periods, Y, freq)
+        for name in names:
+            if self.weights_[name] > 0:
+                self.members_[name] = self._make(name).fit(full)
+
+    def _predict_matrix(self, horizon):
+        names = list(self.members_)
+        arrays = [self.members_[n].predict(horizon, as_arrays=True) for n in names]
+        mu = np.stack([a[0] for a in arrays])
+        alpha = np.stack([a[1] for a in arrays])
+        w = self.weights_[names].to_numpy()
+        return moment_match(w / w.sum(), mu, alpha)
