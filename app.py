@@ -273,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the files cover, e.g. \"2025-12-28 23:59\" (default: their latest incident time)")
     s.add_argument("--wait", type=float, default=None, metavar="SECONDS",
                    help="wait at most this long for another writer of the workspace (default: as long as it takes)")
+    s.add_argument("--table", default=None, help="with a postgresql://USER@HOST:PORT/DB source: the table to read")
+    s.add_argument("--where", default=None, metavar="SQL",
+                   help="with a database source: an SQL condition run by the server (trusted operator input)")
 
     s = sub.add_parser("areas", help="build area layers: admin boundaries or a generated grid")
     s.add_argument("--workspace", required=True)
@@ -486,8 +489,11 @@ def _run(args: argparse.Namespace) -> int:
                 report = ingest_files(
                     args.files, ws, mapping=_mapping(args.map), coords=args.coords, epsg=args.epsg,
                     encoding=args.encoding, timezone=args.timezone, boundary=args.boundary,
-                    as_of=args.as_of, progress=progress,
+                    as_of=args.as_of, progress=progress, table=args.table, where=args.where,
                 )
+            from data.ingest_db import mask_url
+
+            args.files = [mask_url(f) for f in args.files]  # the audit line never holds a password
             print(report.summary())
             from data.pipeline import refresh  # after ingest: input errors are reported first
 

@@ -174,6 +174,8 @@ def ingest_files(
     limits: IngestLimits | None = None,
     as_of=None,
     progress: Callable[[float, str], None] | None = None,
+    table: str | None = None,
+    where: str | None = None,
 ) -> IngestReport:
     """Validate incident files and append them to the workspace.
 
@@ -207,6 +209,9 @@ def ingest_files(
     progress : callable, optional
         ``progress(fraction, label)`` after each chunk read (fraction by file size; the label
         counts the rows read) and before writing; 1.0 at the end.
+    table, where : str, optional
+        For a ``postgresql://`` URL in place of the files: the table and an SQL condition
+        (:func:`data.ingest_db.ingest_database`).
 
     Returns
     -------
@@ -221,7 +226,15 @@ def ingest_files(
         naming a column the file lacks, or a workbook over the limits (a zip bomb). Nothing is
         written when a file fails.
     """
-    paths = [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
+    from data.ingest_db import ingest_database, is_database_url  # a postgresql://… source
+
+    given = [files] if isinstance(files, (str, Path)) else list(files)
+    if any(is_database_url(f) for f in given):
+        if len(given) > 1:
+            raise ValueError("ingest: a database URL is read alone (no files, no second URL in the same command)")
+        return ingest_database(given[0], ws, table=table, where=where, mapping=mapping, coords=coords, epsg=epsg,
+                               timezone=timezone, boundary=boundary, limits=limits, as_of=as_of, progress=progress)
+    paths = [Path(f) for f in given]
     if not paths:
         raise ValueError("ingest: no files given")
     for p in paths:
