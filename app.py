@@ -61,6 +61,7 @@ def create_app(workspace: str | Path | Workspace) -> dash.Dash:
     from dash import Input
 
     from pages._common import LANG_STORE, WS_KEY, set_fallback_workspace
+    from pages._jobs import manager
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.require(ws.incidents_path)
@@ -77,6 +78,9 @@ def create_app(workspace: str | Path | Workspace) -> dash.Dash:
         title=t("app.title", DEFAULT_LANG),
         update_title=None,
         routing_callback_inputs={"lang": Input(LANG_STORE, "data")},
+        # long work (briefing, backtest, upload) runs in worker processes; job state in a private
+        # temporary folder of this process, not in the workspace (pages/_jobs.py)
+        background_callback_manager=manager(),
     )
     app.server.config[WS_KEY] = ws
     # A browser upload arrives base64-encoded inside one callback request: refuse a body larger
@@ -294,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--period", default=None, help="period start (default: the latest complete period)")
     s.add_argument("--freq", choices=["W", "M"], default="W")
     s.add_argument("--level", default=None, help="layer (default: the finest admin level)")
+    s.add_argument("--hierarchy", default=None, help="hierarchy (admin, police …); default level: its finest")
     s.add_argument("--category", default=None, help="category or group (default: 全部)")
     s.add_argument("--mode", choices=["alert", "forecast", "yoy"], default="alert")
     s.add_argument("--model", default=None)
@@ -375,6 +380,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the briefing (default zh)")
     s.add_argument("--level", default=None, help="area layer to brief (default: the board's)")
+    s.add_argument("--hierarchy", default=None, help="hierarchy (admin, police …); default level: its finest")
+
+    s = sub.add_parser("rank", help="一月一排位: the monthly ranking with 万人发案率 and rank change")
+    s.add_argument("--workspace", required=True)
+    s.add_argument("--month", default=None, help="YYYY-MM (default: the latest complete month)")
+    s.add_argument("--freq", choices=["M", "W"], default="M", help="M: 一月一排位 (default); W: weekly")
+    s.add_argument("--by", choices=["count", "rate", "level"], default="count",
+                   help="发案数, 万人发案率 or the warning order (default count)")
+    s.add_argument("--level", default=None, help="layer, e.g. subdistrict / 街道 / 派出所")
+    s.add_argument("--hierarchy", default=None, help="hierarchy (admin, police …)")
+    s.add_argument("--category", default=None, help="category or group (default: 全部)")
+    s.add_argument("--top", type=int, default=None, help="only the first N ranks (新进: not in last top N)")
+    s.add_argument("--lang", choices=("zh", "en"), default="zh")
+    s.add_argument("--out", default=None, help="also write the table (.csv, .xlsx, .parquet …)")
+
+    s = sub.add_parser("categories", help="raw categories → groups with their counts")
+    s.add_argument("--workspace", required=True)
+    s.add_argument("--lang", choices=("zh", "en"), default="zh")
 
     s = sub.add_parser("basemap", help="the offline base map under the maps: a local MBTiles/PMTiles file or an intranet tile server")
     s.add_argument("--workspace", required=True)
@@ -383,6 +406,24 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--url", default=None, metavar="TEMPLATE", help="tile URL with {z} {x} {y}, e.g. http://10.1.2.3/tiles/{z}/{x}/{y}.png")
     g.add_argument("--none", action="store_true", help="no base map (the default)")
     s.add_argument("--attribution", default=None, help="source and licence of the tiles, shown on the map")
+
+    s = sub.add_parser("watch", help="ingest every file dropped into a folder, then push new warnings")
+    s.add_argument("--workspace", required=True)
+    s.add_argument("--inbox", required=True, metavar="DIR", help="the folder watched (done/ and failed/ are made in it)")
+    s.add_argument("--once", action="store_true", help="one round over the files there now, then exit")
+    s.add_argument("--interval", type=float, default=60.0, metavar="SECONDS", help="seconds between rounds (60)")
+    s.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                   help="a file is taken once unchanged for this long (2; a copy in progress is not read)")
+    s.add_argument("--map", action="append", default=[], metavar="canonical=source")
+    s.add_argument("--coords", choices=["wgs84", "gcj02", "bd09"], default="wgs84")
+    s.add_argument("--epsg", type=int, default=None)
+    s.add_argument("--encoding", default="auto")
+    s.add_argument("--timezone", default=None)
+
+    s = sub.add_parser("notify", help="push new red/orange warnings to the [notify] webhooks (企业微信, 钉钉, JSON)")
+    s.add_argument("--workspace", required=True)
+    s.add_argument("--dry-run", action="store_true", help="print the messages, send nothing")
+    s.add_argument("--test", action="store_true", help="send a test message to every webhook (exit 1 if one fails)")
 
     from data.accounts_cli import add_parsers  # pingan user add|list|remove|passwd, pingan audit
 
@@ -464,6 +505,54 @@ def _period_note(ws, table, freq: str, latest: bool = True) -> str:
     return line
 
 
+def _rate_note(table) -> str:
+    """万人发案率: how many areas have a population; the others' rate is blank (never 0 or inf)."""
+    import numpy as np
+
+    pop = table["population"].to_numpy(float) if "population" in table else np.full(len(table), np.nan)
+    n = int((np.isfinite(pop) & (pop > 0)).sum())
+    if n == len(table):
+        return f"万人发案率 rate per 10k: all {n} areas have a population"
+    return (f"万人发案率 rate per 10k: {n} of {len(table)} areas have a population; the other "
+            f"{len(table) - n} have a blank rate (load it: pingan areas --workspace W --population FILE)")
+
+
+def _push(ws) -> None:
+    """After a refresh: new red/orange warnings to the ``[notify]`` webhooks (quiet without any)."""
+    from analytics.service.notify import notify_warnings
+
+    result = notify_warnings(ws)
+    if not result.note:
+        print(result.summary(), flush=True)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    """``pingan watch``: rounds until SIGTERM/SIGINT (or one round with ``--once``)."""
+    import signal
+    import threading
+
+    from data.watch import watch_inbox
+
+    ws = Workspace(args.workspace)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # systemd stop: finish the file, exit 0
+    options = {"mapping": _mapping(args.map), "coords": args.coords, "epsg": args.epsg,
+               "encoding": args.encoding, "timezone": args.timezone}
+    print(f"pingan watch: {args.inbox} -> {ws.path}" + ("" if args.once else f", every {args.interval:g} s"),
+          flush=True)
+    try:
+        done = watch_inbox(ws, args.inbox, once=args.once, interval=args.interval, settle=args.settle,
+                           options=options, after=lambda _outcomes: _push(ws), stop=stop,
+                           log=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        return 0
+    if args.once:
+        print(f"pingan watch: {sum(o.status == 'done' for o in done)} done, "
+              f"{sum(o.status == 'failed' for o in done)} failed", flush=True)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "demo":
@@ -490,6 +579,7 @@ def _run(args: argparse.Namespace) -> int:
                     args.files, ws, mapping=_mapping(args.map), coords=args.coords, epsg=args.epsg,
                     encoding=args.encoding, timezone=args.timezone, boundary=args.boundary,
                     as_of=args.as_of, progress=progress, table=args.table, where=args.where,
+                    sheet=args.sheet, layer=args.layer, centroids=args.centroids,
                 )
             from data.ingest_db import mask_url
 
@@ -498,6 +588,7 @@ def _run(args: argparse.Namespace) -> int:
             from data.pipeline import refresh  # after ingest: input errors are reported first
 
             print(refresh(ws))  # the ingest refreshed the counts already: this only reports them
+        _push(Workspace(args.workspace))  # after the commit: never a warning the workspace lacks
     elif cmd == "areas":
         from data.pipeline import build_areas
         from data.workspace import Workspace
@@ -507,16 +598,18 @@ def _run(args: argparse.Namespace) -> int:
         print(build_areas(
             ws, boundaries=args.boundaries, cell=args.cell, shape=args.shape, name=args.name,
             level=args.level, id_column=args.id_column, name_column=args.name_column,
-            parent_column=args.parent_column,
+            parent_column=args.parent_column, population=args.population, hierarchy=args.hierarchy,
+            levels=None if args.levels is None else [v for v in args.levels.split(",") if v.strip()],
         ))
     elif cmd == "warn":
         from analytics.service.board import warning_table
+        from data.hierarchies import level_for
         from data.io import write_table
         from data.workspace import Workspace
 
         ws = Workspace(args.workspace)
         table = warning_table(
-            ws, level=args.level, period=args.period, freq=args.freq,
+            ws, level=level_for(ws, args.hierarchy, args.level), period=args.period, freq=args.freq,
             category=args.category, mode=args.mode, model=args.model, partial=args.partial,
         )
         from analytics.warning import Thresholds, fdr_confirmed, summary_line

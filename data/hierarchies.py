@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 from data.workspace import ADMIN_LEVELS, Workspace
 
-__all__ = ["ADMIN", "hierarchies", "hierarchy_of", "hierarchy_levels", "check_new_levels", "record_hierarchy"]
+__all__ = ["ADMIN", "hierarchies", "hierarchy_of", "hierarchy_levels", "check_new_levels", "record_hierarchy",
+           "level_for"]
 
 #: Name of the built-in admin hierarchy.
 ADMIN = "admin"
@@ -108,3 +109,17 @@ def _recorded(ws: Workspace) -> dict[str, list[str]]:
     if not isinstance(raw, dict):
         raise ValueError(f"{ws.config_path}: [extra] hierarchies must be a table of name = [levels]")
     return {str(k): [str(v) for v in vs] for k, vs in raw.items()}
+
+
+def level_for(ws: Workspace, hierarchy: str | None, level: str | None) -> str | None:
+    """The layer a command runs on: ``level`` (checked to be in ``hierarchy`` when both are
+    given), else the finest level of ``hierarchy``; ``None`` when neither is given (the
+    command's own default)."""
+    if hierarchy in (None, ""):
+        return level
+    chain = hierarchy_levels(ws, hierarchy)
+    if level is None:
+        return chain[-1]
+    if level not in chain:
+        raise ValueError(f"--level {level!r}: not a level of hierarchy {hierarchy!r} ({', '.join(chain)})")
+    return level

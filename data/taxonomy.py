@@ -6,7 +6,13 @@ categories that offices report together: 两抢一盗 (robbery, snatching, theft
 
 Groups are configured per workspace (``[taxonomy]`` in ``config.toml``); the defaults below fit
 the demo city. Counting a group is summing its member categories, so group counts are always
-consistent with category counts.
+consistent with category counts. A member may also name another group (``两抢一盗 = ["两抢",
+"盗窃"]``): it stands for that group's members.
+
+Validation: a malformed group (no members, an empty or repeated member, 全部 as a member, a
+group that contains itself through others) is refused when the config is read, naming the group;
+:meth:`Taxonomy.unknown_members` lists members that are neither a category of the incidents nor
+a group (``pingan categories`` reports them as errors: a typo counts nothing, silently).
 """
 
 from __future__ import annotations
@@ -104,8 +110,46 @@ class Taxonomy:
                 raise TypeError(f"taxonomy group {name!r}: members must be a list, not a string")
             if name == ALL:
                 raise ValueError(f"taxonomy group name {ALL!r} is reserved for all categories")
-            clean[str(name)] = tuple(str(m) for m in members)
+            if not str(name).strip():
+                raise ValueError("[taxonomy]: a group has an empty name")
+            items = tuple(str(m).strip() for m in members)
+            if not items:
+                raise ValueError(f"[taxonomy] group {name!r}: no members")
+            for m in items:
+                if not m:
+                    raise ValueError(f"[taxonomy] group {name!r}: an empty member")
+                if m in _ALL_ALIASES:
+                    raise ValueError(f"[taxonomy] group {name!r}: member {m!r} means all categories; "
+                                     "leave it out")
+            dup = [m for i, m in enumerate(items) if m in items[:i]]
+            if dup:
+                raise ValueError(f"[taxonomy] group {name!r}: member {dup[0]!r} is listed twice")
+            clean[str(name)] = items
         object.__setattr__(self, "groups", clean)
+        for name in clean:  # a group may name another; never itself, even through others
+            self._expand(name, ())
+
+    def _expand(self, name: str, seen: tuple[str, ...]) -> set[str]:
+        """Raw category names of group ``name`` (members that are groups expanded)."""
+        if name in seen:
+            chain = " → ".join([*seen, name])
+            raise ValueError(f"[taxonomy] group {seen[0]!r} contains itself ({chain})")
+        out = {name}  # a group named like a raw category holds it
+        for m in self.groups[name]:
+            out |= self._expand(m, (*seen, name)) if m in self.groups and m != name else {m}
+        return out
+
+    def unknown_members(self, categories: Iterable[str]) -> list[tuple[str, str]]:
+        """``(group, member)`` for every member that is neither one of ``categories`` (the raw
+        categories of the incidents) nor a group — typically a typo, which counts nothing.
+
+        Examples
+        --------
+        >>> Taxonomy({"两抢": ("抢劫", "抢夺x")}).unknown_members(["抢劫", "抢夺"])
+        [('两抢', '抢夺x')]
+        """
+        known = set(map(str, categories)) | set(self.groups)
+        return [(g, m) for g, ms in self.groups.items() for m in ms if m not in known]
 
     def members(self, name: str, categories: Iterable[str]) -> tuple[str, ...]:
         """Categories (among ``categories``) that make up ``name``.
@@ -122,8 +166,8 @@ class Taxonomy:
             return tuple(cats)
         if name in self.groups:
             # a group named like a raw category holds it too: cases an office files as plain
-            # 盗窃 belong to the 盗窃 group beside 入室盗窃, 扒窃 …
-            wanted = set(self.groups[name]) | {name}
+            # 盗窃 belong to the 盗窃 group beside 入室盗窃, 扒窃 …; member groups are expanded
+            wanted = self._expand(name, ())
             return tuple(c for c in cats if c in wanted)
         if name in cats:
             return (name,)

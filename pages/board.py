@@ -7,7 +7,6 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html
 
-from analytics.present.brief import deliver_brief
 from analytics.present.i18n import label, t
 from analytics.service import ScopeError
 from analytics.service.board import PARTIAL
@@ -37,6 +36,14 @@ from pages._common import (
     lang_of,
     refused,
     service,
+)
+from pages._jobs import (
+    brief_cleanup,
+    brief_prepare,
+    brief_show,
+    brief_work,
+    job_controls,
+    register_job,
 )
 from pages._maps import level_map
 
@@ -74,6 +81,7 @@ def layout(lang: str | None = None, **_query) -> html.Div:
         dcc.Store(id="board-path", data=[], storage_type="session"),
         dcc.Store(id="board-brief-files"),
         dcc.Download(id="board-download"),
+        job_controls("board-brief", lang),
         html.Div(id="board-brief-status", className="status"),
         html.Div(id="board-kpis", className="kpis"),
         html.Div([
@@ -165,21 +173,12 @@ def render(period, category, mode, path, layer, freq, lang):
             kpi_tiles(values, lang), alert_list(alerts, lang) if alerts is not None else [])
 
 
-@callback(Output("board-brief-files", "data"), Output("board-brief-status", "children"),
-          Input("board-brief", "n_clicks"), State("board-period", "value"), State(LANG_STORE, "data"),
-          prevent_initial_call=True, running=[(Output("board-brief", "disabled"), True, False)])
-def make_briefing(_n, period, lang):
-    lang = lang_of(lang)
-    try:
-        files = deliver_brief(service(), period, lang=lang)  # {kind: opaque download id}
-    except ScopeError:
-        return None, refused(lang)
-    except ValueError as exc:
-        return None, html.Div(str(exc), className="not-ready")
-    files = {k: files[k] for k in ("png", "pdf", "html", "docx", "xlsx") if k in files}
-    buttons = [html.Button(k.upper(), id={"type": "board-dl", "index": k}, n_clicks=0, className="btn")
-               for k in files]
-    return files, html.Div([html.Span(t("board.brief_done", lang) + "："), *buttons], className="row")
+# The weekly briefing runs in a worker process (pages/_jobs.py): progress bar, 取消, and a
+# message when it fails; the files come back as download ids of this user only.
+register_job("board-brief", start=Input("board-brief", "n_clicks"), state=[State("board-period", "value")],
+             prepare=brief_prepare, work=brief_work, show=brief_show, cleanup=brief_cleanup,
+             outputs=[Output("board-brief-files", "data"), Output("board-brief-status", "children")],
+             running=[(Output("board-brief", "disabled"), True, False)])
 
 
 @callback(Output("board-download", "data"), Input({"type": "board-dl", "index": ALL}, "n_clicks"),

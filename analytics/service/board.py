@@ -312,8 +312,10 @@ def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
     geopandas.GeoDataFrame
         ``area_id, name, level_name, period, category, observed, expected, q80, q95, q99,
         p_exceed, level, reason_zh, reason_en, yoy, mom, observed_last_year, observed_prev,
-        rank, model, mode, geometry`` (workspace CRS), sorted by ``rank`` (一月一排位: level,
-        then p_exceed, then observed). ``attrs``: ``expected_reds``, ``thresholds``, ``model``,
+        rank, population, households, rate, model, mode, geometry`` (workspace CRS), sorted by
+        ``rank`` (一月一排位: level, then p_exceed, then observed); ``rate`` = observed per
+        10,000 residents, NaN for an area without population (:mod:`analytics.service.ranking`).
+        ``attrs``: ``expected_reds``, ``thresholds``, ``model``,
         ``as_of``, ``period`` (asked for; the origin in forecast mode), ``partial``, ``share``
         (elapsed share, 1 for a complete period), ``missing``.
     """
@@ -446,12 +448,14 @@ def _warning_table(ws, level, p, freq, name, mode, model, partial=False):
     ids = areas["area_id"].astype(str)
     geo = areas[["area_id", "geometry"]].assign(  # readable names: no raw generated-cell id
         area_id=ids, name=ids.map(display_names(ws, level)).fillna(ids).to_numpy())
-    out = geo.merge(table, on="area_id", how="right")
+    from analytics.service.ranking import with_rates
+
+    out = with_rates(geo.merge(table, on="area_id", how="right"), areas)  # 万人发案率 (NaN: no population)
     out.insert(2, "level_name", level)
     cols = ["area_id", "name", "level_name", "period", "category", "observed", "expected", "q80",
             "q95", "q99", "p_exceed", "level", "reason_zh", "reason_en", "yoy", "mom",
-            "observed_last_year", "observed_prev", "rank", "mu", "alpha", "mode", "model",
-            "geometry"]
+            "observed_last_year", "observed_prev", "rank", "population", "households", "rate", "mu", "alpha",
+            "mode", "model", "geometry"]
     gdf = gpd.GeoDataFrame(out[cols], geometry="geometry", crs=areas.crs)
     chance = expected_by_chance(pred, th) if mode == "alert" else {"orange": np.nan, "red": np.nan}
     gdf.attrs["expected_reds"] = float(chance["red"])

@@ -90,6 +90,46 @@ class Service:
         present = self.layers()
         return [lv for lv in ADMIN_LEVELS if lv in present] or present[:1]
 
+    def hierarchies(self) -> dict[str, list[str]]:
+        """Hierarchies with layers the user may see (admin first): name → layers, coarse to fine."""
+        from analytics.service.hierarchy import chains
+
+        present = set(self.layers())
+        out = {name: [lv for lv in levels if lv in present] for name, levels in chains(self.ws).items()}
+        return {name: levels for name, levels in out.items() if levels}
+
+    def chain(self, hierarchy: str | None = None) -> list[str]:
+        """The drill-down chain of ``hierarchy`` (default admin): its layers the user may see."""
+        if hierarchy in (None, "", "admin"):
+            return self.admin_layers()
+        have = self.hierarchies()
+        if hierarchy not in have:
+            raise ValueError(f"--hierarchy {hierarchy!r}: not one of {', '.join(have) or 'none'}")
+        return have[hierarchy]
+
+    def hierarchy_of(self, layer: str | None) -> str:
+        """The hierarchy holding ``layer`` (``admin`` for grids and unknown layers)."""
+        from analytics.service.hierarchy import chain_of
+
+        chain = chain_of(self.ws, layer) if layer else []
+        for name, levels in self.hierarchies().items():
+            if chain and levels[-1] in chain:
+                return name
+        return "admin"
+
+    def ranking(self, level: str | None = None, period=None, freq: str = "M", category: str | None = None,
+                by: str = "count", top: int | None = None) -> pd.DataFrame:
+        """一月一排位 of ``level`` (:func:`analytics.service.ranking.ranking`): city-wide ranks
+        with 万人发案率 and rank change, only the rows in the user's scope."""
+        from analytics.service.ranking import ranking
+
+        level = self._layer(level)
+        args = (level, None if period is None else str(period), freq, category, by, top)
+        table = cached(self.ws, "ranking", args, lambda: ranking(self.ws, level, period, freq, category, by, top))
+        out = self.scope.filter(self.ws, table, level).reset_index(drop=True)
+        out.attrs = dict(table.attrs)
+        return out
+
     def default_level(self) -> str:
         home = self.scope.home_layer(self.ws)
         return home if home is not None else board.default_level(self.ws)
@@ -151,16 +191,23 @@ class Service:
         return board.trend(self.ws, self.check_area(area_id), category=category, freq=freq,
                            n_periods=n_periods)
 
-    def overview_level(self) -> str:
+    def overview_level(self, hierarchy: str | None = None) -> str:
         """The level the board opens on: ``[board] overview`` (default 街道) where the user may
-        see it, else the coarsest level of the user's scope."""
+        see it, else the coarsest level of the user's scope; for another hierarchy its second
+        level (派出所) when the user may see it."""
+        if hierarchy not in (None, "", "admin"):
+            from analytics.service.hierarchy import chains
+
+            chain, full = self.chain(hierarchy), chains(self.ws)[hierarchy]
+            return full[1] if len(full) > 1 and full[1] in chain else chain[0]
         admin = self.admin_layers()
         want = self.ws.config.board.get("overview", "subdistrict")
         return want if want in admin else admin[0]
 
     def alerts(self, period=None, freq: str = "W", category: str | None = None,
-               mode: str = "alert") -> pd.DataFrame:
-        """The red and orange areas of the finest admin level in scope (红橙预警清单), worst first.
+               mode: str = "alert", hierarchy: str | None = None) -> pd.DataFrame:
+        """The red and orange areas of the finest level in scope (红橙预警清单) of ``hierarchy``
+        (default admin), worst first.
 
         Columns: ``area_id, name, path`` (区 › 街道 › 社区 › 网格), ``level``, ``observed``,
         ``expected``, ``reason_zh``, ``reason_en``, ``rank`` and one column per coarser admin
@@ -168,14 +215,16 @@ class Service:
         """
         from data.taxonomy import canonical_name
 
+        fine = self.chain(hierarchy)[-1]
         key = (self.scope.area_id, None if period is None else str(period), freq, canonical_name(category), mode)
+        if fine != self.admin_layers()[-1]:
+            key = (*key, fine)
         # the board's map, its tiles and the 清单 all ask for it in one render: compute it once
-        return cached(self.ws, "alerts", key, lambda: self._alerts(period, freq, category, mode)).copy()
+        return cached(self.ws, "alerts", key, lambda: self._alerts(period, freq, category, mode, fine)).copy()
 
-    def _alerts(self, period, freq: str, category: str | None, mode: str) -> pd.DataFrame:
+    def _alerts(self, period, freq: str, category: str | None, mode: str, fine: str) -> pd.DataFrame:
         from analytics.service.hierarchy import ancestors, path_names
 
-        fine = self.admin_layers()[-1]
         table = pd.DataFrame(self.warning_table(level=fine, period=period, freq=freq, category=category,
                                                 mode=mode).drop(columns="geometry"))
         hot = table[table["level"].astype(str).isin(["red", "orange"])]

@@ -1,8 +1,9 @@
-"""The admin hierarchy as tables: every area's ancestors, and a readable path of names.
+"""Area hierarchies as tables: every area's ancestors, and a readable path of names.
 
-区 › 街道 › 社区 › 网格: each admin layer names its parent in ``parent_id``. The board needs, for a
-网格, the 区, 街道 and 社区 it lies in (to count red 网格 per 街道, to drill down to it, and to
-name it by its path); this module walks the ``parent_id`` chain once per workspace version.
+区 › 街道 › 社区 › 网格 (or 分局 › 派出所 › 警务区, :mod:`data.hierarchies`): each layer of a
+hierarchy names its parent in ``parent_id``. The board needs, for a 网格, the 区, 街道 and 社区 it
+lies in (to count red 网格 per 街道, to drill down to it, and to name it by its path); this module
+walks the ``parent_id`` chain of the layer's own hierarchy once per workspace version.
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ import pandas as pd
 
 from analytics.service.cache import cached
 from analytics.service.maps import layer_table
-from data.workspace import ADMIN_LEVELS
 
-__all__ = ["ancestors", "path_names", "PATH_SEP"]
+__all__ = ["ancestors", "path_names", "chains", "chain_of", "PATH_SEP"]
 
 #: Separator of a path of names (区 › 街道 › 社区 › 网格).
 PATH_SEP = " › "
 
 
 def ancestors(ws, layer: str) -> pd.DataFrame:
-    """One row per area of ``layer``: ``area_id`` and one column per coarser admin layer present,
-    holding the id of the ancestor there (NaN when the chain is broken)."""
+    """One row per area of ``layer``: ``area_id`` and one column per coarser layer of its
+    hierarchy present, holding the id of the ancestor there (NaN when the chain is broken)."""
     return cached(ws, "ancestors", (layer,), lambda: _ancestors(ws, layer))
 
 
@@ -41,9 +41,24 @@ def path_names(ws, layer: str) -> pd.Series:
     return cached(ws, "path_names", (layer,), compute)
 
 
+def chains(ws) -> dict[str, list[str]]:
+    """Hierarchy name → its layers present, coarse to fine (:func:`data.hierarchies.hierarchies`),
+    cached per workspace version; ``admin`` first."""
+    from data.hierarchies import hierarchies
+
+    return cached(ws, "hierarchies", (), lambda: hierarchies(ws))
+
+
+def chain_of(ws, layer: str) -> list[str]:
+    """The layers of ``layer``'s hierarchy, coarse to fine (``[]`` for a generated grid)."""
+    for levels in chains(ws).values():
+        if layer in levels:
+            return list(levels)
+    return []
+
+
 def _ancestors(ws, layer: str) -> pd.DataFrame:
-    present = ws.layers()
-    admin = [lv for lv in ADMIN_LEVELS if lv in present]
+    admin = chain_of(ws, layer)
     out = pd.DataFrame({"area_id": layer_table(ws, layer)["area_id"].astype(str)})
     if layer not in admin:
         return out

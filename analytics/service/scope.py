@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from analytics.service.cache import cached
+from analytics.service.hierarchy import chain_of
 from data.accounts import PERMISSIONS, ROLES
-from data.workspace import ADMIN_LEVELS
 
 __all__ = ["Scope", "ScopeError", "WHOLE_CITY"]
 
@@ -85,9 +85,10 @@ class Scope:
         if self.whole_city:
             return layers
         home = self.home_layer(ws)
-        admin = [lv for lv in ADMIN_LEVELS if lv in layers]
-        if home in admin:
-            return admin[admin.index(home):] + [lv for lv in layers if lv not in ADMIN_LEVELS]
+        chain = chain_of(ws, home)  # 区…网格 or 分局…警务区: the home's own hierarchy
+        if home in chain:
+            grids = [lv for lv in layers if not chain_of(ws, lv)]
+            return chain[chain.index(home):] + grids
         return [home]
 
     def area_ids(self, ws, layer: str) -> frozenset[str] | None:
@@ -144,7 +145,7 @@ def _build_subtree(ws, area_id: str) -> tuple[str, dict[str, frozenset[str]]]:
     if home is None:
         raise ScopeError(f"area {area_id!r}: not in any layer of {ws.path}")
     out: dict[str, frozenset[str]] = {home: frozenset({area_id})}
-    admin = [lv for lv in ADMIN_LEVELS if lv in layers]
+    admin = chain_of(ws, home)  # the home's hierarchy (admin or police …)
     frontier = {area_id}
     if home in admin:
         for lv in admin[admin.index(home) + 1:]:
@@ -158,7 +159,7 @@ def _build_subtree(ws, area_id: str) -> tuple[str, dict[str, frozenset[str]]]:
     home_geom = ws.areas(home)
     home_geom = home_geom[home_geom["area_id"].astype(str) == area_id]
     for lv in layers:
-        if lv in out or lv in ADMIN_LEVELS:
+        if lv in out or chain_of(ws, lv):  # another hierarchy's areas are not in this subtree
             continue
         cells = ws.areas(lv)
         centre = cells.geometry.representative_point().to_crs(home_geom.crs)
