@@ -10,7 +10,7 @@ import pandas as pd
 
 from data.taxonomy import DEFAULT_GROUPS, Taxonomy
 
-__all__ = ["Config", "DEFAULT_LAG_DAYS", "WorkspaceError", "check_basemap"]
+__all__ = ["Config", "DEFAULT_LAG_DAYS", "WorkspaceError", "check_basemap", "check_notify"]
 
 #: Reporting lag in days when ``config.toml`` has no ``[periods] lag_days``.
 DEFAULT_LAG_DAYS: float = 1.0
@@ -54,6 +54,10 @@ class Config:
         The ``[basemap]`` table (default empty: no base map): ``url`` (tile template with
         ``{z}`` ``{x}`` ``{y}``) or ``file`` (MBTiles/PMTiles in the workspace), ``attribution``,
         ``opacity`` (0–1), ``minzoom``/``maxzoom``; checked by :func:`check_basemap`.
+    notify : dict
+        The ``[notify]`` table: ``webhooks`` (a list of ``{url, format = "wecom" | "dingtalk" |
+        "json", levels = ["红"] or ["红", "橙"], secret}``), ``retries``, ``backoff``, ``timeout``;
+        checked and normalised by :func:`check_notify`.
     """
 
     name: str = "Pingan"
@@ -68,6 +72,7 @@ class Config:
     periods: dict[str, Any] = field(default_factory=dict)
     board: dict[str, Any] = field(default_factory=dict)
     basemap: dict[str, Any] = field(default_factory=dict)
+    notify: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reporting_lag(self) -> pd.Timedelta:
@@ -102,12 +107,14 @@ class Config:
             d["board"] = dict(self.board)
         if self.basemap:
             d["basemap"] = dict(self.basemap)
+        if self.notify:
+            d["notify"] = dict(self.notify)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
         known = {"name", "timezone", "crs", "taxonomy", "thresholds", "attribution", "center", "extra", "limits",
-                 "periods", "board", "basemap"}
+                 "periods", "board", "basemap", "notify"}
         unknown = set(d) - known
         if unknown:
             raise WorkspaceError(f"config.toml: unknown setting(s) {', '.join(sorted(unknown))}")
@@ -124,7 +131,63 @@ class Config:
             periods=dict(d.get("periods", {})),
             board=dict(d.get("board", {})),
             basemap=check_basemap(d["basemap"]) if d.get("basemap") else {},
+            notify=dict(d["notify"]) if d.get("notify") and check_notify(d["notify"]) else {},
         )
+
+
+_NOTIFY_KEYS = ("webhooks", "retries", "backoff", "timeout")
+_WEBHOOK_KEYS = ("url", "format", "levels", "secret", "name")
+_NOTIFY_LEVELS = {"红": "red", "red": "red", "橙": "orange", "orange": "orange"}
+
+
+def check_notify(table: dict[str, Any]) -> dict[str, Any]:
+    """The ``[notify]`` table of ``config.toml``, checked and normalised (a WorkspaceError names the key).
+
+    Returns ``{"webhooks": [{"url", "format", "levels": ("red", …), "secret", "name"}, …],
+    "retries": int, "backoff": float, "timeout": float}``; ``format`` is ``wecom`` (企业微信
+    group robot), ``dingtalk`` (钉钉 group robot; ``secret`` signs the request) or ``json``;
+    ``levels`` are 红/橙 (or red/orange), default ``["红"]``.
+    """
+    if not isinstance(table, dict):
+        raise WorkspaceError(f"config.toml: [notify] must be a table, got {table!r}")
+    unknown = set(table) - set(_NOTIFY_KEYS)
+    if unknown:
+        raise WorkspaceError(f"config.toml: [notify] unknown key(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(_NOTIFY_KEYS)})")
+    hooks = table.get("webhooks", [])
+    if not isinstance(hooks, list):
+        raise WorkspaceError("config.toml: [notify] webhooks must be a list of tables ([[notify.webhooks]])")
+    out: dict[str, Any] = {"webhooks": []}
+    for i, hook in enumerate(hooks, 1):
+        where = f"config.toml: [[notify.webhooks]] #{i}"
+        if not isinstance(hook, dict):
+            raise WorkspaceError(f"{where}: must be a table with url and format")
+        bad = set(hook) - set(_WEBHOOK_KEYS)
+        if bad:
+            raise WorkspaceError(f"{where}: unknown key(s) {', '.join(sorted(bad))} (known: {', '.join(_WEBHOOK_KEYS)})")
+        url = hook.get("url")
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")) or len(url) < 10:
+            raise WorkspaceError(f"{where}: url must be an http:// or https:// address")
+        fmt = hook.get("format", "json")
+        if fmt not in ("wecom", "dingtalk", "json"):
+            raise WorkspaceError(f"{where}: format = {fmt!r}: use wecom, dingtalk or json")
+        levels = hook.get("levels", ["红"])
+        if (not isinstance(levels, list) or not levels
+                or any(not isinstance(v, str) or v not in _NOTIFY_LEVELS for v in levels)):
+            raise WorkspaceError(f"{where}: levels = {levels!r}: use [\"红\"] or [\"红\", \"橙\"]")
+        secret = hook.get("secret")
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            raise WorkspaceError(f"{where}: secret must be the robot's signing secret (text)")
+        out["webhooks"].append({"url": url, "format": fmt, "secret": secret, "name": str(hook.get("name", "")),
+                                "levels": tuple(dict.fromkeys(_NOTIFY_LEVELS[v] for v in levels))})
+    for key, default, low, high, kind in (("retries", 3, 0, 10, int), ("backoff", 1.0, 0.0, 60.0, float),
+                                          ("timeout", 10.0, 0.1, 120.0, float)):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not isinstance(value, int)) \
+                or not low <= value <= high:
+            raise WorkspaceError(f"config.toml: [notify] {key} = {value!r}: use a number from {low} to {high}")
+        out[key] = kind(value)
+    return out
 
 
 _BASEMAP_KEYS = ("url", "file", "attribution", "opacity", "minzoom", "maxzoom")

@@ -80,6 +80,14 @@ TEXT: dict[str, dict[str, str]] = {
     "level.yellow": {"zh": "黄色", "en": "yellow"},
     "level.orange": {"zh": "橙色", "en": "orange"},
     "level.red": {"zh": "红色", "en": "red"},
+    # -- warning push (analytics/service/notify.py) and pingan watch ---------------------------
+    "notify.title": {"zh": "【平安预警】{city}：{n} 个区域新出现{levels}预警（{period} 当周）",
+                     "en": "[Pingan] {city}: {n} areas newly {levels} (week of {period})"},
+    "notify.area": {"zh": "{path}：{level}，实际 {observed} 起 / 预期 {expected} 起（{reason}）",
+                    "en": "{path}: {level}, {observed} observed / {expected} expected ({reason})"},
+    "notify.more": {"zh": "……另有 {n} 个区域，详见预警看板", "en": "… and {n} more areas on the board"},
+    "notify.test": {"zh": "【平安预警】{city}：推送测试。收到本条即表示推送配置正确。",
+                    "en": "[Pingan] {city}: test message. Receiving it means the webhook works."},
     # -- weekly briefing (analytics/brief*.py) -------------------------------------------
     "brief.title": {"zh": "{city}平安预警周报", "en": "{city} weekly safety briefing"},
     "brief.week": {"zh": "{start}至{end}", "en": "{start} to {end}"},

@@ -471,6 +471,9 @@ class Service:
         self.record("upload",
                f"{filename}: {report.rows_in} rows in, {report.rows_used} used, "
                f"{report.rows_quarantined} quarantined")
+        from analytics.service.notify import notify_in_background
+
+        notify_in_background(self.ws)  # new red/orange warnings to the [notify] webhooks
         return report
 
     def require(self, action: str) -> None:
