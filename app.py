@@ -220,6 +220,12 @@ def _register_shell_callbacks(app: dash.Dash) -> None:
         return [t(key, lang) for key, _ in NAV] + [
             t("app.lang_toggle", lang), t("app.title", lang), t("app.attribution", lang)]
 
+    # The page's language on <html lang> (screen readers, CJK glyph choice) and for the CSS that
+    # names the date pickers' weekdays in Chinese (their calendar is a portal under <body>).
+    app.clientside_callback(
+        "function(l){var v=(l==='en')?'en':'zh-CN';document.documentElement.lang=v;return v;}",
+        Output("app-root", "lang"), Input(LANG_STORE, "data"))
+
     @app.callback(Output("app-root", "className"), Input("_pages_location", "pathname"))
     def screen_mode(pathname):
         # The 大屏 page takes the whole screen: no header or footer, dark theme.

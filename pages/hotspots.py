@@ -50,7 +50,7 @@ def layout(lang: str | None = None, **_query) -> html.Div:
         html.Div([
             control(t("ctl.category", lang), dropdown("hot-category", [(c, label(c, lang)) for c in cats], cats[0])),
             control(t("ctl.dates", lang), dcc.DatePickerRange(
-                id="hot-dates", start_date=start.date(), end_date=end.date(), display_format="YYYY-MM-DD",
+                id="hot-dates", start_date=start.date(), end_date=end.date(), display_format="YYYY-MM-DD", first_day_of_week=1,
                 min_date_allowed=first.date(), max_date_allowed=end.date(),
                 start_date_placeholder_text=t("ctl.date_from", lang), end_date_placeholder_text=t("ctl.date_to", lang))),
             control(t("ctl.hours", lang), dcc.RangeSlider(id="hot-hours", min=0, max=23, step=1, value=[0, 23],

@@ -56,10 +56,10 @@ def layout(lang: str | None = None, **_query) -> html.Div:
                 placeholder=t("iv.target_pick", lang),
                 labels={k: t(f"iv.dd.{k}", lang) for k in _DROPDOWN_LABELS})),
             control(t("iv.start", lang), dcc.DatePickerSingle(
-                id="iv-start", date=start.date(), display_format="YYYY-MM-DD",
+                id="iv-start", date=start.date(), display_format="YYYY-MM-DD", first_day_of_week=1,
                 min_date_allowed=first.date(), max_date_allowed=(last + pd.Timedelta(days=6)).date())),
             control(t("iv.end", lang), dcc.DatePickerSingle(
-                id="iv-end", date=None, display_format="YYYY-MM-DD", clearable=True,
+                id="iv-end", date=None, display_format="YYYY-MM-DD", first_day_of_week=1, clearable=True,
                 placeholder=t("iv.end_latest", lang),
                 min_date_allowed=first.date(), max_date_allowed=(last + pd.Timedelta(days=6)).date())),
             control(t("ctl.category", lang), dropdown("iv-category", [(c, label(c, lang)) for c in cats], category)),

@@ -327,3 +327,20 @@ def test_no_english_on_a_chinese_page(dash_duo, app_factory):
         if words:
             found[name] = sorted(words)
     assert found == {}
+
+
+def test_date_pickers_name_weekdays_in_chinese_and_the_page_says_its_language(dash_duo, app_factory):
+    """Dash 4's calendar prints Mo Tu …; in zh the CSS keyed on <html lang> shows 一 … 日."""
+    weekdays = """
+      return Array.from(document.querySelectorAll('.dash-datepicker-calendar thead tr:last-child th span'))
+        .slice(0, 7).map(s => getComputedStyle(s, '::after').content.replace(/"/g, ''));"""
+    dash_duo.start_server(app_factory())
+    dash_duo.driver.get(dash_duo.server_url + "/hotspots")
+    dash_duo.wait_for_element("#hot-dates", timeout=60)  # the start date's <input>
+    assert dash_duo.driver.execute_script("return document.documentElement.lang") == "zh-CN"
+    dash_duo.find_element("#hot-dates").click()
+    dash_duo.wait_for_element(".dash-datepicker-calendar", timeout=10)
+    assert dash_duo.driver.execute_script(weekdays) == list("一二三四五六日")
+    dash_duo.find_element("#app-lang-toggle").click()
+    dash_duo.wait_for_text_to_equal("#app-nav-board", "Warning board", timeout=30)
+    assert dash_duo.driver.execute_script("return document.documentElement.lang") == "en"
