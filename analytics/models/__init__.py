@@ -19,6 +19,7 @@ from analytics.models.farrington import Farrington
 from analytics.models.glm import CountGLM
 from analytics.models.kde import KDELongRun, RecencyKDE
 from analytics.models.pooled import PooledGBM, neighbour_mapping
+from analytics.models.sepp import GridSEPP
 from analytics.models.shrinkage import EmpiricalBayes
 from analytics.models.stack import StackedEnsemble
 
@@ -33,6 +34,7 @@ __all__ = [
     "EarsC2",
     "EmpiricalBayes",
     "Farrington",
+    "GridSEPP",
     "KDELongRun",
     "LastPeriod",
     "LongRunMean",
@@ -59,6 +61,7 @@ MODELS: dict[str, Callable[..., CountModel]] = {
     "glm": lambda **_: CountGLM(family="nb"),
     "eb": lambda parent=None, **_: EmpiricalBayes(parent=parent),
     "gbm": lambda neighbours=None, **_: PooledGBM(neighbours=neighbours),
+    "sepp": lambda coords=None, **_: GridSEPP(coords=coords),
     "stack": lambda neighbours=None, parent=None, coords=None, **_: StackedEnsemble(
         neighbours=neighbours, parent=parent, coords=coords),
     "farrington": lambda **_: Farrington(),
