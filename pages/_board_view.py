@@ -4,6 +4,7 @@ legend, KPI tiles, ranking table and breadcrumbs. Numbers come from the service 
 from __future__ import annotations
 
 import dash
+import numpy as np
 import pandas as pd
 from dash import dash_table, html
 
@@ -11,9 +12,10 @@ from analytics.present.i18n import label, t
 from pages._common import LEVEL_COLORS, LEVELS
 
 __all__ = ["board_frame", "board_kpis", "drill_path", "legend", "table_columns", "table_rows", "kpi_tiles",
-           "crumbs", "chain", "period_label", "alert_list", "alert_path", "ranking_export", "TABLE_COLS"]
+           "crumbs", "chain", "period_label", "alert_list", "alert_path", "ranking_export", "TABLE_COLS",
+           "ranked_frame"]
 
-TABLE_COLS = ("rank", "name", "observed", "expected", "yoy", "mom", "level", "below", "reason")
+TABLE_COLS = ("rank", "change", "name", "observed", "rate", "expected", "yoy", "mom", "level", "below", "reason")
 
 
 def board_frame(svc, layer: str, path: list[str], period: str, freq: str, category: str,
@@ -31,12 +33,24 @@ def board_frame(svc, layer: str, path: list[str], period: str, freq: str, catego
     frame = frame.merge(areas, on="area_id", how="left")
     if path:
         frame = frame[frame["parent_id"].astype("string") == str(path[-1])]
-    fine = svc.admin_layers()[-1]
+    hierarchy = svc.hierarchy_of(shown)  # 区…网格 or 分局…警务区
+    fine = svc.chain(hierarchy)[-1]
     if shown != fine and mode == "alert":  # how many red / orange 网格 lie inside each area
-        below = svc.alerts_below(shown, svc.alerts(period, freq, category))
+        below = svc.alerts_below(shown, svc.alerts(period, freq, category, hierarchy=hierarchy))
         frame = frame.merge(below.rename(columns={"red": "below_red", "orange": "below_orange"}),
                             on="area_id", how="left")
     return shown, frame.reset_index(drop=True)
+
+
+def ranked_frame(svc, frame: pd.DataFrame, shown: str, period: str, freq: str, category: str, by: str,
+                 mode: str) -> pd.DataFrame:
+    """``frame`` ranked by ``by`` (warning level, cases or 万人发案率) with last period's rank:
+    ``rank``, ``rank_prev``, ``change`` and ``new`` of :meth:`Service.ranking` (city-wide ranks)."""
+    if by in (None, "level") and mode != "alert":  # the mode's own order; no change to show
+        return frame
+    ranks = svc.ranking(level=shown, period=period, freq=freq, category=category, by=by or "level")
+    keep = ranks[["area_id", "rank", "rank_prev", "change", "new"]].assign(area_id=lambda f: f["area_id"].astype(str))
+    return frame.drop(columns=["rank"], errors="ignore").merge(keep, on="area_id", how="left")
 
 
 def board_kpis(svc, shown: str, path: list[str], period: str, freq: str, category: str, mode: str,
@@ -73,23 +87,31 @@ def legend(frame: pd.DataFrame, lang: str) -> list:
 
 
 def table_columns(lang: str) -> list[dict]:
-    fmt = {"yoy": dash_table.FormatTemplate.percentage(1), "mom": dash_table.FormatTemplate.percentage(1)}
+    fmt = {"yoy": dash_table.FormatTemplate.percentage(1), "mom": dash_table.FormatTemplate.percentage(1),
+           "rate": dash_table.Format.Format(precision=2, scheme=dash_table.Format.Scheme.fixed)}
     cols = []
     for c in TABLE_COLS:
         col = {"name": t(f"col.{c}", lang), "id": c}
         if c in fmt:
             col.update(type="numeric", format=fmt[c])
-        elif c in ("rank", "observed", "expected"):
+        elif c in ("rank", "observed", "expected", "rate"):
             col["type"] = "numeric"
         cols.append(col)
     return cols
 
 
 def table_rows(frame: pd.DataFrame, lang: str) -> list[dict]:
+    from analytics.service.ranking import change_text
+
+    change = frame["change"].astype("Float64").to_numpy(float, na_value=np.nan) if "change" in frame else None
     out = pd.DataFrame({
-        "rank": frame["rank"] if "rank" in frame else range(1, len(frame) + 1),
+        "rank": (frame["rank"].astype("Float64").to_numpy(float, na_value=np.nan) if "rank" in frame
+                 else range(1, len(frame) + 1)),
+        "change": ([change_text(c, n, lang) for c, n in zip(change, frame["new"])] if change is not None
+                   else [""] * len(frame)),
         "name": frame["name"].astype(str),
         "observed": frame["observed"],
+        "rate": frame["rate"].astype(float).round(2) if "rate" in frame else np.nan,
         "expected": frame["expected"].astype(float).round(1),
         "yoy": frame["yoy"].astype(float).round(4) if "yoy" in frame else None,
         "mom": frame["mom"].astype(float).round(4) if "mom" in frame else None,
@@ -98,7 +120,7 @@ def table_rows(frame: pd.DataFrame, lang: str) -> list[dict]:
         "below": _below_text(frame, lang),
         "reason": frame.get(f"reason_{lang}", frame.get("reason_zh")),
         "area_id": frame["area_id"].astype(str),
-    }).sort_values("rank", kind="stable")
+    }).sort_values("rank", kind="stable", na_position="last")  # no rank (no population): last
     # Column lists zipped into records: 20x faster than to_dict for 2,500 网格 (NaN → null in JSON).
     cols = list(out.columns)
     return [dict(zip(cols, row)) for row in zip(*(out[c].tolist() for c in cols))]
@@ -201,7 +223,7 @@ def crumbs(svc, layer: str, path: list[str], lang: str) -> list:
 
 def chain(svc, layer: str | None) -> list[str]:
     """The drill-down chain from ``layer`` down (the layers the user may see)."""
-    layers = svc.admin_layers()
+    layers = svc.chain(svc.hierarchy_of(layer))  # the layer's own hierarchy (admin or police …)
     if layer in layers:
         return layers[layers.index(layer):]
     return [layer] if layer else layers

@@ -31,6 +31,15 @@ def plain_text(values) -> np.ndarray:
     return out
 
 
+def _with_rate(text: np.ndarray, frame: pd.DataFrame, lang: str) -> np.ndarray:
+    """「12」 → 「12 · 万人发案率 3.45」 where the area has a population (the hover's cases line)."""
+    if "rate" not in frame:
+        return text
+    rate = frame["rate"].to_numpy(float)
+    extra = np.char.mod(f" · {t('col.rate', lang)} %.2f", np.nan_to_num(rate))
+    return np.where(np.isfinite(rate), np.char.add(text, extra), text).astype(str)
+
+
 def _discrete_scale() -> list[list]:
     n = len(LEVELS)
     scale = []
@@ -67,7 +76,8 @@ def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = Fal
     observed = frame["observed"].to_numpy() if "observed" in frame else np.full(len(frame), np.nan)
     custom = np.column_stack([
         plain_text(frame["name"].astype(str).to_numpy(dtype=str)),
-        np.where(pd.isna(observed), "", pd.Series(observed).astype(str).str.removesuffix(".0")).astype(str),
+        _with_rate(np.where(pd.isna(observed), "", pd.Series(observed).astype(str).str.removesuffix(".0"))
+                   .astype(str), frame, lang),
         np.where(np.isnan(expected), "", np.char.mod("%.1f", np.nan_to_num(expected))).astype(str),
         np.array([label(v, lang) if isinstance(v, str) else t("board.no_data", lang)
                   for v in level.astype(object)], dtype=str),

@@ -21,6 +21,7 @@ from pages._board_view import (
     kpi_tiles,
     legend,
     period_label,
+    ranked_frame,
     ranking_export,
     table_columns,
     table_rows,
@@ -68,9 +69,18 @@ def layout(lang: str | None = None, **_query) -> html.Div:
             control(t("ctl.category", lang), dcc.Dropdown(
                 id="board-category", options=[{"label": label(c, lang), "value": c} for c in cats], value=cats[0],
                 clearable=False, className="dd", **keep)),
+            html.Div(control(t("ctl.hierarchy", lang), dcc.Dropdown(  # 行政区划 / 公安辖区 (when there are two)
+                id="board-hierarchy", options=[{"label": hierarchy_label(h, lang), "value": h}
+                                               for h in svc.hierarchies()] or [{"label": "", "value": "admin"}],
+                value="admin", clearable=False, className="dd", **keep)),
+                style=None if len(svc.hierarchies()) > 1 else {"display": "none"}),
             control(t("ctl.level", lang), dcc.Dropdown(
                 id="board-layer", options=[{"label": label(x, lang), "value": x} for x in layers],
                 value=svc.overview_level(), clearable=False, className="dd", **keep)),
+            control(t("ctl.rank_by", lang), dcc.RadioItems(
+                id="board-rank-by", options=[{"label": t(f"rank.by.{b}", lang), "value": b}
+                                             for b in ("level", "count", "rate")],
+                value=svc.ws.config.board.get("rank_by", "level"), inline=True, className="radio", **keep)),
             control(t("ctl.mode", lang), dcc.RadioItems(
                 id="board-mode", options=[{"label": t(f"mode.{m}", lang), "value": m}
                                           for m in ("alert", "forecast", "yoy")],
@@ -98,6 +108,9 @@ def layout(lang: str | None = None, **_query) -> html.Div:
                     style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13, "textAlign": "left",
                                 "maxWidth": 260, "whiteSpace": "normal", "height": "auto"},
                     style_cell_conditional=[{"if": {"column_id": "name"}, "minWidth": 80},
+                                            {"if": {"column_id": "change"}, "minWidth": 40},
+                                            {"if": {"column_id": "rate"}, "minWidth": 52},
+                                            {"if": {"column_id": "below"}, "minWidth": 64},
                                             {"if": {"column_id": "level"}, "minWidth": 44},
                                             {"if": {"column_id": "reason"}, "minWidth": 200}],
                     style_data_conditional=[{"if": {"filter_query": f'{{level_code}} = "{lv}"', "column_id": "level"},
@@ -143,7 +156,8 @@ def drill(click, _crumbs, _alerts, layer, path, period, freq, category):
     if isinstance(trigger, dict):  # a line of the 红橙预警清单: show that area among its siblings
         if not ctx.triggered[0]["value"]:
             return dash.no_update
-        target = alert_path(svc.alerts(period, freq, category), str(trigger["index"]), chain(svc, layer))
+        target = alert_path(svc.alerts(period, freq, category, hierarchy=svc.hierarchy_of(layer)),
+                            str(trigger["index"]), chain(svc, layer))
         return target if target is not None else dash.no_update
     return drill_path(path or [], chain(svc, layer), _clicked(click))
 
@@ -153,9 +167,9 @@ def drill(click, _crumbs, _alerts, layer, path, period, freq, category):
           Output("board-ranking-title", "children"), Output("board-kpis", "children"),
           Output("board-alerts", "children"),
           Input("board-period", "value"), Input("board-category", "value"), Input("board-mode", "value"),
-          Input("board-path", "data"), State("board-layer", "value"), State("board-freq", "value"),
-          State(LANG_STORE, "data"))
-def render(period, category, mode, path, layer, freq, lang):
+          Input("board-path", "data"), Input("board-rank-by", "value"), State("board-layer", "value"),
+          State("board-freq", "value"), State(LANG_STORE, "data"))
+def render(period, category, mode, path, by, layer, freq, lang):
     lang = lang_of(lang)
     if period is None:
         return empty_figure(t("app.no_data", lang)), [], [], [], [], t("board.ranking", lang), [], []
@@ -163,14 +177,44 @@ def render(period, category, mode, path, layer, freq, lang):
     try:
         shown, frame = board_frame(svc, layer, path or [], period, freq, category, mode)
         values = board_kpis(svc, shown, path or [], period, freq, category, mode, frame)
-        alerts = svc.alerts(period, freq, category) if mode == "alert" else None
+        frame = ranked_frame(svc, frame, shown, period, freq, category, by, mode)  # 排位 with ↑↓ and 万人发案率
+        alerts = (svc.alerts(period, freq, category, hierarchy=svc.hierarchy_of(layer)) if mode == "alert"
+                  else None)
     except ScopeError:
         return (empty_figure(t("app.refused", lang)), [], [], [], [], t("board.ranking", lang),
                 [refused(lang)], [])
     fig = level_map(svc.layer_geojson(shown), frame, lang)
     return (fig, legend(frame, lang), table_rows(frame, lang), table_columns(lang),
-            crumbs(svc, layer, path or [], lang), t("board.ranking" if freq == "M" else "board.ranking_week", lang),
+            crumbs(svc, layer, path or [], lang),
+            _ranking_title(frame, freq, by, lang),
             kpi_tiles(values, lang), alert_list(alerts, lang) if alerts is not None else [])
+
+
+def _ranking_title(frame, freq: str, by: str | None, lang: str) -> str:
+    """「本周排位 · 按万人发案率」, and how many areas have no population (so no rate, no rank)."""
+    title = t("board.ranking" if freq == "M" else "board.ranking_week", lang) + " · " + t(f"rank.by.{by or 'level'}", lang)
+    missing = int(frame["rate"].isna().sum()) if "rate" in frame else len(frame)
+    if by == "rate" and missing:
+        title += " · " + t("rank.no_population", lang, n=missing)
+    return title
+
+
+@callback(Output("board-layer", "options"), Output("board-layer", "value"), Input("board-hierarchy", "value"),
+          State("board-layer", "value"), State(LANG_STORE, "data"))
+def hierarchy_layers(hierarchy, current, lang):
+    """The levels of the chosen hierarchy (区…网格 or 分局…警务区); the user's level when it is one."""
+    svc = service()
+    layers = svc.chain(hierarchy if hierarchy in svc.hierarchies() else None)
+    options = [{"label": label(x, lang_of(lang)), "value": x} for x in layers]
+    return options, current if current in layers else svc.overview_level(hierarchy if len(layers) else None)
+
+
+def hierarchy_label(name: str, lang: str) -> str:
+    """行政区划 / 公安辖区, or the hierarchy's own name."""
+    try:
+        return t(f"hierarchy.{name}", lang)
+    except KeyError:  # a hierarchy named by the office: its own name
+        return name
 
 
 # The weekly briefing runs in a worker process (pages/_jobs.py): progress bar, 取消, and a

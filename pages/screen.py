@@ -12,6 +12,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
 from analytics.present.i18n import label, t
+from analytics.service.ranking import change_text
 from pages._board_view import alert_list, board_frame, board_kpis, kpi_tiles, legend
 from pages._common import (
     LANG_STORE,
@@ -118,22 +119,37 @@ def trend_figure(totals: pd.DataFrame, lang: str) -> dict:
 
 
 def monthly_ranking(svc, lang: str) -> tuple[html.Table | html.Div, str]:
-    """一月一排位: the overview level's latest complete month, worst first."""
+    """一月一排位: the overview level's latest complete month, in the office's order (``[board]
+    rank_by``: warning level, cases or 万人发案率), with last month's rank as ↑↓ / 新进."""
     level = svc.overview_level()
+    by = svc.ws.config.board.get("rank_by", "level")
     try:
-        table = svc.warning_table(level=level, freq="M")
+        table = svc.ranking(level=level, freq="M", by=by, top=RANK_ROWS)
     except ValueError:  # less than three months of data
         return html.Div(t("app.no_data", lang), className="hint"), t("screen.ranking", lang, month="")
-    month = pd.Timestamp(table["period"].iloc[0]) if len(table) else None
-    rows = [html.Tr([html.Td(int(r.rank), className="screen-rank-n"), html.Td(str(r.name)),
+    month = pd.Timestamp(table.attrs["period"]) if table.attrs.get("period") is not None else None
+    rows = [html.Tr([html.Td(int(r.rank), className="screen-rank-n"),
+                     html.Td(change_text(r.change, r.new, lang), className=_move_class(r.change, r.new)),
+                     html.Td(str(r.name)),
                      html.Td(f"{int(r.observed)}", className="screen-num"),
+                     html.Td("—" if not np.isfinite(r.rate) else f"{r.rate:.2f}", className="screen-num"),
                      html.Td(_change(r.yoy), className="screen-num"),
                      html.Td(html.Span(label(str(r.level), lang), className="screen-badge",
                                        style={"background": LEVEL_COLORS[str(r.level)]}))])
             for r in table.head(RANK_ROWS).itertuples()]
-    head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("rank", "name", "observed", "yoy", "level")])
+    head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("rank", "change", "name", "observed", "rate", "yoy",
+                                                           "level")])
     title = t("screen.ranking", lang, month=f"{month:%Y-%m}" if month is not None else "")
     return html.Table([html.Thead(head), html.Tbody(rows)], className="screen-table"), title
+
+
+def _move_class(change, new) -> str:
+    """Up (worse: more cases) in red, down in green, 新进 in amber, on the wall."""
+    if bool(new):
+        return "screen-move screen-move-new"
+    if change is None or pd.isna(change) or int(change) == 0:
+        return "screen-move"
+    return "screen-move screen-move-up" if int(change) > 0 else "screen-move screen-move-down"
 
 
 def _change(x) -> str:

@@ -66,6 +66,7 @@ from analytics.present.brief_text import (
     week_title,
 )
 from analytics.present.i18n import label, t
+from analytics.service.ranking import change_text as rank_change
 from data.taxonomy import ALL
 
 __all__ = ["deliver_brief", "make_brief", "BriefData", "gather", "render_brief", "GROUP", "TIMINGS"]
@@ -100,6 +101,7 @@ class BriefData:
     attribution: str = ""
     timezone: str = "Asia/Shanghai"
     model: str = ""
+    monthly: pd.DataFrame | None = None  # 一月一排位 of the latest complete month (display form)
 
 
 def deliver_brief(svc, week=None, lang: str = "zh") -> dict[str, str]:
@@ -209,7 +211,8 @@ def gather(ws, *, week: str | pd.Timestamp | None = None, level: str | None = No
         trends.append((display_name(r.area_id, r.name, parents), str(r.level), frame))
     hot, window = _hotspots(ws, table, layer, period)
     city = str(cfg.name or "").strip()
-    return BriefData(
+    monthly = _monthly(ws, layer, period, lang)
+    return BriefData(monthly=monthly,
         city="" if city.lower() in ("", "pingan") else city, period=period, table=table, facts=facts, previous=previous,
         parents=parents, outlines=outlines, trends=trends, hotspots=hot, hot_window=window,
         attribution=cfg.attribution, timezone=cfg.timezone, model=str(table.attrs.get("model", "")),
@@ -267,7 +270,8 @@ def render_brief(data: BriefData, out: str | Path, *, lang: str = "zh",
         printed = _sections(data, texts, figures, lang)
         write_docx(paths["docx"], printed, title=heading, heading=heading, footer=footer, lang=lang,
                    images=images, page_label=t("brief.page", lang, page="{page}", pages="{pages}"))
-        write_xlsx(paths["xlsx"], _ranking_frame(data, lang), sheet=t("brief.sheet.ranking", lang))
+        write_xlsx(paths["xlsx"], _ranking_frame(data, lang), sheet=t("brief.sheet.ranking", lang),
+                   more={t("brief.sheet.monthly", lang): data.monthly} if data.monthly is not None else None)
         TIMINGS["office"] = time.perf_counter() - t1
         doc = dict(title=heading, heading=heading, footer=footer, lang=lang)
         t1 = time.perf_counter()
@@ -428,6 +432,11 @@ def _ranking_table(data: BriefData, lang: str) -> Table:
     header = [t("brief.col.rank", lang), t("brief.col.area", lang), t("brief.col.parent", lang),
               t("brief.col.level", lang), t("brief.col.observed", lang), t("brief.col.usual", lang),
               t("brief.kpi.yoy", lang), t("brief.kpi.mom", lang), t("brief.col.plain", lang)]
+    rate = top["rate"].to_numpy(float) if "rate" in top else np.full(len(top), np.nan)
+    if np.isfinite(rate).any():  # 万人发案率 beside the cases (blank where there is no population)
+        header.insert(5, t("col.rate", lang))
+        for row, v in zip(rows, rate):
+            row.insert(5, "" if not np.isfinite(v) else f"{v:.2f}")
     if not any(row[2] for row in rows):  # no 街道 to show (e.g. a generated grid): drop the column
         header, rows = header[:2] + header[3:], [row[:2] + row[3:] for row in rows]
         return Table(header, rows, level_col=2, levels=[str(v) for v in top["level"]])
@@ -453,10 +462,40 @@ def _ranking_frame(data: BriefData, lang: str) -> pd.DataFrame:
         t("brief.col.p", lang): np.round(top["p_exceed"].to_numpy(float), 5),
         t("brief.col.p_bh", lang): np.round(p_bh, 5),
     }
+    # 万人发案率 (blank without population) and last week's place in the same order, ↑↓ / 新进
+    rate = top["rate"].to_numpy(float) if "rate" in top else np.full(len(top), np.nan)
+    cols[t("col.rate", lang)] = [("" if not np.isfinite(v) else round(float(v), 2)) for v in rate]
+    if data.previous is not None:
+        before = ranked_areas(data.previous)
+        prev = pd.Series(np.arange(1, len(before) + 1), index=before["area_id"].astype(str).to_numpy())
+        was = top["area_id"].astype(str).map(prev).to_numpy(float)
+        now = np.arange(1, len(top) + 1, dtype=float)
+        cols[t("col.rank_prev", lang)] = [("" if not np.isfinite(v) else int(v)) for v in was]
+        cols[t("col.change", lang)] = [rank_change(c, not np.isfinite(w), lang) for c, w in zip(was - now, was)]
     frame = pd.DataFrame(cols)
     if not data.parents:  # no 街道 to show (e.g. a generated grid)
         frame = frame.drop(columns=t("brief.col.parent", lang))
     return frame
+
+
+def _monthly(ws, layer: str, period: pd.Timestamp, lang: str) -> pd.DataFrame | None:
+    """一月一排位 of the latest complete month begun by ``period`` (``[board] rank_by`` order),
+    in display form; None before three months of data."""
+    from analytics.present.rank_text import ranking_display
+    from analytics.service import board
+    from analytics.service.names import display_names
+    from analytics.service.ranking import ranking
+
+    months = [m for m in board.periods(ws, "M") if m <= period]
+    if not months:
+        return None
+    try:
+        table = ranking(ws, level=layer, period=months[-1], freq="M", by=ws.config.board.get("rank_by", "level"))
+    except ValueError:  # too early in the data to judge a month
+        return None
+    names = display_names(ws, layer, lang)
+    table["name"] = table["area_id"].astype(str).map(names).fillna(table["name"].astype(str))
+    return ranking_display(table, lang)
 
 
 def _appendix(data: BriefData, lang: str) -> list[Section]:

@@ -85,22 +85,25 @@ def write_docx(path: str | Path, sections: list[Section], *, title: str, heading
     return path
 
 
-def write_xlsx(path: str | Path, frame: pd.DataFrame, *, sheet: str) -> Path:
-    """Write ``frame`` (already in display form) to one sheet, formulas neutralised.
+def write_xlsx(path: str | Path, frame: pd.DataFrame, *, sheet: str,
+               more: dict[str, pd.DataFrame] | None = None) -> Path:
+    """Write ``frame`` (already in display form) to one sheet, formulas neutralised; ``more``
+    sheets (name → frame, e.g. 一月一排位) after it.
 
     Every cell is a value: a name such as ``=HYPERLINK(...)`` is stored as text (``'=…``).
     """
     from data.io import neutralise_formulas
 
     path = Path(path)
-    safe = neutralise_formulas(pd.DataFrame(frame))
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
-        safe.to_excel(xw, sheet_name=sheet[:31], index=False)
-        ws = xw.sheets[sheet[:31]]
-        for i, col in enumerate(safe.columns, start=1):  # readable widths (CJK counts double)
-            longest = max([_width(str(col))] + [_width(str(v)) for v in safe[col].head(200)])
-            ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(60, longest + 2)
-        ws.freeze_panes = "A2"
+        for name, table in {sheet: frame, **(more or {})}.items():
+            safe = neutralise_formulas(pd.DataFrame(table))
+            safe.to_excel(xw, sheet_name=name[:31], index=False)
+            ws = xw.sheets[name[:31]]
+            for i, col in enumerate(safe.columns, start=1):  # readable widths (CJK counts double)
+                longest = max([_width(str(col))] + [_width(str(v)) for v in safe[col].head(200)])
+                ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(60, longest + 2)
+            ws.freeze_panes = "A2"
     return path
 
 

@@ -286,6 +286,7 @@ TEXT: dict[str, dict[str, str]] = {
     "hierarchy.police": {"zh": "公安辖区", "en": "Police"},
     "cat.unmatched": {"zh": "（未归入任何分组）", "en": "(in no group)"},
     "cat.total": {"zh": "合计", "en": "Total"},
+    "brief.sheet.monthly": {"zh": "一月一排位", "en": "Monthly ranking"},
     "col.name": {"zh": "名称", "en": "Name"},
     "col.area_id": {"zh": "编号", "en": "ID"},
     "col.observed": {"zh": "发案数", "en": "Observed"},

@@ -130,7 +130,7 @@ def change_text(change, new, lang: str = "zh") -> str:
     """「↑2」, 「↓1」, 「—」 (same rank), 「新进」 / "new", or "" (nothing to compare)."""
     if bool(new):
         return t("rank.new", lang)
-    if change is None or not np.isfinite(float(change)):
+    if change is None or pd.isna(change) or not np.isfinite(float(change)):
         return ""
     d = int(change)
     return f"↑{d}" if d > 0 else (f"↓{-d}" if d < 0 else "—")
