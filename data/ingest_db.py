@@ -1,7 +1,8 @@
 """Ingest incidents from a database table (``pingan ingest postgresql://… --table 警情表``).
 
-The table is read through SQLAlchemy + psycopg in chunks of :data:`CHUNK_ROWS` rows (a
-server-side cursor, so a large table never sits in the client twice) and every chunk goes
+The table is reflected and the query composed by SQLAlchemy; psycopg streams the rows as the
+server's CSV text (``COPY (SELECT …) TO STDOUT``) into a private temporary file, which is read
+back in chunks of :data:`CHUNK_ROWS` rows as a CSV export would be; every chunk goes
 through the same validation, quarantine and workspace transaction as a file
 (:func:`data.ingest.ingest_files` dispatches here): ``rows in = used + quarantined``, the same
 reason codes, one commit with the counts.
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.ingest_read import CHUNK_ROWS as _FILE_CHUNK_ROWS
 from data.ingest_read import Source
 from data.workspace import Workspace
 
@@ -36,8 +38,8 @@ __all__ = ["CHUNK_ROWS", "SCHEMES", "is_database_url", "mask_url", "ingest_datab
 
 #: URL schemes read as a database source.
 SCHEMES: tuple[str, ...] = ("postgresql://", "postgres://", "postgresql+psycopg://")
-#: Rows fetched and validated per chunk.
-CHUNK_ROWS = 200_000
+#: Rows validated per chunk (as for a CSV file).
+CHUNK_ROWS = _FILE_CHUNK_ROWS
 
 
 def is_database_url(text: object) -> bool:
@@ -136,7 +138,7 @@ def ingest_database(
         mapped_all: dict[str, str] = {}
         name = Path(str(table))  # quarantine rows and messages name the table
         columns: list[str] = []
-        for src in iter_table(url, table, where=where, chunk_rows=chunk_rows):
+        for src in iter_table(url, table, where=where, chunk_rows=chunk_rows, timezone=source_tz):
             columns = [str(c) for c in src.frame.columns]
             hashes.append(_row_hashes(src.frame))
             n = src.n_rows
@@ -178,15 +180,24 @@ def ingest_database(
     return report
 
 
-def iter_table(url: str, table: str, *, where: str | None = None,
-               chunk_rows: int = CHUNK_ROWS) -> Iterator[Source]:
+def iter_table(url: str, table: str, *, where: str | None = None, chunk_rows: int = CHUNK_ROWS,
+               timezone: str = "Asia/Shanghai") -> Iterator[Source]:
     """The rows of ``table`` (filtered by ``where`` on the server) as :class:`Source` chunks.
+
+    SQLAlchemy reflects the table and composes the query (the name quoted as an identifier);
+    the rows travel as PostgreSQL's own CSV text (``COPY (SELECT …) TO STDOUT``, streamed to a
+    private temporary file) and are read back as text, exactly like a CSV export — the
+    quarantine keeps the values as the database printed them, and the text is parsed in C, not
+    row by row in Python. ``timestamptz`` columns are given as wall-clock time in ``timezone``.
 
     Always yields at least one chunk (possibly empty, with the table's columns), so a table
     without rows is still checked for its columns.
     """
+    import tempfile
+
+    import psycopg
     import sqlalchemy as sa
-    from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
+    from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
     from sqlalchemy.pool import NullPool
 
     masked = mask_url(url)
@@ -199,29 +210,39 @@ def iter_table(url: str, table: str, *, where: str | None = None,
             conn = engine.connect()
         except SQLAlchemyError as exc:
             raise ValueError(f"{masked}: cannot connect ({_clean(exc, url)})") from None
-        with conn:
+        with conn, tempfile.NamedTemporaryFile(prefix="pingan-db-", suffix=".csv") as fh:
             schema, name = _resolve_table(conn, table, masked)
             try:
                 t = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
             except NoSuchTableError:
                 raise ValueError(f"--table {table!r}: no such table in {masked}") from None
-            query = sa.select(t)
+            cols = [sa.func.timezone(timezone, c).label(c.name)
+                    if isinstance(c.type, sa.DateTime) and c.type.timezone else c for c in t.columns]
+            query = sa.select(*cols).select_from(t)
             if where:
                 query = query.where(sa.text(where))
-            stream = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows)
+            sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            raw = conn.connection.driver_connection
             try:
-                result = stream.execute(query)
-            except DBAPIError as exc:
+                with raw.cursor() as cur, cur.copy(
+                        f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')") as copy:
+                    for block in copy:
+                        fh.write(block)
+            except psycopg.Error as exc:
                 what = f"--where {where!r}" if where else f"--table {table!r}"
                 raise ValueError(f"{what}: the database refused the query ({_clean(exc, url)})") from None
-            cols = [str(c) for c in result.keys()]
+            fh.flush()
+            names = [c.name for c in t.columns]
+            opts = {"dtype": str, "encoding": "utf-8", "keep_default_na": False, "na_values": [""]}
             offset = 0
-            while rows := result.fetchmany(chunk_rows):
-                frame = pd.DataFrame.from_records(rows, columns=cols, coerce_float=False)
-                yield Source(frame=_plain(frame), offset=offset)
+            for frame in pd.read_csv(fh.name, chunksize=chunk_rows, **opts):
+                frame.columns = names  # the reflected names, exactly (CSV headers could be mangled)
+                yield Source(frame=frame.reset_index(drop=True), offset=offset)
                 offset += len(frame)
             if offset == 0:
-                yield Source(frame=pd.DataFrame({c: pd.Series([], dtype=object) for c in cols}))
+                yield Source(frame=pd.DataFrame({c: pd.Series([], dtype="str") for c in names}))
+    except pd.errors.EmptyDataError:  # pragma: no cover (the header is always written)
+        raise ValueError(f"--table {table!r}: the database returned nothing") from None
     finally:
         engine.dispose()
 
@@ -246,19 +267,6 @@ def _resolve_table(conn, table: str, masked: str) -> tuple[str | None, str]:
                 insp.has_table(name, schema=schema) or name in insp.get_view_names(schema=schema)):
             return schema, name
     raise ValueError(f"--table {table!r}: no such table in {masked}")
-
-
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Decimal columns (``numeric``) as floats; other values as the driver gave them."""
-    from decimal import Decimal
-
-    for c in frame.columns:
-        col = frame[c]
-        if col.dtype == object and len(col):
-            first = col.dropna()
-            if len(first) and isinstance(first.iloc[0], Decimal):
-                frame[c] = pd.to_numeric(col, errors="coerce")
-    return frame
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
