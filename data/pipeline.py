@@ -457,8 +457,12 @@ def _build_named(ws, tx, boundaries, crs, hierarchy, levels, level, id_column, n
     paths = [boundaries] if isinstance(boundaries, str | Path) else list(boundaries)
     kw = {"id_column": id_column, "name_column": name_column, "parent_column": parent_column, "levels": levels}
     if level is None and len(paths) == len(levels):  # file i holds level i
-        new = pd.concat([read_boundaries(p, level=lv, **kw).to_crs(crs) for p, lv in zip(paths, levels)],
-                        ignore_index=True)
+        frames = []
+        for i, (p, lv) in enumerate(zip(paths, levels)):
+            # 警务区 files name their parent 所属派出所 / 上级派出所 / 派出所编码 …
+            own = {**kw, "parent_column": parent_column or (_parent_column(p, levels[i - 1]) if i else None)}
+            frames.append(read_boundaries(p, level=lv, **own).to_crs(crs))
+        new = pd.concat(frames, ignore_index=True)
         dup = new["area_id"][new["area_id"].duplicated()]
         if len(dup):
             raise ValueError(f"{', '.join(map(str, paths))}: area id {dup.iloc[0]!r} occurs more than once")
@@ -499,6 +503,27 @@ def _build_named(ws, tx, boundaries, crs, hierarchy, levels, level, id_column, n
         lines.append(f"{lv}: {len(g):,} areas ({hierarchy}){how}{_population_note(g)}")
     record_hierarchy(ws, str(hierarchy), levels)
     return lines + _hierarchy_lines(validate_hierarchy(layers), str(hierarchy))
+
+
+def _parent_column(path, parent_level: str) -> str | None:
+    """A column of a boundary file that names the parent level: 所属派出所, 上级派出所, 派出所编码 …"""
+    path = Path(path)
+    if not path.exists():
+        return None
+    if path.suffix.lower() in (".parquet", ".geoparquet"):
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+    else:
+        import pyogrio
+
+        try:
+            names = [str(c) for c in pyogrio.read_info(path)["fields"]]
+        except (OSError, ValueError):  # unreadable: read_boundaries names the file
+            return None
+    wanted = [f"{pre}{parent_level}{post}" for pre in ("所属", "上级", "")
+              for post in ("", "编码", "代码", "id", "_id", "ID")]
+    return next((c for c in wanted if c in names and c != parent_level), None)
 
 
 def _join_population(ws, tx, path) -> str:
