@@ -84,8 +84,21 @@ class Workspace:
     '示范市'
     """
 
+    def __new__(cls, path: str | Path | None = None) -> Workspace:
+        # ``postgresql://USER@HOST:PORT/DB?schema=CITY``: the PostGIS store behind the same methods
+        if cls is Workspace and str(path).startswith(("postgresql:/", "postgres:/")):
+            from data.workspace_pg import PostgisWorkspace
+
+            return super().__new__(PostgisWorkspace)
+        return super().__new__(cls)
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+
+    @classmethod
+    def open(cls, target: str | Path) -> Workspace:
+        """The workspace at ``target``: a folder, or ``postgresql://…?schema=CITY`` (PostGIS)."""
+        return cls(target)
 
     # -- creation and config -------------------------------------------------------------
     @classmethod

@@ -21,45 +21,62 @@ from data.workspace import Config, Workspace, WorkspaceBusy, WorkspaceError, res
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_config_round_trip(tmp_path):
+@pytest.fixture(params=["folder", "postgis"])
+def where(request, tmp_path, monkeypatch) -> str | Path:
+    """Where a fresh workspace lives: a folder, or a PostGIS schema on the real test server."""
+    if request.param == "folder":
+        return tmp_path / "w"
+    monkeypatch.setenv("PINGAN_CACHE", str(tmp_path / "cache"))  # subprocesses inherit it
+    return request.getfixturevalue("postgres_database") + "?schema=city"
+
+
+def _folder(where) -> bool:
+    return isinstance(where, Path)
+
+
+def test_config_round_trip(where):
     cfg = Config(
         name="示范市", timezone="Asia/Shanghai", crs="EPSG:32648",
         taxonomy=Taxonomy({"两抢一盗": ("抢劫", "抢夺", "盗窃")}),
         thresholds={"red": 0.995, "min_count": 4}, attribution="测试数据", center=(106.6, 26.6),
     )
-    ws = Workspace.create(tmp_path / "w", cfg)
-    back = ws.config
+    ws = Workspace.create(where, cfg)
+    back = Workspace(where).config
     assert back == cfg
-    assert "示范市" in ws.config_path.read_text(encoding="utf-8")
+    assert "示范市" in ws.read_path("config.toml").read_text(encoding="utf-8")
 
 
-def test_update_config_keeps_other_fields(tmp_path):
-    ws = Workspace.create(tmp_path, Config(name="甲市"))
+def test_update_config_keeps_other_fields(where):
+    ws = Workspace.create(where, Config(name="甲市"))
     ws.update_config(crs="EPSG:32650")
-    assert ws.config.name == "甲市" and ws.config.crs == "EPSG:32650"
+    assert ws.config.name == "甲市" and Workspace(where).config.crs == "EPSG:32650"
 
 
-def test_unknown_config_key_is_named(tmp_path):
-    ws = Workspace.create(tmp_path)
-    ws.config_path.write_text('name = "x"\ncolour = "red"\n', encoding="utf-8")
+def test_unknown_config_key_is_named(where):
+    ws = Workspace.create(where)
+    with ws.transaction() as tx:
+        tx.write_text("config.toml", 'name = "x"\ncolour = "red"\n')
     with pytest.raises(WorkspaceError, match="colour"):
         _ = ws.config
 
 
-def test_missing_workspace_names_the_file(tmp_path):
-    ws = Workspace(tmp_path / "nowhere")
+def test_missing_workspace_names_the_file(where):
+    ws = Workspace(where)
     with pytest.raises(WorkspaceError, match="incidents.parquet"):
         ws.incidents()
     with pytest.raises(WorkspaceError, match="no area layer 'grid'"):
         ws.areas("grid")
 
 
-def test_layers_order_admin_first(tmp_path):
-    ws = Workspace.create(tmp_path)
+def test_layers_order_admin_first(where):
+    ws = Workspace.create(where)
     g = gpd.GeoDataFrame({"area_id": ["a"]}, geometry=[box(0, 0, 1, 1)], crs=32648)
-    for name in ["cell", "grid", "district", "community"]:
-        g.to_parquet(ws.area_path(name))
+    with ws.transaction() as tx:
+        for name in ["cell", "grid", "district", "community"]:
+            tx.write_parquet(f"areas/{name}.parquet", g)
     assert ws.layers() == ["district", "community", "grid", "cell"]
+    back = Workspace(where).areas("grid")
+    assert back.crs.to_epsg() == 32648 and back.geometry.iloc[0].equals(box(0, 0, 1, 1))
 
 
 def test_taxonomy_members_and_choices():
@@ -107,8 +124,8 @@ def _table(n: int) -> pd.DataFrame:
     return pd.DataFrame({"incident_id": [f"J{i}" for i in range(n)], "x": range(n)})
 
 
-def test_transaction_switches_every_file_and_bumps_the_version_once(tmp_path):
-    ws = Workspace.create(tmp_path)
+def test_transaction_switches_every_file_and_bumps_the_version_once(where):
+    ws = Workspace.create(where)
     v0 = ws.version
     with ws.transaction() as tx:
         tx.write_parquet("incidents.parquet", _table(3))
@@ -117,15 +134,17 @@ def test_transaction_switches_every_file_and_bumps_the_version_once(tmp_path):
         ws.write_extra("cameras", _table(1))
         # this thread reads what it staged; the canonical files are untouched until the commit
         assert ws.config.name == "乙市" and ws.layers() == ["grid"] and ws.exists()
-        assert not ws.incidents_path.exists() and Workspace(tmp_path).version == v0
+        assert not ws.incidents_path.exists() and Workspace(where).version == v0
     assert ws.version == v0 + 1
-    assert len(pd.read_parquet(ws.incidents_path)) == 3 and ws.config.name == "乙市"
+    assert len(pd.read_parquet(ws.require(ws.incidents_path))) == 3 and ws.config.name == "乙市"
     assert ws.layers() == ["grid"] and len(ws.extra("cameras")) == 1
-    assert not ws.pending() and not any((tmp_path / ".txn").iterdir())
+    assert not ws.pending() and not any((ws.path / ".txn").iterdir())
+    if _folder(where):
+        assert len(pd.read_parquet(ws.incidents_path)) == 3
 
 
-def test_transaction_failure_changes_nothing(tmp_path):
-    ws = Workspace.create(tmp_path, Config(name="甲市"))
+def test_transaction_failure_changes_nothing(where):
+    ws = Workspace.create(where, Config(name="甲市"))
     v0 = ws.version
     with pytest.raises(RuntimeError, match="disk full"):
         with ws.transaction() as tx:
@@ -138,26 +157,26 @@ def test_transaction_failure_changes_nothing(tmp_path):
     assert ws.version == v0
 
 
-def test_other_threads_see_only_committed_files(tmp_path):
-    ws = Workspace.create(tmp_path)
+def test_other_threads_see_only_committed_files(where):
+    ws = Workspace.create(where)
     ws.write_extra("a", _table(1))
     seen = []
     with ws.transaction():
         ws.write_extra("a", _table(5))
-        t = threading.Thread(target=lambda: seen.append(len(Workspace(tmp_path).extra("a"))))
+        t = threading.Thread(target=lambda: seen.append(len(Workspace(where).extra("a"))))
         t.start()
         t.join()
         seen.append(len(ws.extra("a")))
     assert seen == [1, 5]
 
 
-def test_write_lock_is_one_writer_across_threads(tmp_path):
-    ws = Workspace.create(tmp_path)
+def test_write_lock_is_one_writer_across_threads(where):
+    ws = Workspace.create(where)
     results = []
 
     def second():
         try:
-            with Workspace(tmp_path).write_lock(timeout=0.1):
+            with Workspace(where).write_lock(timeout=0.1):
                 results.append("got")
         except WorkspaceBusy as exc:
             results.append(str(exc))
@@ -207,8 +226,32 @@ def test_a_killed_writer_is_finished_or_discarded_by_the_next_reader(tmp_path, c
     assert ws.version == v1 + rows - 1
 
 
-def test_read_snapshot_retries_until_one_version(tmp_path):
-    ws = Workspace.create(tmp_path)
+@pytest.mark.parametrize(("crash", "rows"), [("staged", 1), ("loading", 1), ("committed", 2)])
+def test_a_killed_postgis_writer_leaves_the_old_or_the_new_version(tmp_path, monkeypatch, postgres_database,
+                                                                   crash, rows):
+    """One database transaction per commit: killed before its COMMIT, nothing of it is seen."""
+    monkeypatch.setenv("PINGAN_CACHE", str(tmp_path / "cache"))
+    url = postgres_database + "?schema=city"
+    ws = Workspace.create(url)
+    code: dict = {}
+    exec(_WRITE, code)
+    code["write"](url, 1)
+    v1 = ws.version
+    script = _WRITE + "import sys; write(sys.argv[1], int(sys.argv[2]))"
+    proc = subprocess.run([sys.executable, "-c", script, url, "2"], cwd=ROOT,
+                          env={**os.environ, "PINGAN_CRASH_AT": crash})
+    assert proc.returncode == -signal.SIGKILL
+    fresh = Workspace(url)
+    sizes = {len(fresh.quarantine()), len(pd.read_parquet(fresh.require(fresh.ingested_path))),
+             len(fresh.incidents_frame(["n"])), len(pd.read_parquet(fresh.require(fresh.area_path("grid"))))}
+    assert sizes == {rows} and fresh.version == v1 + rows - 1 and not fresh.pending()
+    with fresh.write_lock(timeout=5):  # the dead writer's advisory lock went with its connection
+        pass
+    assert not any((fresh.path / ".txn").iterdir())  # its staged files are discarded
+
+
+def test_read_snapshot_retries_until_one_version(where):
+    ws = Workspace.create(where)
     ws.write_extra("a", _table(1))
     calls = []
 
@@ -238,14 +281,14 @@ def test_reset_generated_ignores_the_lock_and_removes_through_a_transaction(tmp_
     reset_generated(fresh, owned=lambda cfg: False, what="demo")
 
 
-def test_reporting_lag_setting(tmp_path):
+def test_reporting_lag_setting(where):
     """``[periods] lag_days`` (default 1 day) survives config.toml and rejects nonsense."""
     assert Config().reporting_lag == pd.Timedelta(days=1)
-    ws = Workspace.create(tmp_path / "w", Config(periods={"lag_days": 2.5}))
-    assert Workspace(ws.path).config.reporting_lag == pd.Timedelta(hours=60)
-    assert "[periods]" in ws.config_path.read_text(encoding="utf-8")
+    ws = Workspace.create(where, Config(periods={"lag_days": 2.5}))
+    assert Workspace(where).config.reporting_lag == pd.Timedelta(hours=60)
+    assert "[periods]" in ws.read_path("config.toml").read_text(encoding="utf-8")
     ws.update_config(periods={"lag_days": 0})
-    assert Workspace(ws.path).config.reporting_lag == pd.Timedelta(0)
+    assert Workspace(where).config.reporting_lag == pd.Timedelta(0)
     for bad in (-1, "soon", 400):
         with pytest.raises(WorkspaceError, match="lag_days"):
             _ = Config(periods={"lag_days": bad}).reporting_lag

@@ -1,0 +1,462 @@
+"""A workspace in PostgreSQL + PostGIS: ``--workspace postgresql://USER@HOST:PORT/DB?schema=CITY``.
+
+The same :class:`~data.workspace.Workspace` functions on a database schema instead of a folder,
+for an office where several analysts and the 大屏 share one store. ``Workspace(url)`` returns a
+:class:`PostgisWorkspace`, so every command and the app work on it unchanged.
+
+- Tables: one per workspace file (:mod:`data.pg_tables`): ``incidents`` (GIST on its Point
+  geometry, unique ``incident_id``), ``quarantine``, ``ingested``, ``assignments``, ``counts``,
+  ``areas_<layer>`` (GIST on the geometry and on ``geom_4326``), ``extra_<name>``; text files
+  (``config.toml``) in ``_pingan_files``.
+- Version: a counter row in ``_pingan_meta``; every write transaction raises it once.
+- Writer lock: ``pg_advisory_lock`` on the schema, held by a session (a killed writer's lock
+  goes with its connection), plus a thread lock (re-entrant per thread, as the folder's).
+- Transactions: the writer stages files locally as the folder backend does
+  (:class:`PgTransaction`), then loads all of them and bumps the version in **one database
+  transaction**: a crash before its COMMIT leaves the old version, after it the new one.
+- Readers: each read is one statement (or a REPEATABLE READ transaction); several reads of one
+  version use :meth:`~data.workspace.Workspace.read_snapshot` (a version check).
+- Local companion folder (``ws.path``): ``~/.cache/pingan/postgis/<store uuid>``
+  (``PINGAN_CACHE`` overrides ``~/.cache/pingan``) holds staging files, a read-through cache
+  of tables materialised as Parquet for code that reads a workspace file by path
+  (``ws.read_path``), keyed by the version that wrote each table, and per-machine files
+  (the session secret, briefs).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import pandas as pd
+
+from data import pg_tables as pgt
+from data.config import WorkspaceError
+from data.transaction import STAGING, _crash_point, _relative, active, set_active
+from data.workspace import ADMIN_LEVELS, Workspace, WorkspaceBusy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import psycopg
+    import pyarrow as pa
+
+__all__ = ["PostgisWorkspace", "PgTransaction", "is_postgres_url", "parse_url"]
+
+_SCHEMES = ("postgresql://", "postgres://", "postgresql:/", "postgres:/")
+_THREAD_LOCKS: dict[str, threading.RLock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+_CONNS = threading.local()
+
+
+def is_postgres_url(target: Any) -> bool:
+    """True for ``postgresql://…`` (also after a ``Path`` collapsed its ``//``)."""
+    return isinstance(target, (str, os.PathLike)) and str(target).startswith(_SCHEMES)
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``(connection URL without ?schema, schema)``; the schema defaults to ``public``.
+
+    Raises
+    ------
+    ValueError
+        The schema is not a plain lower-case identifier (it names SQL objects).
+    """
+    url = str(url)
+    for short in ("postgresql:/", "postgres:/"):
+        if url.startswith(short) and not url.startswith(short + "/"):
+            url = short + "/" + url[len(short):]
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    schema = (query.pop("schema", ["public"]) or ["public"])[0]
+    if not schema.isidentifier() or schema != schema.lower() or len(schema) > 50:
+        raise ValueError(f"--workspace {url}: schema={schema!r} must be a lower-case identifier such as 'guiyang'")
+    rest = urlencode({k: v[0] for k, v in query.items()})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, "")), schema
+
+
+class PostgisWorkspace(Workspace):
+    """A workspace stored in a PostgreSQL + PostGIS schema (see the module docstring).
+
+    Parameters
+    ----------
+    path : str
+        ``postgresql://USER@HOST:PORT/DB?schema=CITY``; the schema and its catalogue are
+        created on first use (the database needs the ``postgis`` extension).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.url, self.schema = parse_url(str(path))
+        self.location = f"{self.url}{'&' if '?' in self.url else '?'}schema={self.schema}"
+        try:
+            conn = self._conn()
+        except Exception as exc:  # psycopg.OperationalError: unreachable, no such database …
+            raise WorkspaceError(f"--workspace {self.location}: cannot connect ({str(exc).strip()})") from exc
+        store = pgt.bootstrap(conn, self.schema)
+        root = Path(os.environ.get("PINGAN_CACHE") or Path.home() / ".cache" / "pingan")
+        self.path = root / "postgis" / store
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"PostgisWorkspace({self.location!r})"
+
+    # -- connections ------------------------------------------------------------------------------
+    def _conn(self) -> psycopg.Connection:
+        """This thread's connection to the store (autocommit; times in UTC)."""
+        import psycopg
+
+        conns = getattr(_CONNS, "by_url", None)
+        if conns is None:
+            conns = _CONNS.by_url = {}
+        conn = conns.get(self.url)
+        if conn is None or conn.closed or conn.broken:
+            conn = psycopg.connect(self.url, autocommit=True, options="-c timezone=UTC")
+            conns[self.url] = conn
+        return conn
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[psycopg.Connection]:
+        """A REPEATABLE READ transaction: every statement in it sees one committed version."""
+        conn = self._conn()
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _staged(self, name: str) -> Path | None:
+        """This thread's staged copy of ``name`` (a missing path if deleted); ``None``: not touched."""
+        tx = active(self.path)
+        if tx is None:
+            return None
+        rel = _relative(name)
+        if rel in tx.staged or rel in tx.deleted:
+            return tx.resolve(rel)
+        return None
+
+    def _arrow(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
+        """The table ``name`` as this thread sees it: staged, cached locally, or from the store."""
+        import pyarrow.parquet as pq
+
+        staged = self._staged(name)
+        if staged is not None:
+            return pq.read_table(staged, columns=columns) if staged.exists() else None
+        with self._snapshot() as conn:
+            written = pgt.written_version(conn, self.schema, name)
+            if written is None:
+                return None
+            cached = self.path / f"v{written}" / name
+            if cached.exists():
+                return pq.read_table(cached, columns=columns)
+            return pgt.read_arrow(conn, self.schema, name, columns)
+
+    def _has(self, name: str) -> bool:
+        staged = self._staged(name)
+        if staged is not None:
+            return staged.exists()
+        return pgt.written_version(self._conn(), self.schema, name) is not None
+
+    def exists(self) -> bool:
+        return self._has("incidents.parquet")
+
+    def incidents(self, columns: list[str] | None = None):
+        """The incident table (GeoDataFrame, EPSG:4326)."""
+        cols = None if columns is None else list(dict.fromkeys([*columns, "geometry"]))
+        return _to_geopandas(self._require("incidents.parquet", cols))
+
+    def incidents_frame(self, columns: list[str] | None = None) -> pd.DataFrame:
+        cols = columns or ["incident_id", "occurred_at", "category", "lon", "lat"]
+        return self._require("incidents.parquet", cols).to_pandas()
+
+    def quarantine(self) -> pd.DataFrame:
+        table = self._arrow("quarantine.parquet")
+        if table is None:
+            return pd.DataFrame(columns=["source_file", "source_row", "reason"])
+        return table.to_pandas()
+
+    def layers(self) -> list[str]:
+        names = set(pgt.file_names(self._conn(), self.schema, "areas/"))
+        tx = active(self.path)
+        if tx is not None:
+            names = (names - tx.deleted) | {r for r, p in tx.staged.items() if r.startswith("areas/") and p.exists()}
+        stems = sorted(Path(n).stem for n in names if n.endswith(".parquet") and n.count("/") == 1)
+        return [lv for lv in ADMIN_LEVELS if lv in stems] + [n for n in stems if n not in ADMIN_LEVELS]
+
+    def areas(self, layer: str):
+        table = self._arrow(f"areas/{layer}.parquet")
+        if table is None:
+            raise WorkspaceError(f"{self.location}: no area layer {layer!r}; "
+                                 f"layers: {', '.join(self.layers()) or 'none'}")
+        return _to_geopandas(table)
+
+    def _require(self, name: str, columns: list[str] | None) -> pa.Table:
+        table = self._arrow(name, columns)
+        if table is None:
+            raise WorkspaceError(
+                f"{name}: not found — is {self.location} a Pingan workspace? "
+                f"(build one with `pingan ingest FILE --workspace {self.location}`)")
+        return table
+
+    def read_path(self, name: str) -> Path:
+        """A local Parquet/text copy of the workspace file ``name`` (missing path: no such file).
+
+        Inside this thread's transaction, its staged copy; otherwise the committed table,
+        materialised once per version that wrote it under ``ws.path/v<N>/``.
+        """
+        tx = active(self.path)
+        if tx is not None:
+            return tx.resolve(name)
+        return self._materialise(_relative(name))
+
+    def _materialise(self, rel: str) -> Path:
+        import pyarrow.parquet as pq
+
+        with self._snapshot() as conn:
+            written = pgt.written_version(conn, self.schema, rel)
+            if written is None:
+                return self.path / "absent" / rel
+            target = self.path / f"v{written}" / rel
+            if target.exists():
+                return target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            text = pgt.read_text(conn, self.schema, rel)
+            if text is not None:
+                tmp.write_text(text, encoding="utf-8")
+            else:
+                pq.write_table(pgt.read_arrow(conn, self.schema, rel), tmp, compression="snappy")
+        os.replace(tmp, target)
+        for old in self.path.glob(f"v*/{rel}"):  # earlier versions of this file: not read again
+            if old != target and int(old.relative_to(self.path).parts[0][1:]) < written:
+                old.unlink(missing_ok=True)
+        return target
+
+    # -- version and the writer lock --------------------------------------------------------------
+    @property
+    def version_path(self) -> Path:
+        return self.path / "version"
+
+    @property
+    def version(self) -> int:
+        row = self._conn().execute(
+            f'SELECT value FROM "{self.schema}".{pgt.META} WHERE key = %s', ("version",)).fetchone()
+        return int(row[0]) if row else 0
+
+    def bump_version(self) -> int:
+        """Raise the version by one (hold :meth:`write_lock`)."""
+        row = self._conn().execute(
+            f"UPDATE \"{self.schema}\".{pgt.META} SET value = (value::bigint + 1)::text WHERE key = 'version' "
+            "RETURNING value").fetchone()
+        return int(row[0])
+
+    def write_lock(self, timeout: float | None = None):
+        """One writer at a time: ``pg_advisory_lock`` on the schema (+ a thread lock)."""
+        return _PgLock(self, timeout)
+
+    def pending(self) -> bool:
+        return False  # a commit is one database transaction: never half switched in
+
+    def _settle(self, wait: float = 30.0) -> None:
+        return None
+
+    @contextmanager
+    def transaction(self, timeout: float | None = None) -> Iterator[PgTransaction]:
+        """Stage writes; load them all and bump the version in one database transaction."""
+        with self.write_lock(timeout) as lock:
+            tx = active(self.path)
+            if tx is not None:
+                yield tx
+                return
+            tx = PgTransaction(self, lock.conn)
+            set_active(self.path, tx)
+            try:
+                yield tx
+            except BaseException:
+                tx.abort()
+                raise
+            else:
+                if tx.staged or tx.deleted:
+                    tx.commit()
+                else:
+                    tx.abort()
+            finally:
+                set_active(self.path, None)
+
+
+class PgTransaction:
+    """Files staged locally for one commit into a PostGIS workspace.
+
+    The interface of :class:`data.transaction.Transaction` (``path``, ``write_parquet``,
+    ``write_text``, ``delete``, ``resolve``, ``listdir``, ``commit``, ``abort``); :meth:`commit`
+    loads every staged file and raises the version in one database transaction.
+    """
+
+    def __init__(self, ws: PostgisWorkspace, conn: psycopg.Connection) -> None:
+        self.ws = ws
+        self.conn = conn
+        self.root = ws.path / STAGING / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.files = self.root / "files"
+        self.files.mkdir(parents=True)
+        self.staged: dict[str, Path] = {}
+        self.deleted: set[str] = set()
+        self.done = False
+
+    def path(self, name: str) -> Path:
+        rel = _relative(name)
+        path = self.files / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.staged[rel] = path
+        self.deleted.discard(rel)
+        return path
+
+    def write_parquet(self, name: str, table) -> Path:
+        import pyarrow.parquet as pq
+
+        path = self.path(name)
+        if isinstance(table, pd.DataFrame):
+            table.to_parquet(path, index=False)
+        else:
+            pq.write_table(table, path, compression="snappy")
+        return path
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.path(name)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def delete(self, name: str) -> None:
+        rel = _relative(name)
+        staged = self.staged.pop(rel, None)
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        self.deleted.add(rel)
+
+    def resolve(self, name: str) -> Path:
+        rel = _relative(name)
+        if rel in self.staged and self.staged[rel].exists():
+            return self.staged[rel]
+        if rel in self.deleted:
+            return self.root / "deleted" / rel
+        return self.ws._materialise(rel)
+
+    def listdir(self, folder: str, pattern: str = "*") -> list[str]:
+        names = {n for n in pgt.file_names(self.conn, self.ws.schema, folder + "/") if Path(n).match(pattern)}
+        names -= self.deleted
+        names |= {rel for rel, p in self.staged.items()
+                  if rel.startswith(folder + "/") and Path(rel).match(pattern) and p.exists()}
+        return sorted(names)
+
+    def commit(self) -> int:
+        """Load every staged file, drop the deleted ones, raise the version: one DB transaction."""
+        if self.done:
+            raise RuntimeError("transaction already finished")
+        files = sorted(rel for rel, p in self.staged.items() if p.exists())
+        _crash_point("staged")
+        schema = self.ws.schema
+        with self.conn.transaction():
+            row = self.conn.execute(
+                f"SELECT value::bigint FROM \"{schema}\".{pgt.META} WHERE key = 'version' FOR UPDATE").fetchone()
+            version = int(row[0]) + 1
+            for i, rel in enumerate(files):
+                src = self.staged[rel]
+                if rel.endswith(".parquet"):
+                    pgt.write_arrow(self.conn, schema, rel, str(src), version)
+                else:
+                    pgt.write_text(self.conn, schema, rel, src.read_text(encoding="utf-8"), version)
+                if i == 0:
+                    _crash_point("loading")  # inside the database transaction: the old version stays
+            for rel in sorted(self.deleted):
+                pgt.drop_file(self.conn, schema, rel)
+            self.conn.execute(f"UPDATE \"{schema}\".{pgt.META} SET value = %s WHERE key = 'version'",
+                              (str(version),))
+        _crash_point("committed")
+        self.done = True
+        shutil.rmtree(self.root, ignore_errors=True)
+        return version
+
+    def abort(self) -> None:
+        self.done = True
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class _PgLock:
+    """Thread lock + a session advisory lock on the schema; re-entrant per thread."""
+
+    _held = threading.local()
+
+    def __init__(self, ws: PostgisWorkspace, timeout: float | None) -> None:
+        self.ws = ws
+        self.timeout = timeout
+        self.conn = None
+
+    def __enter__(self) -> _PgLock:
+        import psycopg
+
+        key = str(self.ws.path)
+        with _THREAD_LOCKS_GUARD:
+            rlock = _THREAD_LOCKS.setdefault(key, threading.RLock())
+        if not rlock.acquire(timeout=-1 if self.timeout is None else self.timeout):
+            raise WorkspaceBusy(f"{self.ws.location}: workspace busy (another writer); try again later")
+        depth = getattr(self._held, key, 0)
+        if depth == 0:
+            try:
+                conn = psycopg.connect(self.ws.url, autocommit=True, options="-c timezone=UTC")
+            except BaseException:
+                rlock.release()
+                raise
+            deadline = None if self.timeout is None else time.monotonic() + self.timeout
+            args = ("pingan", self.ws.schema)
+            while not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", args).fetchone()[0]:
+                if deadline is not None and time.monotonic() >= deadline:
+                    conn.close()
+                    rlock.release()
+                    raise WorkspaceBusy(f"{self.ws.location}: workspace busy (another writer holds the "
+                                        "advisory lock of the schema); try again later")
+                time.sleep(0.02)
+            setattr(self._held, key + ":conn", conn)
+            _discard_stale_staging(self.ws.path)
+        self.conn = getattr(self._held, key + ":conn")
+        setattr(self._held, key, depth + 1)
+        self._rlock, self._key = rlock, key
+        return self
+
+    def __exit__(self, *exc) -> None:
+        depth = getattr(self._held, self._key) - 1
+        setattr(self._held, self._key, depth)
+        if depth == 0:
+            getattr(self._held, self._key + ":conn").close()  # releases the advisory lock
+            setattr(self._held, self._key + ":conn", None)
+        self._rlock.release()
+
+
+def _discard_stale_staging(path: Path) -> None:
+    """Remove staging folders of dead writers (their database transaction never committed)."""
+    base = path / STAGING
+    if not base.exists():
+        return
+    for entry in base.iterdir():
+        pid = entry.name.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _to_geopandas(table: pa.Table):
+    """As ``geopandas.read_parquet`` would return it (same conversion of the GeoParquet metadata)."""
+    from geopandas.io.arrow import _arrow_to_geopandas
+
+    return _arrow_to_geopandas(table)
