@@ -273,10 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", metavar="FILE")
     s.add_argument("--workspace", required=True)
     s.add_argument("--map", action="append", default=[], metavar="canonical=source",
-                   help="map a source column to a canonical one (incident_id, occurred_at, category, lon, lat)")
+                   help="map a source column to a canonical one (incident_id, occurred_at, category, lon, lat); "
+                        "occurred_at=日期+时间 joins a date and a time column")
     s.add_argument("--coords", choices=["wgs84", "gcj02", "bd09"], default="wgs84")
     s.add_argument("--epsg", type=int, default=None, help="x/y are in this projected CRS (overrides --coords)")
-    s.add_argument("--encoding", default="auto", help="CSV encoding (auto detects UTF-8, UTF-8-BOM, GBK/GB18030)")
+    s.add_argument("--encoding", default="auto",
+                   help="CSV encoding (auto detects UTF-8, UTF-8-BOM, GBK/GB18030, UTF-16, Big5)")
     s.add_argument("--timezone", default=None, help="time zone of the times (default: the workspace's)")
     s.add_argument("--boundary", default=None, help="study boundary file; points outside are quarantined")
     s.add_argument("--as-of", default=None, metavar="TIME",
@@ -286,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--table", default=None, help="with a postgresql://USER@HOST:PORT/DB source: the table to read")
     s.add_argument("--where", default=None, metavar="SQL",
                    help="with a database source: an SQL condition run by the server (trusted operator input)")
+    s.add_argument("--sheet", default=None, metavar="NAME|INDEX",
+                   help="workbook sheet (.xls/.xlsx; default: the first that looks like incidents)")
+    s.add_argument("--layer", default=None, metavar="NAME|INDEX", help="GeoPackage layer (default: the first)")
+    s.add_argument("--centroids", action="store_true", help="take polygons/lines as their centroids")
 
     s = sub.add_parser("areas", help="build area layers: admin boundaries or a generated grid")
     s.add_argument("--workspace", required=True)

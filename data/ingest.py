@@ -16,13 +16,19 @@ Large CSV and Parquet files are validated in chunks of ``data.ingest_read.CHUNK_
 (duplicate ids are checked across chunks), and the table is concatenated and sorted in Arrow,
 so peak memory stays near the size of the result rather than a multiple of it.
 
-Reason codes, first match wins, in this order: ``encoding`` and ``malformed_row`` (CSV lines
-that do not decode or do not split into the header's fields, :mod:`data.ingest_csv`),
-``unparseable_time``, ``too_old_time`` (before ``[limits] min_time``), ``future_time``,
-``field_too_long`` (an id, category or name over ``[limits] max_field_chars``, any other text
-over ``max_text_chars``; :mod:`data.ingest_limits`),
+Every fault of a row is listed (:mod:`data.ingest_validate`): ``reason`` is the first in this
+order, ``reasons`` all of them, ``reason_detail`` one sentence each and ``reason_params`` the
+same as codes and values for the app's translation table. The codes: ``encoding`` and
+``malformed_row`` (CSV lines that do not decode or do not split into the header's fields,
+:mod:`data.ingest_csv`), ``unparseable_time``, ``too_old_time`` (before ``[limits]
+min_time``), ``future_time``, ``field_too_long`` (an id, category or name over ``[limits]
+max_field_chars``, any other text over ``max_text_chars``; :mod:`data.ingest_limits`),
 ``empty_category``, ``missing_coordinates``, ``zero_coordinates``, ``swapped_lat_lon``,
 ``outside_study_area``, ``duplicate_id``.
+
+``dry_run=True`` reads and validates exactly the same way and writes nothing: the report then
+holds a preview of the first usable rows and of the rows that would be quarantined (the app's
+upload shows it before the user commits).
 """
 
 from __future__ import annotations
@@ -36,59 +42,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.columns import CANONICAL, is_name_column, map_columns
-from data.ingest_limits import IngestLimits, limits_of, overlong_columns
-from data.ingest_read import SUFFIXES, Source, iter_source
-from data.ingest_study import StudyArea, in_box, plausible_box, study_area
-from data.ingest_values import (
-    as_id as _as_id,
-)
-from data.ingest_values import (
-    as_number as _as_number,
-)
-from data.ingest_values import (
-    as_text as _as_text,
-)
-from data.ingest_values import (
-    concat_frames as _concat,
-)
-from data.ingest_values import (
-    id_set as _id_set,
-)
-from data.ingest_values import (
-    isin as _isin,
-)
-from data.ingest_values import (
-    release_memory as _release_memory,
-)
-from data.ingest_values import (
-    row_hash_ids as _row_hash_ids,
-)
-from data.ingest_values import (
-    source_column as _source_column,
-)
-from data.ingest_values import (
-    strip_controls as _strip_controls,
-)
-from data.ingest_values import (
-    to_arrow as _to_arrow,
-)
+from data.columns import CANONICAL
+from data.ingest_limits import IngestLimits, limits_of
+from data.ingest_read import SUFFIXES, iter_source
+from data.ingest_study import study_area
+from data.ingest_validate import REASONS, validate
+from data.ingest_values import concat_frames as _concat
+from data.ingest_values import id_set as _id_set
+from data.ingest_values import release_memory as _release_memory
+from data.ingest_values import to_arrow as _to_arrow
 from data.ingest_write import sort_columns_in_place, write_incidents
-from data.times import parse_times, time_argument
+from data.times import time_argument
 from data.workspace import Workspace
-from layers.coords import COORD_SYSTEMS, projected_to_wgs84, to_wgs84
+from layers.coords import COORD_SYSTEMS
 from layers.crs import estimate_utm_crs
 
-__all__ = ["IngestReport", "ingest_files", "REASONS"]
+__all__ = ["IngestReport", "ingest_files", "REASONS", "PREVIEW_ROWS"]
 
-#: Quarantine reason codes in priority order.
-REASONS: tuple[str, ...] = (
-    "encoding", "malformed_row", "unparseable_time", "too_old_time", "future_time", "field_too_long",
-    "empty_category", "missing_coordinates",
-    "zero_coordinates", "swapped_lat_lon", "outside_study_area", "duplicate_id",
-)
-_CODE = {r: i + 1 for i, r in enumerate(REASONS)}  # 0 = usable
-_BOOKKEEPING = ("source_file", "source_row", "reason", "reason_detail")
+#: Rows of each preview table a dry run keeps (usable rows; rows that would be quarantined).
+PREVIEW_ROWS = 20
 
 
 @dataclass
@@ -114,6 +86,15 @@ class IngestReport:
     control_chars : int
         Control characters (NUL, line breaks, lone carriage returns …) removed from ids,
         categories and names.
+    notes : list of str
+        What the readers chose (sheet, layer, header row, centroids, a missing .prj …).
+    dry_run : bool
+        Nothing was written (:func:`ingest_files` ``dry_run=True``).
+    preview_used, preview_quarantined : DataFrame or None
+        A dry run's first :data:`PREVIEW_ROWS` usable rows (canonical columns) and rows that
+        would be quarantined (with ``reason``, ``reasons``, ``reason_detail``, ``reason_params``).
+    columns : dict
+        Per file, its column names as read (for the app's column mapping).
     """
 
     files: list[str] = field(default_factory=list)
@@ -127,6 +108,11 @@ class IngestReport:
     encodings: dict[str, str] = field(default_factory=dict)
     study_area: str = ""
     control_chars: int = 0
+    notes: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    preview_used: pd.DataFrame | None = None
+    preview_quarantined: pd.DataFrame | None = None
+    columns: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A short multi-line text, Chinese label first, for the CLI."""
@@ -143,18 +129,27 @@ class IngestReport:
         for name, m in self.mapped.items():
             lines.append(f"字段 mapped [{Path(name).name}]: " + ", ".join(f"{k}←{v}" for k, v in m.items()))
         lines.append(f"坐标 coords: {self.coords}")
+        for name, enc in self.encodings.items():
+            if not enc.startswith("utf-8"):
+                lines.append(f"编码 encoding [{Path(name).name}]: {enc}")
         if self.control_chars:
             lines.append(f"控制字符 control characters removed: {self.control_chars}")
         if self.study_area:
             lines.append(f"范围 study area: {self.study_area}")
+        lines += [f"说明 note: {n}" for n in self.notes]
+        if self.dry_run:
+            lines.append("试读 dry run: nothing written / 未写入")
         return "\n".join(lines)
 
 
 def _one_writer(fn: Callable[..., IngestReport]) -> Callable[..., IngestReport]:
-    """Run ``fn(files, ws, ...)`` as one transaction of ``ws`` (lock held throughout)."""
+    """Run ``fn(files, ws, ...)`` as one transaction of ``ws`` (lock held throughout); a dry run
+    writes nothing and takes no lock."""
     @functools.wraps(fn)
     def run(*args, **kwargs) -> IngestReport:
         ws = kwargs["ws"] if "ws" in kwargs else args[1]
+        if kwargs.get("dry_run"):
+            return fn(*args, **kwargs)
         with ws.transaction():
             return fn(*args, **kwargs)
     return run
@@ -176,23 +171,29 @@ def ingest_files(
     progress: Callable[[float, str], None] | None = None,
     table: str | None = None,
     where: str | None = None,
+    sheet: str | int | None = None,
+    layer: str | int | None = None,
+    centroids: bool = False,
+    dry_run: bool = False,
 ) -> IngestReport:
     """Validate incident files and append them to the workspace.
 
     Parameters
     ----------
     files : path or sequence of paths
-        CSV/TXT/TSV, Excel .xlsx, Parquet/GeoParquet, GeoJSON, GeoPackage or Shapefile.
+        CSV/TXT/TSV, Excel .xls/.xlsx, Parquet/GeoParquet, GeoJSON, GeoPackage or Shapefile.
     ws : Workspace
         Destination; created if needed.
     mapping : dict, optional
-        {canonical: source column}, overriding header recognition (:mod:`data.columns`).
+        {canonical: source column}, overriding header recognition (:mod:`data.columns`);
+        ``{"occurred_at": "日期+时间"}`` joins a date and a time column.
     coords : {'wgs84', 'gcj02', 'bd09'}
         Coordinate system of lon/lat columns (and of geometry without a CRS).
     epsg : int, optional
         x/y are in this projected CRS; transformed to WGS84 (overrides ``coords``).
     encoding : str
-        CSV encoding; ``auto`` detects UTF-8 (BOM or not) and GBK/GB18030.
+        CSV encoding; ``auto`` detects UTF-8 (BOM or not), GBK/GB18030, UTF-16 and Big5
+        (:mod:`data.ingest_encoding`).
     timezone : str, optional
         IANA zone of naive times in the files; default the workspace's. On a workspace
         without incidents yet it also becomes the workspace's zone.
@@ -209,6 +210,15 @@ def ingest_files(
     progress : callable, optional
         ``progress(fraction, label)`` after each chunk read (fraction by file size; the label
         counts the rows read) and before writing; 1.0 at the end.
+    sheet : str or int, optional
+        Workbook sheet (name or 0-based index); default the first that looks like incidents.
+    layer : str or int, optional
+        GeoPackage layer (name or 0-based index); default the first (the others are noted).
+    centroids : bool
+        Take polygons and lines as their centroids (else such a file is refused).
+    dry_run : bool
+        Read and validate only: nothing is written, no lock is taken, and the report carries
+        ``preview_used`` and ``preview_quarantined``.
     table, where : str, optional
         For a ``postgresql://`` URL in place of the files: the table and an SQL condition
         (:func:`data.ingest_db.ingest_database`).
@@ -232,9 +242,12 @@ def ingest_files(
     if any(is_database_url(f) for f in given):
         if len(given) > 1:
             raise ValueError("ingest: a database URL is read alone (no files, no second URL in the same command)")
+        if dry_run:
+            raise ValueError("ingest: a database source has no dry run")
         return ingest_database(given[0], ws, table=table, where=where, mapping=mapping, coords=coords, epsg=epsg,
                                timezone=timezone, boundary=boundary, limits=limits, as_of=as_of, progress=progress)
     paths = [Path(f) for f in given]
+    read_opts = {"sheet": sheet, "layer": layer, "centroids": centroids, "epsg": epsg}
     if not paths:
         raise ValueError("ingest: no files given")
     for p in paths:
@@ -248,7 +261,8 @@ def ingest_files(
         if canon not in CANONICAL:
             raise ValueError(f"--map {canon}=…: unknown canonical column {canon!r}; use one of {', '.join(CANONICAL)}")
 
-    ws.path.mkdir(parents=True, exist_ok=True)
+    if not dry_run:
+        ws.path.mkdir(parents=True, exist_ok=True)
     target_tz = ws.config.timezone
     if timezone:
         _check_tz(timezone)
@@ -257,7 +271,7 @@ def ingest_files(
     source_tz = timezone or target_tz
     declared = _as_of_arg(as_of)
     area = study_area(ws, boundary)
-    report = IngestReport(files=[str(p) for p in paths], study_area=area.note)
+    report = IngestReport(files=[str(p) for p in paths], study_area=area.note, dry_run=dry_run)
     report.coords = _coords_note(coords, epsg)
 
     seen = _ingested(ws)
@@ -275,8 +289,10 @@ def ingest_files(
         n_in = n_used = n_bad = 0
         enc = None
         latest = pd.NaT
-        for src in iter_source(p, encoding=encoding, limits=lim):  # chunks bound the peak memory
+        for src in iter_source(p, encoding=encoding, limits=lim, **read_opts):  # chunks bound the peak memory
             n = src.n_rows
+            report.notes += [x for x in src.notes if x not in report.notes]
+            report.columns.setdefault(str(p), [str(c) for c in src.frame.columns])
             good, bad, mapped = _validate(
                 src, p, mapping=mapping, coords=coords, epsg=epsg, source_tz=source_tz,
                 target_tz=target_tz, area=area, existing_ids=existing_ids, now_limit=now_limit,
@@ -293,8 +309,12 @@ def ingest_files(
                 t_max = pd.to_datetime(good["occurred_at"]).max()
                 latest = t_max if pd.isna(latest) or t_max > latest else latest
             existing_ids.append((_id_set(good["incident_id"]), "appears earlier in the input"))
-            good_parts.append(good)
-            bad_parts.append(bad)
+            if dry_run:  # keep only what the preview shows
+                good, bad = _preview(good, report.preview_used), _preview(bad, report.preview_quarantined)
+                report.preview_used, report.preview_quarantined = good, bad
+            else:
+                good_parts.append(good)
+                bad_parts.append(bad)
             if progress is not None:
                 progress(read_share, f"{p.name}: {n_in:,} rows")
             del src, good, bad  # src's columns were consumed; keep no second reference
@@ -311,7 +331,7 @@ def ingest_files(
                      "coords": report.coords, "encoding": enc or "",
                      "as_of": declared if declared is not None else latest})
     assert report.rows_in == report.rows_used + report.rows_quarantined
-    if done:
+    if done and not dry_run:
         if progress is not None:
             progress(0.9, "write")
         _write(ws, good_parts, bad_parts, done, report, timezone=target_tz)
@@ -321,211 +341,8 @@ def ingest_files(
     return report
 
 
-# -- validation ----------------------------------------------------------------------------
-def _validate(
-    src: Source, path: Path, *, mapping, coords, epsg, source_tz, target_tz, area: StudyArea,
-    existing_ids: list[tuple[object, str]], now_limit: pd.Timestamp, limits: IngestLimits,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    raw = src.frame
-    n = len(raw)
-    name = str(path)
-    has_geom = src.x is not None
-    cols = map_columns(raw.columns, mapping, source=name)
-    listing = ", ".join(map(str, raw.columns)) or "(none)"
-    if "occurred_at" not in cols:
-        raise ValueError(f"{name}: no time column found; columns are: {listing} (use --map occurred_at=COLUMN)")
-    if "category" not in cols:
-        raise ValueError(f"{name}: no category column found; columns are: {listing} (use --map category=COLUMN)")
-    use_geom = has_geom and not (mapping and ("lon" in mapping or "lat" in mapping))
-    if not use_geom and not ("lon" in cols and "lat" in cols):
-        raise ValueError(
-            f"{name}: no longitude/latitude columns found; columns are: {listing} (use --map lon=COLUMN --map lat=COLUMN)"
-        )
-    mapped = dict(cols)
-    if use_geom:
-        cols.pop("lon", None)
-        cols.pop("lat", None)
-        mapped["lon"] = mapped["lat"] = "geometry"
-    if "incident_id" not in cols:
-        mapped["incident_id"] = "generated (row hash)"
-    mapped = {k: mapped[k] for k in CANONICAL if k in mapped}
-
-    reason = np.zeros(n, dtype=np.int8)
-    details: list[tuple[np.ndarray, np.ndarray]] = []  # (row positions, texts): flagged rows only
-
-    def flag(mask: np.ndarray, code: str, text) -> None:
-        """Give still-usable rows in ``mask`` reason ``code``; ``text(positions)`` -> details.
-
-        Details are built only for the flagged rows: formatting strings for all 10M rows
-        would cost more than the whole validation.
-        """
-        m = np.flatnonzero(np.asarray(mask, dtype=bool) & (reason == 0))
-        if not len(m):
-            return
-        reason[m] = _CODE[code]
-        texts = text(m) if callable(text) else [text] * len(m)
-        details.append((m, np.asarray(texts, dtype=object)))
-
-    def xy(m: np.ndarray) -> pd.Series:
-        return "(" + pd.Series(x[m]).astype(str) + ", " + pd.Series(y[m]).astype(str) + ")"
-
-    # time
-    tname = cols["occurred_at"]
-    tcol = raw[tname]
-    when = parse_times(tcol, source_tz=source_tz, target_tz=target_tz)
-    flag(when.isna().to_numpy(), "unparseable_time",
-         lambda m: f"{tname}: '" + _as_text(tcol.iloc[m]).fillna("") + "' is not a recognised date/time")
-    flag((when < limits.min_timestamp).to_numpy(), "too_old_time",
-         lambda m: f"{tname}: " + when.iloc[m].dt.strftime("%Y-%m-%d") + f" is before {limits.min_time} "
-         "(config.toml [limits] min_time)")
-    flag((when > now_limit).to_numpy(), "future_time",
-         lambda m: f"{tname}: " + when.iloc[m].dt.strftime("%Y-%m-%d %H:%M") + " is in the future")
-    # lengths: one huge value would travel with every page that shows the table
-    names = [c for c in raw.columns if is_name_column(c) and c not in cols.values()]
-    short = [cols[k] for k in ("incident_id", "category") if k in cols] + names
-    for col, length, cap, key in overlong_columns(raw, short, limits):
-        flag(length > cap, "field_too_long",
-             lambda m, col=col, length=length, cap=cap, key=key: f"{col}: " + pd.Series(length[m]).astype(str)
-             + f" characters, over the limit of {cap} (config.toml [limits] {key})")
-    # category
-    cat, k_cat = _strip_controls(_as_text(raw[cols["category"]]))
-    cat = cat.str.strip()
-    flag((cat.isna() | (cat == "")).to_numpy(), "empty_category", f"{cols['category']} is empty")
-    # coordinates
-    if use_geom:
-        x, y = src.x, src.y
-        xname, yname = "geometry x", "geometry y"
-    else:
-        x = _as_number(raw[cols["lon"]])
-        y = _as_number(raw[cols["lat"]])
-        xname, yname = cols["lon"], cols["lat"]
-    missing = ~(np.isfinite(x) & np.isfinite(y))
-    flag(missing, "missing_coordinates", f"{xname}/{yname} missing or not a number")
-    flag((x == 0) & (y == 0), "zero_coordinates", f"{xname}/{yname} are (0, 0)")
-    lon, lat, slon, slat = _to_lonlat(x, y, src.crs if use_geom else None, coords, epsg)
-    valid = _valid(lon, lat)
-    given_ok = valid & area.contains(lon, lat)
-    if area.geometry is not None:
-        given_fits, swap_fits = given_ok, _valid(slon, slat) & area.contains(slon, slat)
-    else:  # no boundary: "fits" means inside a generous box around the bulk of the points
-        box = plausible_box(lon[reason == 0], lat[reason == 0])
-        given_fits = valid & in_box(lon, lat, box)
-        swap_fits = _valid(slon, slat) & in_box(slon, slat, box)
-    flag(~given_fits & swap_fits, "swapped_lat_lon",
-         lambda m: f"{xname}/{yname} " + xy(m) + " look swapped: (lat, lon) fits the study area")
-    flag(~valid, "outside_study_area", lambda m: f"{xname}/{yname} " + xy(m) + " is not a valid WGS84 position")
-    flag(~given_ok, "outside_study_area",
-         lambda m: f"{xname}/{yname} " + xy(m) + f" is outside the study area ({area.note})")
-    # ids: given, else a hash of the row's values (stable across re-ingests of the same rows)
-    ids = _as_id(raw[cols["incident_id"]]) if "incident_id" in cols else pd.Series(pd.NA, index=raw.index, dtype="str")
-    ids, k_id = _strip_controls(ids)
-    ids = ids.str.strip() if k_id else ids
-    no_id = ids.isna() | (ids == "")
-    if no_id.any():
-        ids = ids.where(~no_id, _row_hash_ids(raw, x, y)[no_id.to_numpy()])
-    cand = reason == 0
-    dup_file = cand & ids.where(cand).duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
-    flag(dup_file, "duplicate_id", lambda m: "incident_id '" + ids.iloc[m] + "' appears earlier in this file")
-    for known, where in existing_ids:
-        flag(_isin(ids, known), "duplicate_id",
-             lambda m, where=where: "incident_id '" + ids.iloc[m] + "' " + where)
-
-    ok = reason == 0
-    if details:  # every row is flagged at most once, so sorting positions aligns with ~ok
-        pos = np.concatenate([d[0] for d in details])
-        detail = np.concatenate([d[1] for d in details])[np.argsort(pos, kind="stable")]
-    else:
-        detail = np.array([], dtype=object)
-    bad = _quarantine_table(raw, src, path, ~ok, reason, detail, limits)
-    src.control_chars += k_cat + k_id
-    for c in names:  # after the quarantine, which keeps the values as given
-        raw[c], k = _strip_controls(raw[c])
-        src.control_chars += k
-    good = _incident_table(raw, cols, ok, ids, when, cat, lon, lat)  # consumes raw's columns
-    return good, bad, mapped
-
-
-def _to_lonlat(x, y, crs, coords, epsg):
-    """(lon, lat) from x/y and from the swapped pair, both WGS84."""
-    if epsg is not None:
-        lon, lat = projected_to_wgs84(x, y, epsg)
-        slon, slat = projected_to_wgs84(y, x, epsg)
-        return lon, lat, slon, slat
-    if crs is not None:
-        from pyproj import CRS
-
-        c = CRS.from_user_input(crs)
-        if c.is_projected or not c.equals(CRS.from_epsg(4326), ignore_axis_order=True):
-            lon, lat = projected_to_wgs84(x, y, c)
-            if c.is_projected:  # a swapped projected pair cannot be told from the data
-                return lon, lat, np.full_like(lon, np.nan), np.full_like(lat, np.nan)
-            slon, slat = projected_to_wgs84(y, x, c)
-            return lon, lat, slon, slat
-    lon, lat = to_wgs84(x, y, coords)
-    slon, slat = to_wgs84(y, x, coords)
-    return lon, lat, slon, slat
-
-
-def _valid(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
-
-
-# -- tables --------------------------------------------------------------------------------
-def _incident_table(raw, cols, ok, ids, when, cat, lon, lat) -> pd.DataFrame:
-    keep = np.flatnonzero(ok)
-
-    def take(s: pd.Series) -> pd.Series:  # stays Arrow-backed: no Python string objects
-        return s.iloc[keep].reset_index(drop=True)
-
-    out = pd.DataFrame({
-        "incident_id": take(ids.astype("str")),
-        "occurred_at": take(when),
-        "category": take(cat.astype("str")),
-        "lon": lon[keep],
-        "lat": lat[keep],
-    })
-    used = set(cols.values())
-    reserved = set(CANONICAL) | {"geometry"}
-    for c in list(raw.columns):
-        col = raw.pop(c)  # free each source column once copied: peak stays ~1 column over
-        if c in used:
-            continue
-        name = f"{c}_source" if str(c) in reserved else str(c)
-        out[name] = _source_column(take(col))
-        del col
-    return out
-
-
-def _quarantine_table(raw, src: Source, path: Path, bad, reason, detail, limits: IngestLimits) -> pd.DataFrame:
-    idx = np.flatnonzero(bad)
-    out = pd.DataFrame({
-        "source_file": pd.Series([path.name] * len(idx), dtype="str"),
-        "source_row": src.source_rows(idx),
-        "reason": pd.Series(np.asarray(REASONS, dtype=object)[reason[idx] - 1] if len(idx) else [], dtype="str"),
-        "reason_detail": pd.Series(detail, dtype="str"),
-    })
-    for c in raw.columns:
-        name = f"{c}_source" if str(c) in _BOOKKEEPING else str(c)
-        out[name] = _as_text(raw[c].iloc[idx]).to_numpy()
-        out[name] = out[name].astype("str")
-    if src.geometry is not None:
-        import shapely
-
-        out["geometry_wkt"] = pd.Series(shapely.to_wkt(src.geometry[idx]), dtype="str")
-    if src.rejected is not None:  # lines the reader quarantined (malformed_row, encoding)
-        rej = src.rejected
-        head = pd.DataFrame({"source_file": pd.Series([path.name] * len(rej), dtype="str"),
-                             **{c: rej[c] for c in _BOOKKEEPING[1:]}})
-        for c in rej.columns[:-3]:
-            head[f"{c}_source" if str(c) in _BOOKKEEPING else str(c)] = rej[c].astype("str")
-        out = _concat([head, out]).sort_values("source_row", kind="stable", ignore_index=True)
-    # a value over the text limit is kept cut to it (its length is in reason_detail)
-    cap = limits.max_text_chars
-    for c in out.columns[4:]:
-        if pd.api.types.is_string_dtype(out[c].dtype) and (out[c].str.len() > cap).any():
-            out[c] = out[c].str.slice(0, cap)
-    return out
+# -- validation: data.ingest_validate (kept importable here for data.ingest_db) --------------
+_validate = validate
 
 
 def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, timezone: str) -> None:
@@ -576,6 +393,14 @@ def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, 
 
         _release_memory()
         refresh(ws)
+
+
+def _preview(part: pd.DataFrame, kept: pd.DataFrame | None) -> pd.DataFrame:
+    """The first :data:`PREVIEW_ROWS` rows over the chunks read so far."""
+    head = part.head(PREVIEW_ROWS).reset_index(drop=True)
+    if kept is None or len(kept) >= PREVIEW_ROWS:
+        return head if kept is None else kept
+    return _concat([kept, head]).head(PREVIEW_ROWS).reset_index(drop=True)
 
 
 def _sha256(path: Path) -> str:

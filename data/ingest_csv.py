@@ -7,8 +7,9 @@ a lone carriage return splits a row in two, and a file whose rows mix UTF-8 and 
 one or the other. :func:`plan_csv` first scans the bytes (vectorised, one pass; the text is
 decoded once, as before), and only if the scan finds something wrong does it go line by line:
 
-- each line is decoded as UTF-8, else GB18030 (or the ``--encoding`` given); a line neither
-  decodes is quarantined as ``encoding``;
+- each line is decoded as UTF-8, else GB18030 — or Big5, when :mod:`data.ingest_encoding` finds
+  it more plausible (or the ``--encoding`` given); a line neither decodes is quarantined as
+  ``encoding``. UTF-16 files (BOM or NUL pattern) are first copied to UTF-8;
 - a quoted field that spans lines is kept when the lines between are not whole records
   themselves (a case summary with a line break); when they are, the lines that open and close
   the quote are quarantined as ``malformed_row`` and the whole records between are read as rows;
@@ -66,6 +67,8 @@ class CsvPlan:
         ``source_row``, ``reason`` and ``reason_detail``.
     control_chars : int
         Lone carriage returns removed.
+    sep : str
+        Field separator (given, or sniffed from the header: a tab without commas).
     """
 
     encoding: str
@@ -74,16 +77,19 @@ class CsvPlan:
     rows: np.ndarray | None = None
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
     control_chars: int = 0
+    sep: str = ","
     _tmp: str | None = None
+    _copy: str | None = None  # the UTF-8 copy of a UTF-16 file
 
     def cleanup(self) -> None:
-        """Remove the cleaned copy, if one was made."""
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        """Remove the cleaned copy and the UTF-8 copy, if made."""
+        for tmp in (self._tmp, self._copy):
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
+        self._tmp = self._copy = None
 
 
-def plan_csv(path: str | Path, *, encoding: str = "auto", sep: str = ",") -> CsvPlan:
+def plan_csv(path: str | Path, *, encoding: str = "auto", sep: str | None = ",") -> CsvPlan:
     """Scan ``path`` and decide how to read it (see the module docstring).
 
     Parameters
@@ -91,16 +97,20 @@ def plan_csv(path: str | Path, *, encoding: str = "auto", sep: str = ",") -> Csv
     path : path
         A CSV/TXT/TSV file.
     encoding : str
-        ``auto`` (UTF-8 with or without BOM, GB18030, or both per line) or a codec name.
-    sep : str
-        Field separator (one character).
+        ``auto`` (UTF-8 with or without BOM, GB18030, or both per line; UTF-16 and Big5 by
+        :func:`data.ingest_encoding.sniff_encoding`) or a codec name.
+    sep : str or None
+        Field separator (one character); None sniffs it from the header (tab or comma).
 
     Raises
     ------
     ValueError
-        Empty file, unknown codec, or text that mostly does not decode in the encoding(s).
+        Empty file, unknown codec, text that mostly does not decode in the encoding(s), or text
+        that reads as Big5 and as GB18030 alike (``--encoding`` decides).
     """
     import codecs
+
+    from data.ingest_encoding import BIG5, sniff_encoding, to_utf8
 
     path = Path(path)
     if encoding != "auto":
@@ -110,15 +120,32 @@ def plan_csv(path: str | Path, *, encoding: str = "auto", sep: str = ",") -> Csv
             raise ValueError(f"{path}: --encoding {encoding!r} is not a known text encoding") from exc
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")
-    encs = _AUTO if encoding == "auto" else (encoding,)
-    if not _ascii_compatible(encs[0]):  # bytes cannot be scanned (UTF-16 …): trust pandas
-        return CsvPlan(encoding=encoding, path=path, read_encoding=encoding)
+    found = sniff_encoding(path) if encoding == "auto" else None
+    wide = found if found and found.startswith("utf-16") else None
+    if wide is None and encoding != "auto" and not _ascii_compatible(encoding):
+        wide = encoding  # a forced UTF-16/UTF-32: its bytes cannot be scanned as they are
+    if wide:
+        copy = to_utf8(path, wide)
+        try:
+            plan = plan_csv(copy, encoding="utf-8", sep=sep)
+        except ValueError:
+            shutil.rmtree(copy.parent, ignore_errors=True)
+            raise
+        plan.encoding, plan._copy = wide, str(copy.parent)
+        if plan.path == copy:
+            plan.read_encoding = "utf-8"
+        return plan
+    encs = ("utf-8", BIG5) if found == BIG5 else _AUTO if encoding == "auto" else (encoding,)
     header = _header(path, encs)
+    if sep is None:
+        sep = "\t" if "\t" in header and "," not in header else ","
     n_fields = len(next(csv.reader([header], delimiter=sep), [""]))
     clean, ok_enc = _scan(path, encs, sep, n_fields)
     if clean:
-        return CsvPlan(encoding=_label(ok_enc), path=path, read_encoding=_read_enc(ok_enc))
-    return _rewrite(path, encs, sep, header, n_fields)
+        return CsvPlan(encoding=_label(ok_enc), path=path, read_encoding=_read_enc(ok_enc), sep=sep)
+    plan = _rewrite(path, encs, sep, header, n_fields)
+    plan.sep = sep
+    return plan
 
 
 # -- the scan: vectorised over bytes, text decoded once ------------------------------------
@@ -145,15 +172,15 @@ def _scan(path: Path, encs: tuple[str, ...], sep: str, n_fields: int) -> tuple[b
                     return False, ""
     if ok[encs[0]]:
         return True, encs[0]
-    # UTF-8 failed somewhere: the whole file must be GB18030, and no line of it UTF-8
+    # UTF-8 failed somewhere: the whole file must be GB18030 (or Big5), and no line of it UTF-8
     for chunk in _blocks(path):
         try:
-            chunk.decode("gb18030")
+            chunk.decode(encs[1])
         except UnicodeDecodeError:
             return False, ""
         if _has_utf8_line(chunk):
             return False, ""  # a mix: some lines are UTF-8 (they would become mojibake)
-    return True, "gb18030"
+    return True, encs[1]
 
 
 def _has_utf8_line(chunk: bytes) -> bool:

@@ -1,15 +1,20 @@
 """Read one incident source file into a plain table (+ point coordinates for spatial formats).
 
-Formats by extension: CSV/TXT/TSV (UTF-8, UTF-8 with BOM, GBK/GB18030 detected), Excel
-``.xlsx``/``.xlsm`` (openpyxl), Parquet (plain or GeoParquet), GeoJSON, GeoPackage, Shapefile
-(pyogrio). Text is read as strings so the quarantine can keep the original values exactly.
+Formats by extension: CSV/TXT/TSV (UTF-8, UTF-8 with BOM, GBK/GB18030, UTF-16, Big5
+detected; :mod:`data.ingest_csv`), Excel ``.xls``/``.xlsx``/``.xlsm`` (:mod:`data.ingest_excel`:
+``sheet``), Parquet (plain or GeoParquet), GeoJSON, GeoPackage (``layer``), Shapefile (pyogrio).
+Text is read as strings so the quarantine can keep the original values exactly.
+
+Spatial formats take points. Polygons and lines are refused with a message naming
+``--centroids``, which turns each into its centroid (computed in metres). A shapefile without
+``.prj`` whose coordinates are not degrees is refused naming the missing ``.prj`` and ``--epsg``.
 """
 
 from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +23,7 @@ import pandas as pd
 __all__ = ["Source", "read_source", "iter_source", "detect_encoding", "SUFFIXES", "CHUNK_ROWS"]
 
 _TEXT = (".csv", ".txt", ".tsv")
-_EXCEL = (".xlsx", ".xlsm")
+_EXCEL = (".xlsx", ".xlsm", ".xls")
 _PARQUET = (".parquet", ".geoparquet")
 _VECTOR = (".geojson", ".json", ".gpkg", ".shp")
 #: File extensions ingest understands.
@@ -55,6 +60,8 @@ class Source:
         Control characters removed while reading (lone carriage returns).
     geometry : ndarray or None
         The original shapely geometries (written as WKT for quarantined rows).
+    notes : list of str
+        What the reader chose for the user (sheet, layer, skipped title, centroids …), for the log.
     """
 
     frame: pd.DataFrame
@@ -67,6 +74,7 @@ class Source:
     rows: np.ndarray | None = None
     rejected: pd.DataFrame | None = None
     control_chars: int = 0
+    notes: list = field(default_factory=list)
 
     @property
     def n_rows(self) -> int:
@@ -81,11 +89,14 @@ class Source:
         return (self.offset + positions + 1).astype(np.int64)
 
 
-def read_source(path: str | Path, *, encoding: str = "auto", limits: object = None) -> Source:
+def read_source(path: str | Path, *, encoding: str = "auto", limits: object = None, sheet: str | int | None = None,
+                layer: str | int | None = None, centroids: bool = False, epsg: int | str | None = None) -> Source:
     """Read ``path`` by its extension (a whole CSV in one :class:`Source`).
 
     ``limits`` (an :class:`~data.ingest_limits.IngestLimits`, a workspace or None for the
-    defaults) bounds an ``.xlsx`` before it is inflated.
+    defaults) bounds an ``.xlsx`` before it is inflated. ``sheet`` picks a workbook's sheet,
+    ``layer`` a GeoPackage's layer (name or 0-based index); ``centroids`` turns polygons and
+    lines into points; ``epsg`` (the user's CRS for x/y) lets a shapefile without ``.prj`` pass.
 
     Raises
     ------
@@ -102,24 +113,26 @@ def read_source(path: str | Path, *, encoding: str = "auto", limits: object = No
     if suffix in _TEXT:
         return next(_iter_text(path, encoding, chunk_rows=None))
     if suffix in _EXCEL:
-        return _read_excel(path, limits)
+        return _read_excel(path, limits, sheet)
     if suffix in _PARQUET:
-        return _read_parquet(path)
+        return _check_points(_read_parquet(path), path, centroids)
     if suffix in _VECTOR:
-        return _read_vector(path, encoding)
+        return _check_points(_read_vector(path, encoding, layer, epsg), path, centroids)
     raise ValueError(
         f"{path}: unknown file type {suffix or '(no extension)'!r}; ingest reads {', '.join(SUFFIXES)}"
     )
 
 
 def iter_source(
-    path: str | Path, *, encoding: str = "auto", chunk_rows: int | None = None, limits: object = None
+    path: str | Path, *, encoding: str = "auto", chunk_rows: int | None = None, limits: object = None,
+    **options,
 ) -> Iterator[Source]:
     """Read ``path`` in chunks of ``chunk_rows`` (default :data:`CHUNK_ROWS`) rows (plain
     Parquet and CSV), else whole.
 
     Always yields at least one :class:`Source` (possibly with no rows), so a header-only file
-    is still checked for its columns. Errors as :func:`read_source`.
+    is still checked for its columns. ``options`` (``sheet``, ``layer``, ``centroids``,
+    ``epsg``) as :func:`read_source`. Errors as :func:`read_source`.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -143,7 +156,7 @@ def iter_source(
     if suffix in _TEXT and path.is_file():
         yield from _iter_text(path, encoding, chunk_rows=chunk_rows)
         return
-    yield read_source(path, encoding=encoding, limits=limits)
+    yield read_source(path, encoding=encoding, limits=limits, **options)
 
 
 def detect_encoding(path: Path, encoding: str = "auto") -> str:
@@ -181,10 +194,10 @@ def _iter_text(path: Path, encoding: str, *, chunk_rows: int | None) -> Iterator
     from data.ingest_csv import plan_csv
 
     suffix = path.suffix.lower()
-    plan = plan_csv(path, encoding=encoding, sep="\t" if suffix == ".tsv" else ",")
+    plan = plan_csv(path, encoding=encoding, sep="\t" if suffix == ".tsv" else None)
     rejected, offset = plan.rejected, 0
     extra = {"rejected": rejected if len(rejected) else None, "control_chars": plan.control_chars}
-    opts = _csv_options(plan.read_encoding, suffix)
+    opts = _csv_options(plan.read_encoding, plan.sep)
     try:
         if chunk_rows is None:
             frames: Iterator[pd.DataFrame] = iter([pd.read_csv(plan.path, **opts)])
@@ -207,24 +220,22 @@ def _iter_text(path: Path, encoding: str, *, chunk_rows: int | None) -> Iterator
         plan.cleanup()
 
 
-def _csv_options(enc: str, suffix: str) -> dict:
+def _csv_options(enc: str, sep: str) -> dict:
     if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
         enc = "utf-8-sig"  # a forced utf-8 still must not leave the BOM in the first header
     # all text, "" as missing only: the quarantine keeps values exactly as exported
-    return {"sep": "\t" if suffix == ".tsv" else ",", "dtype": str, "encoding": enc,
+    return {"sep": sep, "dtype": str, "encoding": enc,
             "keep_default_na": False, "na_values": [""]}
 
 
-def _read_excel(path: Path, limits: object = None) -> Source:
-    from data.ingest_limits import check_xlsx
+def _read_excel(path: Path, limits: object = None, sheet: str | int | None = None) -> Source:
+    from data.ingest_excel import read_workbook
+    from data.ingest_limits import check_xlsx, limits_of
 
-    check_xlsx(path, limits)  # zip metadata only: a bomb is refused before it inflates
-    try:
-        frame = pd.read_excel(path, engine="openpyxl", dtype=object)
-    except (ValueError, KeyError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable Excel workbook ({exc})") from exc
-    frame.columns = [str(c) for c in frame.columns]
-    return Source(frame=frame.reset_index(drop=True))
+    if path.suffix.lower() != ".xls":
+        check_xlsx(path, limits)  # zip metadata only: a bomb is refused before it inflates
+    frame, notes = read_workbook(path, sheet=sheet, max_rows=limits_of(limits).max_xlsx_rows)
+    return Source(frame=frame, notes=notes)
 
 
 def _read_parquet(path: Path) -> Source:
@@ -241,16 +252,19 @@ def _read_parquet(path: Path) -> Source:
     return Source(frame=pd.read_parquet(path).reset_index(drop=True))
 
 
-def _read_vector(path: Path, encoding: str = "auto") -> Source:
+def _read_vector(path: Path, encoding: str = "auto", layer: str | int | None = None,
+                 epsg: int | str | None = None) -> Source:
     import geopandas as gpd
 
+    notes: list[str] = []
+    where = {"layer": _layer(path, layer, notes)} if path.suffix.lower() == ".gpkg" else {}
     # Shapefile attributes carry no reliable encoding; Chinese ones are often GBK without a .cpg.
     # GDAL reads a .shp without .cpg as Latin-1 (mojibake, no error), so try strict ones first.
     if path.suffix.lower() != ".shp":
         tries: list[str | None] = [None]
     elif encoding != "auto":
         tries = [encoding]
-    elif path.with_suffix(".cpg").exists() or path.with_suffix(".CPG").exists():
+    elif _beside(path, ".cpg"):
         tries = [None]
     else:
         tries = ["utf-8", "gb18030", None]
@@ -258,16 +272,105 @@ def _read_vector(path: Path, encoding: str = "auto") -> Source:
     for enc in tries:
         kw = {"encoding": enc} if enc else {}
         try:
-            gdf = gpd.read_file(path, engine="pyogrio", **kw)
+            gdf = gpd.read_file(path, engine="pyogrio", **where, **kw)
         except UnicodeDecodeError as exc:
             last = exc
             continue
         except (ValueError, OSError, RuntimeError, LookupError) as exc:
             raise ValueError(f"{path}: not a readable vector file ({str(exc).splitlines()[0]})") from exc
+        if path.suffix.lower() == ".shp" and not _beside(path, ".prj"):
+            _no_prj(path, gdf, epsg, notes)
         src = _from_geodataframe(gdf)
         src.encoding = enc
+        src.notes = notes
         return src
     raise ValueError(f"{path}: cannot decode the attribute table ({last}); pass the right --encoding")
+
+
+def _beside(path: Path, suffix: str) -> bool:
+    return path.with_suffix(suffix.lower()).exists() or path.with_suffix(suffix.upper()).exists()
+
+
+def _layer(path: Path, layer: str | int | None, notes: list[str]) -> str:
+    """The GeoPackage layer to read: ``layer`` (name or 0-based index), else the first."""
+    import pyogrio
+
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path}: not a readable GeoPackage ({str(exc).splitlines()[0]})") from exc
+    if not names:
+        raise ValueError(f"{path}: the GeoPackage has no layers")
+    if layer is not None and str(layer).strip() != "":
+        s = str(layer).strip()
+        if s in names:
+            return s
+        if s.lstrip("-").isdigit() and -len(names) <= int(s) < len(names):
+            return names[int(s)]
+        raise ValueError(f"{path}: --layer {s!r}: no such layer; layers are: "
+                         + ", ".join(f"{i} {n}" for i, n in enumerate(names)))
+    if len(names) > 1:
+        notes.append(f"{path.name}: took layer {names[0]!r}; other layers: {', '.join(names[1:])} "
+                     "(--layer NAME or INDEX to pick another)")
+    return names[0]
+
+
+def _no_prj(path: Path, gdf, epsg, notes: list[str]) -> None:
+    """A shapefile without .prj: refuse coordinates that are not degrees unless ``epsg`` says."""
+    if epsg is not None:
+        notes.append(f"{path.name}: no .prj; x/y taken in EPSG:{epsg} (--epsg)")
+        return
+    b = gdf.total_bounds if len(gdf) and not gdf.geometry.isna().all() else None
+    if b is not None and np.isfinite(b).all() and (max(abs(b[0]), abs(b[2])) > 180 or max(abs(b[1]), abs(b[3])) > 90):
+        raise ValueError(
+            f"{path}: no {path.with_suffix('.prj').name} beside the shapefile, and its x/y "
+            f"({b[0]:.0f}…{b[2]:.0f}, {b[1]:.0f}…{b[3]:.0f}) are not degrees; copy the .prj next to it "
+            "or pass --epsg CODE (e.g. --epsg 4547 for CGCS2000 3-degree zone 38, --epsg 32648 for UTM 48N)"
+        )
+    notes.append(f"{path.name}: no .prj; x/y read as longitude/latitude (--coords; --epsg CODE if projected)")
+
+
+def _check_points(src: Source, path: Path, centroids: bool) -> Source:
+    """Refuse polygons and lines, or (``centroids``) take each one's centroid, in metres."""
+    if src.geometry is None:
+        return src
+    import shapely
+
+    kind = shapely.get_type_id(src.geometry)
+    other = (kind > 0) & ~shapely.is_empty(src.geometry)  # 0 point, -1 missing
+    if not other.any():
+        return src
+    names = pd.Series(shapely.get_type_id(src.geometry[other])).map(_GEOM_NAMES).value_counts()
+    listing = ", ".join(f"{k} {v}" for k, v in names.items())
+    if not centroids:
+        raise ValueError(
+            f"{path}: {int(other.sum()):,} of {len(kind):,} features are not points ({listing}); ingest takes "
+            "incident points — pass --centroids to use each feature's centroid"
+        )
+    cx, cy = _centroids(src.geometry[other], src.crs)
+    src.x[other], src.y[other] = cx, cy
+    src.notes.append(f"{path.name}: {int(other.sum()):,} features ({listing}) taken as their centroids (--centroids)")
+    return src
+
+
+_GEOM_NAMES = {1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
+               6: "MultiPolygon", 7: "GeometryCollection"}
+
+
+def _centroids(geoms: np.ndarray, crs) -> tuple[np.ndarray, np.ndarray]:
+    """Centroids computed in a metric CRS (the local UTM zone for degrees), in the input's CRS."""
+    import geopandas as gpd
+
+    from layers.crs import estimate_utm_crs
+
+    gs = gpd.GeoSeries(geoms, crs=crs if crs is not None else 4326)
+    if gs.crs.is_projected:
+        c = gs.centroid
+    else:
+        b = gs.total_bounds
+        utm = estimate_utm_crs(np.array([(b[0] + b[2]) / 2]), np.array([(b[1] + b[3]) / 2]))
+        c = gs.to_crs(utm).centroid.to_crs(gs.crs)
+    return c.x.to_numpy(float), c.y.to_numpy(float)
 
 
 def _from_geodataframe(gdf) -> Source:

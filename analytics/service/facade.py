@@ -448,8 +448,11 @@ class Service:
     def upload(self, contents: str, filename: str | None, **options: Any):
         """Ingest a browser upload (``data:…;base64,…``) the way ``pingan ingest`` does.
 
-        The file name is used only for its suffix; the bytes are written to a private temporary
-        folder. Returns the :class:`data.ingest.IngestReport`.
+        The bytes are written to a private temporary folder under the file's own (sanitised)
+        name. ``options`` are :func:`data.ingest.ingest_files`'s (``coords``, ``epsg``,
+        ``mapping``, ``encoding``, ``sheet``, ``layer``, ``centroids``, ``as_of``, ``dry_run``);
+        a dry run validates the same way and writes, refreshes and records nothing. Returns the
+        :class:`data.ingest.IngestReport`; errors name the file as the user named it.
         """
         self.scope.require("upload")
         from data.ingest import ingest_files
@@ -461,12 +464,18 @@ class Service:
             raw = base64.b64decode(payload, validate=True)
         except binascii.Error as exc:
             raise ValueError("upload: not a file the browser sent (bad data URL)") from exc
-        suffix = "".join(Path(str(filename or "upload.csv")).suffixes[-2:])[:16]
-        name = "upload" + "".join(ch for ch in suffix if ch.isalnum() or ch == ".")
+        given = Path(str(filename or "upload.csv")).name
+        stem = "".join(ch for ch in Path(given).stem if ch.isalnum() or ch in "-_")[:60] or "upload"
+        suffix = "".join(ch for ch in Path(given).suffix if ch.isalnum() or ch == ".")[:16]
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
+            path = Path(tmp) / (stem + suffix)
             path.write_bytes(raw)
-            report = ingest_files([str(path)], self.ws, **options)
+            try:
+                report = ingest_files([str(path)], self.ws, **options)
+            except ValueError as exc:  # name the file as the user knows it, not our temporary path
+                raise ValueError(str(exc).replace(str(path), given).replace(tmp, "")) from exc
+            if options.get("dry_run"):
+                return report
             refresh(self.ws)
         self.record("upload",
                f"{filename}: {report.rows_in} rows in, {report.rows_used} used, "

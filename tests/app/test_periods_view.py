@@ -98,4 +98,4 @@ def test_upload_takes_the_as_of_typed_on_the_data_page(app_workspace, tmp_path):
     assert "data-upload-counts" in str(out)
     assert Workspace(ws.path).as_of() == later
     log = pd.read_parquet(ws.ingested_path)
-    assert log["as_of"].iloc[-1] == later and log["name"].iloc[-1] == "upload.csv"
+    assert log["as_of"].iloc[-1] == later and log["name"].iloc[-1] == "next.csv"  # the name the user gave

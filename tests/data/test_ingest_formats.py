@@ -62,18 +62,23 @@ def test_geojson_gpkg_and_projected_shapefile(tmp_path):
     short.to_crs(32648).to_file(shp, encoding="gbk")
     shp.with_suffix(".cpg").unlink(missing_ok=True)
     ws = Workspace.create(tmp_path / "w")
-    rep = ingest_files([gj], ws)
+    with pytest.raises(ValueError, match=r"a.geojson: 1 of 20 features are not points \(Polygon 1\).*--centroids"):
+        ingest_files([gj], ws)
+    assert not ws.exists()
+    rep = ingest_files([gj], ws, centroids=True)  # the polygon's centroid, computed in metres
     assert rep.mapped[str(gj)]["lon"] == "geometry"
-    assert rep.by_reason == {"missing_coordinates": 2}
+    assert rep.by_reason == {"missing_coordinates": 1}
+    assert any("taken as their centroids" in n for n in rep.notes)
     q = ws.quarantine()
-    assert q["geometry_wkt"].str.startswith("POLYGON").sum() == 1
+    assert q["source_row"].tolist() == [6]  # the feature without geometry
     inc = ws.incidents_frame().set_index("incident_id")
     keep = [i for k, i in enumerate(ids) if k not in (5, 6)]
     np.testing.assert_allclose(inc.loc[keep, "lon"], np.delete(lon, [5, 6]), atol=1e-12)
+    np.testing.assert_allclose(inc.loc[ids[6], ["lon", "lat"]].to_numpy(float), [106.70333, 26.60333], atol=2e-5)
 
     ws2 = Workspace.create(tmp_path / "w2")
-    rep2 = ingest_files([gp, shp], ws2)
-    assert rep2.rows_in == 20 and rep2.by_reason == {"missing_coordinates": 2}
+    rep2 = ingest_files([gp, shp], ws2, centroids=True)
+    assert rep2.rows_in == 20 and rep2.by_reason == {"missing_coordinates": 1}
     assert rep2.mapped[str(shp)]["occurred_at"] == "时间" and rep2.mapped[str(shp)]["category"] == "案由"
     inc2 = ws2.incidents_frame().set_index("incident_id")
     np.testing.assert_allclose(inc2.loc[[f"S{i}" for i in range(10)], "lon"], lon[10:], atol=1e-8)
