@@ -42,3 +42,34 @@ def test_a_group_named_like_a_category_holds_it_and_is_listed_once():
     assert set(t.resolve("盗窃", present)) == {"盗窃", "入室盗窃", "扒窃"}
     choices = t.choices(present)
     assert choices.count("盗窃") == 1 and choices[0] == ALL and "抢劫" in choices
+
+
+@pytest.mark.parametrize("groups, message", [
+    ({"两抢一盗": []}, "group '两抢一盗': no members"),
+    ({"两抢一盗": ["抢劫", " "]}, "group '两抢一盗': an empty member"),
+    ({"两抢一盗": ["抢劫", "抢劫"]}, "group '两抢一盗': member '抢劫' is listed twice"),
+    ({"两抢一盗": ["全部"]}, "group '两抢一盗': member '全部' means all categories"),
+    ({"甲": ["乙"], "乙": ["丙", "甲"]}, r"group '甲' contains itself \(甲 → 乙 → 甲\)"),
+])
+def test_malformed_groups_are_refused_naming_the_group(groups, message):
+    with pytest.raises(ValueError, match=message):
+        Taxonomy(groups)
+
+
+def test_groups_of_groups_and_unknown_members():
+    t = Taxonomy({"两抢": ("抢劫", "抢夺"), "一盗": ("入室盗窃",), "两抢一盗": ("两抢", "一盗", "扒窃x")})
+    assert t.resolve("两抢一盗", ["抢劫", "入室盗窃", "诈骗", "抢夺"]) == ("抢劫", "入室盗窃", "抢夺")
+    # a typo counts nothing, silently: unknown_members names the group and the member
+    assert t.unknown_members(["抢劫", "抢夺", "入室盗窃", "扒窃"]) == [("两抢一盗", "扒窃x")]
+    assert Taxonomy().unknown_members(["入室盗窃"])[0] == ("两抢一盗", "抢劫")
+
+
+def test_config_toml_groups_are_validated_on_read(tmp_path):
+    from data.workspace import Workspace
+
+    ws = Workspace.create(tmp_path / "w")
+    text = ws.config_path.read_text(encoding="utf-8")
+    assert "[taxonomy]" in text  # the defaults are written out, for the office to edit
+    ws.config_path.write_text(text.replace("[taxonomy]", '[taxonomy]\n"两抢" = ["抢劫", "抢劫"]'), encoding="utf-8")
+    with pytest.raises(ValueError, match="group '两抢': member '抢劫' is listed twice"):
+        _ = ws.config.taxonomy
