@@ -247,6 +247,7 @@ class _Profile:
 
     def __init__(self, Y: np.ndarray, pairs: _Pairs) -> None:
         self.Y, self.pairs = Y, pairs
+        self._mu: np.ndarray | None = None  # the last backgrounds: a warm start
         self.n, self.T = Y.shape
         self.ii, self.tt = np.nonzero(Y)
         self.yy = Y[self.ii, self.tt]
@@ -268,7 +269,8 @@ class _Profile:
         X1 = _filter(X, omega, weighted=True)
         gx = np.asarray(G @ X)[ii, tt]
         gx1 = np.asarray(G @ X1)[ii, tt]
-        mu = _solve_mu(theta * gx, ii, yy, self.T, self.n)
+        mu = _solve_mu(theta * gx, ii, yy, self.T, self.n, start=self._mu)
+        self._mu = mu
         lam = np.maximum(mu[ii] + theta * gx, 1e-300)
         r = yy / lam
         w_age = omega ** self.age
@@ -286,26 +288,30 @@ class _Profile:
         return _Eval(mu=mu, g=g, gx=gx, loglik=loglik, grad=np.asarray(grad))
 
 
-def _solve_mu(a: np.ndarray, ii: np.ndarray, yy: np.ndarray, T: int, n: int) -> np.ndarray:
+def _solve_mu(a: np.ndarray, ii: np.ndarray, yy: np.ndarray, T: int, n: int,
+              start: np.ndarray | None = None) -> np.ndarray:
     """Each background's maximiser: the root of ``h(mu) = sum_t y_t / (mu + a_t) - T``.
 
-    ``h`` is convex and decreasing, so Newton's method from a point left of the root climbs to
-    it monotonically; ``sum y / T - max a`` is such a point (there ``h >= 0``). A series whose
-    ``h`` is negative already at the floor keeps the floor (its counts are all triggered).
+    ``h`` is convex and decreasing, so a Newton step from anywhere lands left of the root and
+    climbs to it monotonically from there. By Jensen's inequality ``h(mu) >= Y / (mu + abar) - T``
+    (``Y = sum y``, ``abar`` the ``y``-weighted mean of ``a``), so ``lo = Y / T - abar`` is left
+    of the root and bounds every step; ``start`` (the previous solution) warm-starts it. A
+    series whose ``h`` is negative at the floor keeps the floor (its counts are all triggered).
     """
     floor = 1e-10
-    amax = np.zeros(n)
-    np.maximum.at(amax, ii, a)
-    mu = np.maximum(np.bincount(ii, yy, minlength=n) / T - amax, floor)
-    active = np.ones(n, bool)
-    for _ in range(100):  # quadratic near the root; at worst a doubling from the floor before
+    total = np.bincount(ii, yy, minlength=n)
+    abar = np.divide(np.bincount(ii, yy * a, minlength=n), total, out=np.zeros(n), where=total > 0)
+    lo = np.maximum(total / T - abar, floor)
+    mu = lo if start is None else np.maximum(start, lo)
+    for _ in range(100):  # quadratic near the root
         lam = mu[ii] + a
-        h = np.bincount(ii, yy / lam, minlength=n) - T
-        dh = -np.bincount(ii, yy / lam**2, minlength=n)
-        active &= h > 0
-        step = np.where(active, -h / np.minimum(dh, -1e-300), 0.0)
-        mu = mu + step
-        if not (step > 1e-12 * mu).any():
+        q = yy / lam
+        h = np.bincount(ii, q, minlength=n) - T
+        dh = -np.bincount(ii, q / lam, minlength=n)
+        new = np.maximum(mu - h / np.minimum(dh, -1e-300), lo)
+        done = not (np.abs(new - mu) > 1e-10 * mu).any()
+        mu = new
+        if done:
             break
     return mu
 
