@@ -1,15 +1,16 @@
 """Ingest incidents from a database table (``pingan ingest postgresql://… --table 警情表``).
 
 The table is reflected and the query composed by SQLAlchemy; psycopg streams the rows as the
-server's CSV text (``COPY (SELECT …) TO STDOUT``) into a private temporary file, which is read
+server's CSV text (``COPY (SELECT …) TO STDOUT``, :func:`copy_table`) into a private temporary file, which is read
 back in chunks of :data:`CHUNK_ROWS` rows as a CSV export would be; every chunk goes
 through the same validation, quarantine and workspace transaction as a file
 (:func:`data.ingest.ingest_files` dispatches here): ``rows in = used + quarantined``, the same
 reason codes, one commit with the counts.
 
 Idempotence mirrors the file source's sha256: the rows read are summarised by an
-order-independent digest (the sorted 64-bit hashes of every row, with the column names), kept
-in ``ingested.parquet``; reading the same rows again adds nothing. Rows that differ (a table
+order-independent digest (sha256 of the column names and the rows sorted by their text, taken
+as they stream in), kept in ``ingested.parquet``; reading the same rows again adds nothing and
+is known before a row is parsed. Rows that differ (a table
 that grew) are ingested again row by row, and ids already in the workspace go to the quarantine
 as ``duplicate_id``, as for a re-exported file — use ``--where`` to read only what is new.
 
@@ -25,16 +26,16 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from data.ingest_read import CHUNK_ROWS as _FILE_CHUNK_ROWS
 from data.ingest_read import Source
 from data.workspace import Workspace
 
-__all__ = ["CHUNK_ROWS", "SCHEMES", "is_database_url", "mask_url", "ingest_database", "iter_table"]
+__all__ = ["CHUNK_ROWS", "SCHEMES", "is_database_url", "mask_url", "ingest_database", "copy_table", "TableCopy"]
 
 #: URL schemes read as a database source.
 SCHEMES: tuple[str, ...] = ("postgresql://", "postgres://", "postgresql+psycopg://")
@@ -131,39 +132,37 @@ def ingest_database(
         existing_ids = _ing._existing_ids(ws)
         now_limit = (pd.Timestamp.now(tz=target_tz) + pd.Timedelta(days=1)).tz_localize(None)
         lim = limits_of(ws if limits is None else limits)
-        good_parts, bad_parts, hashes = [], [], []
-        n_in = n_used = n_bad = 0
-        by_reason: dict[str, int] = {}
-        latest = pd.NaT
-        mapped_all: dict[str, str] = {}
-        name = Path(str(table))  # quarantine rows and messages name the table
-        columns: list[str] = []
-        for src in iter_table(url, table, where=where, chunk_rows=chunk_rows, timezone=source_tz):
-            columns = [str(c) for c in src.frame.columns]
-            hashes.append(_row_hashes(src.frame))
-            n = src.n_rows
-            good, bad, mapped = _ing._validate(
-                src, name, mapping=mapping, coords=coords, epsg=epsg, source_tz=source_tz,
-                target_tz=target_tz, area=area, existing_ids=existing_ids, now_limit=now_limit,
-                limits=lim,
-            )
-            assert n == len(good) + len(bad), f"{label}: rows in {n} != {len(good)} used + {len(bad)} quarantined"
-            n_in, n_used, n_bad = n_in + n, n_used + len(good), n_bad + len(bad)
-            for reason, k in bad["reason"].value_counts().items():
-                by_reason[str(reason)] = by_reason.get(str(reason), 0) + int(k)
-            mapped_all = mapped_all or mapped
-            if len(good):
-                t_max = pd.to_datetime(good["occurred_at"]).max()
-                latest = t_max if pd.isna(latest) or t_max > latest else latest
-            existing_ids.append((_ing._id_set(good["incident_id"]), "appears earlier in the input"))
-            good_parts.append(good)
-            bad_parts.append(bad)
-            if progress is not None:
-                progress(0.5, f"{table}: {n_in:,} rows")
-        digest = _digest(columns, hashes)
-        if digest in seen:  # the very same rows were ingested before: nothing new
-            report.already_ingested.append(label)
-            return report
+        with copy_table(url, table, where=where, timezone=source_tz) as copied:
+            if copied.digest in seen:  # the very same rows were ingested before: nothing new
+                report.already_ingested.append(label)
+                return report
+            good_parts, bad_parts = [], []
+            n_in = n_used = n_bad = 0
+            by_reason: dict[str, int] = {}
+            latest = pd.NaT
+            mapped_all: dict[str, str] = {}
+            name = Path(str(table))  # quarantine rows and messages name the table
+            for src in copied.chunks(chunk_rows):
+                n = src.n_rows
+                good, bad, mapped = _ing._validate(
+                    src, name, mapping=mapping, coords=coords, epsg=epsg, source_tz=source_tz,
+                    target_tz=target_tz, area=area, existing_ids=existing_ids, now_limit=now_limit,
+                    limits=lim,
+                )
+                assert n == len(good) + len(bad), f"{label}: rows in {n} != {len(good)} used + {len(bad)} quarantined"
+                n_in, n_used, n_bad = n_in + n, n_used + len(good), n_bad + len(bad)
+                for reason, k in bad["reason"].value_counts().items():
+                    by_reason[str(reason)] = by_reason.get(str(reason), 0) + int(k)
+                mapped_all = mapped_all or mapped
+                if len(good):
+                    t_max = pd.to_datetime(good["occurred_at"]).max()
+                    latest = t_max if pd.isna(latest) or t_max > latest else latest
+                existing_ids.append((_ing._id_set(good["incident_id"]), "appears earlier in the input"))
+                good_parts.append(good)
+                bad_parts.append(bad)
+                if progress is not None:
+                    progress(0.5, f"{table}: {n_in:,} rows")
+            digest = copied.digest
         report.rows_in, report.rows_used, report.rows_quarantined = n_in, n_used, n_bad
         report.by_reason = by_reason
         report.mapped[label] = mapped_all
@@ -180,18 +179,45 @@ def ingest_database(
     return report
 
 
-def iter_table(url: str, table: str, *, where: str | None = None, chunk_rows: int = CHUNK_ROWS,
-               timezone: str = "Asia/Shanghai") -> Iterator[Source]:
-    """The rows of ``table`` (filtered by ``where`` on the server) as :class:`Source` chunks.
+class TableCopy:
+    """The rows of a table as the server printed them (CSV text in a private temporary file).
+
+    Attributes
+    ----------
+    columns : list of str
+        The table's column names, as reflected.
+    digest : str
+        sha256 of the column names and the rows in a canonical order (sorted by their text), so
+        the same rows give the same digest whatever order the server keeps them in.
+    path : Path
+        The CSV file (removed when the ``with`` block of :func:`copy_table` ends).
+    """
+
+    def __init__(self, path: Path, columns: list[str], digest: str) -> None:
+        self.path, self.columns, self.digest = path, columns, digest
+
+    def chunks(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[Source]:
+        """The rows as text, ``chunk_rows`` at a time (at least one chunk, maybe empty)."""
+        opts = {"dtype": str, "encoding": "utf-8", "keep_default_na": False, "na_values": [""]}
+        offset = 0
+        for frame in pd.read_csv(self.path, chunksize=chunk_rows, **opts):
+            frame.columns = self.columns  # the reflected names, exactly
+            yield Source(frame=frame.reset_index(drop=True), offset=offset)
+            offset += len(frame)
+        if offset == 0:
+            yield Source(frame=pd.DataFrame({c: pd.Series([], dtype="str") for c in self.columns}))
+
+
+@contextmanager
+def copy_table(url: str, table: str, *, where: str | None = None,
+               timezone: str = "Asia/Shanghai") -> Iterator[TableCopy]:
+    """Copy the rows of ``table`` (filtered by ``where`` on the server) into a temporary CSV.
 
     SQLAlchemy reflects the table and composes the query (the name quoted as an identifier);
-    the rows travel as PostgreSQL's own CSV text (``COPY (SELECT …) TO STDOUT``, streamed to a
-    private temporary file) and are read back as text, exactly like a CSV export — the
+    the rows travel as PostgreSQL's own CSV text (``COPY (SELECT … ORDER BY row text) TO
+    STDOUT``), hashed as they arrive, and are read back as text exactly like a CSV export — the
     quarantine keeps the values as the database printed them, and the text is parsed in C, not
     row by row in Python. ``timestamptz`` columns are given as wall-clock time in ``timezone``.
-
-    Always yields at least one chunk (possibly empty, with the table's columns), so a table
-    without rows is still checked for its columns.
     """
     import tempfile
 
@@ -216,33 +242,27 @@ def iter_table(url: str, table: str, *, where: str | None = None, chunk_rows: in
                 t = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
             except NoSuchTableError:
                 raise ValueError(f"--table {table!r}: no such table in {masked}") from None
+            src = t.alias("pingan_src")
             cols = [sa.func.timezone(timezone, c).label(c.name)
-                    if isinstance(c.type, sa.DateTime) and c.type.timezone else c for c in t.columns]
-            query = sa.select(*cols).select_from(t)
+                    if isinstance(c.type, sa.DateTime) and c.type.timezone else c for c in src.c]
+            query = sa.select(*cols).select_from(src).order_by(sa.literal_column("pingan_src::text"))
             if where:
                 query = query.where(sa.text(where))
             sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            names = [c.name for c in t.columns]
+            digest = hashlib.sha256(b"db\x1f" + "\x1f".join(names).encode("utf-8") + b"\n")
             raw = conn.connection.driver_connection
             try:
                 with raw.cursor() as cur, cur.copy(
                         f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')") as copy:
                     for block in copy:
                         fh.write(block)
+                        digest.update(block)
             except psycopg.Error as exc:
                 what = f"--where {where!r}" if where else f"--table {table!r}"
                 raise ValueError(f"{what}: the database refused the query ({_clean(exc, url)})") from None
             fh.flush()
-            names = [c.name for c in t.columns]
-            opts = {"dtype": str, "encoding": "utf-8", "keep_default_na": False, "na_values": [""]}
-            offset = 0
-            for frame in pd.read_csv(fh.name, chunksize=chunk_rows, **opts):
-                frame.columns = names  # the reflected names, exactly (CSV headers could be mangled)
-                yield Source(frame=frame.reset_index(drop=True), offset=offset)
-                offset += len(frame)
-            if offset == 0:
-                yield Source(frame=pd.DataFrame({c: pd.Series([], dtype="str") for c in names}))
-    except pd.errors.EmptyDataError:  # pragma: no cover (the header is always written)
-        raise ValueError(f"--table {table!r}: the database returned nothing") from None
+            yield TableCopy(Path(fh.name), names, digest.hexdigest())
     finally:
         engine.dispose()
 
@@ -267,21 +287,6 @@ def _resolve_table(conn, table: str, masked: str) -> tuple[str | None, str]:
                 insp.has_table(name, schema=schema) or name in insp.get_view_names(schema=schema)):
             return schema, name
     raise ValueError(f"--table {table!r}: no such table in {masked}")
-
-
-def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    if not len(frame):
-        return np.empty(0, dtype=np.uint64)
-    text = frame.astype({c: str for c in frame.columns if frame[c].dtype == object})
-    return pd.util.hash_pandas_object(text, index=False).to_numpy()
-
-
-def _digest(columns: list[str], hashes: list[np.ndarray]) -> str:
-    """An order-independent digest of the rows read (a table has no row order)."""
-    h = hashlib.sha256(b"db\x1f" + "\x1f".join(columns).encode("utf-8"))
-    rows = np.sort(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)
-    h.update(rows.astype("<u8").tobytes())
-    return h.hexdigest()
 
 
 def _clean(exc: BaseException, url: str) -> str:

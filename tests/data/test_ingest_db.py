@@ -136,3 +136,27 @@ def test_unreachable_server_is_one_line_without_password(tmp_path, capsys):
 def test_mask_url(url, masked):
     assert mask_url(url) == masked and is_database_url(url)
     assert not is_database_url("警情.csv") and not is_database_url(None)
+
+
+def test_timestamptz_is_local_wall_clock_and_row_order_does_not_change_the_digest(tmp_path, postgres_database):
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE 报警 (id text, t timestamptz, 类别 text, lon float8, lat float8)")
+        conn.execute("INSERT INTO 报警 VALUES ('a', '2025-03-01 00:30:00+00', '盗窃', 106.7, 26.6), "
+                     "('b', '2025-03-01 12:00:00+08', '诈骗', 106.71, 26.61), "
+                     "('c', '2025-03-02 23:59:00-05', '盗窃', 106.72, 26.62)")
+    ws = Workspace.create(tmp_path / "w")
+    rep = ingest_database(postgres_database, ws, table="报警", mapping={"occurred_at": "t", "incident_id": "id"})
+    assert rep.rows_used == 3
+    got = ws.incidents().set_index("incident_id")["occurred_at"]
+    assert got.to_dict() == {"a": pd.Timestamp("2025-03-01 08:30"), "b": pd.Timestamp("2025-03-01 12:00"),
+                             "c": pd.Timestamp("2025-03-03 12:59")}
+    with psycopg.connect(postgres_database, autocommit=True) as conn:  # same rows, another physical order
+        conn.execute("CREATE TABLE tmp AS SELECT * FROM 报警 ORDER BY id DESC")
+        conn.execute("DELETE FROM 报警")
+        conn.execute("INSERT INTO 报警 SELECT * FROM tmp")
+    again = ingest_database(postgres_database, ws, table="报警", mapping={"occurred_at": "t", "incident_id": "id"})
+    assert again.already_ingested and len(ws.incidents()) == 3
+    with psycopg.connect(postgres_database, autocommit=True) as conn:  # one row more: read again
+        conn.execute("INSERT INTO 报警 VALUES ('d', '2025-03-04 10:00:00+08', '盗窃', 106.7, 26.6)")
+    third = ingest_database(postgres_database, ws, table="报警", mapping={"occurred_at": "t", "incident_id": "id"})
+    assert (third.rows_in, third.rows_used, third.by_reason) == (4, 1, {"duplicate_id": 3})
