@@ -26,6 +26,11 @@ Without ``coords`` (or for areas missing from it) a series is not smoothed.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import weakref
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -65,9 +70,40 @@ def kernel_weights(keys: pd.DataFrame, coords: pd.DataFrame | None,
         ``W`` with ``W[i, j]`` the share of series j's mass given to series i (same category,
         centroids closer than the bandwidth); every column sums to 1.
     """
+    bandwidths = np.asarray(bandwidths, float)
+    if coords is None or len(keys) == 0 or not (bandwidths > 0).any():
+        return _kernel_weights(keys, coords, bandwidths)
+    # A rolling origin refits on the same cells hundreds of times: build the matrices once.
+    key = (_digest(keys[["area_id", "category"]]), _coords_digest(coords),
+           tuple(np.round(bandwidths, 9)))
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return list(hit)
+    mats = _kernel_weights(keys, coords, bandwidths)
+    with _LOCK:
+        _CACHE[key] = tuple(mats)
+        while len(_CACHE) > 16:
+            _CACHE.popitem(last=False)
+    return mats
+
+
+_CACHE: OrderedDict = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    """A content hash of a small frame (ids as str), for the weights cache."""
+    frame = frame.astype({c: str for c in ("area_id", "category") if c in frame.columns})
+    h = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.blake2b(h.tobytes(), digest_size=16).hexdigest()
+
+
+def _kernel_weights(keys: pd.DataFrame, coords: pd.DataFrame | None,
+                    bandwidths: np.ndarray) -> list[sparse.csr_matrix]:
     n = len(keys)
     eye = sparse.identity(n, format="csr")
-    bandwidths = np.asarray(bandwidths, float)
     if coords is None or n == 0 or not (bandwidths > 0).any():
         return [eye for _ in bandwidths]
     xy_by_area = _coords_frame(coords)
@@ -109,6 +145,27 @@ def kernel_weights(keys: pd.DataFrame, coords: pd.DataFrame | None,
 
 
 def _coords_frame(coords: pd.DataFrame) -> pd.DataFrame:
+    """``coords`` checked and indexed by ``area_id`` (memoised per frame object: a backtest
+    refits with the same coords hundreds of times)."""
+    hit = _FRAMES.get(id(coords))
+    if hit is not None and hit[0]() is coords:
+        return hit[1]
+    frame = _check_coords(coords)
+    if len(_FRAMES) > 32:
+        _FRAMES.clear()
+    _FRAMES[id(coords)] = (weakref.ref(coords), frame, _digest(frame.reset_index()))
+    return frame
+
+
+def _coords_digest(coords: pd.DataFrame) -> str:
+    _coords_frame(coords)
+    return _FRAMES[id(coords)][2]
+
+
+_FRAMES: dict = {}
+
+
+def _check_coords(coords: pd.DataFrame) -> pd.DataFrame:
     missing = {"area_id", "x", "y"} - set(coords.columns)
     if missing:
         raise ValueError(f"coords: missing column(s) {', '.join(sorted(missing))} "
@@ -116,6 +173,19 @@ def _coords_frame(coords: pd.DataFrame) -> pd.DataFrame:
     frame = coords.assign(area_id=coords["area_id"].astype(str)).drop_duplicates("area_id")
     frame = frame.set_index("area_id")[["x", "y"]].astype(float)
     return frame[np.isfinite(frame.to_numpy()).all(1)]
+
+
+def _blas():
+    """One threadpoolctl controller (finding the libraries costs ~20 ms a time)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
+_CONTROLLER = None
 
 
 class _KernelRate(CountModel):
@@ -138,6 +208,11 @@ class _KernelRate(CountModel):
         return (np.inf,)
 
     def _fit_matrix(self, Y: np.ndarray) -> None:
+        # small products: BLAS threads only spin on a shared 2-core machine (10x slower)
+        with _blas().limit(limits=1, user_api="blas"):
+            self._fit_kernel(Y)
+
+    def _fit_kernel(self, Y: np.ndarray) -> None:
         n, T = Y.shape
         keys = self.keys_
         spacing = np.nan
@@ -182,9 +257,10 @@ class _KernelRate(CountModel):
     def _floor(self, F: np.ndarray, cat: np.ndarray) -> np.ndarray:
         """Mix in ``uniform_share`` of the category's mean rate: no cell is forecast exactly 0."""
         F = np.asarray(F)
-        counts = np.bincount(cat, minlength=cat.max() + 1 if len(cat) else 0)
-        cat_mean = np.stack([np.bincount(cat, weights=F[:, j], minlength=len(counts))
-                             for j in range(F.shape[1])], axis=1) / np.maximum(counts, 1)[:, None]
+        n_cat = int(cat.max()) + 1 if len(cat) else 0
+        G = sparse.csr_matrix((np.ones(len(cat)), (cat, np.arange(len(cat)))), shape=(n_cat, len(cat)))
+        counts = np.bincount(cat, minlength=n_cat)
+        cat_mean = (G @ F) / np.maximum(counts, 1)[:, None]
         s = float(self.uniform_share)
         return np.maximum((1 - s) * F + s * cat_mean[cat], 1e-9)
 

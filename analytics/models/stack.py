@@ -34,7 +34,7 @@ __all__ = ["StackedEnsemble", "mixture_weights", "moment_match"]
 DEFAULT_MEMBERS: tuple[str, ...] = ("longrun", "ewma", "eb", "kde_longrun", "recency_kde")
 
 
-def mixture_weights(logp: np.ndarray, *, max_iter: int = 500, tol: float = 1e-10) -> np.ndarray:
+def mixture_weights(logp: np.ndarray, *, max_iter: int = 300, tol: float = 1e-9) -> np.ndarray:
     """Mixture proportions maximising ``mean log sum_k w_k exp(logp[k])`` (EM).
 
     Parameters
