@@ -21,6 +21,11 @@ gets weight 0.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+import threading
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 
@@ -137,6 +142,7 @@ class StackedEnsemble(CountModel):
             raise ValueError(f"members: {unknown[0]!r} unknown; choose from {', '.join(MODELS)}")
         T = Y.shape[1]
         V = int(max(0, min(self.validation, T - 2)))
+        context = self._context()
         keys, periods, freq = self.keys_, self.periods_, self.freq_
         logp = np.full((len(names), len(keys) * V), -np.inf)
         usable = np.ones(len(names), bool)
@@ -147,7 +153,7 @@ class StackedEnsemble(CountModel):
                 if not usable[k]:
                     continue
                 try:
-                    mu, alpha = self._make(name).fit(head).predict(1, as_arrays=True)
+                    mu, alpha = self._one_step(name, head, context)
                 except ValueError:  # too little history for this member at this origin
                     usable[k] = False
                     continue
@@ -166,6 +172,25 @@ class StackedEnsemble(CountModel):
         for name in names:
             if self.weights_[name] > 0:
                 self.members_[name] = self._make(name).fit(full)
+                _remember((name, context, _matrix_key(full)),
+                          self.members_[name].predict(1, as_arrays=True))
+
+    def _context(self) -> str:
+        """A digest of the spatial context (members' forecasts depend on it)."""
+        coords = None if self.coords is None else self.coords[["area_id", "x", "y"]].to_numpy()
+        blob = pickle.dumps((self.parent, self.neighbours, coords), protocol=4)
+        return hashlib.blake2b(blob, digest_size=16).hexdigest()
+
+    def _one_step(self, name: str, head: CountMatrix, context: str):
+        """A member's one-step forecast from ``head``, memoised: in a rolling origin the stack
+        at the next origin validates on the forecasts this one made (6x fewer fits)."""
+        key = (name, context, _matrix_key(head))
+        hit = _recall(key)
+        if hit is not None:
+            return hit
+        out = self._make(name).fit(head).predict(1, as_arrays=True)
+        _remember(key, out)
+        return out
 
     def _predict_matrix(self, horizon):
         names = list(self.members_)
@@ -174,3 +199,32 @@ class StackedEnsemble(CountModel):
         alpha = np.stack([a[1] for a in arrays])
         w = self.weights_[names].to_numpy()
         return moment_match(w / w.sum(), mu, alpha)
+
+
+_MEMO: OrderedDict = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+#: Member forecasts kept (each two arrays of n_series floats).
+_MEMO_SIZE = 128
+
+
+def _matrix_key(m: CountMatrix) -> tuple:
+    h = hashlib.blake2b(np.ascontiguousarray(m.Y).tobytes(), digest_size=16)
+    h.update(pd.util.hash_pandas_object(m.keys[["area_id", "category"]].astype(str),
+                                        index=False).to_numpy().tobytes())
+    return (h.hexdigest(), str(m.periods[0]), str(m.periods[-1]), m.freq)
+
+
+def _recall(key):
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key)
+        if hit is not None:
+            _MEMO.move_to_end(key)
+        return hit
+
+
+def _remember(key, value) -> None:
+    mu, alpha = (np.array(a, copy=True) for a in value)
+    with _MEMO_LOCK:
+        _MEMO[key] = (mu, alpha)
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
