@@ -1,7 +1,12 @@
-"""数据 — workspace summary (rows, dates, layers, attribution), the quarantine with reasons, and
-an upload of the next week's file through the same ingest_files + refresh as the CLI."""
+"""数据 — workspace summary (rows, dates, layers, attribution), the quarantine with every fault of
+each row in the reader's language, and an upload of the next week's file: the CLI's options
+(coordinate system, columns, encoding, sheet/layer, centroids), a preview of the first rows and
+of what would be quarantined (a dry run of the same ingest, nothing written), then the commit
+through the same ``ingest_files`` + refresh as ``pingan ingest``, with a visible result or error."""
 
 from __future__ import annotations
+
+import json
 
 import dash
 import pandas as pd
@@ -9,11 +14,23 @@ from dash import Input, Output, State, callback, dash_table, dcc, html
 
 from analytics.present.i18n import TEXT, label, t
 from analytics.service import ScopeError
-from pages._common import LANG_STORE, card, lang_of, refused, service
+from pages._common import LANG_STORE, card, control, dropdown, lang_of, refused, service
 
 dash.register_page(__name__, path="/data", name=t("nav.data"), title=t("app.title"), order=4)
 
+__all__ = ["layout", "upload_options", "reason_text", "render_reasons", "quarantine_tables", "summary_list",
+           "period_note"]
+
 _QUARANTINE_ROWS = 500
+_PREVIEW_SHOWN = 10
+_COORDS = ("wgs84", "gcj02", "bd09", "epsg")
+_ENCODINGS = (("auto", "auto"), ("gb18030", "gb18030"), ("big5", "big5"), ("utf-8", "utf8"), ("utf-16", "utf16"))
+#: Mapping controls: (component id suffix, i18n key suffix); "time" joins occurred_at=DATE+TIME.
+_MAPS = (("occurred_at", "occurred_at"), ("time", "occurred_time"), ("category", "category"), ("lon", "lon"),
+         ("lat", "lat"), ("incident_id", "incident_id"))
+_OPTION_IDS = ("data-coords", "data-epsg", "data-encoding", "data-sheet", "data-centroids",
+               *(f"data-map-{k}" for k, _ in _MAPS))
+_STYLE = {"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13, "textAlign": "left"}
 
 
 def layout(lang: str | None = None, **_query) -> html.Div:
@@ -21,15 +38,13 @@ def layout(lang: str | None = None, **_query) -> html.Div:
     svc = service()
     if not svc.may("data"):
         return refused(lang)
-    upload = ([dcc.Input(id="data-as-of", type="text", placeholder=t("data.as_of_hint", lang), debounce=True,
-                         style={"width": "100%"}),
-               dcc.Upload(id="data-upload", children=html.Div(t("data.upload_hint", lang)), className="upload",
-                          multiple=False)] if svc.may("upload") else [])
+    upload = _upload_controls(lang) if svc.may("upload") else []
     return html.Div([
         html.Div([
             html.Div([card(t("data.summary", lang), html.Div(id="data-summary"))], className="col-side"),
             html.Div([card(t("data.upload", lang), html.Div([
                 *upload,
+                dcc.Loading(html.Div(id="data-preview")),
                 dcc.Loading(html.Div(id="data-upload-result", className="status")),
             ]))], className="col-map"),
         ], className="row"),
@@ -40,6 +55,211 @@ def layout(lang: str | None = None, **_query) -> html.Div:
     ])
 
 
+def _upload_controls(lang: str) -> list:
+    coords = dropdown("data-coords", [(c, t(f"data.coords.{c}", lang)) for c in _COORDS], "wgs84")
+    enc = dropdown("data-encoding", [(v, t(f"data.encoding.{k}", lang)) for v, k in _ENCODINGS], "auto")
+    maps = [control(t(f"data.map.{key}", lang),
+                    dcc.Dropdown(id=f"data-map-{cid}", options=[], value=None, clearable=True,
+                                 placeholder=t("data.map.auto", lang), className="dd"), width="150px")
+            for cid, key in _MAPS]
+    return [
+        dcc.Input(id="data-as-of", type="text", placeholder=t("data.as_of_hint", lang), debounce=True,
+                  style={"width": "100%"}),
+        dcc.Upload(id="data-upload", children=html.Div(t("data.upload_hint", lang)), className="upload",
+                   multiple=False),
+        html.Details([
+            html.Summary(t("data.upload_options", lang)),
+            html.Div([
+                control(t("data.coords", lang), coords, width="190px"),
+                control(t("data.epsg_hint", lang), dcc.Input(id="data-epsg", type="number", debounce=True,
+                                                             placeholder="4547"), width="130px"),
+                control(t("data.encoding", lang), enc, width="190px"),
+                control(t("data.sheet", lang), dcc.Input(id="data-sheet", type="text", debounce=True,
+                                                         placeholder=t("data.sheet_hint", lang)), width="190px"),
+                dcc.Checklist(id="data-centroids", options=[{"label": t("data.centroids", lang), "value": "on"}],
+                              value=[]),
+            ], className="row controls"),
+            html.Div(t("data.mapping", lang), className="hint"),
+            html.Div(maps, className="row controls"),
+        ], id="data-options"),
+        html.Button(t("data.commit", lang), id="data-commit", n_clicks=0, className="btn", disabled=True),
+    ]
+
+
+def upload_options(coords=None, epsg=None, encoding=None, sheet=None, centroids=None, m_time=None, m_clock=None,
+                   m_cat=None, m_lon=None, m_lat=None, m_id=None) -> dict:
+    """The page's controls as :meth:`Service.upload` options (the CLI's flags).
+
+    Raises
+    ------
+    ValueError
+        A projected coordinate system without an EPSG code, or a separate time column without
+        the date column.
+
+    Examples
+    --------
+    >>> upload_options("gcj02", None, "big5", "1", ["on"], "日期", "时间", None, None, None, None)
+    {'coords': 'gcj02', 'encoding': 'big5', 'sheet': '1', 'layer': '1', 'centroids': True, 'mapping': {'occurred_at': '日期+时间'}}
+    """
+    out: dict = {}
+    if coords == "epsg":
+        if epsg in (None, ""):
+            raise ValueError("--epsg: a projected coordinate system needs its EPSG code (e.g. 4547)")
+        out["epsg"] = int(epsg)
+    elif coords:
+        out["coords"] = coords
+    if encoding and encoding != "auto":
+        out["encoding"] = encoding
+    if sheet not in (None, "") and str(sheet).strip():
+        out["sheet"] = out["layer"] = str(sheet).strip()
+    if centroids:
+        out["centroids"] = True
+    if m_clock and not m_time:
+        raise ValueError("--map occurred_at=DATE+TIME: choose the date column as well as the time column")
+    mapping = {"occurred_at": f"{m_time}+{m_clock}" if m_clock else m_time, "category": m_cat, "lon": m_lon,
+               "lat": m_lat, "incident_id": m_id}
+    mapping = {k: v for k, v in mapping.items() if v}
+    if mapping:
+        out["mapping"] = mapping
+    return out
+
+
+# -- preview: a dry run of the same ingest ---------------------------------------------------
+@callback(Output("data-preview", "children"), Output("data-commit", "disabled"),
+          *(Output(f"data-map-{k}", "options") for k, _ in _MAPS),
+          Input("data-upload", "contents"), *(Input(i, "value") for i in _OPTION_IDS),
+          State("data-upload", "filename"), State(LANG_STORE, "data"), prevent_initial_call=True)
+def preview(contents, *args):
+    """Validate the chosen file with the chosen options; nothing is written."""
+    *values, filename, lang = args
+    lang = lang_of(lang)
+    same = [dash.no_update] * len(_MAPS)
+    if contents is None:
+        return dash.no_update, True, *same
+    try:
+        report = service().upload(contents, filename, dry_run=True, **upload_options(*values))
+    except ScopeError:
+        return refused(lang), True, *same
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _error(exc, lang, "data-preview-error"), True, *same
+    cols = next(iter(report.columns.values()), [])
+    options = [{"label": c, "value": c} for c in cols]
+    return preview_block(report, lang), False, *([options] * len(_MAPS))
+
+
+def preview_block(report, lang: str) -> html.Div:
+    """Counts, column mapping, notes, the first usable rows and the rows that would be quarantined."""
+    mapped = next(iter(report.mapped.values()), {})
+    shown = {"geometry": t("data.geometry", lang), "generated (row hash)": t("data.generated", lang)}
+    kids = [
+        html.H4(t("data.preview", lang)),
+        html.Div(t("data.preview_counts", lang, rows=f"{report.rows_in:,}", used=f"{report.rows_used:,}",
+                   quarantined=f"{report.rows_quarantined:,}"), id="data-preview-counts"),
+        html.Div(t("data.preview_mapped", lang, mapped="，".join(
+            f"{t(f'data.map.{k}', lang)}←{shown.get(v, v)}" for k, v in mapped.items())), className="hint"),
+    ]
+    enc = next(iter(report.encodings.values()), "")
+    if enc and not enc.startswith("utf-8"):
+        kids.append(html.Div(t("data.preview_encoding", lang, encoding=enc), className="hint"))
+    if report.already_ingested:
+        kids.append(html.Div(t("data.already", lang), className="not-ready"))
+    kids += [html.Div(n, className="hint") for n in report.notes]  # reader notes name sheets, layers
+    used = report.preview_used
+    if used is not None and len(used):
+        head = used.head(_PREVIEW_SHOWN).astype("string").fillna("")
+        kids += [html.Div(t("data.preview_used", lang, n=len(head)), className="ctl-label"),
+                 dash_table.DataTable(id="data-preview-used", data=head.to_dict("records"), style_cell=_STYLE,
+                                      columns=[{"name": _col_name(c, lang), "id": c} for c in head.columns],
+                                      style_table={"overflowX": "auto"})]
+    bad = report.preview_quarantined
+    if bad is not None and len(bad):
+        head = render_reasons(bad.head(_PREVIEW_SHOWN), lang).drop(columns=["source_file"], errors="ignore")
+        head = head.astype("string").fillna("")
+        kids += [html.Div(t("data.preview_bad", lang, n=len(head)), className="ctl-label"),
+                 dash_table.DataTable(id="data-preview-bad", data=head.to_dict("records"), style_cell=_STYLE,
+                                      columns=[{"name": _col_name(c, lang), "id": c} for c in head.columns],
+                                      style_table={"overflowX": "auto"})]
+    return html.Div(kids, className="preview")
+
+
+# -- commit ----------------------------------------------------------------------------------
+@callback(Output("data-upload-result", "children"),
+          State("data-upload", "contents"), State("data-upload", "filename"), State("data-as-of", "value"),
+          State(LANG_STORE, "data"), Input("data-commit", "n_clicks"), *(State(i, "value") for i in _OPTION_IDS),
+          prevent_initial_call=True)
+def upload(contents, filename, as_of, lang, _n=None, *values):
+    """Ingest the file for real with the previewed options; the counts or the error, visibly."""
+    lang = lang_of(lang)
+    if contents is None:
+        return dash.no_update
+    try:
+        options = upload_options(*values)
+        report = service().upload(contents, filename, as_of=(as_of or "").strip() or None, **options)
+    except ScopeError:
+        return refused(lang)
+    except (ValueError, UnicodeDecodeError) as exc:  # the user's file: say what is wrong with it
+        return _error(exc, lang, "data-upload-error")
+    kids = [html.Div(t("data.accepted", lang, used=f"{report.rows_used:,}", quarantined=f"{report.rows_quarantined:,}",
+                       rows=f"{report.rows_in:,}"), id="data-upload-counts")]
+    if report.already_ingested:
+        kids.append(html.Div(t("data.already", lang), className="not-ready", id="data-upload-already"))
+    kids.append(html.Pre(report.summary(), className="hint"))
+    return html.Div(kids)
+
+
+def _error(exc: Exception, lang: str, id: str) -> html.Div:
+    return html.Div([html.Strong(t("data.upload_failed", lang)), html.Span(str(exc).splitlines()[0])],
+                    className="not-ready", id=id)
+
+
+# -- reasons in the reader's language --------------------------------------------------------
+def reason_text(params: object, lang: str, code: object = None, detail: object = None) -> str:
+    """Every fault of one quarantined row as one text in ``lang``, from its ``reason_params``
+    (JSON list of {key, code, …}); rows quarantined before reason_params existed fall back to
+    the reason's label and the stored (English) detail.
+
+    Examples
+    --------
+    >>> reason_text('[{"key":"zero_coordinates","code":"zero_coordinates","x":"经度","y":"纬度"}]', "zh")
+    '经度/纬度 为 (0, 0)'
+    """
+    try:
+        items = json.loads(str(params)) if params not in (None, "") and not pd.isna(params) else None
+    except (ValueError, TypeError):
+        items = None
+    if not isinstance(items, list) or not items:
+        if lang == "en" and detail not in (None, "") and not pd.isna(detail):
+            return str(detail)
+        return label(code, lang) if code is not None else ""
+    parts = []
+    for it in items:
+        key = f"reason_detail.{it.get('key', it.get('code'))}"
+        try:
+            fields = {k: v for k, v in it.items() if k not in ("key", "code")}
+            parts.append(t(key, lang, **fields) if key in TEXT else label(it.get("code"), lang))
+        except (KeyError, IndexError):  # a parameter the template wants is missing
+            parts.append(label(it.get("code"), lang))
+    return t("reason_detail.sep", lang).join(parts)
+
+
+def render_reasons(q: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """``q`` with ``reason_detail`` in ``lang`` (all faults) and without the machine-only
+    ``reason_params``; ``reason`` and ``reasons`` keep their codes."""
+    if q.empty or "reason" not in q:
+        return q.drop(columns=["reason_params"], errors="ignore")
+    params = q["reason_params"] if "reason_params" in q else pd.Series(None, index=q.index, dtype=object)
+    detail = q["reason_detail"] if "reason_detail" in q else pd.Series(None, index=q.index, dtype=object)
+    text = [reason_text(p, lang, c, d) for p, c, d in zip(params, q["reason"], detail, strict=True)]
+    out = q.drop(columns=["reason_params"], errors="ignore").copy()
+    out["reason_detail"] = pd.Series(text, index=q.index, dtype=object)
+    return out
+
+
+def _col_name(c: str, lang: str) -> str:
+    return t(f"col.{c}", lang) if f"col.{c}" in TEXT else c
+
+
+# -- summary and quarantine ----------------------------------------------------------------
 @callback(Output("data-summary", "children"), Output("data-quarantine", "children"),
           Input("data-upload-result", "children"), State(LANG_STORE, "data"))
 def summary(_result, lang):
@@ -50,27 +270,6 @@ def summary(_result, lang):
                 quarantine_tables(svc.quarantine(), lang))
     except ScopeError:
         return refused(lang), []
-
-
-@callback(Output("data-upload-result", "children"), Input("data-upload", "contents"),
-          State("data-upload", "filename"), State("data-as-of", "value"), State(LANG_STORE, "data"),
-          prevent_initial_call=True)
-def upload(contents, filename, as_of, lang):
-    lang = lang_of(lang)
-    if contents is None:
-        return dash.no_update
-    try:
-        report = service().upload(contents, filename, as_of=(as_of or "").strip() or None)
-    except ScopeError:
-        return refused(lang)
-    except (ValueError, UnicodeDecodeError) as exc:  # the user's file: say what is wrong with it
-        return html.Div([html.Strong(t("data.upload_failed", lang)), html.Span(str(exc).splitlines()[0])],
-                        className="not-ready", id="data-upload-error")
-    return html.Div([
-        html.Div(t("data.accepted", lang, used=f"{report.rows_used:,}", quarantined=f"{report.rows_quarantined:,}",
-                   rows=f"{report.rows_in:,}"), id="data-upload-counts"),
-        html.Pre(report.summary(), className="hint"),
-    ])
 
 
 def summary_list(info: dict, lang: str) -> html.Dl:
@@ -107,7 +306,7 @@ def period_note(svc, lang: str) -> html.Div:
 
 
 def quarantine_tables(q: pd.DataFrame, lang: str) -> html.Div:
-    """Counts by reason, then the first rows with their original values."""
+    """Counts by reason, then the first rows with their original values and every fault."""
     if q.empty:
         return html.Div(t("app.no_data", lang), className="hint")
     resolved = q["resolved"].to_numpy(bool) if "resolved" in q else None
@@ -116,34 +315,36 @@ def quarantine_tables(q: pd.DataFrame, lang: str) -> html.Div:
     by["reason_label"] = [label(r, lang) for r in by["reason"]]
     # rows still to fix first; those a later file brought in are marked, not hidden
     head = pd.concat([open_rows, q[resolved]] if resolved is not None else [q]).head(_QUARANTINE_ROWS)
+    head = render_reasons(head, lang).drop(columns=["reasons"], errors="ignore")
+    head["reason"] = [label(r, lang) for r in head["reason"]]
     if resolved is not None:
         head = head.assign(resolved=[t("data.resolved_yes", lang) if v else "" for v in head["resolved"]])
     head = head.astype("string").fillna("")
-    style = {"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13, "textAlign": "left"}
     n_resolved = int(resolved.sum()) if resolved is not None else 0
     return html.Div([
         html.Div(t("data.resolved", lang, n=f"{n_resolved:,}"), className="hint", id="data-resolved")
         if n_resolved else html.Div(),
-        dash_table.DataTable(id="data-reasons", data=by.to_dict("records"), style_cell=style,
+        dash_table.DataTable(id="data-reasons", data=by.to_dict("records"), style_cell=_STYLE,
                              columns=[{"name": t("col.reason", lang), "id": "reason_label"},
                                       {"name": t("col.reason_code", lang), "id": "reason"},
                                       {"name": t("col.rows", lang), "id": "rows"}]),
         html.Br(),
         dash_table.DataTable(id="data-quarantine-table", data=head.to_dict("records"), page_size=15,
-                             columns=[{"name": t(f"col.{c}", lang) if f"col.{c}" in TEXT else c, "id": c}
-                                      for c in head.columns], style_cell=style,
-                             style_table={"overflowX": "auto"}, sort_action="native"),
+                             columns=[{"name": _col_name(c, lang), "id": c} for c in head.columns],
+                             style_cell=_STYLE, style_table={"overflowX": "auto"}, sort_action="native"),
     ])
 
 
-@callback(Output("data-export-file", "data"), Input("data-export", "n_clicks"), prevent_initial_call=True)
-def export_quarantine(n):
-    """Every quarantined row with its reason, for the office to fix and send again."""
+@callback(Output("data-export-file", "data"), Input("data-export", "n_clicks"), State(LANG_STORE, "data"),
+          prevent_initial_call=True)
+def export_quarantine(n, lang=None):
+    """Every quarantined row with its reason codes and every fault in the reader's language,
+    for the office to fix and send again."""
     if not n:
         return dash.no_update
     svc = service()
     try:
-        name, data = svc.export(svc.quarantine(), "quarantine", "xlsx")
+        name, data = svc.export(render_reasons(svc.quarantine(), lang_of(lang)), "quarantine", "xlsx")
     except ScopeError:
         return dash.no_update
     return dcc.send_bytes(data, name)

@@ -214,6 +214,11 @@ TEXT: dict[str, dict[str, str]] = {
     "names.grid_ref": {"zh": "{ref}格", "en": "cell {ref}"},
     # -- layers -------------------------------------------------------------------------------
     "layer.district": {"zh": "区", "en": "District"},
+    "brief.model.sepp": {"zh": "自激点过程（近重复）", "en": "self-exciting point process (near repeats)"},
+    "brief.model_about.sepp": {
+        "zh": "长期背景发案率，加上近期案件在附近网格引发的短时续发（续发比例、延迟和距离由训练期数据估计）",
+        "en": "the long-run background rate plus the short-lived repeats that recent cases trigger nearby (their share, delay and distance estimated from the training periods)",
+    },
     "layer.subdistrict": {"zh": "街道", "en": "Subdistrict"},
     "layer.community": {"zh": "社区", "en": "Community"},
     "layer.grid": {"zh": "网格", "en": "Grid"},

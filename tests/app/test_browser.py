@@ -196,6 +196,7 @@ def test_upload_goes_through_ingest_and_refresh(dash_duo, app_workspace, tmp_pat
     dash_duo.driver.get(dash_duo.server_url + "/data")
     dash_duo.wait_for_element("#data-reasons td", timeout=60)
     dash_duo.find_element("#data-upload input[type=file]").send_keys(str(csv))
+    dash_duo.wait_for_element("#data-commit:not([disabled])", timeout=120).click()  # after the preview
     dash_duo.wait_for_text_to_equal("#data-upload-counts", "已接收 4 行，隔离 1 行（共 5 行）", timeout=120)
     assert len(ws.incidents_frame(["incident_id"])) == before + 4
     dash_duo.wait_for_contains_text("#data-summary-list", f"{before + 4:,}", timeout=30)

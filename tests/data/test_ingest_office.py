@@ -20,7 +20,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import xlwt
-from shapely.geometry import Polygon, box
+from shapely.geometry import Point, box
 
 from data.ingest import REASONS, ingest_files
 from data.workspace import Workspace
@@ -162,7 +162,7 @@ def write_office_files(folder, seed: int = 16, n_good: int = 48) -> dict[str, di
 
     # Excel's 「Unicode 文本」: UTF-16 LE with a BOM, tab-separated, in a .txt
     tab = ["警情编号\t报警时间\t警情类别\t经度\t纬度"]
-    for i, r in enumerate(rows):
+    for r in rows:
         t = r["time"]
         when = twelve_hour(t) if isinstance(t, dt.datetime) else t
         cat = _CATS[r["cat"]] if r.get("cat") != "" else ""
@@ -192,8 +192,6 @@ def write_office_files(folder, seed: int = 16, n_good: int = 48) -> dict[str, di
         elif i % 10 == 4 and not expected[i]:
             g = box(x - 0.001, y - 0.001, x + 0.001, y + 0.001)  # centroid: (x, y)
         else:
-            from shapely.geometry import Point
-
             g = Point(x, y)
         geoms.append(g)
         props.append({"警情编号": r["id"], "报警时间": twelve_hour(t) if isinstance(t, dt.datetime) else t,
