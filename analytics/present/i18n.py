@@ -214,11 +214,6 @@ TEXT: dict[str, dict[str, str]] = {
     "names.grid_ref": {"zh": "{ref}格", "en": "cell {ref}"},
     # -- layers -------------------------------------------------------------------------------
     "layer.district": {"zh": "区", "en": "District"},
-    "brief.model.sepp": {"zh": "自激点过程（近重复）", "en": "self-exciting point process (near repeats)"},
-    "brief.model_about.sepp": {
-        "zh": "长期背景发案率，加上近期案件在附近网格引发的短时续发（续发比例、延迟和距离由训练期数据估计）",
-        "en": "the long-run background rate plus the short-lived repeats that recent cases trigger nearby (their share, delay and distance estimated from the training periods)",
-    },
     "layer.subdistrict": {"zh": "街道", "en": "Subdistrict"},
     "layer.community": {"zh": "社区", "en": "Community"},
     "layer.grid": {"zh": "网格", "en": "Grid"},
@@ -415,7 +410,7 @@ TEXT: dict[str, dict[str, str]] = {
     # [ingest] the upload: options, preview (dry run), commit
     "data.upload_options": {"zh": "导入选项", "en": "Options"},
     "data.coords": {"zh": "坐标系", "en": "Coordinate system"},
-    "data.coords.wgs84": {"zh": "WGS84（GPS 原始坐标）", "en": "WGS84 (GPS)"},
+    "data.coords.wgs84": {"zh": "WGS84（卫星定位原始坐标）", "en": "WGS84 (GPS)"},
     "data.coords.gcj02": {"zh": "GCJ-02（高德、腾讯）", "en": "GCJ-02 (Amap, Tencent)"},
     "data.coords.bd09": {"zh": "BD-09（百度）", "en": "BD-09 (Baidu)"},
     "data.coords.epsg": {"zh": "投影坐标系（填写代码）", "en": "Projected x/y (EPSG code)"},
