@@ -50,9 +50,11 @@ Component ids made by :func:`job_controls` for ``prefix``: ``{prefix}-job`` (sto
 ``{prefix}-job-done`` (store: ended), ``{prefix}-job-box`` (shown while running),
 ``{prefix}-job-bar`` (``html.Progress`` 0–100), ``{prefix}-job-step`` (step text),
 ``{prefix}-job-cancel`` (取消 / Cancel) and ``{prefix}-job-msg`` (failure / cancelled message).
-``prepare`` and ``work`` raise ``PermissionError`` (refused), ``ValueError`` (a user's problem:
-its message is shown) or anything else (shown as a failure, traceback on the server's stderr).
-``work`` gets ``args["job"]`` (the job id) besides what ``prepare`` returned.
+``prepare`` and ``work`` raise ``PermissionError`` (refused), :class:`JobFailed` (a message for
+people, already in the page's language: shown as it is), ``ValueError`` (unusable data or
+arguments) or anything else (a failure; the traceback goes to the server's stderr). The last two
+show a plain zh/en sentence with the exception's own text folded under 技术信息 / Details.
+``work`` gets ``args["job"]`` (the job id) and ``args["lang"]`` besides what ``prepare`` returned.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ from analytics.service import Service
 from pages._common import LANG_STORE, lang_of, service
 
 __all__ = [
-    "job_controls", "register_job", "manager", "jobs_dir", "step_text", "job_ids",
+    "JobFailed", "job_controls", "register_job", "manager", "jobs_dir", "step_text", "job_ids",
     "stop_job", "brief_prepare", "brief_work", "brief_show", "brief_cleanup",
     "backtest_prepare", "backtest_work",
 ]
@@ -94,6 +96,10 @@ KEEP_S = 86_400
 POLL_MS = 500
 
 _STATE: dict[str, Any] = {}
+
+
+class JobFailed(ValueError):
+    """A job cannot run or finish, with a message for people in the page's language."""
 
 
 @dataclass(frozen=True)
@@ -220,10 +226,11 @@ def register_job(prefix: str, *, start: Input, work: Callable[[Service, dict, Ca
         svc = service()
         try:
             args = prepare(svc, lang, *values) if prepare is not None else {}
-        except PermissionError:
-            return None, _message(t("app.refused", lang))
+        except PermissionError:  # nothing is dispatched: the job store stays as it is
+            return no_update, _message(t("app.refused", lang), lang)
         except ValueError as exc:
-            return None, _message(t("job.failed", lang, msg=str(exc)))
+            text, detail = _explain(exc, lang)
+            return no_update, _message(text, lang, detail)
         return _save_spec(prefix, svc, lang, args), ""
 
     @callback(Output(ids.done, "data"), Input(ids.job, "data"), background=True, manager=manager(),
@@ -245,7 +252,7 @@ def register_job(prefix: str, *, start: Input, work: Callable[[Service, dict, Ca
         try:
             values = show(service(), outcome["value"], lang)
         except PermissionError:
-            return *keep, _message(t("app.refused", lang))
+            return *keep, _message(t("app.refused", lang), lang)
         return *values, ""
 
     @callback(Output(ids.msg, "children", allow_duplicate=True), Input(ids.cancel, "n_clicks"),
@@ -256,7 +263,7 @@ def register_job(prefix: str, *, start: Input, work: Callable[[Service, dict, Ca
             return no_update
         spec = _store().get(f"spec:{job_id}")
         if spec is None or spec["owner"] != _owner():
-            return _message(t("job.refused", lang))
+            return _message(t("job.refused", lang), lang)
         stop_job(job_id)
         if cleanup is not None:
             cleanup(service(), {**spec["args"], "job": job_id})
@@ -267,8 +274,23 @@ _BOX_SHOWN = {"display": "flex", "alignItems": "center", "gap": "10px", "margin"
 _BOX_HIDDEN = {"display": "none"}
 
 
-def _message(text: str) -> html.Div:
-    return html.Div(text, className="job-error not-ready", role="alert")
+def _message(text: str, lang: str, detail: str | None = None) -> html.Div:
+    """A failure as the page shows it: one sentence, the technical text folded away."""
+    body: list[Any] = [html.Span(text)]
+    if detail:
+        body.append(html.Details([html.Summary(t("job.details", lang)),
+                                  html.Pre(detail, style={"whiteSpace": "pre-wrap", "margin": "4px 0 0"})],
+                                 className="job-detail"))
+    return html.Div(body, className="job-error not-ready", role="alert")
+
+
+def _explain(exc: BaseException, lang: str) -> tuple[str, str | None]:
+    """(sentence, technical detail) of a job's exception."""
+    if isinstance(exc, JobFailed):
+        return str(exc), None
+    if isinstance(exc, ValueError):
+        return t("job.failed", lang), str(exc)
+    return t("job.crashed", lang), f"{type(exc).__name__}: {exc}"
 
 
 def _owner() -> str:
@@ -293,18 +315,18 @@ def _save_spec(prefix: str, svc: Service, lang: str, args: dict) -> str:
 def _own_outcome(job_id: object, lang: str) -> tuple[dict | None, html.Div | None]:
     """The job's result if it belongs to this user and session, else a message to show."""
     if not isinstance(job_id, str):
-        return None, _message(t("job.unknown", lang))
+        return None, _message(t("job.unknown", lang), lang)
     store = _store()
     spec = store.get(f"spec:{job_id}")
     if spec is None:
-        return None, _message(t("job.unknown", lang))
+        return None, _message(t("job.unknown", lang), lang)
     if spec["owner"] != _owner():
-        return None, _message(t("job.refused", lang))
+        return None, _message(t("job.refused", lang), lang)
     outcome = store.get(f"out:{job_id}")
     if outcome is None:
-        return None, _message(t("job.unknown", lang))
+        return None, _message(t("job.unknown", lang), lang)
     if not outcome["ok"]:
-        return None, _message(outcome["message"])
+        return None, _message(outcome["message"], lang, outcome.get("detail"))
     return outcome, None
 
 
@@ -313,7 +335,7 @@ def _run(job_id: object, work: Callable, set_progress: Callable) -> dict:
     """The body of every background callback: claim the spec, run, keep the outcome."""
     store = _store()
     if not isinstance(job_id, str):
-        raise dash.exceptions.PreventUpdate
+        return {"job": None, "ok": False}
     spec = store.get(f"spec:{job_id}")
     # claim once: a replayed id (another tab, another user) starts nothing
     if spec is None or not store.add(f"claim:{job_id}", _this_process(), expire=KEEP_S):
@@ -330,14 +352,16 @@ def _run(job_id: object, work: Callable, set_progress: Callable) -> dict:
     user = None if spec["user"] is None else _Who(*spec["user"])
     svc = Service(spec["ws"], user, remote=spec["remote"])
     try:
-        outcome = {"ok": True, "value": work(svc, {**spec["args"], "job": job_id}, progress)}
+        outcome = {"ok": True, "value": work(svc, {**spec["args"], "job": job_id, "lang": lang}, progress)}
     except PermissionError:
         outcome = {"ok": False, "message": t("app.refused", lang)}
     except ValueError as exc:
-        outcome = {"ok": False, "message": t("job.failed", lang, msg=str(exc))}
+        message, detail = _explain(exc, lang)
+        outcome = {"ok": False, "message": message, "detail": detail}
     except Exception as exc:  # any failure of a job must reach the page, not die in a worker
         traceback.print_exc(file=sys.stderr)
-        outcome = {"ok": False, "message": t("job.crashed", lang, kind=type(exc).__name__, msg=str(exc))}
+        message, detail = _explain(exc, lang)
+        outcome = {"ok": False, "message": message, "detail": detail}
     store.set(f"out:{job_id}", outcome, expire=KEEP_S)
     return {"job": job_id, "ok": outcome["ok"]}
 
@@ -431,14 +455,20 @@ def brief_prepare(svc: Service, lang: str, period: object) -> dict:
     from analytics.service.board import PARTIAL
 
     svc.require("brief")
+    weeks = pd.DatetimeIndex(svc.periods("W"))
+    if len(weeks) == 0:
+        raise JobFailed(t("job.no_complete_week", lang))
     if period is None or period == PARTIAL:
-        day = pd.Timestamp(svc.latest_period("W"))
+        day = weeks[-1]
     else:
         try:
             day = pd.Timestamp(str(period))
         except ValueError as exc:
             raise ValueError(f"period {period!r}: not a date") from exc
     monday = (day - pd.Timedelta(days=day.weekday())).normalize()
+    if monday not in weeks:
+        raise JobFailed(t("job.no_week", lang, week=f"{monday:%Y-%m-%d}", first=f"{weeks[0]:%Y-%m-%d}",
+                          last=f"{weeks[-1]:%Y-%m-%d}"))
     return {"week": str(monday.date()), "lang": lang}
 
 
@@ -483,8 +513,14 @@ def _staging(svc: Service, args: dict) -> Path:
 
 # -- the model evaluation (backtest) -------------------------------------------------------------
 def backtest_prepare(svc: Service, lang: str) -> dict:
-    """In the request: the evaluation is for roles that may see the data."""
+    """In the request: the evaluation is for roles that may see the data, and needs the test
+    weeks plus two weeks of history."""
+    from analytics.service.evaluation import TEST_WEEKS
+
     svc.require("data")
+    have, need = len(svc.periods("W")), TEST_WEEKS + 2
+    if have < need:
+        raise JobFailed(t("job.too_few_weeks", lang, have=have, need=need))
     return {}
 
 

@@ -12,7 +12,7 @@ from dash import Input, Output, dash_table, dcc, html
 
 from analytics.present.i18n import t
 from analytics.service import Service
-from pages._common import card, graph_config, lang_of
+from pages._common import card, empty_figure, graph_config, lang_of
 from pages._evaluation_view import (
     backtest_table,
     col_name,
@@ -32,12 +32,15 @@ def layout(lang: str | None = None, **_query) -> html.Div:
         job_controls("evaluation", lang),
         card(t("eval.table", lang), html.Div(id="evaluation-table")),
         html.Div([
-            html.Div([card(t("eval.pai", lang), dcc.Graph(id="evaluation-pai", config=graph_config(lang)))],
-                     className="col-map"),
-            html.Div([card(t("eval.calibration", lang), dcc.Graph(id="evaluation-coverage", config=graph_config(lang)))],
-                     className="col-side"),
+            html.Div([card(t("eval.pai", lang), _graph("evaluation-pai", lang))], className="col-map"),
+            html.Div([card(t("eval.calibration", lang), _graph("evaluation-coverage", lang))], className="col-side"),
         ], className="row"),
     ])
+
+
+def _graph(id: str, lang: str) -> dcc.Graph:
+    # blank (no empty axes) until the job has run, and when it fails
+    return dcc.Graph(id=id, figure=empty_figure(""), config=graph_config(lang))
 
 
 def show(_svc: Service, result: dict, lang: str) -> tuple:

@@ -160,9 +160,9 @@ def test_data_page_and_briefing_are_not_for_grid_users(served):
     b = Browser(served["base"], "wang")
     resp = b.out("data-summary.children", {"data-upload-result.children": None, "app-lang.data": "zh"})
     assert "辖区范围" in json.dumps(resp, ensure_ascii=False)
-    resp = b.out("board-brief-status.children", {"board-brief.n_clicks": 1, "board-period.value": None,
-                                                   "app-lang.data": "zh"})
-    assert "辖区范围" in json.dumps(resp, ensure_ascii=False)
+    resp = b.out("board-brief-job.data", {"board-brief.n_clicks": 1, "board-period.value": None,
+                                            "app-lang.data": "zh"})  # refused before a job starts
+    assert "辖区范围" in json.dumps(resp, ensure_ascii=False) and "board-brief-job" not in resp
 
 
 @pytest.mark.parametrize("who", ["wang", "li"])
