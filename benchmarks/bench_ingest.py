@@ -9,7 +9,12 @@ to a Parquet file, then, each in a fresh child process so that peak RSS is its o
 
 Prints rows/s, peak RSS of each and the ratio.
 
-    .venv/bin/python benchmarks/bench_ingest.py [--n 2000000] [--seed 0] [--keep DIR]
+``--formats ROWS`` (default 60,000; 0 skips; an .xls sheet holds at most 65,536 rows) then writes
+the first ROWS rows as an office export in three forms — CSV (GBK, as offices save it), .xlsx
+(openpyxl) and .xls (xlwt) — and ingests each in its own child: rows/s of each and the ratio
+of each against the CSV, measured in the same run.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--n 2000000] [--seed 0] [--keep DIR] [--formats 60000]
 """
 
 from __future__ import annotations
@@ -54,19 +59,47 @@ def make_file(path: Path, n: int, seed: int) -> None:
     frame.to_parquet(path, index=False)
 
 
+def make_office(source: Path, n: int, folder: Path) -> list[Path]:
+    """The first ``n`` rows of ``source`` as a GBK CSV, an .xlsx and an .xls (times as text)."""
+    import xlwt
+
+    frame = pd.read_parquet(source).head(n)
+    csv, xlsx, xls = folder / f"office_{n}.csv", folder / f"office_{n}.xlsx", folder / f"office_{n}.xls"
+    frame.to_csv(csv, index=False, encoding="gb18030")
+    frame.to_excel(xlsx, index=False, engine="openpyxl")
+    wb = xlwt.Workbook(encoding="utf-8")
+    sh = wb.add_sheet("警情")
+    for j, c in enumerate(frame.columns):
+        sh.write(0, j, c)
+    for j, c in enumerate(frame.columns):
+        col = frame[c].to_numpy()
+        for i in range(len(col)):
+            v = col[i]
+            if isinstance(v, float) and v != v:
+                continue  # an empty cell
+            sh.write(i + 1, j, v.item() if hasattr(v, "item") else v)
+    wb.save(str(xls))
+    return [csv, xlsx, xls]
+
+
 def _child(kind: str, file: str, workdir: str) -> None:
     t0 = time.perf_counter()
     out: dict = {}
     if kind == "generate":
         n, seed = (int(v) for v in workdir.split(","))
         make_file(Path(file), n, seed)
+    elif kind == "office":
+        n, folder = workdir.split(",", 1)
+        out["files"] = [str(p) for p in make_office(Path(file), int(n), Path(folder))]
     elif kind == "ingest":
         from data.ingest import ingest_files
         from data.workspace import Workspace
 
         shutil.rmtree(Path(workdir) / "ws", ignore_errors=True)  # an empty workspace every run
         ws = Workspace.create(Path(workdir) / "ws")
+        t1 = time.perf_counter()
         rep = ingest_files([file], ws)
+        out["ingest_seconds"] = time.perf_counter() - t1  # without the imports
         out.update(rows_in=rep.rows_in, rows_used=rep.rows_used, by_reason=rep.by_reason)
     else:
         import geopandas as gpd
@@ -93,6 +126,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2_000_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", default=None, help="work in this folder and keep it")
+    ap.add_argument("--formats", type=int, default=60_000, metavar="ROWS",
+                    help="rows of the CSV / .xlsx / .xls comparison (0: skip; .xls holds at most 65,536)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--file", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
@@ -120,6 +155,23 @@ def main() -> None:
     print(f"ratio ingest / reference: time {ours['seconds'] / ref['seconds']:.1f}x  "
           f"memory {ours['peak_rss_mb'] / ref['peak_rss_mb']:.1f}x")
     assert ours["rows_in"] == args.n
+    if args.formats:
+        _formats(file, min(args.formats, args.n, 65_535), tmp)
+
+
+def _formats(file: Path, n: int, tmp: Path) -> None:
+    """Ingest the same rows as CSV, .xlsx and .xls; rows/s and the ratio against the CSV."""
+    t = time.perf_counter()
+    paths = [Path(p) for p in _run("office", file, f"{n},{tmp}")["files"]]
+    print(f"office files of {n:,} rows written in {time.perf_counter() - t:.1f} s "
+          f"({', '.join(f'{p.suffix} {p.stat().st_size / 2**20:.1f} MB' for p in paths)})")
+    runs = {p.suffix: _run("ingest", p, tmp) for p in paths}
+    base = runs[".csv"]["ingest_seconds"]
+    for suffix, r in runs.items():
+        assert r["rows_in"] == n, (suffix, r)
+        sec = r["ingest_seconds"]
+        print(f"ingest {suffix:5s} {n:,} rows: {sec:6.2f} s  {n / sec:9,.0f} rows/s  "
+              f"{sec / base:5.1f}x the CSV's time  peak RSS {r['peak_rss_mb']:5.0f} MB")
 
 
 if __name__ == "__main__":
