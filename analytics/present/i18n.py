@@ -205,6 +205,11 @@ TEXT: dict[str, dict[str, str]] = {
     "brief.model.glm": {"zh": "泊松回归（广义线性模型）", "en": "Poisson regression (GLM)"},
     "brief.model.eb": {"zh": "经验贝叶斯（伽马-泊松）", "en": "empirical Bayes (gamma-Poisson)"},
     "brief.model.gbm": {"zh": "梯度提升树", "en": "gradient boosting"},
+    "brief.model.sepp": {"zh": "自激点过程（近重复）", "en": "self-exciting point process (near repeats)"},
+    "brief.model_about.sepp": {
+        "zh": "长期背景发案率，加上近期案件在附近网格引发的短时续发（续发比例、延迟和距离由训练期数据估计）",
+        "en": "the long-run background rate plus the short-lived repeats that recent cases trigger nearby (their share, delay and distance estimated from the training periods)",
+    },
     "brief.model.farrington": {"zh": "法林顿法", "en": "Farrington"},
     "brief.model.ears_c2": {"zh": "早期异常报告法（C2）", "en": "EARS C2"},
     "brief.model.cusum": {"zh": "累积和控制图", "en": "Poisson CUSUM"},
