@@ -539,12 +539,13 @@ def _rate_note(table) -> str:
     """万人发案率: how many areas have a population; the others' rate is blank (never 0 or inf)."""
     import numpy as np
 
+    from analytics.present.i18n import t
+
     pop = table["population"].to_numpy(float) if "population" in table else np.full(len(table), np.nan)
     n = int((np.isfinite(pop) & (pop > 0)).sum())
-    if n == len(table):
-        return f"万人发案率 rate per 10k: all {n} areas have a population"
-    return (f"万人发案率 rate per 10k: {n} of {len(table)} areas have a population; the other "
-            f"{len(table) - n} have a blank rate (load it: pingan areas --workspace W --population FILE)")
+    key = "rank.rate_all" if n == len(table) else "rank.rate_some"
+    kw = {"n": n, "total": len(table), "rest": len(table) - n}
+    return f"{t(key, 'zh', **kw)} / {t(key, 'en', **kw)}"
 
 
 def _push(ws) -> None:

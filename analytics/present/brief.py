@@ -306,13 +306,16 @@ def _resolve_week(ws, week) -> pd.Timestamp:
 
 
 def _context(ws, table: pd.DataFrame, layer: str) -> tuple[dict[str, str], object | None]:
-    """Subdistrict (街道) name of every area, and the outlines to draw over the map."""
-    layers = ws.layers()
-    target = "subdistrict" if layer not in ("subdistrict", "district") else "district"
-    if target not in layers or layer == target:
+    """Subdistrict (街道, or the 派出所 of a police layer) name of every area, and the outlines to
+    draw over the map."""
+    from data.hierarchies import hierarchies, hierarchy_of
+
+    chain = hierarchies(ws).get(hierarchy_of(ws, layer) or "admin", [])  # a generated grid: admin's
+    pos = chain.index(layer) if layer in chain else len(chain)
+    target = chain[1] if pos > 1 and len(chain) > 1 else (chain[0] if chain else None)
+    if target is None or layer == target:
         return {}, None
-    frames = [pd.DataFrame(ws.areas(lv)[["area_id", "parent_id", "name"]]) for lv in layers
-              if lv in ("district", "subdistrict", "community", "grid")]
+    frames = [pd.DataFrame(ws.areas(lv)[["area_id", "parent_id", "name"]]) for lv in chain]
     allareas = pd.concat(frames, ignore_index=True).drop_duplicates("area_id")
     parent = allareas.set_index("area_id")["parent_id"]
     outlines = ws.areas(target)
@@ -320,7 +323,7 @@ def _context(ws, table: pd.DataFrame, layer: str) -> tuple[dict[str, str], objec
     ids = pd.Series(table["area_id"].to_numpy(), index=table["area_id"].to_numpy())
     cur = ids.copy()
     found = pd.Series(index=ids.index, dtype=object)
-    for _ in range(4):  # at most grid → community → subdistrict → district
+    for _ in range(len(chain)):  # at most grid → community → subdistrict → district
         hit = cur.isin(target_ids) & found.isna()
         found[hit] = cur[hit]
         cur = cur.map(parent)

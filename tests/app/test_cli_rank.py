@@ -60,7 +60,7 @@ def test_warn_on_the_police_hierarchy_says_which_areas_have_no_rate(city, tmp_pa
     out = tmp_path / "w.csv"
     assert main(["warn", "--workspace", str(city.path), "--hierarchy", "police", "--freq", "M",
                  "--out", str(out)]) == 0
-    assert "0 of 4 areas have a population; the other 4 have a blank rate" in capsys.readouterr().out
+    assert "rate per 10k: 0 of 4 areas have a population; the other 4 have a blank rate" in capsys.readouterr().out
     table = pd.read_csv(out)
     assert set(table["level_name"]) == {"警务区"} and table["rate"].isna().all()
     assert main(["warn", "--workspace", str(city.path), "--level", "subdistrict", "--freq", "M",
