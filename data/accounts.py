@@ -329,8 +329,11 @@ def _load_users(ws: Workspace) -> dict[str, dict[str, Any]]:
     """The ``users`` object of ``users.json`` (a fresh copy; ``{}`` without the file).
 
     The server asks on every request, so the parsed file is kept and re-read only when its
-    inode, size or mtime change (every write renames a new file into place).
+    inode, size or mtime change (every write renames a new file into place). A PostGIS
+    workspace keeps it as a row of the store (:meth:`data.workspace_pg.PostgisWorkspace.document`).
     """
+    if ws.backend == "postgis":
+        return _users_of(ws.document("users.json"), f"{ws.location}: users.json")
     path = users_path(ws)
     try:
         st = path.stat()
@@ -347,18 +350,31 @@ def _load_users(ws: Workspace) -> dict[str, dict[str, Any]]:
 
 def _parse_users(path: Path) -> dict[str, dict[str, Any]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise WorkspaceError(f"{path}: not a valid users file ({exc})") from exc
+    return _users_of(text, str(path))
+
+
+def _users_of(text: str | None, where: str) -> dict[str, dict[str, Any]]:
+    if text is None:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WorkspaceError(f"{where}: not a valid users file ({exc})") from exc
     users = data.get("users") if isinstance(data, dict) else None
     if not isinstance(users, dict):
-        raise WorkspaceError(f"{path}: not a valid users file (no 'users' object)")
+        raise WorkspaceError(f"{where}: not a valid users file (no 'users' object)")
     return users
 
 
 def _write_users(ws: Workspace, users: dict[str, dict[str, Any]]) -> None:
+    if ws.backend == "postgis":
+        ws.put_document("users.json", json.dumps({"users": users}, ensure_ascii=False, sort_keys=True))
+        return
     _write_json_atomic(users_path(ws), {"users": users})
 
 
@@ -384,7 +400,13 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def _load_logins(ws: Workspace) -> dict[str, Any]:
     try:
-        data = json.loads(logins_path(ws).read_text(encoding="utf-8"))
+        if ws.backend == "postgis":
+            text = ws.document("logins.json")
+            if text is None:
+                raise FileNotFoundError("logins.json")
+            data = json.loads(text)
+        else:
+            data = json.loads(logins_path(ws).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {"names": {}}
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -399,6 +421,12 @@ def _update_logins(ws: Workspace, change) -> Any:
     from filelock import FileLock
 
     ws.path.mkdir(parents=True, exist_ok=True)
+    if ws.backend == "postgis":  # one store for several servers: a database lock, a row
+        with _LOGINS_GUARD, ws.document_lock("logins.json", _LOCK_TIMEOUT_S):
+            state = _load_logins(ws)
+            result = change(state, time.time())
+            ws.put_document("logins.json", json.dumps(state, ensure_ascii=False, sort_keys=True))
+        return result
     with _LOGINS_GUARD, FileLock(str(ws.path / ".logins.lock"), timeout=_LOCK_TIMEOUT_S):
         state = _load_logins(ws)
         now = time.time()

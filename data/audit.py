@@ -90,6 +90,9 @@ def record(ws: Workspace, action: str, *, user: str, remote: str = "local", deta
     entry = {"time": _now(ws), "user": str(user)[:200], "remote": str(remote or "?")[:100],
              "action": action, "detail": detail}
     # json escapes newlines and control characters: one entry is always exactly one line
+    if ws.backend == "postgis":  # the store's audit table (data.workspace_pg)
+        ws.append_audit(entry)
+        return
     line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
     ws.path.mkdir(parents=True, exist_ok=True)
     fd = os.open(audit_path(ws), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -118,8 +121,8 @@ def read_audit(ws: Workspace, since: str | pd.Timestamp | None = None) -> pd.Dat
     """
     tz = _zone(ws)
     path = audit_path(ws)
-    rows = []
-    if path.exists():
+    rows = ws.audit_entries() if ws.backend == "postgis" else []
+    if ws.backend == "folder" and path.exists():
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 try:

@@ -37,7 +37,7 @@ from psycopg import Connection, sql
 from data.config import WorkspaceError
 
 __all__ = [
-    "CATALOG", "FILES", "META", "bootstrap", "drop_file", "file_names", "read_arrow", "read_text",
+    "AUDIT", "CATALOG", "FILES", "META", "bootstrap", "drop_file", "file_names", "read_arrow", "read_text",
     "table_name", "write_arrow", "write_text", "written_version",
 ]
 
@@ -45,6 +45,8 @@ __all__ = [
 CATALOG = "_pingan_tables"
 #: Small text files of the workspace (config.toml, users.json …).
 FILES = "_pingan_files"
+#: The audit log: one row per login, upload, export, briefing, user change (:mod:`data.audit`).
+AUDIT = "audit"
 #: Key → value: ``version`` (the committed workspace version), ``uuid`` (identity of the store).
 META = "_pingan_meta"
 
@@ -66,11 +68,17 @@ def bootstrap(conn: Connection, schema: str) -> str:
         ).format(s, sql.Identifier(META)))
         conn.execute(sql.SQL(
             "CREATE TABLE IF NOT EXISTS {}.{} (name text PRIMARY KEY, tbl text NOT NULL UNIQUE, "
-            "arrow_schema bytea NOT NULL, columns jsonb NOT NULL, geometry jsonb, written bigint NOT NULL)"
+            "arrow_schema bytea NOT NULL, columns jsonb NOT NULL, geometry jsonb, written bigint NOT NULL, "
+            "tag text NOT NULL DEFAULT md5(random()::text || clock_timestamp()::text))"
         ).format(s, sql.Identifier(CATALOG)))
         conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {}.{} (name text PRIMARY KEY, body text NOT NULL, written bigint NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS {}.{} (name text PRIMARY KEY, body text NOT NULL, written bigint NOT NULL, "
+            "tag text NOT NULL DEFAULT md5(random()::text || clock_timestamp()::text))"
         ).format(s, sql.Identifier(FILES)))
+        conn.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.{} (id bigserial PRIMARY KEY, time timestamptz NOT NULL, "
+            "\"user\" text NOT NULL, remote text NOT NULL, action text NOT NULL, detail text NOT NULL)"
+        ).format(s, sql.Identifier(AUDIT)))
         conn.execute(sql.SQL(
             "INSERT INTO {}.{} VALUES ('version', '0'), ('uuid', md5(random()::text || clock_timestamp()::text)) "
             "ON CONFLICT (key) DO NOTHING").format(s, sql.Identifier(META)))
@@ -90,13 +98,17 @@ def table_name(name: str) -> str:
     return base
 
 
-def written_version(conn: Connection, schema: str, name: str) -> int | None:
-    """The workspace version that last wrote ``name`` (table or text file); ``None``: absent."""
+def written_version(conn: Connection, schema: str, name: str) -> str | None:
+    """Which write of ``name`` is stored: ``v<version>-<random tag>``; ``None``: absent.
+
+    The key changes with every write, also between copies of one store (a restored dump), so a
+    local copy keyed by it is never stale.
+    """
     row = conn.execute(sql.SQL(
-        "SELECT written FROM {s}.{c} WHERE name = %s UNION ALL SELECT written FROM {s}.{f} WHERE name = %s"
+        "SELECT written, tag FROM {s}.{c} WHERE name = %s UNION ALL SELECT written, tag FROM {s}.{f} WHERE name = %s"
     ).format(s=sql.Identifier(schema), c=sql.Identifier(CATALOG), f=sql.Identifier(FILES)),
         (name, name)).fetchone()
-    return None if row is None else int(row[0])
+    return None if row is None else f"v{int(row[0])}-{row[1][:12]}"
 
 
 def file_names(conn: Connection, schema: str, prefix: str = "") -> list[str]:
@@ -113,7 +125,7 @@ def file_names(conn: Connection, schema: str, prefix: str = "") -> list[str]:
 def write_text(conn: Connection, schema: str, name: str, body: str, version: int) -> None:
     """Store a text file (inside the caller's transaction)."""
     drop_file(conn, schema, name)
-    conn.execute(sql.SQL("INSERT INTO {}.{} VALUES (%s, %s, %s)").format(
+    conn.execute(sql.SQL("INSERT INTO {}.{} (name, body, written) VALUES (%s, %s, %s)").format(
         sql.Identifier(schema), sql.Identifier(FILES)), (name, body, version))
 
 
@@ -179,7 +191,8 @@ def write_arrow(conn: Connection, schema: str, name: str, table: pa.Table | str,
             conn.execute(sql.SQL("CREATE INDEX ON {}.{} USING gist (geom_4326)").format(s, t))
     if "incident_id" in arrow_schema.names and name == "incidents.parquet":  # no doubles, by the store itself
         conn.execute(sql.SQL("CREATE UNIQUE INDEX ON {}.{} (incident_id)").format(s, t))
-    conn.execute(sql.SQL("INSERT INTO {}.{} VALUES (%s, %s, %s, %s, %s, %s)").format(s, sql.Identifier(CATALOG)), (
+    conn.execute(sql.SQL("INSERT INTO {}.{} (name, tbl, arrow_schema, columns, geometry, written) "
+                         "VALUES (%s, %s, %s, %s, %s, %s)").format(s, sql.Identifier(CATALOG)), (
         name, tbl, arrow_schema.serialize().to_pybytes(), json.dumps(columns), json.dumps(geo), version))
     return tbl
 

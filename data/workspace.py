@@ -92,6 +92,9 @@ class Workspace:
             return super().__new__(PostgisWorkspace)
         return super().__new__(cls)
 
+    #: Where the data lives: ``"folder"`` here, ``"postgis"`` for :mod:`data.workspace_pg`.
+    backend = "folder"
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 

@@ -16,7 +16,7 @@ for an office where several analysts and the 大屏 share one store. ``Workspace
   transaction**: a crash before its COMMIT leaves the old version, after it the new one.
 - Readers: each read is one statement (or a REPEATABLE READ transaction); several reads of one
   version use :meth:`~data.workspace.Workspace.read_snapshot` (a version check).
-- Local companion folder (``ws.path``): ``~/.cache/pingan/postgis/<store uuid>``
+- Local companion folder (``ws.path``): ``~/.cache/pingan/postgis/<store uuid>-<url hash>``
   (``PINGAN_CACHE`` overrides ``~/.cache/pingan``) holds staging files, a read-through cache
   of tables materialised as Parquet for code that reads a workspace file by path
   (``ws.read_path``), keyed by the version that wrote each table, and per-machine files
@@ -25,6 +25,7 @@ for an office where several analysts and the 大屏 share one store. ``Workspace
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import threading
@@ -47,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import psycopg
     import pyarrow as pa
 
-__all__ = ["PostgisWorkspace", "PgTransaction", "is_postgres_url", "parse_url"]
+__all__ = ["PostgisWorkspace", "PgTransaction", "close_connections", "is_postgres_url", "parse_url"]
 
 _SCHEMES = ("postgresql://", "postgres://", "postgresql:/", "postgres:/")
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
@@ -81,6 +82,13 @@ def parse_url(url: str) -> tuple[str, str]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, "")), schema
 
 
+def close_connections() -> None:
+    """Close this thread's connections to every store (e.g. before copying a database)."""
+    for conn in (getattr(_CONNS, "by_url", None) or {}).values():
+        conn.close()
+    _CONNS.by_url = {}
+
+
 class PostgisWorkspace(Workspace):
     """A workspace stored in a PostgreSQL + PostGIS schema (see the module docstring).
 
@@ -100,11 +108,56 @@ class PostgisWorkspace(Workspace):
             raise WorkspaceError(f"--workspace {self.location}: cannot connect ({str(exc).strip()})") from exc
         store = pgt.bootstrap(conn, self.schema)
         root = Path(os.environ.get("PINGAN_CACHE") or Path.home() / ".cache" / "pingan")
-        self.path = root / "postgis" / store
+        where = hashlib.sha1(self.location.encode()).hexdigest()[:8]  # a copied database is another store
+        self.path = root / "postgis" / f"{store}-{where}"
         self.path.mkdir(parents=True, exist_ok=True)
 
     def __repr__(self) -> str:
         return f"PostgisWorkspace({self.location!r})"
+
+    backend = "postgis"
+
+    # -- documents and the audit log (data.accounts, data.audit) -----------------------------------
+    def document(self, name: str) -> str | None:
+        """A small document of the store (``users.json``, ``logins.json``); ``None``: absent.
+
+        Read outside any transaction: accounts change without a new data version.
+        """
+        return pgt.read_text(self._conn(), self.schema, _relative(name))
+
+    def put_document(self, name: str, text: str) -> None:
+        """Replace a document (one statement: a reader sees the old or the new text)."""
+        self._conn().execute(
+            f"INSERT INTO \"{self.schema}\".{pgt.FILES} (name, body, written) VALUES (%s, %s, -1) "
+            "ON CONFLICT (name) DO UPDATE SET body = excluded.body, "
+            "tag = md5(random()::text || clock_timestamp()::text)", (_relative(name), text))
+
+    @contextmanager
+    def document_lock(self, name: str, timeout: float = 30.0) -> Iterator[None]:
+        """Serialise read-modify-write of one document across processes and machines."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"SET lock_timeout = {int(timeout * 1000)}")
+            try:
+                conn.execute("SELECT pg_advisory_lock(hashtext('pingan-doc'), hashtext(%s))",
+                             (f"{self.schema}/{name}",))
+            except psycopg.errors.LockNotAvailable as exc:
+                raise WorkspaceBusy(f"{self.location}: {name} is locked by another process") from exc
+            yield  # closing the connection releases the lock
+
+    def append_audit(self, entry: dict[str, str]) -> None:
+        """One row of the audit table (``entry``: time, user, remote, action, detail)."""
+        self._conn().execute(
+            f"INSERT INTO \"{self.schema}\".{pgt.AUDIT} (time, \"user\", remote, action, detail) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            (entry["time"], entry["user"], entry["remote"], entry["action"], entry["detail"]))
+
+    def audit_entries(self) -> list[dict[str, str]]:
+        """The audit table, oldest first, as the entries :meth:`append_audit` took."""
+        rows = self._conn().execute(
+            f"SELECT time, \"user\", remote, action, detail FROM \"{self.schema}\".{pgt.AUDIT} ORDER BY id").fetchall()
+        return [{"time": t.isoformat(), "user": u, "remote": r, "action": a, "detail": d} for t, u, r, a, d in rows]
 
     # -- connections ------------------------------------------------------------------------------
     def _conn(self) -> psycopg.Connection:
@@ -150,7 +203,7 @@ class PostgisWorkspace(Workspace):
             written = pgt.written_version(conn, self.schema, name)
             if written is None:
                 return None
-            cached = self.path / f"v{written}" / name
+            cached = self.path / written / name
             if cached.exists():
                 return pq.read_table(cached, columns=columns)
             return pgt.read_arrow(conn, self.schema, name, columns)
@@ -206,7 +259,7 @@ class PostgisWorkspace(Workspace):
         """A local Parquet/text copy of the workspace file ``name`` (missing path: no such file).
 
         Inside this thread's transaction, its staged copy; otherwise the committed table,
-        materialised once per version that wrote it under ``ws.path/v<N>/``.
+        materialised once per write under ``ws.path/v<version>-<tag>/``.
         """
         tx = active(self.path)
         if tx is not None:
@@ -220,7 +273,7 @@ class PostgisWorkspace(Workspace):
             written = pgt.written_version(conn, self.schema, rel)
             if written is None:
                 return self.path / "absent" / rel
-            target = self.path / f"v{written}" / rel
+            target = self.path / written / rel
             if target.exists():
                 return target
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -231,8 +284,9 @@ class PostgisWorkspace(Workspace):
             else:
                 pq.write_table(pgt.read_arrow(conn, self.schema, rel), tmp, compression="snappy")
         os.replace(tmp, target)
-        for old in self.path.glob(f"v*/{rel}"):  # earlier versions of this file: not read again
-            if old != target and int(old.relative_to(self.path).parts[0][1:]) < written:
+        version = int(written[1:].split("-")[0])
+        for old in self.path.glob(f"v*/{rel}"):  # earlier writes of this file: not read again
+            if old != target and int(old.relative_to(self.path).parts[0][1:].split("-")[0]) < version:
                 old.unlink(missing_ok=True)
         return target
 
