@@ -111,19 +111,19 @@ def test_a_claimed_file_is_left_to_its_claimer(tmp_path, messy):
 def test_two_watchers_on_one_inbox_ingest_each_file_once(tmp_path, messy):
     inbox, ws = tmp_path / "inbox", Workspace(tmp_path / "w")
     inbox.mkdir()
-    frames = [messy(30 + k, 30, id_prefix=f"W{k}")[0] for k in range(8)]
+    frames = [messy(30 + k, 30, id_prefix=f"W{k}")[0] for k in range(5)]
     for k, f in enumerate(frames):
         _drop(f, inbox, f"f{k}.csv")
     runs = [_pingan("watch", "--workspace", str(ws.path), "--inbox", str(inbox), "--once") for _ in range(2)]
     outs = [r.communicate(timeout=180)[0] for r in runs]
     assert all(r.returncode == 0 for r in runs)
     handled = [line.split()[1].rstrip(":") for o in outs for line in o.splitlines() if line.startswith("done ")]
-    assert sorted(handled) == sorted(f"f{k}.csv" for k in range(8))  # each exactly once, by one of them
+    assert sorted(handled) == sorted(f"f{k}.csv" for k in range(5))  # each exactly once, by one of them
     log = pd.read_parquet(ws.ingested_path)
-    assert len(log) == 8 and log["sha256"].is_unique
+    assert len(log) == 5 and log["sha256"].is_unique
     ids = _ids(ws)
     assert ids.is_unique and len(ids) == int(log["rows_used"].sum())
-    assert sorted(p.name for p in (inbox / "done").glob("*.csv")) == sorted(f"f{k}.csv" for k in range(8))
+    assert sorted(p.name for p in (inbox / "done").glob("*.csv")) == sorted(f"f{k}.csv" for k in range(5))
     assert not list(inbox.glob("*.csv"))
 
 

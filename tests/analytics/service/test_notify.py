@@ -275,3 +275,31 @@ def test_notify_config_round_trips_and_normalises():
     (hook,) = check_notify(cfg.notify)["webhooks"]
     assert hook["levels"] == ("red", "orange") and hook["secret"] == "S"
     assert check_notify({})["retries"] == 3 and np.isclose(check_notify({})["backoff"], 1.0)
+
+
+@pytest.mark.slow
+def test_a_file_dropped_for_pingan_watch_is_pushed(ws, receiver, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _configure(ws, [{"url": f"{receiver.url}/hook", "format": "json", "levels": ["红"]}])
+    notify_warnings(ws)  # the reds there already are sent first
+    already = {a["area_id"] for r in receiver.on("/hook") for a in r["body"]["areas"]}
+    table = Service(ws).warning_table(level="grid", period=str(WEEK.date()))
+    quiet = table[(table["level"] == "green") & (table["observed"] == 0)].sort_values("expected")["area_id"].iloc[-1]
+    point = ws.areas("grid").set_index("area_id").loc[[quiet]].to_crs(4326).representative_point().iloc[0]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    pd.DataFrame({"incident_id": [f"drop{i}" for i in range(8)],
+                  "occurred_at": [f"2025-12-2{2 + i % 5} 0{i}:30" for i in range(8)],
+                  "category": "盗窃", "lon": point.x, "lat": point.y}).to_csv(inbox / "x.csv.part", index=False)
+    (inbox / "x.csv.part").rename(inbox / "x.csv")
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, str(root / "app.py"), "watch", "--workspace", str(ws.path), "--inbox",
+                           str(inbox), "--once", "--settle", "0"], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "推送 notify:" in done.stdout and (inbox / "done" / "x.csv").exists()
+    pushed = [a["area_id"] for r in receiver.on("/hook")[1:] for a in r["body"]["areas"]]
+    assert quiet in pushed and not already & set(pushed)
