@@ -88,7 +88,7 @@ class _Faults:
         for name, v in params.items():
             v = v(m) if callable(v) else v
             if isinstance(v, (pd.Series, np.ndarray, list)):
-                enc = pd.Series(np.asarray(v, dtype=object)).map(lambda s: json.dumps(str(s), ensure_ascii=False))
+                enc = _json_strings(pd.Series(np.asarray(v, dtype=object)).astype(str))
             else:
                 enc = json.dumps(str(v), ensure_ascii=False)
             js = js + f',"{name}":' + enc
@@ -102,27 +102,29 @@ class _Faults:
         """``reason``, ``reasons``, ``reason_detail``, ``reason_params`` of the rows ``bad``."""
         if not self.parts:
             return {k: np.array([], dtype=object) for k in ("reason", "reasons", "reason_detail", "reason_params")}
-        frame = pd.DataFrame({
-            "pos": np.concatenate([p[0] for p in self.parts]),
-            "code": np.concatenate([np.full(len(p[0]), p[1]) for p in self.parts]),
-            "text": np.concatenate([p[2] for p in self.parts]),
-            "js": np.concatenate([p[3] for p in self.parts]),
-        }).sort_values(["pos", "code"], kind="stable")
-        frame["name"] = np.asarray(REASONS, dtype=object)[frame["code"].to_numpy()]
-        if frame["pos"].is_unique:  # one fault per row (the usual case): no grouping
-            assert frame["pos"].tolist() == np.flatnonzero(bad).tolist()
-            return {"reason": frame["name"].to_numpy(dtype=object), "reasons": frame["name"].to_numpy(dtype=object),
-                    "reason_detail": frame["text"].to_numpy(dtype=object),
-                    "reason_params": ("[" + frame["js"] + "]").to_numpy(dtype=object)}
-        g = frame.groupby("pos", sort=True)
-        out = pd.DataFrame({
-            "reason": g["name"].first(),
-            "reasons": g["name"].agg(lambda s: ";".join(dict.fromkeys(s))),
-            "reason_detail": g["text"].agg("; ".join),
-            "reason_params": "[" + g["js"].agg(",".join) + "]",
-        })
-        assert out.index.to_numpy().tolist() == np.flatnonzero(bad).tolist()
-        return {c: out[c].to_numpy(dtype=object) for c in out.columns}
+        pos = np.concatenate([p[0] for p in self.parts])
+        code = np.concatenate([np.full(len(p[0]), p[1]) for p in self.parts])
+        order = np.lexsort((code, pos))  # by row, then in REASONS order
+        pos, code = pos[order], code[order]
+        text = np.concatenate([p[2] for p in self.parts])[order]
+        js = np.concatenate([p[3] for p in self.parts])[order]
+        name = np.asarray(REASONS, dtype=object)[code]
+        first = np.r_[True, pos[1:] != pos[:-1]]
+        starts = np.flatnonzero(first)
+        assert np.array_equal(pos[starts], np.flatnonzero(bad))
+        if len(starts) == len(pos):  # one fault per row (the usual case): nothing to join
+            return {"reason": name, "reasons": name, "reason_detail": text, "reason_params": "[" + js + "]"}
+        # several faults per row: join each row's texts in one vectorised pass (np.add.reduceat
+        # concatenates the object strings of each run of equal positions)
+        last = np.r_[pos[1:] != pos[:-1], True]
+        detail = np.add.reduceat(np.where(last, text, text + "; "), starts)
+        params = "[" + np.add.reduceat(np.where(last, js, js + ","), starts) + "]"
+        new = first | np.r_[True, code[1:] != code[:-1]]  # one code once (field_too_long of two columns)
+        k_pos, k_name = pos[new], name[new]
+        k_last = np.r_[k_pos[1:] != k_pos[:-1], True]
+        reasons = np.add.reduceat(np.where(k_last, k_name, k_name + ";"),
+                                  np.flatnonzero(np.r_[True, k_pos[1:] != k_pos[:-1]]))
+        return {"reason": name[starts], "reasons": reasons, "reason_detail": detail, "reason_params": params}
 
 
 def validate(
@@ -252,6 +254,15 @@ def validate(
         src.control_chars += k
     good = incident_table(raw, used_cols, ok, ids, when, cat, lon, lat)  # consumes raw's columns
     return good, bad, mapped
+
+
+def _json_strings(s: pd.Series) -> pd.Series:
+    """Each value as a JSON string literal, vectorised (read back with ``json.loads(strict=False)``:
+    control characters other than tab, CR and LF are left as they are)."""
+    esc = (s.astype("str").str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
+           .str.replace("\n", "\\n", regex=False).str.replace("\r", "\\r", regex=False)
+           .str.replace("\t", "\\t", regex=False))
+    return ('"' + esc + '"').astype(object)
 
 
 # -- a separate date and time --------------------------------------------------------------

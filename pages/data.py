@@ -224,7 +224,7 @@ def reason_text(params: object, lang: str, code: object = None, detail: object =
     '经度/纬度 为 (0, 0)'
     """
     try:
-        items = json.loads(str(params)) if params not in (None, "") and not pd.isna(params) else None
+        items = json.loads(str(params), strict=False) if params not in (None, "") and not pd.isna(params) else None
     except (ValueError, TypeError):
         items = None
     if not isinstance(items, list) or not items:

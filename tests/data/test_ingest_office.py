@@ -342,3 +342,27 @@ def test_big5_and_gb_that_cannot_be_told_apart_are_refused_naming_encoding(tmp_p
         ingest_files([unsure], Workspace.create(tmp_path / "w0"), dry_run=True)
     forced = ingest_files([big5], Workspace.create(tmp_path / "w"), encoding="big5", dry_run=True)
     assert forced.rows_used == 1 and forced.preview_used["category"].tolist() == ["竊盜電動車"]
+
+
+@pytest.mark.slow
+def test_cli_takes_sheet_centroids_and_says_what_is_missing_in_one_line(office, tmp_path):
+    import subprocess
+    import sys
+
+    folder, files = office
+    w = str(tmp_path / "w")
+
+    def pingan(*args: str) -> subprocess.CompletedProcess:
+        code = "import sys; from app import main; sys.exit(main())"
+        return subprocess.run([sys.executable, "-c", code, "ingest", *args, "--workspace", w, "--quiet"],
+                              capture_output=True, text=True, timeout=300)
+
+    ok = pingan(str(files["xlsx"]["path"]), "--sheet", "上月")
+    assert ok.returncode == 0, ok.stderr
+    assert "读入 rows in: 1  入库 used: 1" in ok.stdout
+    refused = pingan(str(files["geojson"]["path"]))
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert len(refused.stderr.strip().splitlines()) == 1 and "--centroids" in refused.stderr
+    taken = pingan(str(files["geojson"]["path"]), "--centroids", "--boundary", str(folder / "study.geojson"))
+    assert taken.returncode == 0 and "taken as their centroids" in taken.stdout
+    assert f"隔离 quarantined: {len(PLANTS)}" in taken.stdout
