@@ -108,8 +108,9 @@ def test_forecast_is_background_plus_excitation(hawkes):
     w, th = fit.omega_[0], fit.theta_[0]
     lags = np.arange(1, m.Y.shape[1] + 1)
     X = m.Y[:, ::-1] @ ((1 - w) * w ** (lags - 1))  # sum_k f(k) y_{T-k}
-    first = fit.mu_ + th * (G @ X)
-    second = fit.mu_ + th * (G @ ((1 - w) * first + w * X))  # the expected count feeds the next
+    shape = fit.shape_next_(2)[0]  # the background's annual profile and trend ahead
+    first = fit.mu_ * shape[0] + th * (G @ X)
+    second = fit.mu_ * shape[1] + th * (G @ ((1 - w) * first + w * X))  # expected counts feed on
     mu, alpha = fit.predict(2, as_arrays=True)
     np.testing.assert_allclose(mu[:, 0], first, rtol=1e-9)
     np.testing.assert_allclose(mu[:, 1], second, rtol=1e-9)
