@@ -437,24 +437,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="print the messages, send nothing")
     s.add_argument("--test", action="store_true", help="send a test message to every webhook (exit 1 if one fails)")
 
-    s = sub.add_parser("watch", help="ingest every file dropped into a folder, then push new warnings")
-    s.add_argument("--workspace", required=True)
-    s.add_argument("--inbox", required=True, metavar="DIR", help="the folder watched (done/ and failed/ are made in it)")
-    s.add_argument("--once", action="store_true", help="one round over the files there now, then exit")
-    s.add_argument("--interval", type=float, default=60.0, metavar="SECONDS", help="seconds between rounds (60)")
-    s.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
-                   help="a file is taken once unchanged for this long (2; a copy in progress is not read)")
-    s.add_argument("--map", action="append", default=[], metavar="canonical=source")
-    s.add_argument("--coords", choices=["wgs84", "gcj02", "bd09"], default="wgs84")
-    s.add_argument("--epsg", type=int, default=None)
-    s.add_argument("--encoding", default="auto")
-    s.add_argument("--timezone", default=None)
-
-    s = sub.add_parser("notify", help="push new red/orange warnings to the [notify] webhooks (企业微信, 钉钉, JSON)")
-    s.add_argument("--workspace", required=True)
-    s.add_argument("--dry-run", action="store_true", help="print the messages, send nothing")
-    s.add_argument("--test", action="store_true", help="send a test message to every webhook (exit 1 if one fails)")
-
     from data.accounts_cli import add_parsers  # pingan user add|list|remove|passwd, pingan audit
 
     add_parsers(sub)
@@ -552,43 +534,12 @@ def _push(ws) -> None:
     """After a refresh: new red/orange warnings to the ``[notify]`` webhooks (quiet without any)."""
     from analytics.service.notify import notify_warnings
 
-    result = notify_warnings(ws)
-    if not result.note:
-        print(result.summary(), flush=True)
-
-
-def _watch(args: argparse.Namespace) -> int:
-    """``pingan watch``: rounds until SIGTERM/SIGINT (or one round with ``--once``)."""
-    import signal
-    import threading
-
-    from data.watch import watch_inbox
-
-    ws = Workspace(args.workspace)
-    stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # systemd stop: finish the file, exit 0
-    options = {"mapping": _mapping(args.map), "coords": args.coords, "epsg": args.epsg,
-               "encoding": args.encoding, "timezone": args.timezone}
-    print(f"pingan watch: {args.inbox} -> {ws.path}" + ("" if args.once else f", every {args.interval:g} s"),
-          flush=True)
     try:
-        done = watch_inbox(ws, args.inbox, once=args.once, interval=args.interval, settle=args.settle,
-                           options=options, after=lambda _outcomes: _push(ws), stop=stop,
-                           log=lambda line: print(line, flush=True))
-    except KeyboardInterrupt:
-        return 0
-    if args.once:
-        print(f"pingan watch: {sum(o.status == 'done' for o in done)} done, "
-              f"{sum(o.status == 'failed' for o in done)} failed", flush=True)
-    return 0
-
-
-def _push(ws) -> None:
-    """After a refresh: new red/orange warnings to the ``[notify]`` webhooks (quiet without any)."""
-    from analytics.service.notify import notify_warnings
-
-    result = notify_warnings(ws)
+        result = notify_warnings(ws)
+    except ValueError as exc:  # the data are in: a push that cannot run is reported, not fatal
+        print(f"推送 notify: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr, flush=True)
+        return
     if not result.note:
         print(result.summary(), flush=True)
 

@@ -130,7 +130,11 @@ def notify_warnings(ws: Workspace, *, dry_run: bool = False, period=None,
     folder = notify_dir(ws)
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder / ".lock")):
-        alerts, p = pending_alerts(ws, period)
+        try:
+            alerts, p = pending_alerts(ws, period)
+        except (ValueError, KeyError, IndexError) as exc:  # e.g. no complete period yet
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return NotifyResult(note=f"nothing to judge yet ({why})")
         result = NotifyResult(period=p)
         sent = read_sent(ws)
         city = ws.config.name

@@ -303,3 +303,19 @@ def test_a_file_dropped_for_pingan_watch_is_pushed(ws, receiver, tmp_path):
     assert "推送 notify:" in done.stdout and (inbox / "done" / "x.csv").exists()
     pushed = [a["area_id"] for r in receiver.on("/hook")[1:] for a in r["body"]["areas"]]
     assert quiet in pushed and not already & set(pushed)
+
+
+def test_no_complete_week_yet_is_a_note_not_an_error(tmp_path, receiver):
+    from data.ingest import ingest_files
+    from data.pipeline import build_areas
+
+    ws = Workspace.create(tmp_path / "w")
+    n = 20
+    pd.DataFrame({"id": range(n), "t": pd.Timestamp("2025-12-29") + pd.to_timedelta(range(n), unit="h"),
+                  "cat": "盗窃", "lon": 106.7 + np.arange(n) * 1e-3, "lat": 26.6}).to_csv(tmp_path / "a.csv", index=False)
+    ingest_files([tmp_path / "a.csv"], ws, mapping={"incident_id": "id", "occurred_at": "t", "category": "cat"})
+    build_areas(ws, cell=250)
+    _configure(ws, [{"url": f"{receiver.url}/hook", "format": "json"}])
+    result = notify_warnings(ws)
+    assert result.note.startswith("nothing to judge yet (") and "no complete W period" in result.note
+    assert receiver.requests == []
