@@ -1,8 +1,8 @@
 """``auto``: choose the forecasting model of a count matrix by a backtest of its last year.
 
 Each candidate (:data:`CANDIDATES`: empirical Bayes, the GLM, the kernel-smoothed baselines
-and the stack) forecasts ``origins`` test periods spread evenly over the last ``test_periods``
-periods (52 weeks, 12 months …), each one step ahead from a fit on the periods before it —
+and the stack) forecasts each of the last ``test_periods`` periods (52 weeks, 12 months …),
+one step ahead from a fit on the periods before it —
 the rolling origin of :mod:`analytics.backtest`, so nothing after a test period is seen. The
 winner has the lowest mean **log score** ``-log P(y)`` over the cells × test periods: the
 board's colours are tail probabilities of the predictive distribution, and the log score is
@@ -32,7 +32,7 @@ CANDIDATES: tuple[str, ...] = ("eb", "stack", "recency_kde", "kde_longrun", "glm
 
 
 def select_model(m: CountMatrix, *, candidates: Sequence[str] = CANDIDATES,
-                 test_periods: int | None = None, origins: int = 13, neighbours=None,
+                 test_periods: int | None = None, origins: int | None = None, neighbours=None,
                  parent=None, coords=None, min_history: int = 8) -> dict:
     """The candidate with the best log score over the last ``test_periods`` of ``m``.
 
@@ -45,8 +45,9 @@ def select_model(m: CountMatrix, *, candidates: Sequence[str] = CANDIDATES,
     test_periods : int, optional
         Periods the test origins are spread over (default one year: 52 weeks, 12 months,
         364 days), fewer when the history is short.
-    origins : int
-        Test periods actually forecast (evenly spaced; each a full refit of every candidate).
+    origins : int, optional
+        Test periods actually forecast, evenly spaced (default: every period of the span —
+        consecutive origins let the stack and its members share their fits).
     neighbours, parent, coords
         Spatial context for :func:`analytics.models.make_model`.
     min_history : int
@@ -61,6 +62,7 @@ def select_model(m: CountMatrix, *, candidates: Sequence[str] = CANDIDATES,
     """
     from analytics.backtest import hit_rates
     from analytics.models import MODELS, make_model
+    from analytics.models.stack import one_step_forecast
 
     names = list(dict.fromkeys(candidates))
     bad = [n for n in names if n not in MODELS]
@@ -70,29 +72,43 @@ def select_model(m: CountMatrix, *, candidates: Sequence[str] = CANDIDATES,
     T = len(m.periods)
     span = int(test_periods or season_length(m.freq))
     span = max(0, min(span, T - min_history))
-    n_orig = max(0, min(int(origins), span))
+    n_orig = max(0, min(int(origins or span), span))
     if n_orig == 0:
         return {"model": names[0], "scores": {}, "test_periods": 0, "origins": 0}
     js = np.unique(np.round(np.linspace(T - span, T - 1, n_orig)).astype(int))
     obs = m.Y[:, js]
     ok = np.isfinite(obs)
+    mu = {n: np.empty(obs.shape) for n in names}
+    alpha = {n: np.empty(obs.shape) for n in names}
+    alive = set(names)
+    # origins outside, the stack first: its members' fits at an origin are then the single
+    # candidates' fits too (one memo, analytics.models.stack.one_step_forecast)
+    order = sorted(names, key=lambda n: n != "stack")
+    for i, j in enumerate(js):  # up to a year of origins × a handful of candidates
+        head = m.head(int(j))
+        for name in order:
+            if name not in alive:
+                continue
+            try:
+                if name == "stack":
+                    mu_i, alpha_i = make_model(name, neighbours=neighbours, parent=parent,
+                                               coords=coords).fit(head).predict(1, as_arrays=True)
+                else:
+                    mu_i, alpha_i = one_step_forecast(name, head, neighbours=neighbours,
+                                                      parent=parent, coords=coords)
+            except ValueError:  # e.g. too little history for this model: not a candidate here
+                alive.discard(name)
+                continue
+            mu[name][:, i], alpha[name][:, i] = mu_i[:, 0], alpha_i[:, 0]
+    y = np.where(ok, obs, 0.0)
     scores: dict[str, dict[str, float]] = {}
-    for name in names:  # a handful of candidates × a dozen origins
-        mu = np.empty(obs.shape)
-        alpha = np.empty(obs.shape)
-        try:
-            for i, j in enumerate(js):
-                fitted = make_model(name, neighbours=neighbours, parent=parent,
-                                    coords=coords).fit(m.head(int(j)))
-                mu_i, alpha_i = fitted.predict(1, as_arrays=True)
-                mu[:, i], alpha[:, i] = mu_i[:, 0], alpha_i[:, 0]
-        except ValueError:  # e.g. too little history for this model: not a candidate here
+    for name in names:
+        if name not in alive:
             continue
-        y = np.where(ok, obs, 0.0)
         scores[name] = {
-            "log_score": float(np.mean(-logpmf(y, mu, alpha)[ok])),
-            "crps": float(np.mean(crps(y, mu, alpha)[ok])),
-            "pai_05": float(hit_rates(mu.T, y.T, shares=(0.05,))["pai"]["0.05"]),
+            "log_score": float(np.mean(-logpmf(y, mu[name], alpha[name])[ok])),
+            "crps": float(np.mean(crps(y, mu[name], alpha[name])[ok])),
+            "pai_05": float(hit_rates(mu[name].T, y.T, shares=(0.05,))["pai"]["0.05"]),
         }
     if not scores:
         return {"model": names[0], "scores": {}, "test_periods": span, "origins": len(js)}

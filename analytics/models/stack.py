@@ -33,7 +33,7 @@ from analytics.distributions import logpmf
 from analytics.models.base import CountModel
 from data.cube import CountMatrix
 
-__all__ = ["StackedEnsemble", "mixture_weights", "moment_match"]
+__all__ = ["StackedEnsemble", "mixture_weights", "moment_match", "one_step_forecast"]
 
 #: Members of the default stack: fast, and different in how far back and how wide they look.
 DEFAULT_MEMBERS: tuple[str, ...] = ("longrun", "ewma", "eb", "kde_longrun", "recency_kde")
@@ -142,7 +142,7 @@ class StackedEnsemble(CountModel):
             raise ValueError(f"members: {unknown[0]!r} unknown; choose from {', '.join(MODELS)}")
         T = Y.shape[1]
         V = int(max(0, min(self.validation, T - 2)))
-        context = self._context()
+        context = _context(self.neighbours, self.parent, self.coords)
         keys, periods, freq = self.keys_, self.periods_, self.freq_
         logp = np.full((len(names), len(keys) * V), -np.inf)
         usable = np.ones(len(names), bool)
@@ -153,7 +153,7 @@ class StackedEnsemble(CountModel):
                 if not usable[k]:
                     continue
                 try:
-                    mu, alpha = self._one_step(name, head, context)
+                    mu, alpha = _one_step(name, head, context, self._make)
                 except ValueError:  # too little history for this member at this origin
                     usable[k] = False
                     continue
@@ -175,23 +175,6 @@ class StackedEnsemble(CountModel):
                 _remember((name, context, _matrix_key(full)),
                           self.members_[name].predict(1, as_arrays=True))
 
-    def _context(self) -> str:
-        """A digest of the spatial context (members' forecasts depend on it)."""
-        coords = None if self.coords is None else self.coords[["area_id", "x", "y"]].to_numpy()
-        blob = pickle.dumps((self.parent, self.neighbours, coords), protocol=4)
-        return hashlib.blake2b(blob, digest_size=16).hexdigest()
-
-    def _one_step(self, name: str, head: CountMatrix, context: str):
-        """A member's one-step forecast from ``head``, memoised: in a rolling origin the stack
-        at the next origin validates on the forecasts this one made (6x fewer fits)."""
-        key = (name, context, _matrix_key(head))
-        hit = _recall(key)
-        if hit is not None:
-            return hit
-        out = self._make(name).fit(head).predict(1, as_arrays=True)
-        _remember(key, out)
-        return out
-
     def _predict_matrix(self, horizon):
         names = list(self.members_)
         arrays = [self.members_[n].predict(horizon, as_arrays=True) for n in names]
@@ -199,6 +182,7 @@ class StackedEnsemble(CountModel):
         alpha = np.stack([a[1] for a in arrays])
         w = self.weights_[names].to_numpy()
         return moment_match(w / w.sum(), mu, alpha)
+
 
 
 _MEMO: OrderedDict = OrderedDict()
@@ -228,3 +212,37 @@ def _remember(key, value) -> None:
         _MEMO[key] = (mu, alpha)
         while len(_MEMO) > _MEMO_SIZE:
             _MEMO.popitem(last=False)
+
+
+def one_step_forecast(name: str, m: CountMatrix, *, neighbours=None, parent=None,
+                      coords=None) -> tuple[np.ndarray, np.ndarray]:
+    """``make_model(name, …).fit(m).predict(1, as_arrays=True)``, shared with the stack's memo.
+
+    A rolling origin over consecutive periods (``auto``'s backtest) then fits each member once
+    per origin, whether it is scored alone or inside the stack.
+    """
+    from analytics.models import make_model
+
+    def make(n):
+        return make_model(n, neighbours=neighbours, parent=parent, coords=coords)
+
+    return _one_step(name, m, _context(neighbours, parent, coords), make)
+
+
+def _context(neighbours, parent, coords) -> str:
+    """A digest of the spatial context (members' forecasts depend on it)."""
+    xy = None if coords is None else coords[["area_id", "x", "y"]].to_numpy()
+    blob = pickle.dumps((parent, neighbours, xy), protocol=4)
+    return hashlib.blake2b(blob, digest_size=16).hexdigest()
+
+
+def _one_step(name: str, head: CountMatrix, context: str, make):
+    """A member's one-step forecast from ``head``, memoised: in a rolling origin the stack at the
+    next origin validates on the forecasts this one made (6x fewer fits)."""
+    key = (name, context, _matrix_key(head))
+    hit = _recall(key)
+    if hit is not None:
+        return hit
+    out = make(name).fit(head).predict(1, as_arrays=True)
+    _remember(key, out)
+    return out
