@@ -159,7 +159,7 @@ def notify_warnings(ws: Workspace, *, dry_run: bool = False, period=None,
 
 
 def notify_in_background(ws: Workspace) -> threading.Thread | None:
-    """:func:`notify_warnings` in a daemon thread (an upload in the app must not wait for robots);
+    """:func:`notify_warnings` in a thread (an upload in the app must not wait for robots);
     None when ``[notify]`` has no webhooks. A failure is written to ``W/notify/notify.log``."""
     if not check_notify(ws.config.notify)["webhooks"]:
         return None
@@ -173,7 +173,9 @@ def notify_in_background(ws: Workspace) -> threading.Thread | None:
                 "time": datetime.now().astimezone().isoformat(timespec="milliseconds"),
                 "ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
 
-    thread = threading.Thread(target=run, name="pingan-notify", daemon=True)
+    # not a daemon: a worker process (a background job) joins it before exiting, so a push
+    # started there is finished, not cut off
+    thread = threading.Thread(target=run, name="pingan-notify", daemon=False)
     thread.start()
     return thread
 
