@@ -45,9 +45,12 @@ def test_police_drill_down_and_its_alerts(svc):
     assert chain(svc, "派出所") == ["派出所", "警务区"] and chain(svc, "subdistrict") == ["subdistrict", "community"]
     shown, frame = board_frame(svc, "派出所", ["P1"], "2025-12-01", "M", None, "alert")
     assert shown == "警务区" and sorted(frame["area_id"]) == ["J1", "J2"]
-    shown, frame = board_frame(svc, "分局", [], "2025-12-01", "M", None, "alert")
-    # 下辖预警: red / orange 警务区 inside each 分局 (the finest level of the police hierarchy)
-    alerts = svc.alerts("2025-12-01", "M", None, hierarchy="police")
-    assert len(alerts) >= 1 and set(alerts["layer"]) == {"警务区"}  # J3, J4: cases where there were none
-    assert int(frame["below_red"].fillna(0).sum() + frame["below_orange"].fillna(0).sum()) == len(alerts)
-    assert all(" › " in p for p in alerts["path"])  # 城关分局 › 南门派出所 › 南一警务区
+    # the police 清单 carries its own ancestors (分局, 派出所), for 下辖预警 and for drilling to an alert
+    police = svc.alerts("2025-12-01", "M", None, hierarchy="police")
+    assert {"分局", "派出所"} <= set(police.columns) and "subdistrict" not in police.columns
+    # 下辖预警 of the admin hierarchy in the same month: 一社区 is orange, inside 东风街道 and 甲区
+    admin = svc.alerts("2025-12-01", "M", None)
+    assert list(zip(admin["area_id"], admin["level"].astype(str), admin["subdistrict"])) == [("C1", "orange", "S1")]
+    assert admin["path"].tolist() == ["甲区 › 东风街道 › 一社区"]
+    shown, frame = board_frame(svc, "district", [], "2025-12-01", "M", None, "alert")
+    assert shown == "district" and frame[["below_red", "below_orange"]].fillna(0).values.tolist() == [[0, 1]]
