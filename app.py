@@ -328,9 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=12345)
     s.add_argument("--permutations", type=int, default=999)
     s.add_argument("--hours", default=None, metavar="FROM-TO",
-                   help="only incidents at these hours, e.g. 18-23 (gistar, moran, emerging)")
+                   help="only incidents at these hours, e.g. 18-23 (gistar, moran, emerging, knox)")
     s.add_argument("--weekdays", default=None, metavar="D,D",
-                   help="only incidents on these weekdays, 0 = Monday, e.g. 4,5,6 (gistar, moran, emerging)")
+                   help="only incidents on these weekdays, 0 = Monday, e.g. 4,5,6 (gistar, moran, emerging, knox)")
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("intervention", help="整治 evaluation: difference in differences, placebo test, displacement")

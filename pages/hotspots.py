@@ -144,11 +144,15 @@ def render(category, start, end, hours, weekdays, view, overlays, map_sel, hour_
 
 
 @callback(Output("hot-knox", "children"), Input("hot-category", "value"), Input("hot-dates", "start_date"),
-          Input("hot-dates", "end_date"), State(LANG_STORE, "data"))
-def knox(category, start, end, lang):
+          Input("hot-dates", "end_date"), Input("hot-hours", "value"), Input("hot-weekdays", "value"),
+          Input("hot-hour", "selectedData"), Input("hot-weekday", "selectedData"), State(LANG_STORE, "data"))
+def knox(category, start, end, hours, weekdays, hour_sel, wd_sel, lang):
     lang = lang_of(lang)
+    # the incidents on the map: the same hours and weekdays as the points and the Gi* overlay
+    map_hours, map_days = effective_filters(hours, weekdays, selected_values(hour_sel), selected_values(wd_sel))
     try:
-        table = service().hotspots("knox", category=category, start=start, end=end, seed=12345, permutations=99)
+        table = service().hotspots("knox", category=category, start=start, end=end, seed=12345, permutations=99,
+                                   hours=map_hours, weekdays=map_days)
     except ValueError as exc:  # too few incidents in the window
         return html.Div(str(exc), className="hint")
     table = pd.DataFrame(table).drop(columns=["n_events", "n_pairs_within"], errors="ignore").round(3)
@@ -193,11 +197,12 @@ def export_hotspot_table(_g, _k, category, start, end, hours, weekdays, hour_sel
         return dash.no_update
     lang, svc = lang_of(lang), service()
     try:
+        map_hours, map_days = effective_filters(hours, weekdays, selected_values(hour_sel), selected_values(wd_sel))
         if ctx.triggered_id == "hot-export-knox":
-            table = svc.hotspots("knox", category=category, start=start, end=end, seed=12345, permutations=99)
+            table = svc.hotspots("knox", category=category, start=start, end=end, seed=12345, permutations=99,
+                                 hours=map_hours, weekdays=map_days)
             name = f"knox_{start}_{end}"
         else:
-            map_hours, map_days = effective_filters(hours, weekdays, selected_values(hour_sel), selected_values(wd_sel))
             layer = svc.hotspot_layer()
             table = svc.hotspots("gistar", layer=layer, category=category, start=start, end=end, seed=12345,
                                  permutations=99, hours=map_hours, weekdays=map_days)

@@ -336,15 +336,17 @@ class Service:
         Area methods are computed city-wide (a statistic needs its neighbours) and only the rows
         in scope are returned; Knox needs every pair of incidents, so a grid user gets it over
         the incidents of their own area only. ``hours`` (inclusive pair) and ``weekdays`` (0 =
-        Monday) keep only incidents at those hours / on those days (gistar, moran, emerging).
+        Monday) keep only incidents at those hours / on those days (gistar, moran, emerging, knox).
         """
         hours = None if hours is None else tuple(int(h) for h in hours)
         weekdays = None if weekdays is None else tuple(sorted({int(d) for d in weekdays}))
         if method == "knox" and not self.scope.whole_city:
             ids = frozenset(self.incidents()["incident_id"].astype(str))
-            return cached(self.ws, "knox_scoped", (self.scope.area_id, category, start, end, seed, permutations),
+            return cached(self.ws, "knox_scoped", (self.scope.area_id, category, start, end, seed, permutations,
+                                                   hours, weekdays),
                           lambda: hotspots.knox_table(self.ws, category, start, end, seed=seed,
-                                                      permutations=max(permutations, 1), incident_ids=ids))
+                                                      permutations=max(permutations, 1), incident_ids=ids,
+                                                      hours=hours, weekdays=weekdays))
         if method != "knox":
             layer = self._layer(layer or hotspots.default_layer(self.ws, None))
         args = (method, layer, category, start, end, seed, permutations, hours, weekdays)

@@ -88,9 +88,10 @@ def count_cube(
 
 
 def window_incidents(ws, category: str | None = ALL, start=None, end=None, crs=None,
-                     incident_ids=None) -> pd.DataFrame:
+                     incident_ids=None, hours=None, weekdays=None) -> pd.DataFrame:
     """Incidents of ``category`` in the window with projected ``x``, ``y`` (metres) columns
-    (only those in ``incident_ids`` when given: a user's area scope)."""
+    (only those in ``incident_ids`` when given: a user's area scope; only those at ``hours``
+    (inclusive pair) / on ``weekdays`` (0 = Monday) when given, as :func:`count_cube`)."""
     from layers.assign import project_lonlat
 
     inc = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
@@ -102,6 +103,11 @@ def window_incidents(ws, category: str | None = ALL, start=None, end=None, crs=N
         keep &= inc["occurred_at"] < _ts(end, "end") + pd.Timedelta(days=1)
     if incident_ids is not None:
         keep &= inc["incident_id"].astype(str).isin(incident_ids)
+    hours, weekdays = _hour_filter(hours), _weekday_filter(weekdays)
+    if hours is not None:
+        keep &= inc["occurred_at"].dt.hour.between(*hours)
+    if weekdays is not None:
+        keep &= inc["occurred_at"].dt.day_of_week.isin(weekdays)
     inc = inc.loc[keep].reset_index(drop=True)
     crs = crs or ws.config.crs or ws.areas(default_layer(ws)).crs
     x, y = project_lonlat(inc["lon"].to_numpy(), inc["lat"].to_numpy(), crs)
@@ -239,11 +245,12 @@ def density_grid(lon, lat, crs, bounds, bandwidth: float = DENSITY_BANDWIDTH, *,
 def knox_table(
     ws, category: str | None = ALL, start=None, end=None, *,
     distance_bands=(100, 200, 300, 400, 500), time_bands=(7, 14, 21, 28),
-    permutations: int = 99, seed: int = 12345, incident_ids=None,
+    permutations: int = 99, seed: int = 12345, incident_ids=None, hours=None, weekdays=None,
 ) -> pd.DataFrame:
     """Near Repeat Calculator table for the window's incidents of ``category`` (of
-    ``incident_ids`` when given)."""
-    inc = window_incidents(ws, category, start, end, incident_ids=incident_ids)
+    ``incident_ids`` when given; at ``hours`` / on ``weekdays`` when given, as the hotspot
+    page's filters and the Gi* overlay)."""
+    inc = window_incidents(ws, category, start, end, incident_ids=incident_ids, hours=hours, weekdays=weekdays)
     if len(inc) < 2:
         raise ValueError(f"knox: fewer than 2 incidents of {category!r} in the window")
     kt = KnoxTest(distance_bands=distance_bands, time_bands=time_bands,
@@ -406,9 +413,9 @@ def run_hotspots(
     seed, permutations : int
         Permutation inference (gistar, moran, knox).
     hours : (int, int), optional
-        Only incidents at these hours (inclusive, 0–23): gistar, moran, emerging.
+        Only incidents at these hours (inclusive, 0–23): gistar, moran, emerging, knox.
     weekdays : collection of int, optional
-        Only incidents on these days (0 = Monday): gistar, moran, emerging.
+        Only incidents on these days (0 = Monday): gistar, moran, emerging, knox.
     **kw
         Passed to the method's function (e.g. ``weights="distance", threshold=500`` or
         ``bandwidth=300``, ``distance_bands=…``).
@@ -424,10 +431,10 @@ def run_hotspots(
         raise ValueError(f"--method {method!r}: use one of {', '.join(METHODS)}")
     if permutations is not None and permutations < 0:
         raise ValueError(f"--permutations must be >= 0, not {permutations}")
-    if method in ("gistar", "moran", "emerging"):
+    if method in ("gistar", "moran", "emerging", "knox"):
         kw.update(hours=hours, weekdays=weekdays)
     elif _hour_filter(hours) is not None or _weekday_filter(weekdays) is not None:
-        raise ValueError(f"--method {method}: the hour / weekday filters apply to gistar, moran and emerging only")
+        raise ValueError(f"--method {method}: the hour / weekday filters apply to gistar, moran, emerging and knox only")
     if method == "knox":
         return knox_table(ws, category, start, end, permutations=max(permutations, 1), seed=seed, **kw)
     layer = default_layer(ws, layer)

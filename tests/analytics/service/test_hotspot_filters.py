@@ -93,5 +93,5 @@ def test_gistar_and_emerging_take_the_filters_and_the_cache_keys_them(ws):
     pd.testing.assert_series_equal(again["value"], every["value"])
     em = run_hotspots(ws, "emerging", layer="community", start=START, end=END, weekdays=[5, 6])
     assert em["total"].sum() == filter_incidents(svc.incidents(), start=START, end=END, weekdays=[5, 6]).sum()
-    with pytest.raises(ValueError, match="gistar, moran and emerging"):
+    with pytest.raises(ValueError, match="gistar, moran, emerging and knox"):
         run_hotspots(ws, "kde", hours=(1, 3))
