@@ -72,7 +72,7 @@ def layout(lang: str | None = None, **_query) -> html.Div:
             html.Div(control(t("ctl.hierarchy", lang), dcc.Dropdown(  # 行政区划 / 公安辖区 (when there are two)
                 id="board-hierarchy", options=[{"label": hierarchy_label(h, lang), "value": h}
                                                for h in svc.hierarchies()] or [{"label": "", "value": "admin"}],
-                value="admin", clearable=False, className="dd", **keep)),
+                value=next(iter(svc.hierarchies()), "admin"), clearable=False, className="dd", **keep)),
                 style=None if len(svc.hierarchies()) > 1 else {"display": "none"}),
             control(t("ctl.level", lang), dcc.Dropdown(
                 id="board-layer", options=[{"label": label(x, lang), "value": x} for x in layers],
@@ -204,9 +204,10 @@ def _ranking_title(frame, freq: str, by: str | None, lang: str) -> str:
 def hierarchy_layers(hierarchy, current, lang):
     """The levels of the chosen hierarchy (区…网格 or 分局…警务区); the user's level when it is one."""
     svc = service()
-    layers = svc.chain(hierarchy if hierarchy in svc.hierarchies() else None)
+    chosen = hierarchy if hierarchy in svc.hierarchies() else None  # a scoped user: their own only
+    layers = svc.chain(chosen)
     options = [{"label": label(x, lang_of(lang)), "value": x} for x in layers]
-    return options, current if current in layers else svc.overview_level(hierarchy if len(layers) else None)
+    return options, current if current in layers else svc.overview_level(chosen)
 
 
 def hierarchy_label(name: str, lang: str) -> str:
