@@ -160,6 +160,12 @@ def build_demo(
     ws.write_extra("planted_errors", planted)
     ws.write_extra("cameras", _cameras(city, rng, cameras))
     ws.write_extra("places", _places_table(city))
+    # the hot places as a risk-factor file (type, name, lon, lat), loaded as pingan areas
+    # --risk-factors would (pingan risk prints their relative risks)
+    factors = _places_table(city)[["type", "name", "lon", "lat"]]
+    (raw / "risk_factors").mkdir(parents=True, exist_ok=True)
+    factors.to_csv(raw / "risk_factors" / "places.csv", index=False, encoding="utf-8-sig")
+    ws.write_extra("risk_factors", _places_table(city)[["type", "name", "lon", "lat", "geometry"]])
 
     step(1.0, "done")
     q = ws.quarantine()

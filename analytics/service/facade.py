@@ -440,6 +440,13 @@ class Service:
         return cached(self.ws, "quarantine", (), lambda: _with_resolved(
             self.ws.quarantine(), self.ws.incidents_frame(["incident_id"])["incident_id"]))
 
+    def risk_table(self, level: str | None = None, category: str | None = None):
+        """The RTM relative-risk table of the workspace's risk factors (:mod:`analytics.service.risk`)."""
+        self.scope.require("data")
+        from analytics.service.risk import risk_table
+
+        return risk_table(self.ws, level=level, category=category)
+
     def backtest(self) -> dict:
         """The workspace's model evaluation (:mod:`analytics.service.evaluation`)."""
         self.scope.require("data")
