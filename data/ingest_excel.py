@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.columns import map_columns
+from data.ingest_read import Note
 
 __all__ = ["read_workbook", "sheet_names", "HEADER_SCAN"]
 
@@ -74,7 +75,8 @@ def read_workbook(path: str | Path, *, sheet: str | int | None = None, max_rows:
     head = _header_row(rows)
     if head:
         title = " ".join(str(v) for r in rows[:head] for v in r if _filled(v))[:80]
-        notes.append(f"{path.name} [{name}]: header on row {head + 1}; rows above it skipped (title: {title})")
+        notes.append(Note(f"{path.name} [{name}]: header on row {head + 1}; rows above it skipped (title: {title})",
+                          "header_row", file=path.name, sheet=name, row=head + 1, title=title))
     header = [str(v).strip() if _filled(v) else f"列{i + 1}" for i, v in enumerate(rows[head] if rows else [])]
     width = len(header)
     body = rows[head + 1:]
@@ -84,7 +86,9 @@ def read_workbook(path: str | Path, *, sheet: str | int | None = None, max_rows:
         frame = frame.replace(r"^\s*$", None, regex=True)  # an empty cell is missing, as in a CSV
         keep = frame.notna().any(axis=1)
         if not keep.all():
-            notes.append(f"{path.name} [{name}]: {int((~keep).sum()):,} blank rows skipped (not records)")
+            n_blank = f"{int((~keep).sum()):,}"
+            notes.append(Note(f"{path.name} [{name}]: {n_blank} blank rows skipped (not records)", "blank_rows",
+                              file=path.name, sheet=name, n=n_blank))
             frame = frame[keep]  # a blank row is not a record, as a blank line of a CSV
     frame.columns = _unique(header)
     return frame.reset_index(drop=True).astype(object), notes
@@ -189,10 +193,12 @@ def _choose(book: _Book, sheet: str | int | None, notes: list[str]) -> str:
         raise ValueError(f"{book.path}: every sheet is empty")
     chosen = (looks or filled)[0]
     if len(looks) > 1:
-        notes.append(f"{book.path.name}: {len(looks)} sheets look like incident tables ({', '.join(looks)}); "
-                     f"took {chosen!r} — pick another with --sheet NAME or --sheet INDEX (0 = first)")
+        notes.append(Note(f"{book.path.name}: {len(looks)} sheets look like incident tables ({', '.join(looks)}); "
+                          f"took {chosen!r} — pick another with --sheet NAME or --sheet INDEX (0 = first)",
+                          "several_sheets", file=book.path.name, n=len(looks), sheets=", ".join(looks), chosen=chosen))
     elif len(names) > 1:
-        notes.append(f"{book.path.name}: took sheet {chosen!r} of {', '.join(names)} (--sheet to pick another)")
+        notes.append(Note(f"{book.path.name}: took sheet {chosen!r} of {', '.join(names)} (--sheet to pick another)",
+                          "sheet_taken", file=book.path.name, chosen=chosen, sheets=", ".join(names)))
     return chosen
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["Source", "read_source", "iter_source", "detect_encoding", "SUFFIXES", "CHUNK_ROWS"]
+__all__ = ["Source", "Note", "read_source", "iter_source", "detect_encoding", "SUFFIXES", "CHUNK_ROWS"]
 
 _TEXT = (".csv", ".txt", ".tsv")
 _EXCEL = (".xlsx", ".xlsm", ".xls")
@@ -32,6 +32,26 @@ SUFFIXES: tuple[str, ...] = _TEXT + _EXCEL + _PARQUET + _VECTOR
 _CHUNK = 1 << 24
 #: Rows per chunk when a large CSV or Parquet file is read piecewise (bounds peak memory).
 CHUNK_ROWS = 2_000_000
+
+
+class Note(str):
+    """A line of the ingest log (English, as the CLI prints it) that also carries a ``key`` and
+    ``params`` for the app's translation table (``data.note.<key>``).
+
+    Examples
+    --------
+    >>> n = Note("a.gpkg: took layer 'x'", "layer_taken", file="a.gpkg", chosen="x", others="y")
+    >>> n, n.key, n.params["chosen"]
+    ("a.gpkg: took layer 'x'", 'layer_taken', 'x')
+    """
+
+    key: str
+    params: dict
+
+    def __new__(cls, text: str, key: str, **params: object) -> Note:
+        obj = super().__new__(cls, text)
+        obj.key, obj.params = key, {k: str(v) for k, v in params.items()}
+        return obj
 
 
 @dataclass
@@ -310,15 +330,17 @@ def _layer(path: Path, layer: str | int | None, notes: list[str]) -> str:
         raise ValueError(f"{path}: --layer {s!r}: no such layer; layers are: "
                          + ", ".join(f"{i} {n}" for i, n in enumerate(names)))
     if len(names) > 1:
-        notes.append(f"{path.name}: took layer {names[0]!r}; other layers: {', '.join(names[1:])} "
-                     "(--layer NAME or INDEX to pick another)")
+        notes.append(Note(f"{path.name}: took layer {names[0]!r}; other layers: {', '.join(names[1:])} "
+                          "(--layer NAME or INDEX to pick another)", "layer_taken", file=path.name, chosen=names[0],
+                          others=", ".join(names[1:])))
     return names[0]
 
 
 def _no_prj(path: Path, gdf, epsg, notes: list[str]) -> None:
     """A shapefile without .prj: refuse coordinates that are not degrees unless ``epsg`` says."""
     if epsg is not None:
-        notes.append(f"{path.name}: no .prj; x/y taken in EPSG:{epsg} (--epsg)")
+        notes.append(Note(f"{path.name}: no .prj; x/y taken in EPSG:{epsg} (--epsg)", "no_prj_epsg",
+                          file=path.name, epsg=epsg))
         return
     b = gdf.total_bounds if len(gdf) and not gdf.geometry.isna().all() else None
     if b is not None and np.isfinite(b).all() and (max(abs(b[0]), abs(b[2])) > 180 or max(abs(b[1]), abs(b[3])) > 90):
@@ -327,7 +349,8 @@ def _no_prj(path: Path, gdf, epsg, notes: list[str]) -> None:
             f"({b[0]:.0f}…{b[2]:.0f}, {b[1]:.0f}…{b[3]:.0f}) are not degrees; copy the .prj next to it "
             "or pass --epsg CODE (e.g. --epsg 4547 for CGCS2000 3-degree zone 38, --epsg 32648 for UTM 48N)"
         )
-    notes.append(f"{path.name}: no .prj; x/y read as longitude/latitude (--coords; --epsg CODE if projected)")
+    notes.append(Note(f"{path.name}: no .prj; x/y read as longitude/latitude (--coords; --epsg CODE if projected)",
+                      "no_prj_degrees", file=path.name))
 
 
 def _check_points(src: Source, path: Path, centroids: bool) -> Source:
@@ -349,7 +372,8 @@ def _check_points(src: Source, path: Path, centroids: bool) -> Source:
         )
     cx, cy = _centroids(src.geometry[other], src.crs)
     src.x[other], src.y[other] = cx, cy
-    src.notes.append(f"{path.name}: {int(other.sum()):,} features ({listing}) taken as their centroids (--centroids)")
+    src.notes.append(Note(f"{path.name}: {int(other.sum()):,} features ({listing}) taken as their centroids (--centroids)",
+                          "centroids", file=path.name, n=f"{int(other.sum()):,}", kinds=listing))
     return src
 
 

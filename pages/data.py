@@ -18,8 +18,8 @@ from pages._common import LANG_STORE, card, control, dropdown, lang_of, refused,
 
 dash.register_page(__name__, path="/data", name=t("nav.data"), title=t("app.title"), order=4)
 
-__all__ = ["layout", "upload_options", "reason_text", "render_reasons", "quarantine_tables", "summary_list",
-           "period_note"]
+__all__ = ["layout", "upload_options", "reason_text", "render_reasons", "note_lines", "quarantine_tables",
+           "summary_list", "period_note"]
 
 _QUARANTINE_ROWS = 500
 _PREVIEW_SHOWN = 10
@@ -163,7 +163,7 @@ def preview_block(report, lang: str) -> html.Div:
         kids.append(html.Div(t("data.preview_encoding", lang, encoding=enc), className="hint"))
     if report.already_ingested:
         kids.append(html.Div(t("data.already", lang), className="not-ready"))
-    kids += [html.Div(n, className="hint") for n in report.notes]  # reader notes name sheets, layers
+    kids += note_lines(report.notes, lang)
     used = report.preview_used
     if used is not None and len(used):
         head = used.head(_PREVIEW_SHOWN).astype("string").fillna("")
@@ -203,8 +203,17 @@ def upload(contents, filename, as_of, lang, _n=None, *values):
                        rows=f"{report.rows_in:,}"), id="data-upload-counts")]
     if report.already_ingested:
         kids.append(html.Div(t("data.already", lang), className="not-ready", id="data-upload-already"))
-    kids.append(html.Pre(report.summary(), className="hint"))
-    return html.Div(kids)
+    return html.Div(kids + note_lines(report.notes, lang))
+
+
+def note_lines(notes: list, lang: str) -> list[html.Div]:
+    """What the readers chose (sheet, layer, title row, centroids …) in ``lang``: a note with a
+    key (:class:`data.ingest_read.Note`) through the table, any other as it is."""
+    out = []
+    for n in notes:
+        key = f"data.note.{getattr(n, 'key', '')}"
+        out.append(html.Div(t(key, lang, **n.params) if key in TEXT else str(n), className="hint"))
+    return out
 
 
 def _error(exc: Exception, lang: str, id: str) -> html.Div:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import shutil
 
 import numpy as np
@@ -110,7 +111,8 @@ def test_preview_writes_nothing_and_commit_ingests(upload_ws, tmp_path):
     assert f"共 {spec['n']} 行：可用 {spec['n'] - 3} 行，将隔离 3 行" in text
     assert "发案日期+发案时间：「不详 10:00」不是可识别的日期时间；经度/纬度 为 (0, 0)" in text
     assert "疑似经纬度颠倒" in text and "警情类别 为空；" in text and "不在辖区范围内" in text
-    assert "header on row 2" in text  # the title row the reader skipped
+    assert "警情明细.xls［警情］：表头在第 2 行，上方的标题行已跳过（某分局警情明细）" in text  # the title row, in zh
+    assert "跳过 1 个空行" in text
     assert upload_ws.version == before and len(upload_ws.incidents_frame(["incident_id"])) == n_before
     with app.server.test_request_context("/data"):
         result = upload(_data_url(path), path.name, None, "zh", 1, *options)
@@ -156,6 +158,15 @@ def test_upload_page_preview_commit_result_and_a_bad_file(dash_duo, upload_ws, t
     dash_duo.driver.get(dash_duo.server_url + "/data")
     dash_duo.wait_for_element("#data-reasons td", timeout=60)
     assert dash_duo.find_element("#data-commit").get_attribute("disabled")  # nothing to commit yet
+    dash_duo.find_element("#data-options summary").click()  # the options, opened: all in Chinese
+    visible = dash_duo.driver.execute_script("""
+      const skip = n => n.closest && (n.closest('.dash-spreadsheet-container') || n.closest('.js-plotly-plot'));
+      const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT); let out = [];
+      while (w.nextNode()) { const n = w.currentNode;
+        if (n.parentElement && !skip(n.parentElement) && n.parentElement.offsetParent !== null) out.push(n.textContent); }
+      return out.join(' ');""")
+    assert "坐标系" in visible and "字段对应" in visible
+    assert set(re.findall(r"[A-Za-z]{2,}", visible)) <= {"EN", "WGS", "CSV", "Excel", "XLSX"}
     dash_duo.find_element("#data-upload input[type=file]").send_keys(str(path))
     dash_duo.wait_for_text_to_equal("#data-preview-counts", f"共 {spec['n']} 行：可用 {spec['n'] - 3} 行，将隔离 3 行",
                                     timeout=120)
