@@ -36,6 +36,10 @@ periods, 0.27 at 365, 0.255 at 156 (tests/analytics/models/test_sepp.py). On the
 入室盗窃 (ratio 0.25, delays 1–13 days, mean 3.4; within 200 m), 150 m cells: daily
 ``theta`` 0.237, mean delay 3.2 days, ``sigma`` 92 m; weekly 0.119 with a mean delay of one week
 — 55 % of the offspring fall in their parent's own week, leaving 0.25 × 0.45 = 0.11 visible.
+St. Louis burglary, 150 m weekly, the 52 weeks of 2019 (``pingan backtest``): PAI@5 % 4.06
+(long-run mean 3.83, EB 4.01), CRPS 0.009372 (0.009400, 0.009378), log score 0.0504 (0.0616,
+0.0505), 90 % coverage 0.901; fitted ``theta`` about 0.03 — little near-repeat signal survives
+in weekly counts of 150 m cells there.
 
 The forecast's background is each series' own, shrunk toward its neighbourhood:
 ``(T mu_i + bg_prior m_i) / (T + bg_prior)``, ``m_i`` the Gaussian-weighted (``bg_bandwidth``)
