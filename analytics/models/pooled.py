@@ -50,12 +50,16 @@ class PooledGBM(CountModel):
     n_threads : int
         OpenMP threads for scikit-learn (1 is fastest on a shared 2-core machine).
     random_state : int
+    static : DataFrame or None
+        Per-area features that do not change over time (``area_id`` + numeric columns, e.g. the
+        risk-terrain distances and densities of :func:`analytics.rtm.risk_features`), appended to
+        every row of the area; areas missing from it get NaN (the trees route them).
     """
 
     def __init__(self, *, neighbours=None, train_periods: int = 26, holdout: int = 4,
                  max_rows: int = 100_000, max_iter: int = 40, learning_rate: float = 0.15,
                  max_leaf_nodes: int = 15, min_samples_leaf: int = 200, n_threads: int = 1,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, static: pd.DataFrame | None = None) -> None:
         self.neighbours = neighbours
         self.train_periods = train_periods
         self.holdout = holdout
@@ -66,6 +70,7 @@ class PooledGBM(CountModel):
         self.min_samples_leaf = min_samples_leaf
         self.n_threads = n_threads
         self.random_state = random_state
+        self.static = static
 
     # -- features -----------------------------------------------------------------------------
     def _weights(self):
@@ -87,6 +92,16 @@ class PooledGBM(CountModel):
         deg = np.asarray(W.sum(1)).ravel()
         return sparse.diags(np.divide(1.0, deg, out=np.zeros(n), where=deg > 0)) @ W
 
+    def _static(self) -> np.ndarray:
+        """``(n_series, n_static)`` values of :attr:`static` for each series' area."""
+        if self.static is None:
+            return np.zeros((len(self.keys_), 0))
+        if "area_id" not in self.static.columns:
+            raise ValueError("static: needs an area_id column")
+        table = self.static.assign(area_id=self.static["area_id"].astype(str)).set_index("area_id")
+        table = table.select_dtypes("number")
+        return table.reindex(self.keys_["area_id"].astype(str)).to_numpy(float)
+
     def _features(self, Y: np.ndarray, targets: np.ndarray, periods) -> np.ndarray:
         """Feature rows for every series at each target index t (using columns < t)."""
         C = np.concatenate([np.zeros((len(Y), 1)), np.cumsum(Y, axis=1)], axis=1)
@@ -107,6 +122,8 @@ class PooledGBM(CountModel):
         cols = [*(lag(k, t) for k in self.lags_), m4, m13, mean(year, t), C[:, t] / np.maximum(t, 1)]
         if self.W_ is not None:
             cols += [self.W_ @ m4, self.W_ @ m13]
+        for j in range(self.static_.shape[1]):  # a few static columns (risk terrain)
+            cols.append(np.broadcast_to(self.static_[:, j][:, None], (len(Y), len(t))))
         cal = calendar_features(periods, self.freq_, fourier=1).to_numpy()
         for j in range(cal.shape[1]):
             cols.append(np.broadcast_to(cal[:, j], (len(Y), len(t))))
@@ -148,6 +165,7 @@ class PooledGBM(CountModel):
         if T < 8:
             raise ValueError(f"PooledGBM needs at least 8 periods of counts, got {T}")
         self.W_ = self._weights()
+        self.static_ = self._static()
         # the same period last year follows the frequency: 52 weeks, 12 months, 364 days
         self.lags_ = (1, 2, season_length(self.freq_))
         self.Y_ = Y
