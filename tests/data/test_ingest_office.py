@@ -366,3 +366,16 @@ def test_cli_takes_sheet_centroids_and_says_what_is_missing_in_one_line(office, 
     taken = pingan(str(files["geojson"]["path"]), "--centroids", "--boundary", str(folder / "study.geojson"))
     assert taken.returncode == 0 and "taken as their centroids" in taken.stdout
     assert f"隔离 quarantined: {len(PLANTS)}" in taken.stdout
+
+
+@pytest.mark.parametrize("enc,bom", [("utf-16-le", True), ("utf-16-be", True), ("utf-16-le", False),
+                                     ("utf-16-be", False)])
+def test_utf16_with_or_without_bom_either_byte_order(tmp_path, enc, bom):
+    text = ("编号,发案时间,类别,经度,纬度\nA,2024/3/5 下午 2:20:00,扒窃,106.7,26.6\n"
+            "B,2024/3/5 凌晨 12:30:00,抢劫,106.71,26.61\n")
+    path = tmp_path / "u.csv"
+    path.write_bytes((("\ufeff" if bom else "") + text).encode(enc))
+    rep = ingest_files([path], Workspace.create(tmp_path / "w"), dry_run=True)
+    assert rep.encodings[str(path)] == enc and rep.rows_used == 2
+    assert rep.preview_used["occurred_at"].tolist() == [pd.Timestamp("2024-03-05 14:20"), pd.Timestamp("2024-03-05 00:30")]
+    assert rep.preview_used["incident_id"].tolist() == ["A", "B"]  # no BOM left in the first header
