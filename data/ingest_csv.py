@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.ingest_read import Note
+
 __all__ = ["CsvPlan", "plan_csv", "CHUNK_BYTES", "MAX_SPAN_LINES"]
 
 #: Bytes per block of the scan (cut at a line break).
@@ -69,6 +71,8 @@ class CsvPlan:
         Lone carriage returns removed.
     sep : str
         Field separator (given, or sniffed from the header: a tab without commas).
+    notes : list of Note
+        What was decided for the user (a title above the header skipped).
     """
 
     encoding: str
@@ -78,15 +82,16 @@ class CsvPlan:
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
     control_chars: int = 0
     sep: str = ","
+    notes: list = field(default_factory=list)
     _tmp: str | None = None
-    _copy: str | None = None  # the UTF-8 copy of a UTF-16 file
+    _copies: list = field(default_factory=list)  # a UTF-8 copy of a UTF-16 file, a copy without the title
 
     def cleanup(self) -> None:
-        """Remove the cleaned copy and the UTF-8 copy, if made."""
-        for tmp in (self._tmp, self._copy):
+        """Remove the cleaned copy and the other copies, if made."""
+        for tmp in [self._tmp, *self._copies]:
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
-        self._tmp = self._copy = None
+        self._tmp, self._copies = None, []
 
 
 def plan_csv(path: str | Path, *, encoding: str = "auto", sep: str | None = ",") -> CsvPlan:
@@ -128,14 +133,29 @@ def plan_csv(path: str | Path, *, encoding: str = "auto", sep: str | None = ",")
         copy = to_utf8(path, wide)
         try:
             plan = plan_csv(copy, encoding="utf-8", sep=sep)
-        except ValueError:
+        except ValueError as exc:
             shutil.rmtree(copy.parent, ignore_errors=True)
-            raise
-        plan.encoding, plan._copy = wide, str(copy.parent)
+            raise ValueError(str(exc).replace(str(copy), str(path))) from exc
+        plan.notes = [Note(str(n).replace(copy.name, path.name), n.key, **{**n.params, "file": path.name})
+                      for n in plan.notes]
+        plan.encoding = wide
+        plan._copies.append(str(copy.parent))
         if plan.path == copy:
             plan.read_encoding = "utf-8"
         return plan
     encs = ("utf-8", BIG5) if found == BIG5 else _AUTO if encoding == "auto" else (encoding,)
+    skip, title = _title_lines(path, encs, sep)
+    if skip:  # a report title above the header (an Excel sheet saved as CSV): read a copy without it
+        copy = _without_lines(path, skip)
+        try:
+            plan = plan_csv(copy, encoding=encoding if found != BIG5 else BIG5, sep=sep)
+        except ValueError as exc:
+            shutil.rmtree(copy.parent, ignore_errors=True)
+            raise ValueError(str(exc).replace(str(copy), str(path))) from exc
+        plan._copies.append(str(copy.parent))
+        plan.notes.append(Note(f"{path.name}: header on line {skip + 1}; the line(s) above it skipped (title: {title})",
+                               "header_line", file=path.name, row=skip + 1, title=title))
+        return plan
     header = _header(path, encs)
     if sep is None:
         sep = "\t" if "\t" in header and "," not in header else ","
@@ -395,6 +415,59 @@ def _loose_fields(text: str, sep: str, n: int) -> list[str | None]:
 def _short(text: str | None) -> str:
     text = text or ""
     return text if len(text) <= _DETAIL else text[:_DETAIL] + "…"
+
+
+# -- a title above the header --------------------------------------------------------------
+def _title_lines(path: Path, encs: tuple[str, ...], sep: str | None) -> tuple[int, str]:
+    """(lines above the header, their text): the header is the first of the first
+    :data:`data.ingest_excel.HEADER_SCAN` lines that names a time and a category column, when
+    every line above it has at most two filled fields (a title, a date); else (0, "")."""
+    from data.columns import map_columns
+    from data.ingest_excel import HEADER_SCAN
+
+    texts: list[str] = []
+    with path.open("rb") as fh:
+        for i in range(HEADER_SCAN):
+            raw = fh.readline()
+            if not raw:
+                break
+            raw = raw[len(_BOM):] if i == 0 and raw.startswith(_BOM) else raw
+            line = next((t for t in (_decoded(raw.rstrip(b"\r\n"), e) for e in encs) if t is not None), None)
+            if line is None:
+                break
+            texts.append(line)
+    filled = []
+    for i, line in enumerate(texts):
+        s = sep or ("\t" if "\t" in line and "," not in line else ",")
+        try:
+            fields = [f.strip() for f in next(csv.reader([line.replace("\r", " ")], delimiter=s), [])]
+        except csv.Error:  # NUL bytes and the like: the strict scan deals with such lines
+            fields = [f.strip() for f in line.split(s)]
+        names = [f for f in fields if f]
+        if i and all(k <= 2 for k in filled):
+            found = map_columns(names)
+            if "occurred_at" in found and "category" in found:
+                return i, " ".join(" ".join(t.replace(s, " ").split()) for t in texts[:i])[:80]
+        filled.append(len(names))
+    return 0, ""
+
+
+def _decoded(raw: bytes, enc: str) -> str | None:
+    try:
+        return raw.decode(enc)
+    except UnicodeDecodeError:
+        return None
+
+
+def _without_lines(path: Path, k: int) -> Path:
+    """A copy of ``path`` without its first ``k`` lines, in a new temporary folder."""
+    tmp = Path(tempfile.mkdtemp(prefix="pingan-csv-title-"))
+    out = tmp / path.name
+    with path.open("rb") as src, out.open("wb") as dst:
+        for _ in range(k):
+            src.readline()
+        shutil.copyfileobj(src, dst, 1 << 24)
+    return out
 
 
 # -- helpers -------------------------------------------------------------------------------

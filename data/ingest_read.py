@@ -216,7 +216,8 @@ def _iter_text(path: Path, encoding: str, *, chunk_rows: int | None) -> Iterator
     suffix = path.suffix.lower()
     plan = plan_csv(path, encoding=encoding, sep="\t" if suffix == ".tsv" else None)
     rejected, offset = plan.rejected, 0
-    extra = {"rejected": rejected if len(rejected) else None, "control_chars": plan.control_chars}
+    extra = {"rejected": rejected if len(rejected) else None, "control_chars": plan.control_chars,
+             "notes": list(plan.notes)}
     opts = _csv_options(plan.read_encoding, plan.sep)
     try:
         if chunk_rows is None:

@@ -379,3 +379,21 @@ def test_utf16_with_or_without_bom_either_byte_order(tmp_path, enc, bom):
     assert rep.encodings[str(path)] == enc and rep.rows_used == 2
     assert rep.preview_used["occurred_at"].tolist() == [pd.Timestamp("2024-03-05 14:20"), pd.Timestamp("2024-03-05 00:30")]
     assert rep.preview_used["incident_id"].tolist() == ["A", "B"]  # no BOM left in the first header
+
+
+@pytest.mark.parametrize("enc", ["gbk", "utf-16"])
+def test_a_csv_saved_from_a_sheet_with_a_title_row(tmp_path, enc):
+    sep = "\t" if enc == "utf-16" else ","
+    lines = ["云岩分局警情明细（2024年3月）" + sep * 4, sep.join(["编号", "发案时间", "类别", "经度", "纬度"]),
+             sep.join(["A", "2024/3/5 下午 2:20:00", "扒窃", "106.7", "26.6"]), "",
+             sep.join(["B", "不详", "抢劫", "106.71", "26.61"])]
+    path = tmp_path / ("警情.txt" if enc == "utf-16" else "警情.csv")
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(enc))
+    ws = Workspace.create(tmp_path / "w")
+    rep = ingest_files([path], ws)
+    assert (rep.rows_in, rep.rows_used, rep.rows_quarantined) == (2, 1, 1)
+    assert rep.notes == [f"{path.name}: header on line 2; the line(s) above it skipped (title: 云岩分局警情明细（2024年3月）)"]
+    assert rep.notes[0].key == "header_line" and rep.notes[0].params["file"] == path.name
+    q = ws.quarantine()
+    assert q["source_row"].tolist() == [2] and q["编号"].tolist() == ["B"]  # records as the office counts them
+    assert ws.incidents_frame()["occurred_at"].tolist() == [pd.Timestamp("2024-03-05 14:20")]
