@@ -304,6 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--id-column", default=None)
     s.add_argument("--name-column", default=None)
     s.add_argument("--parent-column", default=None)
+    s.add_argument("--risk-factors", default=None, metavar="FILE",
+                   help="risk-factor points (CSV/Excel/Parquet: type, lon, lat) for risk terrain (pingan risk)")
+
+    s = sub.add_parser("risk", help="risk terrain: relative risk of each risk-factor type (RTM)")
+    s.add_argument("--workspace", required=True)
+    s.add_argument("--level", default=None, help="layer (default: the board's)")
+    s.add_argument("--category", default=None, help="category or group (default: 全部)")
+    s.add_argument("--lang", choices=("zh", "en"), default="zh")
 
     s = sub.add_parser("warn", help="four-colour warning table for a period")
     s.add_argument("--workspace", required=True)
@@ -571,6 +579,16 @@ def _watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _risk_factors(args: argparse.Namespace) -> None:
+    """``pingan areas --risk-factors FILE``: store the risk-factor points (pingan risk reads them)."""
+    from analytics.service.risk import import_risk_factors
+    from data.workspace import Workspace
+
+    ws = Workspace(args.workspace)
+    ws.require(ws.incidents_path)
+    print(f"risk factors: {import_risk_factors(ws, args.risk_factors)} points from {args.risk_factors}")
+
+
 def _run(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "demo":
@@ -607,6 +625,8 @@ def _run(args: argparse.Namespace) -> int:
 
             print(refresh(ws))  # the ingest refreshed the counts already: this only reports them
         _push(Workspace(args.workspace))  # after the commit: never a warning the workspace lacks
+    elif cmd == "areas" and args.risk_factors and not (args.boundaries or args.cell):
+        _risk_factors(args)  # only the risk-factor points: the layers stay as they are
     elif cmd == "areas":
         from data.pipeline import build_areas
         from data.workspace import Workspace
@@ -619,6 +639,22 @@ def _run(args: argparse.Namespace) -> int:
             parent_column=args.parent_column, population=args.population, hierarchy=args.hierarchy,
             levels=None if args.levels is None else [v for v in args.levels.split(",") if v.strip()],
         ))
+        if args.risk_factors:
+            _risk_factors(args)
+    elif cmd == "risk":
+        from analytics.present.i18n import t
+        from analytics.service import Service
+
+        table = Service(args.workspace).risk_table(level=args.level, category=args.category)
+        print(t("risk.title", args.lang, level=table.attrs.get("level", ""),
+                category=table.attrs.get("category", ""), cases=table.attrs.get("cases", 0),
+                areas=table.attrs.get("areas", 0)))
+        print(t("risk.header", args.lang))
+        for r in table.itertuples():
+            print(f"{r.factor:<12s} {r.influence_m:>8.0f} {r.cells_exposed:>7d} {r.rr:>7.2f} "
+                  f"[{r.rr_low:.2f}, {r.rr_high:.2f}] {r.p:>9.2g}")
+        if table.attrs.get("dropped"):
+            print(t("risk.dropped", args.lang, factors=", ".join(table.attrs["dropped"])))
     elif cmd == "warn":
         from analytics.service.board import warning_table
         from data.hierarchies import level_for

@@ -77,6 +77,8 @@ def demo_base(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("notify") / "base"
     build_demo(str(path), seed=7, incidents=20_000, years=2, end="2025-12-28")
+    ws = Workspace(path)  # a fast model: these tests are about the push, not the forecast
+    ws.update_config(board={**ws.config.board, "model": "eb"})
     return path
 
 
