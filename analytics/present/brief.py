@@ -102,6 +102,7 @@ class BriefData:
     timezone: str = "Asia/Shanghai"
     model: str = ""
     monthly: pd.DataFrame | None = None  # 一月一排位 of the latest complete month (display form)
+    parent_level: str = "subdistrict"  # the level named in the ranking's 所属 column (街道, 区, 派出所 …)
 
 
 def deliver_brief(svc, week=None, lang: str = "zh") -> dict[str, str]:
@@ -212,7 +213,8 @@ def gather(ws, *, week: str | pd.Timestamp | None = None, level: str | None = No
     hot, window = _hotspots(ws, table, layer, period)
     city = str(cfg.name or "").strip()
     monthly = _monthly(ws, layer, period, lang)
-    return BriefData(monthly=monthly,
+    parent_level = outlines.attrs.get("level", "subdistrict") if outlines is not None else "subdistrict"
+    return BriefData(monthly=monthly, parent_level=parent_level,
         city="" if city.lower() in ("", "pingan") else city, period=period, table=table, facts=facts, previous=previous,
         parents=parents, outlines=outlines, trends=trends, hotspots=hot, hot_window=window,
         attribution=cfg.attribution, timezone=cfg.timezone, model=str(table.attrs.get("model", "")),
@@ -332,6 +334,7 @@ def _context(ws, table: pd.DataFrame, layer: str) -> tuple[dict[str, str], objec
     tol = max(float(np.sqrt(outlines.area.median())) / 200.0, 1.0)
     outlines = outlines[["area_id", "name", "geometry"]].copy()
     outlines["geometry"] = outlines.geometry.simplify(tol)
+    outlines.attrs["level"] = target  # 街道, or 区 / 派出所 …: named in the ranking's 所属 column
     return parents, outlines
 
 
@@ -432,7 +435,7 @@ def _ranking_table(data: BriefData, lang: str) -> Table:
              str(int(r.observed)), usual_text(r.expected), change_text(_f(r, "yoy"), lang),
              change_text(_f(r, "mom"), lang), plain_reason(r.observed, r.expected, _f(r, "yoy"), lang)]
             for i, r in enumerate(top.itertuples())]
-    header = [t("brief.col.rank", lang), t("brief.col.area", lang), t("brief.col.parent", lang),
+    header = [t("brief.col.rank", lang), t("brief.col.area", lang), _parent_header(data, lang),
               t("brief.col.level", lang), t("brief.col.observed", lang), t("brief.col.usual", lang),
               t("brief.kpi.yoy", lang), t("brief.kpi.mom", lang), t("brief.col.plain", lang)]
     rate = top["rate"].to_numpy(float) if "rate" in top else np.full(len(top), np.nan)
@@ -453,7 +456,7 @@ def _ranking_frame(data: BriefData, lang: str) -> pd.DataFrame:
     cols = {
         t("brief.col.rank", lang): np.arange(1, len(top) + 1),
         t("brief.col.area", lang): top["name"].astype(str).to_numpy(),
-        t("brief.col.parent", lang): top["area_id"].map(data.parents).astype(object).fillna("").to_numpy(),
+        _parent_header(data, lang): top["area_id"].map(data.parents).astype(object).fillna("").to_numpy(),
         t("brief.col.level", lang): [t(f"level.{lv}", lang) if lv in ("red", "orange", "yellow", "green")
                                      else "" for lv in top["level"]],
         t("brief.col.observed", lang): top["observed"].to_numpy(),
@@ -477,8 +480,15 @@ def _ranking_frame(data: BriefData, lang: str) -> pd.DataFrame:
         cols[t("col.change", lang)] = [rank_change(c, not np.isfinite(w), lang) for c, w in zip(was - now, was)]
     frame = pd.DataFrame(cols)
     if not data.parents:  # no 街道 to show (e.g. a generated grid)
-        frame = frame.drop(columns=t("brief.col.parent", lang))
+        frame = frame.drop(columns=_parent_header(data, lang))
     return frame
+
+
+def _parent_header(data: BriefData, lang: str) -> str:
+    """「所属街道」, or 「所属区」 / 「所属派出所」 when the ranking's areas lie in another level."""
+    if data.parent_level == "subdistrict":
+        return t("brief.col.parent", lang)
+    return t("brief.col.parent_of", lang, level=label(data.parent_level, lang))
 
 
 def _monthly(ws, layer: str, period: pd.Timestamp, lang: str) -> pd.DataFrame | None:

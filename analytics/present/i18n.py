@@ -307,6 +307,7 @@ TEXT: dict[str, dict[str, str]] = {
     "cat.unmatched": {"zh": "（未归入任何分组）", "en": "(in no group)"},
     "cat.total": {"zh": "合计", "en": "Total"},
     "brief.sheet.monthly": {"zh": "一月一排位", "en": "Monthly ranking"},
+    "brief.col.parent_of": {"zh": "所属{level}", "en": "{level}"},
     "rank.rate_all": {"zh": "万人发案率：全部 {n} 个区域有人口数据", "en": "rate per 10k: all {n} areas have a population"},
     "rank.rate_some": {"zh": "万人发案率：{total} 个区域中 {n} 个有人口数据，其余 {rest} 个空白"
                               "（导入：pingan areas --workspace W --population FILE）",

@@ -44,3 +44,19 @@ def test_weekly_ranking_has_rate_and_last_weeks_place(data, tmp_path):
     assert book.sheetnames == ["排名", "一月一排位"]
     cells = [[c.value for c in row] for row in book["一月一排位"].iter_rows()]
     assert cells[0][:3] == ["排位", "上期排位", "升降"] and len(cells) == 5
+
+
+def test_the_parent_column_names_the_level_of_the_hierarchy(tmp_path):
+    from analytics.present.brief import _context
+
+    ws = tiny_city(tmp_path)
+    week = pd.Timestamp("2025-12-22")
+    for layer, header, parent in (("警务区", "所属派出所", "南门派出所"), ("community", "所属街道", "东风街道"),
+                                  ("subdistrict", "所属区", "甲区")):
+        table = warning_table(ws, level=layer, period=week, freq="W")
+        parents, outlines = _context(ws, table, layer)
+        data = BriefData(city="小城", period=week, table=table, facts=None, parents=parents,
+                         parent_level=outlines.attrs["level"])
+        frame = _ranking_frame(data, "zh")
+        assert list(frame.columns)[:3] == ["排名", "区域", header]
+        assert parent in set(frame[header])
