@@ -13,11 +13,12 @@ Generated grids (``cell`` …) belong to no hierarchy.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from data.workspace import ADMIN_LEVELS, Workspace
 
 __all__ = ["ADMIN", "hierarchies", "hierarchy_of", "hierarchy_levels", "check_new_levels", "record_hierarchy",
-           "level_for"]
+           "level_for", "build_hierarchy", "hierarchy_report"]
 
 #: Name of the built-in admin hierarchy.
 ADMIN = "admin"
@@ -102,6 +103,108 @@ def record_hierarchy(ws: Workspace, name: str, levels: Sequence[str]) -> None:
     recorded[name] = list(levels)
     extra["hierarchies"] = recorded
     ws.update_config(extra=extra)
+
+
+def build_hierarchy(ws: Workspace, tx, boundaries, crs: str, hierarchy: str, levels, *, level: str | None = None,
+                    id_column: str | None = None, name_column: str | None = None,
+                    parent_column: str | None = None) -> list[str]:
+    """Write the layers of a named hierarchy (分局 › 派出所 › 警务区) in the open transaction ``tx``:
+    one layer per level, parents linked, the hierarchy recorded; returns report lines.
+
+    With one file per level, file *i* holds level *i*; otherwise a level column or the file names
+    say. A parent comes from a parent-id column (given, or named like 所属派出所 / 上级派出所 /
+    派出所编码), else by largest overlap with the next coarser level. Called by
+    :func:`data.pipeline.build_areas`.
+    """
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+
+    from data.population import population_columns, population_note
+    from layers.admin import infer_parents, validate_hierarchy
+    from layers.boundaries import read_boundaries
+
+    levels = check_new_levels(ws, str(hierarchy), [levels] if isinstance(levels, str) else levels)
+    paths = [boundaries] if isinstance(boundaries, str | Path) else list(boundaries)
+    kw = {"id_column": id_column, "name_column": name_column, "parent_column": parent_column, "levels": levels}
+    if level is None and len(paths) == len(levels):  # file i holds level i
+        frames = []
+        for i, (p, lv) in enumerate(zip(paths, levels)):
+            # 警务区 files name their parent 所属派出所 / 上级派出所 / 派出所编码 …
+            own = {**kw, "parent_column": parent_column or (_parent_column(p, levels[i - 1]) if i else None)}
+            frames.append(read_boundaries(p, level=lv, **own).to_crs(crs))
+        new = pd.concat(frames, ignore_index=True)
+        dup = new["area_id"][new["area_id"].duplicated()]
+        if len(dup):
+            raise ValueError(f"{', '.join(map(str, paths))}: area id {dup.iloc[0]!r} occurs more than once")
+    else:
+        new = read_boundaries(paths, level=level, **kw).to_crs(crs)
+    new = gpd.GeoDataFrame(new, geometry="geometry", crs=crs)
+    new["geometry"] = new.geometry.make_valid()
+    new = population_columns(new, ", ".join(Path(p).name for p in paths))
+    missing = [lv for lv in levels if lv not in set(new["level"])]
+    if missing:
+        raise ValueError(f"--levels: no area of level {missing[0]!r} in {', '.join(Path(p).name for p in paths)}")
+    taken = set()
+    for lv in ws.layers():
+        if lv not in levels:
+            taken |= set(ws.areas(lv)["area_id"].astype("str"))
+    clash = taken & set(new["area_id"])
+    if clash:
+        raise ValueError(f"{paths[0]}: area id {sorted(clash)[0]!r} already used by another layer")
+    lines, layers = [], {}
+    for i, lv in enumerate(levels):
+        g = new[new["level"] == lv].sort_values("area_id").reset_index(drop=True)
+        how = ""
+        if i and g["parent_id"].isna().all():  # parents by containment (largest overlap)
+            g["parent_id"] = infer_parents(g, layers[levels[i - 1]]).to_numpy()
+            how = f", parents by containment in {levels[i - 1]}"
+        elif i:
+            unknown = ~g["parent_id"].isna().to_numpy() & ~g["parent_id"].isin(layers[levels[i - 1]]["area_id"]).to_numpy()
+            if unknown.any():
+                j = int(np.flatnonzero(unknown)[0])
+                raise ValueError(f"{lv}: parent id {g['parent_id'].iloc[j]!r} of area {g['area_id'].iloc[j]!r} "
+                                 f"is not an area of {levels[i - 1]}")
+            how = ", parents from the parent-id column"
+        else:
+            g["parent_id"] = pd.array([None] * len(g), dtype="str")
+        g = gpd.GeoDataFrame(g, geometry="geometry", crs=crs)
+        tx.write_parquet(f"areas/{lv}.parquet", g)
+        layers[lv] = g
+        lines.append(f"{lv}: {len(g):,} areas ({hierarchy}){how}{population_note(g)}")
+    record_hierarchy(ws, str(hierarchy), levels)
+    return lines + hierarchy_report(validate_hierarchy(layers), str(hierarchy))
+
+
+def hierarchy_report(issues, name: str) -> list[str]:
+    """The validation report of a hierarchy (``name`` prefixed: "police hierarchy: …")."""
+    head = f"{name} hierarchy" if name else "hierarchy"
+    if issues.empty:
+        return [f"{head}: no overlaps, gaps or children outside their parents (≥ 1 m²)"]
+    return [f"{head}: {len(grp):,} {kind} issue(s), {grp['area_m2'].sum():,.0f} m² in total "
+            f"(largest {grp['area_m2'].max():,.0f} m² at {grp.loc[grp['area_m2'].idxmax(), 'area_id']})"
+            for kind, grp in issues.groupby("kind", sort=False)]
+
+
+def _parent_column(path, parent_level: str) -> str | None:
+    """A column of a boundary file that names the parent level: 所属派出所, 上级派出所, 派出所编码 …"""
+    path = Path(path)
+    if not path.exists():
+        return None
+    if path.suffix.lower() in (".parquet", ".geoparquet"):
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+    else:
+        import pyogrio
+
+        try:
+            names = [str(c) for c in pyogrio.read_info(path)["fields"]]
+        except (OSError, ValueError):  # unreadable: read_boundaries names the file
+            return None
+    wanted = [f"{pre}{parent_level}{post}" for pre in ("所属", "上级", "")
+              for post in ("", "编码", "代码", "id", "_id", "ID")]
+    return next((c for c in wanted if c in names and c != parent_level), None)
 
 
 def _recorded(ws: Workspace) -> dict[str, list[str]]:

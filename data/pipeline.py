@@ -25,7 +25,8 @@ import pandas as pd
 
 from data.calendar import period_start
 from data.cube import count_array, count_cube
-from data.population import population_columns
+from data.hierarchies import build_hierarchy, hierarchy_report
+from data.population import join_population_file, population_columns, population_note
 from data.workspace import ADMIN_LEVELS, Workspace
 
 __all__ = ["build_areas", "refresh", "counts", "layer_index", "grid_spec"]
@@ -102,13 +103,13 @@ def build_areas(
             lines = [_build_grid(ws, tx, float(cell), shape, name or "cell", crs, margin)]
         elif boundaries is not None and levels is not None:
             crs = _workspace_crs(ws, boundaries)
-            lines = _build_named(ws, tx, boundaries, crs, hierarchy, levels, level, id_column, name_column,
-                                 parent_column)
+            lines = build_hierarchy(ws, tx, boundaries, crs, hierarchy, levels, level=level, id_column=id_column,
+                                    name_column=name_column, parent_column=parent_column)
         elif boundaries is not None:
             crs = _workspace_crs(ws, boundaries)
             lines = _build_admin(ws, tx, boundaries, crs, level, id_column, name_column, parent_column)
         if population is not None:
-            lines.append(_join_population(ws, tx, population))
+            lines.append(join_population_file(ws, tx, population))
         lines.append(refresh(ws))
     return "\n".join(lines)
 
@@ -429,131 +430,9 @@ def _build_admin(ws, tx, boundaries, crs, level, id_column, name_column, parent_
         tx.write_parquet(f"areas/{lv}.parquet", g)
         layers[lv] = g
         lines.append(f"{lv}: {len(g):,} areas from {', '.join(Path(p).name for p in paths)}{inferred}"
-                     f"{_population_note(g)}")
-    lines += _hierarchy_lines(validate_hierarchy({lv: layers[lv] for lv in ADMIN_LEVELS if lv in layers}), "")
+                     f"{population_note(g)}")
+    lines += hierarchy_report(validate_hierarchy({lv: layers[lv] for lv in ADMIN_LEVELS if lv in layers}), "")
     return lines
-
-
-def _hierarchy_lines(issues: pd.DataFrame, name: str) -> list[str]:
-    """The validation report of a hierarchy (``name`` prefixed: "police hierarchy: …")."""
-    head = f"{name} hierarchy" if name else "hierarchy"
-    if issues.empty:
-        return [f"{head}: no overlaps, gaps or children outside their parents (≥ 1 m²)"]
-    return [f"{head}: {len(grp):,} {kind} issue(s), {grp['area_m2'].sum():,.0f} m² in total "
-            f"(largest {grp['area_m2'].max():,.0f} m² at {grp.loc[grp['area_m2'].idxmax(), 'area_id']})"
-            for kind, grp in issues.groupby("kind", sort=False)]
-
-
-def _build_named(ws, tx, boundaries, crs, hierarchy, levels, level, id_column, name_column,
-                 parent_column) -> list[str]:
-    """Layers of a named hierarchy (分局 › 派出所 › 警务区): one layer per level, parents linked."""
-    import geopandas as gpd
-
-    from data.hierarchies import check_new_levels, record_hierarchy
-    from layers.admin import infer_parents, validate_hierarchy
-    from layers.boundaries import read_boundaries
-
-    levels = check_new_levels(ws, str(hierarchy), [levels] if isinstance(levels, str) else levels)
-    paths = [boundaries] if isinstance(boundaries, str | Path) else list(boundaries)
-    kw = {"id_column": id_column, "name_column": name_column, "parent_column": parent_column, "levels": levels}
-    if level is None and len(paths) == len(levels):  # file i holds level i
-        frames = []
-        for i, (p, lv) in enumerate(zip(paths, levels)):
-            # 警务区 files name their parent 所属派出所 / 上级派出所 / 派出所编码 …
-            own = {**kw, "parent_column": parent_column or (_parent_column(p, levels[i - 1]) if i else None)}
-            frames.append(read_boundaries(p, level=lv, **own).to_crs(crs))
-        new = pd.concat(frames, ignore_index=True)
-        dup = new["area_id"][new["area_id"].duplicated()]
-        if len(dup):
-            raise ValueError(f"{', '.join(map(str, paths))}: area id {dup.iloc[0]!r} occurs more than once")
-    else:
-        new = read_boundaries(paths, level=level, **kw).to_crs(crs)
-    new = gpd.GeoDataFrame(new, geometry="geometry", crs=crs)
-    new["geometry"] = new.geometry.make_valid()
-    new = population_columns(new, ", ".join(Path(p).name for p in paths))
-    missing = [lv for lv in levels if lv not in set(new["level"])]
-    if missing:
-        raise ValueError(f"--levels: no area of level {missing[0]!r} in {', '.join(Path(p).name for p in paths)}")
-    taken = set()
-    for lv in ws.layers():
-        if lv not in levels:
-            taken |= set(ws.areas(lv)["area_id"].astype("str"))
-    clash = taken & set(new["area_id"])
-    if clash:
-        raise ValueError(f"{paths[0]}: area id {sorted(clash)[0]!r} already used by another layer")
-    lines, layers = [], {}
-    for i, lv in enumerate(levels):
-        g = new[new["level"] == lv].sort_values("area_id").reset_index(drop=True)
-        how = ""
-        if i and g["parent_id"].isna().all():  # parents by containment (largest overlap)
-            g["parent_id"] = infer_parents(g, layers[levels[i - 1]]).to_numpy()
-            how = f", parents by containment in {levels[i - 1]}"
-        elif i:
-            unknown = ~g["parent_id"].isna().to_numpy() & ~g["parent_id"].isin(layers[levels[i - 1]]["area_id"]).to_numpy()
-            if unknown.any():
-                j = int(np.flatnonzero(unknown)[0])
-                raise ValueError(f"{lv}: parent id {g['parent_id'].iloc[j]!r} of area {g['area_id'].iloc[j]!r} "
-                                 f"is not an area of {levels[i - 1]}")
-            how = ", parents from the parent-id column"
-        else:
-            g["parent_id"] = pd.array([None] * len(g), dtype="str")
-        g = gpd.GeoDataFrame(g, geometry="geometry", crs=crs)
-        tx.write_parquet(f"areas/{lv}.parquet", g)
-        layers[lv] = g
-        lines.append(f"{lv}: {len(g):,} areas ({hierarchy}){how}{_population_note(g)}")
-    record_hierarchy(ws, str(hierarchy), levels)
-    return lines + _hierarchy_lines(validate_hierarchy(layers), str(hierarchy))
-
-
-def _parent_column(path, parent_level: str) -> str | None:
-    """A column of a boundary file that names the parent level: 所属派出所, 上级派出所, 派出所编码 …"""
-    path = Path(path)
-    if not path.exists():
-        return None
-    if path.suffix.lower() in (".parquet", ".geoparquet"):
-        import pyarrow.parquet as pq
-
-        names = pq.read_schema(path).names
-    else:
-        import pyogrio
-
-        try:
-            names = [str(c) for c in pyogrio.read_info(path)["fields"]]
-        except (OSError, ValueError):  # unreadable: read_boundaries names the file
-            return None
-    wanted = [f"{pre}{parent_level}{post}" for pre in ("所属", "上级", "")
-              for post in ("", "编码", "代码", "id", "_id", "ID")]
-    return next((c for c in wanted if c in names and c != parent_level), None)
-
-
-def _join_population(ws, tx, path) -> str:
-    """Join a population table to every area layer by id; write the layers it changed."""
-    from data.population import join_population, read_population
-
-    table = read_population(path)
-    matched, notes = set(), []
-    for lv in ws.layers():
-        areas = ws.areas(lv)
-        out, n = join_population(areas, table)
-        if n:
-            tx.write_parquet(f"areas/{lv}.parquet", out)
-            matched |= set(areas["area_id"].astype(str)) & set(table["area_id"].astype(str))
-            notes.append(f"{lv} {n:,} of {len(areas):,}")
-    if not matched:
-        raise ValueError(f"{path}: no area id matches an area of the workspace "
-                         f"(first id in the file: {table['area_id'].iloc[0] if len(table) else 'none'!r})")
-    unknown = [a for a in table["area_id"].astype(str) if a not in matched]
-    tail = f"; {len(unknown):,} id(s) match no area (first: {unknown[0]!r})" if unknown else ""
-    return f"population: from {Path(path).name} — {', '.join(notes)} areas{tail}"
-
-
-def _population_note(areas) -> str:
-    """", population for 118 of 120 areas" (or nothing when the layer has none)."""
-    if "population" not in areas:
-        return ""
-    pop = areas["population"].to_numpy(float)
-    n = int((np.isfinite(pop) & (pop > 0)).sum())
-    return f", population for {n:,} of {len(areas):,} areas" + ("" if n == len(areas) else " (others: no rate)")
 
 
 def _arrow_cube(layer, ids, periods, cats, cube):

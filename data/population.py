@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["POPULATION", "HOUSEHOLDS", "PER", "population_columns", "read_population", "join_population",
-           "rate_per_10k"]
+           "join_population_file", "population_note", "rate_per_10k"]
 
 #: Canonical column names.
 POPULATION = "population"
@@ -146,6 +146,38 @@ def rate_per_10k(observed, population) -> np.ndarray:
     ok = np.isfinite(pop) & (pop > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ok, obs * PER / np.where(ok, pop, 1.0), np.nan)
+
+
+def join_population_file(ws, tx, path) -> str:
+    """Join a population table (:func:`read_population`) to every area layer by id, writing the
+    layers it changed in the open transaction ``tx``; returns the report line.
+
+    Raises ValueError naming the file when no id of it matches an area."""
+
+    table = read_population(path)
+    matched, notes = set(), []
+    for lv in ws.layers():
+        areas = ws.areas(lv)
+        out, n = join_population(areas, table)
+        if n:
+            tx.write_parquet(f"areas/{lv}.parquet", out)
+            matched |= set(areas["area_id"].astype(str)) & set(table["area_id"].astype(str))
+            notes.append(f"{lv} {n:,} of {len(areas):,}")
+    if not matched:
+        raise ValueError(f"{path}: no area id matches an area of the workspace "
+                         f"(first id in the file: {table['area_id'].iloc[0] if len(table) else 'none'!r})")
+    unknown = [a for a in table["area_id"].astype(str) if a not in matched]
+    tail = f"; {len(unknown):,} id(s) match no area (first: {unknown[0]!r})" if unknown else ""
+    return f"population: from {Path(path).name} — {', '.join(notes)} areas{tail}"
+
+
+def population_note(areas) -> str:
+    """", population for 118 of 120 areas" (or nothing when the layer has none)."""
+    if "population" not in areas:
+        return ""
+    pop = areas["population"].to_numpy(float)
+    n = int((np.isfinite(pop) & (pop > 0)).sum())
+    return f", population for {n:,} of {len(areas):,} areas" + ("" if n == len(areas) else " (others: no rate)")
 
 
 def _find(columns, words, *, suffix: bool = False) -> str | None:
