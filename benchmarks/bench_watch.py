@@ -10,7 +10,7 @@ counts refresh) and *committed → board* (this process recomputing the board fo
 Reference, in the same run: the same kind of file ingested in-process (``ingest_files`` + the
 same ``kpis()``), i.e. what any refresh costs without a watcher. Prints both and their ratio.
 
-    .venv/bin/python benchmarks/bench_watch.py [--reps 3] [--rows 50] [--interval 1] [--settle 1]
+    .venv/bin/python benchmarks/bench_watch.py [--reps 3] [--rows 50] [--interval 1] [--settle 1] [--model eb]
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=50)
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--settle", type=float, default=1.0)
+    ap.add_argument("--model", default=None, help="pin [board] model (default: the workspace's default)")
     args = ap.parse_args()
 
     from data.demo import build_demo
@@ -63,6 +64,9 @@ def main() -> None:
     proc = None
     try:
         build_demo(str(tmp / "base"), seed=7, incidents=20_000, years=2, end="2025-12-28")
+        if args.model:
+            base = Workspace(tmp / "base")
+            base.update_config(board={**base.config.board, "model": args.model})
         shutil.copytree(tmp / "base", tmp / "ref")
         shutil.copytree(tmp / "base", tmp / "w")
         ws, ref = Workspace(tmp / "w"), Workspace(tmp / "ref")
@@ -103,7 +107,7 @@ def main() -> None:
             assert (inbox / "done" / f"drop{k}.csv").exists() or ws.version > version
         med, med_ref, med_commit = (statistics.median(v) for v in (latency, direct, commit))
         print(f"watch (--interval {args.interval:g} --settle {args.settle:g}), {args.rows} rows per drop, "
-              f"{args.reps} drops on the demo city:")
+              f"{args.reps} drops on the demo city, board model {args.model or 'default'}:")
         print(f"  drop -> refreshed board: median {med:.2f} s (all: {', '.join(f'{v:.2f}' for v in latency)})")
         print(f"    of which drop -> committed (settle + poll + ingest + counts): median {med_commit:.2f} s")
         print(f"  reference, in-process ingest + refreshed board: median {med_ref:.2f} s")
