@@ -135,8 +135,13 @@ def jobs_dir() -> Path:
 
 
 def _remove_folder(folder: Path, pid: int) -> None:
+    """At the server's exit: stop its workers still running, then remove the folder."""
     if os.getpid() != pid:  # a worker never removes its server's folder
         return
+    with contextlib.suppress(OSError):
+        for key in list(_store().iterkeys()):
+            if str(key).startswith("claim:"):
+                stop_job(str(key).split(":", 1)[1], timeout=2.0)
     with contextlib.suppress(OSError):
         _STATE["manager"].handle.close()
     shutil.rmtree(folder, ignore_errors=True)
@@ -367,12 +372,17 @@ def _run(job_id: object, work: Callable, set_progress: Callable) -> dict:
 
 
 def _fresh_cache() -> None:
-    """Give the worker its own empty service cache. The worker is forked from a threaded server:
+    """Give the worker a service cache of its own. The worker is forked from a threaded server:
     its copy of the cache may hold a lock or an unfinished computation of another thread that
-    will never be released in this process, and waiting on it would hang the job."""
+    will never be released in this process, and waiting on it would hang the job. The finished
+    results are kept (the board's warning tables: the briefing need not refit them); at the fork
+    only the forking thread ran, so the table is whole."""
     from analytics.service import cache
 
-    cache.CACHE = cache.VersionCache(size=cache.CACHE.size)
+    old = cache.CACHE
+    fresh = cache.VersionCache(size=old.size)
+    fresh._data.update(old._data)  # results only; cache.py has no public way to copy them
+    cache.CACHE = fresh
 
 
 def _this_process() -> tuple[int, float]:
@@ -530,4 +540,5 @@ def backtest_work(svc: Service, args: dict, progress: Callable[[float, str], Non
     from analytics.service.evaluation import workspace_backtest
 
     svc.require("data")
-    return workspace_backtest(svc.ws, progress=progress)
+    with _slot("backtest", progress):  # a second viewer waits, then reads the stored result
+        return workspace_backtest(svc.ws, progress=progress)

@@ -623,7 +623,7 @@ TEXT: dict[str, dict[str, str]] = {
     "job.unknown": {"zh": "找不到该任务（可能已过期或服务已重启），请重新开始。",
                     "en": "Job not found (expired, or the server restarted); please start it again."},
     "job.step.start": {"zh": "已开始", "en": "Started"},
-    "job.step.queued": {"zh": "等待另一份周报生成完毕", "en": "Waiting for another briefing to finish"},
+    "job.step.queued": {"zh": "排队中：等待前一个同类任务完成", "en": "Queued: waiting for the previous job of this kind"},
     "job.step.gather": {"zh": "汇总本周数据", "en": "Gathering the week's figures"},
     "job.step.figures": {"zh": "绘制图表", "en": "Drawing charts"},
     "job.step.png": {"zh": "生成图片", "en": "Rendering images"},
