@@ -15,11 +15,12 @@ from dash import Input, Output, State, callback, dash_table, dcc, html
 from analytics.present.i18n import TEXT, label, t
 from analytics.service import ScopeError
 from pages._common import LANG_STORE, card, control, dropdown, lang_of, refused, service
+from pages._jobs import JobFailed, job_controls, register_job
 
 dash.register_page(__name__, path="/data", name=t("nav.data"), title=t("app.title"), order=4)
 
-__all__ = ["layout", "upload_options", "reason_text", "render_reasons", "note_lines", "quarantine_tables",
-           "summary_list", "period_note"]
+__all__ = ["layout", "upload", "upload_options", "upload_prepare", "upload_work", "upload_show", "reason_text",
+           "render_reasons", "note_lines", "quarantine_tables", "summary_list", "period_note"]
 
 _QUARANTINE_ROWS = 500
 _PREVIEW_SHOWN = 10
@@ -83,6 +84,7 @@ def _upload_controls(lang: str) -> list:
             html.Div(maps, className="row controls"),
         ], id="data-options"),
         html.Button(t("data.commit", lang), id="data-commit", n_clicks=0, className="btn", disabled=True),
+        job_controls("data-up", lang),  # the commit runs as a background job: progress, 取消
     ]
 
 
@@ -182,28 +184,78 @@ def preview_block(report, lang: str) -> html.Div:
     return html.Div(kids, className="preview")
 
 
-# -- commit ----------------------------------------------------------------------------------
-@callback(Output("data-upload-result", "children"),
-          State("data-upload", "contents"), State("data-upload", "filename"), State("data-as-of", "value"),
-          State(LANG_STORE, "data"), Input("data-commit", "n_clicks"), *(State(i, "value") for i in _OPTION_IDS),
-          prevent_initial_call=True)
-def upload(contents, filename, as_of, lang, _n=None, *values):
-    """Ingest the file for real with the previewed options; the counts or the error, visibly."""
-    lang = lang_of(lang)
+# -- commit: a background job (pages/_jobs.py) with progress and 取消 -------------------------
+def upload_prepare(svc, lang: str, contents, filename, as_of, *values) -> dict:
+    """In the request: the role, the size limit and the options, checked before a worker starts."""
     if contents is None:
-        return dash.no_update
+        raise JobFailed(t("data.upload_hint", lang))
     try:
         options = upload_options(*values)
-        report = service().upload(contents, filename, as_of=(as_of or "").strip() or None, **options)
+        svc.upload_check(contents, filename)
+    except ScopeError:
+        raise
+    except ValueError as exc:
+        raise JobFailed(t("data.upload_failed", lang) + str(exc).splitlines()[0]) from exc
+    return {"contents": contents, "filename": filename, "as_of": (as_of or "").strip() or None, "options": options}
+
+
+def upload_work(svc, args: dict, progress) -> dict:
+    """In the worker: the real ingest + refresh; what the page shows of its report."""
+    lang = args.get("lang", "zh")
+
+    def step(fraction: float, label: str = "") -> None:
+        progress(fraction, "upload_write" if label == "write" else "done" if label == "done" else "upload_read")
+
+    try:
+        report = svc.upload(args["contents"], args["filename"], as_of=args["as_of"], progress=step,
+                            **args["options"])
+    except ValueError as exc:  # the user's file: say what is wrong with it, in words
+        raise JobFailed(t("data.upload_failed", lang) + str(exc).splitlines()[0]) from exc
+    return {"rows_in": report.rows_in, "rows_used": report.rows_used, "rows_quarantined": report.rows_quarantined,
+            "already": bool(report.already_ingested),
+            "notes": [(str(n), getattr(n, "key", ""), dict(getattr(n, "params", {}))) for n in report.notes]}
+
+
+def upload_show(svc, value: dict, lang: str) -> tuple[html.Div]:
+    """The result: rows in / used / quarantined, a file ingested before, the readers' notes."""
+    kids = [html.Div(t("data.accepted", lang, used=f"{value['rows_used']:,}",
+                       quarantined=f"{value['rows_quarantined']:,}", rows=f"{value['rows_in']:,}"),
+                     id="data-upload-counts")]
+    if value["already"]:
+        kids.append(html.Div(t("data.already", lang), className="not-ready", id="data-upload-already"))
+    notes = [_Note(text, key, params) for text, key, params in value["notes"]]
+    return (html.Div(kids + note_lines(notes, lang)),)
+
+
+class _Note(str):
+    """A reader note back from the worker (text, key, params)."""
+
+    def __new__(cls, text: str, key: str = "", params: dict | None = None) -> _Note:
+        obj = super().__new__(cls, text)
+        obj.key, obj.params = key, dict(params or {})
+        return obj
+
+
+register_job("data-up", start=Input("data-commit", "n_clicks"),
+             state=[State("data-upload", "contents"), State("data-upload", "filename"), State("data-as-of", "value"),
+                    *(State(i, "value") for i in _OPTION_IDS)],
+             prepare=upload_prepare, work=upload_work, show=upload_show,
+             outputs=[Output("data-upload-result", "children")],
+             running=[(Output("data-commit", "disabled"), True, False)])
+
+
+def upload(contents, filename, as_of, lang, _n=None, *values):
+    """The commit in one call, without a worker (scripts and tests): prepare, work, show."""
+    lang = lang_of(lang)
+    svc = service()
+    try:
+        args = upload_prepare(svc, lang, contents, filename, as_of, *values)
+        value = upload_work(svc, {**args, "lang": lang}, lambda *_: None)
     except ScopeError:
         return refused(lang)
-    except (ValueError, UnicodeDecodeError) as exc:  # the user's file: say what is wrong with it
-        return _error(exc, lang, "data-upload-error")
-    kids = [html.Div(t("data.accepted", lang, used=f"{report.rows_used:,}", quarantined=f"{report.rows_quarantined:,}",
-                       rows=f"{report.rows_in:,}"), id="data-upload-counts")]
-    if report.already_ingested:
-        kids.append(html.Div(t("data.already", lang), className="not-ready", id="data-upload-already"))
-    return html.Div(kids + note_lines(report.notes, lang))
+    except JobFailed as exc:
+        return html.Div(str(exc), className="not-ready", id="data-upload-error")
+    return upload_show(svc, value, lang)[0]
 
 
 def note_lines(notes: list, lang: str) -> list[html.Div]:

@@ -470,6 +470,8 @@ TEXT: dict[str, dict[str, str]] = {
                              "en": "{file} [{sheet}]: header on row {row}; the title above it skipped ({title})"},
     "data.note.header_line": {"zh": "{file}：表头在第 {row} 行，上方的标题行已跳过（{title}）",
                               "en": "{file}: header on line {row}; the title above it skipped ({title})"},
+    "job.step.upload_read": {"zh": "读取并校验文件", "en": "Reading and checking the file"},
+    "job.step.upload_write": {"zh": "写入工作区并更新统计", "en": "Writing the workspace and updating the counts"},
     "data.note.blank_rows": {"zh": "{file}［{sheet}］：跳过 {n} 个空行（不计为记录）",
                              "en": "{file} [{sheet}]: {n} blank rows skipped (not records)"},
     "data.note.several_sheets": {"zh": "{file}：有 {n} 个工作表像警情表（{sheets}），已读取「{chosen}」；如需其他工作表，请在「工作表 / 图层」中填写名称或序号",

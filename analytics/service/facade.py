@@ -454,6 +454,12 @@ class Service:
 
         return workspace_backtest(self.ws)
 
+    def upload_check(self, contents: str, filename: str | None) -> None:
+        """Before an upload is queued: the user's role and the size limit (nothing decoded)."""
+        self.scope.require("upload")
+        payload = str(contents).split(",", 1)[-1]
+        check_upload_size(len(payload) * 3 // 4, limits_of(self.ws.config), name=str(filename or "upload"))
+
     def upload(self, contents: str, filename: str | None, **options: Any):
         """Ingest a browser upload (``data:…;base64,…``) the way ``pingan ingest`` does.
 

@@ -256,10 +256,10 @@ def _data_url(text: str) -> str:
 def test_an_upload_says_what_went_wrong(served):
     b = Browser(served["base"], "li")
     bad = _data_url("编号,类别\nA1,盗窃\n")  # no time column, no coordinates
-    resp = b.out("data-upload-result.children", {"data-upload.contents": bad, "data-upload.filename": "周报.csv",
-                                                  "app-lang.data": "zh"})
+    resp = b.out("data-preview.children", {"data-upload.contents": bad, "data-upload.filename": "周报.csv",
+                                            "app-lang.data": "zh"})  # the preview, before any commit
     text = json.dumps(resp, ensure_ascii=False)
-    assert "data-upload-error" in text and "文件未导入" in text
+    assert "data-preview-error" in text and "文件未导入" in text and "周报.csv: no time column" in text
 
 
 def test_an_upload_over_the_limit_is_refused_before_it_is_read(served):
@@ -273,9 +273,9 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(served):
         b = Browser(served["base"], "li")
         big = _data_url("incident_id,occurred_at,category,lon,lat\n" + "x,2024-01-01,盗窃,106.6,26.6\n" * 200)
         n_before = len(pd.read_parquet(ws.incidents_path, columns=["incident_id"]))
-        resp = b.out("data-upload-result.children", {"data-upload.contents": big, "data-upload.filename": "big.csv",
-                                                      "app-lang.data": "zh"})
-        assert "upload limit" in json.dumps(resp, ensure_ascii=False)
+        resp = b.out("data-up-job.data", {"data-upload.contents": big, "data-upload.filename": "big.csv",
+                                           "data-commit.n_clicks": 1, "app-lang.data": "zh"})
+        assert "upload limit" in json.dumps(resp, ensure_ascii=False) and "data-up-job" not in resp  # no job
         assert len(pd.read_parquet(ws.incidents_path, columns=["incident_id"])) == n_before
     finally:
         ws.update_config(limits={})
@@ -285,9 +285,9 @@ def test_a_grid_user_cannot_upload(served):
     b = Browser(served["base"], "wang")
     n_before = len(pd.read_parquet(served["ws"].incidents_path, columns=["incident_id"]))
     good = _data_url("incident_id,occurred_at,category,lon,lat\nG1,2024-01-01 10:00,盗窃,106.6,26.6\n")
-    resp = b.out("data-upload-result.children", {"data-upload.contents": good, "data-upload.filename": "a.csv",
-                                                  "app-lang.data": "zh"})
-    assert "辖区范围" in json.dumps(resp, ensure_ascii=False)
+    resp = b.out("data-up-job.data", {"data-upload.contents": good, "data-upload.filename": "a.csv",
+                                       "data-commit.n_clicks": 1, "app-lang.data": "zh"})
+    assert "辖区范围" in json.dumps(resp, ensure_ascii=False) and "data-up-job" not in resp  # refused, no job
     assert len(pd.read_parquet(served["ws"].incidents_path, columns=["incident_id"])) == n_before
 
 
