@@ -189,3 +189,25 @@ def test_upload_page_preview_commit_result_and_a_bad_file(dash_duo, upload_ws, t
     assert "/tmp" not in dash_duo.find_element("#data-preview-error").text  # named as the user named it
     assert dash_duo.find_element("#data-commit").get_attribute("disabled")
     assert dash_duo.get_logs() == []
+
+
+def test_a_commit_that_fails_says_so_in_words(upload_ws, tmp_path):
+    from app import create_app
+
+    wrong = tmp_path / "周报.csv"
+    wrong.write_text("编号,类别\nA1,盗窃\n", encoding="utf-8")
+    app = create_app(upload_ws)  # first: the pages register with it
+    from pages._common import service
+    from pages._jobs import JobFailed
+    from pages.data import upload, upload_prepare, upload_work
+
+    with app.server.test_request_context("/data"):
+
+        args = upload_prepare(service(), "zh", _data_url(wrong), wrong.name, None)
+        with pytest.raises(JobFailed, match=r"^文件未导入：周报.csv: no time column found"):
+            upload_work(service(), {**args, "lang": "zh"}, lambda *_: None)
+        with pytest.raises(JobFailed, match="EPSG code"):  # refused in the request: no worker starts
+            upload_prepare(service(), "zh", _data_url(wrong), wrong.name, None, "epsg", None)
+        out = json.dumps(upload(_data_url(wrong), wrong.name, None, "zh").to_plotly_json(), ensure_ascii=False,
+                         default=str)
+    assert "data-upload-error" in out and "文件未导入" in out
