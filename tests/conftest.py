@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def _run(cmd: list[str]) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def postgres_server() -> Iterator[dict]:
     """A running PostgreSQL 15 server with PostGIS available, on 127.0.0.1.
 
     Yields ``{"host", "port", "user", "url"}``; ``url`` names the ``postgres`` database. Make your
@@ -47,17 +48,16 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """
     if not (PG_BIN / "initdb").exists():
         pytest.fail("PostgreSQL 15 is not installed: run `make test`, which installs it")
-    root = tmp_path_factory.mktemp("pg")
+    # a folder of its own, not under pytest's basetemp: another pytest session starting meanwhile
+    # resets /tmp/pytest-of-root to 0700, which the postgres user could then no longer reach
+    root = Path(tempfile.mkdtemp(prefix="pingan-pg-"))
+    os.chmod(root, 0o700)
     data = root / "data"
     sock = root / "sock"
     sock.mkdir()
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
         shutil.chown(sock, "postgres", "postgres")
-        # tmp_path_factory's parents are 0700 root; the postgres user must be able to reach them
-        for parent in root.parents:
-            if str(parent).startswith("/tmp/") or str(parent) == "/tmp":
-                os.chmod(parent, os.stat(parent).st_mode | 0o711)
     port = _free_port()
     _run([str(PG_BIN / "initdb"), "-D", str(data), "-U", "pingan", "--auth=trust",
           "--encoding=UTF8", "--locale=C.UTF-8"])
@@ -72,6 +72,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     finally:
         subprocess.run(_as_owner([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
                                   "stop"]), capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 _counter = iter(range(10**6))
