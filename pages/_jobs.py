@@ -96,6 +96,9 @@ KEEP_S = 86_400
 POLL_MS = 500
 
 _STATE: dict[str, Any] = {}
+#: The served workspaces by location, recorded in the request: a forked worker finds the same
+#: object (a folder or a PostGIS store), not a second one rebuilt from a string.
+_LIVE: dict[str, Any] = {}
 
 
 class JobFailed(ValueError):
@@ -311,7 +314,9 @@ def _save_spec(prefix: str, svc: Service, lang: str, args: dict) -> str:
     user = svc.user
     who = None if user is None else (str(user.name), str(user.role), getattr(user, "area_id", None))
     job_id = secrets.token_urlsafe(18)
-    spec = {"kind": prefix, "ws": str(svc.ws.path), "user": who, "remote": svc.remote, "lang": lang,
+    where = str(getattr(svc.ws, "location", svc.ws.path))
+    _LIVE[where] = svc.ws
+    spec = {"kind": prefix, "ws": where, "user": who, "remote": svc.remote, "lang": lang,
             "args": dict(args), "owner": _owner(), "created": time.time()}
     _store().set(f"spec:{job_id}", spec, expire=KEEP_S)
     return job_id
@@ -355,7 +360,7 @@ def _run(job_id: object, work: Callable, set_progress: Callable) -> dict:
 
     progress(0.0, "start")
     user = None if spec["user"] is None else _Who(*spec["user"])
-    svc = Service(spec["ws"], user, remote=spec["remote"])
+    svc = Service(_LIVE.get(spec["ws"], spec["ws"]), user, remote=spec["remote"])
     try:
         outcome = {"ok": True, "value": work(svc, {**spec["args"], "job": job_id, "lang": lang}, progress)}
     except PermissionError:

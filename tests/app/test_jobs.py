@@ -394,3 +394,22 @@ def test_the_job_folder_and_running_workers_go_when_the_server_exits(tmp_path):
     folder, pid = out.stdout.split()
     assert folder.startswith(tempfile.gettempdir()) and not Path(folder).exists()
     assert not psutil.pid_exists(int(pid)) or psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_download_id_made_in_another_process_is_worthless_here(tmp_path):
+    """Why results are offered in the finish callback: the download table lives in the server's
+    memory, so an id made in a worker (a forked process) redeems nothing in the server."""
+    import multiprocess
+
+    from analytics.service.downloads import DOWNLOADS
+
+    made = tmp_path / "brief.pdf"
+    made.write_bytes(b"%PDF-1.7")
+    parent, child = multiprocess.Pipe()
+    worker = multiprocess.Process(target=lambda conn: conn.send(DOWNLOADS.add(made, "li")), args=(child,))
+    worker.start()
+    token = parent.recv()
+    worker.join(10)
+    with pytest.raises(PermissionError):
+        DOWNLOADS.path(token, "li")
+    assert DOWNLOADS.path(DOWNLOADS.add(made, "li"), "li") == made.resolve()  # made here: valid
