@@ -12,11 +12,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analytics.present.i18n import label, t
+from analytics.service.basemap import cover
 from analytics.service.maps import polygons_xy
 from pages._common import base_layout, layout_dict
 from pages._maps import plain_text
 
-__all__ = ["selected_values", "effective_filters", "incident_map", "density_trace", "count_bar", "class_traces", "HOT_COLORS",
+__all__ = ["selected_values", "effective_filters", "incident_map", "tile_images", "density_trace", "count_bar", "class_traces", "HOT_COLORS",
            "DENSITY_COLORS", "DENSITY_FLOOR"]
 
 #: Hot/cold class colours (ArcGIS-like reds and blues).
@@ -68,7 +69,7 @@ def density_trace(surface: dict, lang: str) -> dict:
 
 
 def incident_map(svc, frame: pd.DataFrame, view: str, lang: str, overlays: dict, outline_layer: str,
-                 height: int = 620, density: dict | None = None) -> dict:
+                 height: int = 620, density: dict | None = None, basemap: dict | None = None) -> dict:
     """Points (or the kernel ``density`` surface under faint points) of ``frame`` with area
     outlines and overlay layers.
 
@@ -107,7 +108,28 @@ def incident_map(svc, frame: pd.DataFrame, view: str, lang: str, overlays: dict,
     layout.update(xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": ratio},
                   dragmode="lasso", margin={"l": 0, "r": 0, "t": 10, "b": 0}, uirevision="hot-map",
                   legend={"orientation": "h", "y": 0, "yanchor": "top", "x": 0})
+    if basemap:
+        layout["images"] = tile_images(basemap, lon, lat)
     return {"data": data, "layout": layout}
+
+
+def tile_images(basemap: dict, lon, lat, max_tiles: int = 48) -> list[dict]:
+    """The base map's tiles over the extent of ``lon``/``lat`` as layout images under the
+    traces of a lon/lat plot (this map stays cartesian for its box/lasso selection and the
+    KDE heatmap). Each tile is stretched between its edges in degrees; within one tile the
+    Web Mercator rows are linear in latitude to well under a pixel at city zooms."""
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    if not np.isfinite(lon).any():
+        return []
+    bounds = (np.nanmin(lon), np.nanmin(lat), np.nanmax(lon), np.nanmax(lat))
+    tiles = cover(bounds, max_tiles=max_tiles, minzoom=int(basemap.get("minzoom", 0)),
+                  maxzoom=int(basemap.get("maxzoom", 18)))
+    url = str(basemap["tiles"])
+    return [{"source": url.replace("{z}", str(t["z"])).replace("{x}", str(t["x"])).replace("{y}", str(t["y"])),
+             # 0.4 % wider and taller than the tile: no hairline seams where the browser antialiases
+             "xref": "x", "yref": "y", "x": t["west"], "y": t["north"], "sizex": (t["east"] - t["west"]) * 1.004,
+             "sizey": (t["north"] - t["south"]) * 1.004, "sizing": "stretch", "xanchor": "left", "yanchor": "top",
+             "layer": "below", "opacity": float(basemap.get("opacity", 1.0))} for t in tiles]
 
 
 def class_traces(svc, layer: str, table: pd.DataFrame, lang: str, colors: dict[str, str],

@@ -2,18 +2,26 @@
 
 Plain ``go.Choropleth`` on a geo subplot with ``visible=False`` (no base map, so plotly.js
 fetches no topojson) and ``fitbounds="locations"``; geometry comes from analytics.service.maps.
+
+With a base map (``config.toml`` ``[basemap]``, :meth:`Service.basemap`) the same figure is drawn
+on MapLibre instead (:func:`on_tiles`: ``choroplethmap`` on a ``map`` subplot whose style is one
+raster source — the intranet server's or the app's ``/tiles`` route — and no glyphs, sprites or
+hosted styles, so nothing is fetched from the internet; text labels need glyphs and are left out).
 """
 
 from __future__ import annotations
 
+import math
+
+import flask
 import numpy as np
 import pandas as pd
 
 from analytics.present.i18n import label, t
-from analytics.service.maps import subset
+from analytics.service.maps import polygons_xy, subset
 from pages._common import FONT_FAMILY, LEVEL_COLORS, LEVELS, layout_dict
 
-__all__ = ["level_map", "value_map", "plain_text", "GEO"]
+__all__ = ["level_map", "value_map", "plain_text", "GEO", "on_tiles", "background"]
 
 #: Geo subplot without any base map: nothing is fetched from the web.
 GEO = dict(visible=False, fitbounds="locations", projection_type="mercator",
@@ -49,7 +57,7 @@ def _discrete_scale() -> list[list]:
 
 
 def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = False,
-              height: int | None = 560, labels: bool | None = None) -> dict:
+              height: int | None = 560, labels: bool | None = None, basemap: dict | None = None) -> dict:
     """Four-colour choropleth of ``frame`` (area_id, name, level, observed, expected, reason_*).
 
     Returned as a plain figure dict: ``go.Figure`` would deep-copy and validate the GeoJSON of
@@ -64,7 +72,10 @@ def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = Fal
     lang : str
         Language of hover text.
     labels : bool, optional
-        Write area names on the map; default when at most 40 areas are drawn.
+        Write area names on the map; default when at most 40 areas are drawn (not on a base
+        map: MapLibre text needs glyph files).
+    basemap : dict, optional
+        :meth:`Service.basemap`: draw on these tiles (:func:`on_tiles`).
     """
     ids = frame["area_id"].astype(str).to_numpy()
     level = pd.Categorical(frame["level"].astype("string").to_numpy(dtype=object), categories=list(LEVELS))
@@ -109,11 +120,12 @@ def level_map(geojson: dict, frame: pd.DataFrame, lang: str, *, dark: bool = Fal
     layout = layout_dict(dark=dark, height=height)
     layout.update(geo=_geo_dict(), clickmode="event", dragmode=False, showlegend=False,
                   margin={"l": 0, "r": 0, "t": 0, "b": 0})
-    return {"data": data, "layout": layout}
+    fig = {"data": data, "layout": layout}
+    return on_tiles(fig, gj, basemap, dark=dark, size=(720, height or 760)) if basemap else fig
 
 
 def value_map(geojson: dict, ids, values, names, title: str, *, colorscale: str = "YlOrRd",
-              zmid: float | None = None, height: int = 520) -> dict:
+              zmid: float | None = None, height: int = 520, basemap: dict | None = None) -> dict:
     """Continuous choropleth (counts, z-scores) of the given areas, as a figure dict."""
     ids = np.asarray(ids).astype(str)
     trace = {"type": "choropleth", "geojson": subset(geojson, ids), "locations": ids.tolist(),
@@ -126,7 +138,76 @@ def value_map(geojson: dict, ids, values, names, title: str, *, colorscale: str 
         trace["zmid"] = zmid
     layout = layout_dict(height=height)
     layout.update(geo=_geo_dict(), margin={"l": 0, "r": 0, "t": 0, "b": 0})
-    return {"data": [trace], "layout": layout}
+    fig = {"data": [trace], "layout": layout}
+    return on_tiles(fig, trace["geojson"], basemap, size=(720, height)) if basemap else fig
+
+
+def background(svc) -> dict | None:
+    """The base map of ``svc``'s workspace for a figure, or None: :meth:`Service.basemap` with the
+    tile route made absolute for this request (MapLibre may fetch from a worker, where a relative
+    URL resolves against nothing)."""
+    origin = flask.request.host_url if flask.has_request_context() else ""
+    return svc.basemap(origin)
+
+
+#: Opacity of the coloured areas over a base map (the streets stay readable through them).
+AREA_OPACITY = 0.6
+
+
+def on_tiles(fig: dict, geojson: dict, basemap: dict, *, dark: bool = False,
+             size: tuple[int, int] = (900, 560)) -> dict:
+    """``fig`` (choropleth traces on a geo subplot) redrawn on a MapLibre ``map`` subplot over the
+    raster tiles of ``basemap`` (:meth:`Service.basemap`), fitted to ``geojson``'s bounds.
+
+    The style is a dict with one raster source and a plain background layer: no hosted style, no
+    glyphs, no sprite (a text trace would need glyphs, so label traces are dropped). Colours,
+    hover and ``clickData`` (``points[0].location``) stay as they were; the areas become
+    :data:`AREA_OPACITY` translucent so the tiles show through. ``size`` is the map's expected
+    size in pixels, for the zoom that fits the areas.
+    """
+    data = []
+    for trace in fig["data"]:
+        if trace.get("type") == "choropleth":
+            trace = {**trace, "type": "choroplethmap",
+                     "marker": {**trace.get("marker", {}), "opacity": AREA_OPACITY}}
+            data.append(trace)
+        elif trace.get("type") != "scattergeo":
+            data.append(trace)
+    source = {"type": "raster", "tiles": [basemap["tiles"]], "tileSize": 256,
+              "minzoom": int(basemap.get("minzoom", 0)), "maxzoom": int(basemap.get("maxzoom", 18))}
+    if basemap.get("attribution"):
+        source["attribution"] = str(plain_text([basemap["attribution"]])[0])
+    style = {"version": 8, "sources": {"basemap": source}, "layers": [
+        {"id": "background", "type": "background", "paint": {"background-color": "#0b1726" if dark else "#eef1f4"}},
+        {"id": "basemap", "type": "raster", "source": "basemap",
+         "paint": {"raster-opacity": float(basemap.get("opacity", 1.0))}},
+    ]}
+    layout = {k: v for k, v in fig["layout"].items() if k != "geo"}
+    view = _fit(geojson, size)
+    layout["map"] = {"style": style, **{k: v for k, v in view.items() if k != "bounds"}}
+    if "bounds" in view:  # assets/basemap_fit.js fits these in the map's real size
+        layout["meta"] = {"pingan_fit": view["bounds"]}
+    return {"data": data, "layout": layout}
+
+
+def _fit(geojson: dict, size: tuple[int, int]) -> dict:
+    """Centre and zoom that show every area of ``geojson`` in ``size`` pixels (Web Mercator,
+    MapLibre's 512-pixel world at zoom 0), with a small margin; and the bounds themselves."""
+    lon, lat = polygons_xy(geojson)
+    if not np.isfinite(lon).any():
+        return {}
+    west, east = float(np.nanmin(lon)), float(np.nanmax(lon))
+    south, north = float(np.nanmin(lat)), float(np.nanmax(lat))
+
+    def merc(v: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(v) / 2))
+
+    width, height = size
+    zx = math.log2(width * 360.0 / (512.0 * max(east - west, 1e-6)))
+    zy = math.log2(height * 2 * math.pi / (512.0 * max(merc(north) - merc(south), 1e-9)))
+    centre_lat = math.degrees(math.atan(math.sinh((merc(north) + merc(south)) / 2)))
+    return {"center": {"lon": (west + east) / 2, "lat": centre_lat}, "zoom": round(min(zx, zy) - 0.2, 2),
+            "bounds": [round(west, 6), round(south, 6), round(east, 6), round(north, 6)]}
 
 
 def _geo_dict() -> dict:

@@ -28,6 +28,18 @@ def install_tiles(app) -> None:
     """Add the tile route to ``app``'s Flask server (a Dash app or a Flask app)."""
     server: flask.Flask = getattr(app, "server", app)
     server.add_url_rule(TILE_ROUTE, endpoint="pingan_tile", view_func=_tile, methods=["GET"])
+    # anything else under /tiles is not a tile (without this Dash's page route answers it with HTML)
+    server.add_url_rule("/tiles/<path:_rest>", endpoint="pingan_not_a_tile", view_func=_not_a_tile, methods=["GET"])
+
+
+def _not_a_tile(_rest: str) -> flask.Response:
+    return _missing()
+
+
+def _missing() -> flask.Response:
+    response = flask.Response("no such tile", status=404, mimetype="text/plain")
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
 
 
 def _tile(z: int, x: int, y: int) -> flask.Response:
@@ -37,9 +49,7 @@ def _tile(z: int, x: int, y: int) -> flask.Response:
         flask.current_app.logger.warning("base map: %s", exc)
         found = None
     if found is None:
-        response = flask.Response("no such tile", status=404, mimetype="text/plain")
-        response.headers["Cache-Control"] = "private, max-age=300"
-        return response
+        return _missing()
     data, media = found
     response = flask.Response(data, mimetype=media)
     response.headers["Cache-Control"] = TILE_CACHE

@@ -46,7 +46,7 @@ from pages._jobs import (
     job_controls,
     register_job,
 )
-from pages._maps import level_map
+from pages._maps import background, level_map
 
 dash.register_page(__name__, path="/", name=t("nav.board"), title=t("app.title"), order=0)
 
@@ -183,7 +183,7 @@ def render(period, category, mode, path, by, layer, freq, lang):
     except ScopeError:
         return (empty_figure(t("app.refused", lang)), [], [], [], [], t("board.ranking", lang),
                 [refused(lang)], [])
-    fig = level_map(svc.layer_geojson(shown), frame, lang)
+    fig = level_map(svc.layer_geojson(shown), frame, lang, basemap=background(svc))
     return (fig, legend(frame, lang), table_rows(frame, lang), table_columns(lang),
             crumbs(svc, layer, path or [], lang),
             _ranking_title(frame, freq, by, lang),

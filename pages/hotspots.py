@@ -27,6 +27,7 @@ from pages._hotspots_view import (
     incident_map,
     selected_values,
 )
+from pages._maps import background
 
 dash.register_page(__name__, path="/hotspots", name=t("nav.hotspots"), title=t("app.title"), order=1)
 
@@ -129,7 +130,7 @@ def render(category, start, end, hours, weekdays, view, overlays, map_sel, hour_
     surface = svc.density(category, start, end, map_hours, map_days) if view == "density" else None
     fig_map = incident_map(svc, frame[on_map], view, lang,
                            _overlays(svc, overlays or [], category, start, end, lang, map_hours, map_days),
-                           layers[min(1, len(layers) - 1)], density=surface)
+                           layers[min(1, len(layers) - 1)], density=surface, basemap=background(svc))
     wd_labels = {d: t(f"wd.{d}", lang) for d in range(7)}
     return (fig_map,
             count_bar(frame.loc[by_hour, "hour"].value_counts().reindex(range(24), fill_value=0), lang,

@@ -23,7 +23,7 @@ from pages._common import (
     layout_dict,
     service,
 )
-from pages._maps import level_map
+from pages._maps import background, level_map
 
 dash.register_page(__name__, path="/screen", name=t("nav.screen"), title=t("app.title"), order=5)
 
@@ -83,7 +83,8 @@ def rotate(n, lang):
     period = pd.Timestamp(svc.latest_period("W"))
     day = str(period.date())
     shown, frame = board_frame(svc, layer, [], day, "W", None, "alert")
-    fig = level_map(svc.layer_geojson(shown), frame, lang, dark=True, height=None, labels=len(frame) <= 40)
+    fig = level_map(svc.layer_geojson(shown), frame, lang, dark=True, height=None, labels=len(frame) <= 40,
+                    basemap=background(svc))
     sub = [html.Span(week_title(period, lang), className="screen-week"),
            html.Span(t("screen.rotating", lang, layer=label(shown, lang)), className="screen-rotating")]
     kpis = kpi_tiles(board_kpis(svc, shown, [], day, "W", None, "alert", frame), lang)
