@@ -206,6 +206,9 @@ def kpi_tiles(values: dict, lang: str) -> list:
         tiles.append(tile(lv, t(f"board.kpi.{lv}", lang), int(levels.get(lv, 0)),
                           f"{label(values.get('level'), lang)} · {t('board.kpi.count', lang, n=n)}{extra}",
                           f"kpi-{lv}"))
+    note = (values.get("model_note") or {}).get(lang)
+    if note:  # which model coloured the board (auto: chosen by the last year's backtest)
+        tiles.append(html.Div(note, className="kpi-note", id="board-model-note"))
     return tiles
 
 

@@ -519,6 +519,9 @@ def _appendix(data: BriefData, lang: str) -> list[Section]:
     paras = [t("brief.app.method", lang, model=model,
                orange=f"{getattr(th, 'orange', 0.95):.0%}", red=f"{getattr(th, 'red', 0.99):.0%}",
                n=len(data.table))]
+    note = (data.table.attrs.get("model_note") or {}).get(lang)
+    if note:  # 预测模型：…（自动选择，依据近52周回测）
+        paras.insert(0, note)
     ch = f.chance
     if all(np.isfinite(ch.get(lv, np.nan)) for lv in ("red", "orange")):
         paras.append(t("brief.app.chance", lang, red=f"{ch['red']:.1f}", orange=f"{ch['orange']:.1f}",

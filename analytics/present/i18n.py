@@ -208,6 +208,8 @@ TEXT: dict[str, dict[str, str]] = {
                          "en": "Forecast model: {model} (chosen automatically by a backtest of the last {n} {unit})"},
     "board.model_auto_short": {"zh": "预测模型：{model}（自动选择；历史过短，未回测）",
                                "en": "Forecast model: {model} (automatic; too little history to backtest)"},
+    "board.model_auto_pending": {"zh": "预测模型：{model}（自动选择：尚无回测，运行“模型评估”后按回测择优）",
+                                 "en": "Forecast model: {model} (automatic: no backtest yet; run the model evaluation to choose by it)"},
     "board.unit.W": {"zh": "周", "en": "weeks"},
     "board.unit.M": {"zh": "个月", "en": "months"},
     "board.unit.D": {"zh": "天", "en": "days"},

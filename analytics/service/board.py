@@ -14,10 +14,16 @@ Public functions
 - :func:`trend` — one area's observed vs one-step-ahead expected and bands, with levels.
 - :func:`level_counts`, :func:`default_level`, :func:`category_choices`, :func:`clear_cache`.
 
-The default model is :data:`DEFAULT_MODEL` (``"eb"``: gamma-Poisson empirical Bayes toward the
-parent area with the city's seasonal profile) — the most accurate honest model of the St. Louis
-backtest that also runs in well under 2 s for 3,000 网格 × 156 weeks, and the one that keeps a
-quiet 网格 from turning red on a single case.
+The model is chosen automatically unless a caller or ``config.toml`` (``[board] model = "eb"``)
+pins one: by default the candidates of :mod:`analytics.models.auto` (empirical Bayes, the
+stack, the kernel-smoothed baselines, the GLM) are compared in the workspace's model evaluation
+(the 评估 page's backtest, stored per version) and the best log score wins — reading it costs
+nothing, so the board never waits; ``model="auto"`` (or ``[board] model = "auto"``) backtests
+them per layer, frequency and category over the last year instead (:func:`auto_choice`, tens of
+seconds once per version, kept on disk). The table says which model it is
+(``attrs["model_note"]``: 「预测模型：…（自动选择，依据近52周回测）」). :data:`DEFAULT_MODEL`
+(``"eb"``: gamma-Poisson empirical Bayes toward the parent area with the city's seasonal
+profile) is used until a backtest exists.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import pandas as pd
 from analytics.distributions import p_exceed as _p_exceed
 from analytics.distributions import quantile as _quantile
 from analytics.models import MODELS, make_model
+from analytics.models.auto import AUTO, select_model
 from analytics.present.i18n import t
 from analytics.service.cache import cached as _cached
 from analytics.service.cache import clear_cache as _clear_all
@@ -66,6 +73,7 @@ from data.cube import CountMatrix, to_matrix
 
 __all__ = [
     "DEFAULT_MODEL",
+    "auto_choice",
     "FESTIVAL_FLOOR",
     "GAP_P",
     "MODES",
@@ -179,9 +187,89 @@ def _period_arg(ws, period, freq: str) -> pd.Timestamp:
 
 def _model_name(model: str | None) -> str:
     name = model or DEFAULT_MODEL
-    if name not in MODELS:
-        raise ValueError(f"--model {name!r}: unknown; choose from {', '.join(MODELS)}")
+    if name not in MODELS and name != AUTO:
+        raise ValueError(f"--model {name!r}: unknown; choose from {AUTO}, {', '.join(MODELS)}")
     return name
+
+
+def _resolve_model(ws, model: str | None, level: str, freq: str, name: str) -> tuple[str, dict]:
+    """The registry model of a request and the note that names it for people.
+
+    ``model`` as given, else ``[board] model`` of config.toml; ``"auto"`` there is the per
+    layer and category backtest of :func:`auto_choice` (tens of seconds once per version); with
+    neither, the best model of the workspace's model evaluation (:func:`_evaluation_choice`).
+    The note is ``{"zh": …, "en": …}``.
+    """
+    pinned = model or ws.config.board.get("model")
+    if not pinned:  # the default: auto from the model evaluation's backtest, when there is one
+        return _evaluation_choice(ws)
+    asked = _model_name(pinned)
+    if asked != AUTO:
+        label = {lang: t(f"brief.model.{asked}", lang) for lang in ("zh", "en")}
+        return asked, {lang: t("board.model", lang, model=label[lang]) for lang in label}
+    choice = auto_choice(ws, level, freq, name)
+    chosen = choice["model"]
+    key = "board.model_auto" if choice["origins"] else "board.model_auto_short"
+    return chosen, {lang: t(key, lang, model=t(f"brief.model.{chosen}", lang),
+                            n=choice["test_periods"], unit=t(f"board.unit.{freq}", lang))
+                    for lang in ("zh", "en")}
+
+
+def _evaluation_choice(ws) -> tuple[str, dict]:
+    """The default model: the best log score among ``auto``'s candidates in the workspace's
+    model evaluation (评估页, :func:`analytics.service.evaluation.stored_backtest`) of this
+    version; :data:`DEFAULT_MODEL` until one has been run. Reads, never computes."""
+    from analytics.models.auto import CANDIDATES
+    from analytics.service.evaluation import stored_backtest
+
+    result = stored_backtest(ws) or {}
+    scores = {n: m.get("log_score") for n, m in result.get("models", {}).items() if n in CANDIDATES}
+    scores = {n: v for n, v in scores.items() if v is not None and np.isfinite(v)}
+    if not scores:
+        return DEFAULT_MODEL, {lang: t("board.model_auto_pending", lang,
+                                       model=t(f"brief.model.{DEFAULT_MODEL}", lang))
+                               for lang in ("zh", "en")}
+    chosen = min(scores, key=lambda n: (scores[n], CANDIDATES.index(n)))
+    n = int(result.get("n_periods", 0))
+    return chosen, {lang: t("board.model_auto", lang, model=t(f"brief.model.{chosen}", lang), n=n,
+                            unit=t(f"board.unit.{result.get('freq', 'W')}", lang))
+                    for lang in ("zh", "en")}
+
+
+def auto_choice(ws, level: str, freq: str = "W", category: str | None = None) -> dict:
+    """``auto``'s choice for a layer, frequency and category, once per workspace version.
+
+    Returns :func:`analytics.models.auto.select_model`'s dict: ``model``, ``scores`` (log
+    score, CRPS, PAI@5 % of each candidate), ``test_periods``, ``origins``.
+    """
+    from data.taxonomy import canonical_name
+
+    name = canonical_name(category)
+
+    def compute():
+        # a year of rolling origins takes tens of seconds on thousands of 网格: kept on disk
+        # with the version it was computed for, so a restarted server does not redo it
+        import hashlib
+        import json
+        import os
+
+        tag = hashlib.sha1(f"{level}|{freq}|{name}".encode()).hexdigest()[:16]
+        path = ws.path / "cache" / "auto" / f"{tag}.json"
+        version = ws.version
+        if path.exists():
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            if stored.get("_version") == version:
+                return {k: v for k, v in stored.items() if k != "_version"}
+        keys, ps, _ = _matrix(ws, level, freq, name)
+        m = CountMatrix(keys, ps, _fit_matrix(ws, level, freq, name), freq)
+        choice = select_model(m, parent=_parent_map(ws, level), coords=_coords(ws, level))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{tag}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**choice, "_version": version}), encoding="utf-8")
+        os.replace(tmp, path)  # a derived file: never half-written
+        return choice
+
+    return _cached(ws, "auto_model", (level, freq, name), compute)
 
 
 def _fit_matrix(ws, level: str, freq: str, name: str) -> np.ndarray:
@@ -294,7 +382,9 @@ def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
         rule of :mod:`analytics.warning`); ``forecast``: next period's top 1/5/20% of areas by
         expected count; ``yoy``: colour by 同比 change.
     model : str, optional
-        Registry name (default :data:`DEFAULT_MODEL`).
+        Registry name or ``"auto"`` (default: ``[board] model`` of config.toml, else ``auto``,
+        :func:`auto_choice`); ``attrs["model"]`` is the model used, ``attrs["model_note"]``
+        its name for people in zh and en.
     partial : bool
         Show an incomplete period instead (default: the running one, :func:`partial_period`;
         ``alert`` mode only; ``period=`` :data:`PARTIAL` is the same, for the app's dropdown,
@@ -329,14 +419,17 @@ def warning_table(ws, level: str | None = None, period=None, freq: str = "W",
     if level not in ws.layers():
         raise ValueError(f"--level {level!r}: no such layer in {ws.path} "
                          f"(layers: {', '.join(ws.layers())})")
-    model = _model_name(model)
+    _model_name(model)
     if partial and mode != "alert":
         raise ValueError(f"--partial: only with --mode alert (got --mode {mode})")
     p = _partial_arg(ws, period, freq) if partial else _period_arg(ws, period, freq)
     _, name = _group(ws, level, freq, category)
+    model, note = _resolve_model(ws, model, level, freq, name)
     args = (level, str(p), freq, name, mode, model, bool(partial))
-    return _cached(ws, "warning_table", args,
-                   lambda: _warning_table(ws, level, p, freq, name, mode, model, bool(partial))).copy()
+    table = _cached(ws, "warning_table", args,
+                    lambda: _warning_table(ws, level, p, freq, name, mode, model, bool(partial))).copy()
+    table.attrs["model_note"] = note
+    return table
 
 
 def _partial_arg(ws, period, freq: str) -> pd.Timestamp:
@@ -542,6 +635,8 @@ def kpis(ws, period=None, freq: str = "W", category: str | None = None,
         "total_prev": None if prev is None else int(prev),
         "mom": _change(tot, prev),
         "levels": level_counts(table),
+        "model": table.attrs.get("model"),
+        "model_note": table.attrs.get("model_note"),
         "expected_reds": chance["red"],
         "chance": chance,
         "n_areas": len(table),
@@ -573,9 +668,10 @@ def trend(ws, area_id: str, category: str | None = None, freq: str = "W",
         ``period, observed, expected, q05, q80, q95, q99, p_exceed, level`` for the last
         ``n_periods`` complete periods that have at least two earlier periods.
     """
-    model = _model_name(model)
+    _model_name(model)
     level = _layer_of(ws, str(area_id))
     _, name = _group(ws, level, freq, category)
+    model, _ = _resolve_model(ws, model, level, freq, name)
     args = (str(area_id), level, freq, name, int(n_periods), model)
     return _cached(ws, "trend", args,
                    lambda: _trend(ws, str(area_id), level, freq, name, int(n_periods), model)).copy()

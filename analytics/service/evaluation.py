@@ -20,7 +20,7 @@ from analytics.service.cache import cached
 from data.calendar import period_start
 from data.taxonomy import ALL, Taxonomy, canonical_name
 
-__all__ = ["workspace_backtest", "backtest_file", "read_incidents", "CELL_M", "TEST_WEEKS", "SLOW_MODELS"]
+__all__ = ["workspace_backtest", "stored_backtest", "backtest_file", "read_incidents", "CELL_M", "TEST_WEEKS", "SLOW_MODELS"]
 
 #: Backtest settings for the workspace: 500 m cells, weekly, the last 12 weeks as test periods.
 CELL_M = 500.0
@@ -36,6 +36,19 @@ def workspace_backtest(ws, progress=None) -> dict:
     ``progress(fraction, label)`` is told how far a computation has come (not called on a hit).
     """
     return cached(ws, "backtest", (CELL_M, TEST_WEEKS), lambda: _stored_or_run(ws, progress))
+
+
+def stored_backtest(ws) -> dict | None:
+    """The backtest JSON already computed for the workspace's current version, else ``None``
+    (never computes: the board's ``auto`` reads it on every render)."""
+    path = ws.path / "cache" / "backtest.json"
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # being replaced right now: as if absent
+        return None
+    return stored if stored.get("_version") == ws.version else None
 
 
 def _stored_or_run(ws, progress=None) -> dict:
