@@ -13,6 +13,7 @@ count); the MBTiles row flip happens in this module only.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import shutil
 import sqlite3
@@ -128,13 +129,7 @@ def read_tile(path: str | Path, z: int, x: int, y: int) -> bytes | None:
                               (z, x, 2 ** z - 1 - y)).fetchone()
         return bytes(row[0]) if row and row[0] else None
     if path.suffix.lower() == ".pmtiles":
-        from pmtiles.tile import Compression
-
-        with _pmtiles(path) as reader:
-            data = reader.get(z, x, y)
-            if data and reader.header()["tile_compression"] == Compression.GZIP:
-                data = gzip.decompress(data)
-        return bytes(data) if data else None
+        return _pmtiles_tile(path, z, x, y)
     raise ValueError(f"{path}: a base map file must be .mbtiles or .pmtiles")
 
 
@@ -339,6 +334,49 @@ class _pmtiles:
     def __exit__(self, *exc) -> None:
         self.map.close()
         self.f.close()
+
+
+def _pmtiles_tile(path: Path, z: int, x: int, y: int) -> bytes | None:
+    """Tile ``z/x/y`` of a PMTiles v3 archive: the directories are parsed once per file version
+    (:func:`_pm_directory`, cached), each request reads only the tile's bytes."""
+    from pmtiles.tile import Compression, find_tile, zxy_to_tileid
+
+    stat = path.stat()
+    version = (str(path), stat.st_mtime_ns, stat.st_size)
+    header = _pm_header(version)
+    tile_id = zxy_to_tileid(z, x, y)
+    offset, length = header["root_offset"], header["root_length"]
+    for _depth in range(4):  # the format's maximum depth of leaf directories
+        entry = find_tile(_pm_directory(version, offset, length), tile_id)
+        if entry is None:
+            return None
+        if entry.run_length == 0:  # a leaf directory
+            offset, length = header["leaf_directory_offset"] + entry.offset, entry.length
+            continue
+        with open(path, "rb") as f:
+            f.seek(header["tile_data_offset"] + entry.offset)
+            data = f.read(entry.length)
+        if data and header["tile_compression"] == Compression.GZIP:
+            data = gzip.decompress(data)
+        return data or None
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def _pm_header(version: tuple[str, int, int]) -> dict:
+    from pmtiles.tile import deserialize_header
+
+    with open(version[0], "rb") as f:
+        return deserialize_header(f.read(127))
+
+
+@functools.lru_cache(maxsize=256)
+def _pm_directory(version: tuple[str, int, int], offset: int, length: int) -> list:
+    from pmtiles.tile import deserialize_directory
+
+    with open(version[0], "rb") as f:
+        f.seek(offset)
+        return deserialize_directory(f.read(length))
 
 
 def _first_tiles(reader, z: int):

@@ -162,6 +162,7 @@ def _pingan(*args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # six real `pingan basemap` processes (~1.5 s of imports each)
 def test_cli_sets_the_basemap_and_refuses_bad_input_in_one_line(tmp_path, workspace):
     src = write_tileset(tmp_path / "city.pmtiles", TILES)
     (tmp_path / "junk.mbtiles").write_bytes(b"x" * 300)
@@ -183,3 +184,13 @@ def test_cli_sets_the_basemap_and_refuses_bad_input_in_one_line(tmp_path, worksp
     assert missing.returncode == 2 and "nowhere" in missing.stderr
     both = _pingan("--workspace", str(workspace.path), "--none", "--url", "http://a/{z}/{x}/{y}")
     assert both.returncode == 2
+
+
+def test_a_replaced_pmtiles_file_is_read_anew(tmp_path):
+    # the directories are cached per file version: a new file at the same path must not be read
+    # through the old one's directory
+    path = write_tileset(tmp_path / "city.pmtiles", TILES)
+    assert _color(read_tile(path, 2, 3, 1)) == (0, 200, 0)
+    write_tileset(path, {(2, 3, 1): _png((1, 2, 3)), (5, 7, 7): _png((4, 5, 6))})
+    assert _color(read_tile(path, 2, 3, 1)) == (1, 2, 3) and _color(read_tile(path, 5, 7, 7)) == (4, 5, 6)
+    assert read_tile(path, 1, 1, 0) is None
