@@ -291,6 +291,7 @@ def test_cancel_stops_the_worker_and_leaves_no_file(dash_duo, app_workspace, tmp
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_evaluation_runs_as_a_job_and_shows_the_table(dash_duo, app_workspace, tmp_path):
     from app import create_app
 
@@ -305,6 +306,7 @@ def test_evaluation_runs_as_a_job_and_shows_the_table(dash_duo, app_workspace, t
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_a_failure_inside_the_job_shows_its_message(dash_duo, app_workspace, tmp_path):
     from app import create_app
 
@@ -378,6 +380,7 @@ def test_stop_job_kills_the_claimed_worker_and_its_children_only():
         store.delete("claim:test-live")
 
 
+@pytest.mark.slow  # a Python that imports the app: about 8 s
 def test_the_job_folder_and_running_workers_go_when_the_server_exits(tmp_path):
     import subprocess
     import sys
