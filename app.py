@@ -292,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="workbook sheet (.xls/.xlsx; default: the first that looks like incidents)")
     s.add_argument("--layer", default=None, metavar="NAME|INDEX", help="GeoPackage layer (default: the first)")
     s.add_argument("--centroids", action="store_true", help="take polygons/lines as their centroids")
+    s.add_argument("--engine", choices=["local", "dask"], default="local",
+                   help="dask: assign and count on a Dask cluster (data/engine_dask.py)")
+    s.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                   help="with --engine dask: the cluster's scheduler (default: a local cluster of 2 workers)")
 
     s = sub.add_parser("areas", help="build area layers: admin boundaries or a generated grid")
     s.add_argument("--workspace", required=True)
@@ -608,8 +612,10 @@ def _run(args: argparse.Namespace) -> int:
         from data.ingest import ingest_files
         from data.workspace import Workspace
 
-        with Workspace(args.workspace).transaction(timeout=args.wait):  # one version; busy: exit 2
-            ws = Workspace.create(args.workspace)
+        from data.engine_dask import engine
+
+        with engine(args.engine, args.scheduler), Workspace(args.workspace).transaction(timeout=args.wait):
+            ws = Workspace.create(args.workspace)  # one version; busy: exit 2
             with _progress(args, "ingest") as progress:
                 report = ingest_files(
                     args.files, ws, mapping=_mapping(args.map), coords=args.coords, epsg=args.epsg,

@@ -353,6 +353,10 @@ def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, 
 
     tx = active(ws.path)
     assert tx is not None, "ingest writes inside its transaction"
+    from data import partitions
+
+    if partitions.wants_parts(ws, sum(len(g) for g in good_parts)):  # monthly parts: O(new rows)
+        return _write_parts(ws, tx, good_parts, bad_parts, done, report, timezone=timezone)
     if ws.exists():
         import pyarrow.parquet as pq
 
@@ -389,6 +393,40 @@ def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, 
     changes["extra"] = extra
     ws.update_config(**changes)
     if ws.layers():  # counts of the new incidents switch in with them
+        from data.pipeline import refresh
+
+        _release_memory()
+        refresh(ws)
+
+
+def _write_parts(ws: Workspace, tx, good_parts, bad_parts, done, report: IngestReport, *, timezone: str) -> None:
+    """:func:`_write` for a workspace in monthly parts: only the touched months and cube slices."""
+    from data import partitions
+
+    table = _to_arrow(good_parts)
+    cfg = ws.config
+    changes: dict = {"timezone": timezone} if timezone != cfg.timezone else {}
+    if table.num_rows and (cfg.center is None or cfg.crs is None):
+        lon, lat = table.column("lon").to_numpy(), table.column("lat").to_numpy()
+        if cfg.center is None:
+            changes["center"] = (round(float(np.median(lon)), 6), round(float(np.median(lat)), 6))
+        if cfg.crs is None:
+            changes["crs"] = estimate_utm_crs(lon, lat).to_string()
+    counted = partitions.append_incidents(ws, tx, table) if table.num_rows else None
+    del table
+    bad = _concat(bad_parts)
+    if ws.read_path("quarantine.parquet").exists():
+        bad = _concat([pd.read_parquet(ws.read_path("quarantine.parquet")), bad])
+    tx.write_parquet("quarantine.parquet", bad)
+    log = pd.DataFrame(done)
+    if ws.read_path("ingested.parquet").exists():
+        log = pd.concat([pd.read_parquet(ws.read_path("ingested.parquet")), log], ignore_index=True)
+    tx.write_parquet("ingested.parquet", log)
+    extra = dict(cfg.extra)
+    extra["ingest_coords"] = report.coords
+    changes["extra"] = extra
+    ws.update_config(**changes)
+    if counted is None and ws.layers():  # not updated in place: recount (also migrates)
         from data.pipeline import refresh
 
         _release_memory()

@@ -26,6 +26,7 @@ import pandas as pd
 from data.calendar import period_start
 from data.cube import count_array, count_cube
 from data.hierarchies import build_hierarchy, hierarchy_report
+from data.partitions import identity, write_assignments
 from data.population import join_population_file, population_columns, population_note
 from data.workspace import ADMIN_LEVELS, Workspace
 
@@ -136,6 +137,10 @@ def refresh(ws: Workspace) -> str:
 
 
 def _refresh(ws: Workspace, tx, layers: list[str], inputs: dict) -> str:
+    from data.engine_dask import current_client, refresh_distributed
+
+    if current_client() is not None:  # pingan ingest --engine dask: assign + count on the cluster
+        return refresh_distributed(ws, tx, layers, inputs, current_client())
     inc = ws.incidents_frame(["incident_id", "occurred_at", "category", "lon", "lat"])
     n = len(inc)
     assigned: dict[str, pd.Series] = {}
@@ -158,7 +163,7 @@ def _refresh(ws: Workspace, tx, layers: list[str], inputs: dict) -> str:
         report.append(f"{layer}: {inside:,} of {n:,} incidents assigned to {len(areas):,} areas, {n - inside:,} outside")
     # Arrow-backed str columns end to end: no 10-million-element object arrays
     table = pd.DataFrame({"incident_id": inc["incident_id"].astype("str").reset_index(drop=True), **assigned})
-    tx.write_parquet("assignments.parquet", table)
+    write_assignments(ws, tx, table)  # one file, or parts beside the incidents' (data.partitions)
 
     codes, labels = pd.factorize(inc["category"].astype("str"), sort=True)
     cats = [str(c) for c in labels]
@@ -207,7 +212,7 @@ def _inputs(ws: Workspace, layers: list[str]) -> dict:
         return [st.st_ino, st.st_size, st.st_mtime_ns]
 
     grids = ws.config.extra.get("grids", {})
-    return {"incidents": ident("incidents.parquet"),
+    return {"incidents": identity(ws, "incidents.parquet"),
             "layers": {lv: [*ident(f"areas/{lv}.parquet"), grids.get(lv)] for lv in layers}}
 
 

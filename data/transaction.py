@@ -270,6 +270,7 @@ def _roll_forward(ws_path: Path, root: Path, journal: dict[str, Any]) -> None:
     for i, rel in enumerate(journal["files"]):
         src, dst = root / "files" / rel, ws_path / rel
         if src.exists():  # else switched already by an earlier, interrupted roll-forward
+            _clear_way(ws_path, dst)
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
             folders.add(dst.parent)
@@ -286,6 +287,17 @@ def _roll_forward(ws_path: Path, root: Path, journal: dict[str, Any]) -> None:
     _crash_point("switched")
     shutil.rmtree(root, ignore_errors=True)
     fsync_path(root.parent)
+
+
+def _clear_way(ws_path: Path, dst: Path) -> None:
+    """Let a file replace a folder of parts, or parts replace a single file (data.partitions)."""
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    for parent in dst.parents:
+        if parent == ws_path or ws_path not in parent.parents:
+            break
+        if parent.is_file():
+            parent.unlink()
 
 
 def _raise_version(ws_path: Path, version: int) -> None:

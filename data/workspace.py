@@ -170,7 +170,9 @@ class Workspace:
 
     # -- reading -------------------------------------------------------------------------
     def exists(self) -> bool:
-        return self.read_path("incidents.parquet").exists()
+        from data.partitions import part_files  # a single file or monthly parts
+
+        return bool(part_files(self, "incidents.parquet"))
 
     def require(self, what: Path) -> Path:
         """The path to read the workspace file ``what`` from; raises if it does not exist."""
@@ -188,16 +190,22 @@ class Workspace:
         """The incident table (GeoDataFrame, EPSG:4326)."""
         import geopandas as gpd
 
+        from data.partitions import read_frame
+
         path = self.require(self.incidents_path)
-        if columns is not None:
-            cols = list(dict.fromkeys([*columns, "geometry"]))
-            return gpd.read_parquet(path, columns=cols)
-        return gpd.read_parquet(path)
+        cols = None if columns is None else list(dict.fromkeys([*columns, "geometry"]))
+        if path.is_dir() or active(self.path) is not None:  # monthly parts (data.partitions)
+            return read_frame(self, "incidents.parquet", cols, geo=True)
+        return gpd.read_parquet(path, columns=cols)
 
     def incidents_frame(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The incident table without geometry (faster when only lon/lat are needed)."""
+        from data.partitions import read_frame
+
         path = self.require(self.incidents_path)
         cols = columns or ["incident_id", "occurred_at", "category", "lon", "lat"]
+        if path.is_dir() or active(self.path) is not None:  # monthly parts (data.partitions)
+            return read_frame(self, "incidents.parquet", cols)
         return pd.read_parquet(path, columns=cols)
 
     def as_of(self) -> pd.Timestamp:
