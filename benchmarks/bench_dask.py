@@ -1,0 +1,105 @@
+"""Ingest → assign → count of a large file: the local engine vs a 2-worker Dask cluster.
+
+Builds the demo city (five layers), writes a synthetic ``--incidents`` history (places of the
+demo's incidents with 30 m of jitter, its category mix, uniform times over two years), and
+ingests it into two copies of the demo workspace, each in a fresh process:
+
+- ``local``: ``ingest_files`` as ``pingan ingest`` runs it;
+- ``dask``: the same under ``data.engine_dask.engine("dask")`` — a LocalCluster of 2 worker
+  processes (1 thread each) assigns and counts the monthly parts.
+
+Printed: wall time of the ingest, peak RSS of the client process and of each worker (the
+workers' ``ru_maxrss``), the parts and their mean size, and whether the two workspaces'
+counts are identical. The scaling model in the README ("When one machine is not enough",
+"Dask") is fitted to these figures.
+
+    .venv/bin/python benchmarks/bench_dask.py --incidents 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+_CHILD = r"""
+import json, resource, sys, time
+from data.engine_dask import engine
+from data.ingest import ingest_files
+from data.workspace import Workspace
+
+def peak_mb():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+if __name__ == "__main__":
+    ws, src, name = Workspace(sys.argv[1]), sys.argv[2], sys.argv[3]
+    with engine(name) as client:
+        t0 = time.perf_counter()
+        r = ingest_files([src], ws)
+        seconds = time.perf_counter() - t0
+        workers = sorted(client.run(peak_mb).values()) if client is not None else []
+    print(json.dumps({"seconds": seconds, "client_mb": peak_mb(), "workers_mb": workers, "rows": r.rows_used}))
+"""
+
+
+def _run(ws: Path, src: Path, engine: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(ws), str(src), engine], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--incidents", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--dir", default=None, help="work folder (default: a temporary one, removed)")
+    args = ap.parse_args()
+    from bench_weekly_update import _history
+
+    from data.demo import build_demo
+    from data.pipeline import counts
+    from data.workspace import Workspace
+
+    tmp = Path(args.dir or tempfile.mkdtemp(prefix="bench_dask_"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        demo = tmp / "demo"
+        build_demo(str(demo), seed=args.seed, incidents=20_000, years=2, end="2025-12-28")
+        src = _history(demo, args.incidents, tmp / "history.parquet", args.seed)
+        results = {}
+        for engine in ("local", "dask"):
+            ws = tmp / engine
+            shutil.copytree(demo, ws)
+            t = time.perf_counter()
+            results[engine] = _run(ws, src, engine)
+            results[engine]["process_s"] = time.perf_counter() - t
+        parts = sorted((tmp / "dask" / "incidents.parquet").glob("*.parquet"))
+        same = all(
+            counts(Workspace(tmp / "local"), lv).astype(str).equals(counts(Workspace(tmp / "dask"), lv).astype(str))
+            for lv in Workspace(tmp / "local").layers()
+        )
+        n = results["local"]["rows"]
+        print(f"{n:,} incidents ingested (+20,000 of the demo), 5 layers; {len(parts)} monthly parts of "
+              f"{n / max(1, len(parts)):,.0f} rows; counts identical: {same}")
+        print(f"{'engine':<22}{'ingest s':>10}{'process s':>11}{'client MB':>11}  workers MB")
+        for engine, r in results.items():
+            label = "local" if engine == "local" else "dask, 2 workers"
+            print(f"{label:<22}{r['seconds']:>10.1f}{r['process_s']:>11.1f}{r['client_mb']:>11.0f}  "
+                  f"{', '.join(f'{m:.0f}' for m in r['workers_mb']) or '-'}")
+        print(f"ratio dask / local: time {results['dask']['seconds'] / results['local']['seconds']:.2f}x")
+    finally:
+        if args.dir is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
