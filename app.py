@@ -114,19 +114,19 @@ def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: in
 
     ws = Workspace(workspace)
     # non-loopback needs accounts; --debug is loopback-only (ValueError: one line, exit 2)
-    check_serve_policy(host, debug, has_accounts(ws), workspace=str(ws.path))
+    check_serve_policy(host, debug, has_accounts(ws), workspace=ws.location)
     if not ws.exists():
         if not demo:
-            raise ValueError(f"--workspace {ws.path}: no workspace there; build one with `pingan demo "
-                             f"--workspace {ws.path}` or `pingan ingest FILE --workspace {ws.path}` "
+            raise ValueError(f"--workspace {ws.location}: no workspace there; build one with `pingan demo "
+                             f"--workspace {ws.location}` or `pingan ingest FILE --workspace {ws.location}` "
                              "(or serve the demo city with `pingan serve --demo`)")
         from data.demo import build_demo
 
         print(f"{ws.path}: no workspace yet, building the demo city ...", flush=True)
         build_demo(str(ws.path))
     if not ws.layers():
-        raise ValueError(f"--workspace {ws.path}: no area layers to colour yet; run `pingan areas --workspace "
-                         f"{ws.path} --cell 250` (a generated grid) or `--boundaries FILE…` (district/subdistrict/community/grid layers)")
+        raise ValueError(f"--workspace {ws.location}: no area layers to colour yet; run `pingan areas --workspace "
+                         f"{ws.location} --cell 250` (a generated grid) or `--boundaries FILE…` (district/subdistrict/community/grid layers)")
     if not _is_loopback(host):
         print(f"WARNING: serving on {host}:{port} — reachable from other machines; "
               "incident locations are sensitive. Use 127.0.0.1 unless that is intended.",
@@ -136,7 +136,7 @@ def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: in
     install_response_cache(app, ws, CACHED_OUTPUTS)  # after the gate: heavy pure callbacks once per version
     warm_up(ws)
     record(ws, "serve_start", user=cli_user(), detail=f"{host}:{port}")
-    print(f"Pingan: http://{host}:{port}/  (workspace {ws.path})", flush=True)
+    print(f"Pingan: http://{host}:{port}/  (workspace {ws.location})", flush=True)
     if debug:
         app.run(host=host, port=port, debug=True)  # Werkzeug debugger: loopback only (policy)
     else:

@@ -68,7 +68,7 @@ def bootstrap(conn: Connection, schema: str) -> str:
         ).format(s, sql.Identifier(META)))
         conn.execute(sql.SQL(
             "CREATE TABLE IF NOT EXISTS {}.{} (name text PRIMARY KEY, tbl text NOT NULL UNIQUE, "
-            "arrow_schema bytea NOT NULL, columns jsonb NOT NULL, geometry jsonb, written bigint NOT NULL, "
+            "arrow_schema bytea NOT NULL, columns jsonb NOT NULL, geometry jsonb, dictionaries jsonb, written bigint NOT NULL, "
             "tag text NOT NULL DEFAULT md5(random()::text || clock_timestamp()::text))"
         ).format(s, sql.Identifier(CATALOG)))
         conn.execute(sql.SQL(
@@ -122,11 +122,12 @@ def file_names(conn: Connection, schema: str, prefix: str = "") -> list[str]:
 
 
 # -- text files -------------------------------------------------------------------------------------
-def write_text(conn: Connection, schema: str, name: str, body: str, version: int) -> None:
-    """Store a text file (inside the caller's transaction)."""
+def write_text(conn: Connection, schema: str, name: str, body: str, version: int) -> str:
+    """Store a text file (inside the caller's transaction); returns its key (:func:`written_version`)."""
     drop_file(conn, schema, name)
-    conn.execute(sql.SQL("INSERT INTO {}.{} (name, body, written) VALUES (%s, %s, %s)").format(
-        sql.Identifier(schema), sql.Identifier(FILES)), (name, body, version))
+    tag = conn.execute(sql.SQL("INSERT INTO {}.{} (name, body, written) VALUES (%s, %s, %s) RETURNING tag").format(
+        sql.Identifier(schema), sql.Identifier(FILES)), (name, body, version)).fetchone()[0]
+    return f"v{version}-{tag[:12]}"
 
 
 def read_text(conn: Connection, schema: str, name: str) -> str | None:
@@ -147,7 +148,9 @@ def drop_file(conn: Connection, schema: str, name: str) -> None:
 
 # -- tables -----------------------------------------------------------------------------------------
 def write_arrow(conn: Connection, schema: str, name: str, table: pa.Table | str, version: int) -> str:
-    """Replace the table of ``name`` by ``table`` (inside the caller's transaction); returns its SQL name.
+    """Replace the table of ``name`` by ``table`` (inside the caller's transaction); returns its key.
+
+    The key is what :func:`written_version` will return for this write.
 
     A GeoParquet geometry column becomes a PostGIS geometry with a GIST index: generated from
     ``lon``/``lat`` for EPSG:4326 points beside such columns (the incidents), else loaded from
@@ -182,8 +185,11 @@ def write_arrow(conn: Connection, schema: str, name: str, table: pa.Table | str,
     conn.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(s, t, sql.SQL(", ").join(defs)))
     copy = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv)").format(
         s, t, sql.SQL(", ").join(sql.Identifier(c) for c in load))
+    dictionaries: dict[str, dict] = {f.name: {} for f in arrow_schema if pa.types.is_dictionary(f.type)}
     with conn.cursor().copy(copy) as cp:
         for batch in batches:
+            for col, values in dictionaries.items():  # the categories' order, as pandas unifies them
+                values.update(dict.fromkeys(batch.column(col).dictionary.to_pylist()))
             cp.write(_csv_bytes(batch, geo))
     if geo is not None:
         conn.execute(sql.SQL("CREATE INDEX ON {}.{} USING gist ({})").format(s, t, sql.Identifier(geo["column"])))
@@ -191,10 +197,12 @@ def write_arrow(conn: Connection, schema: str, name: str, table: pa.Table | str,
             conn.execute(sql.SQL("CREATE INDEX ON {}.{} USING gist (geom_4326)").format(s, t))
     if "incident_id" in arrow_schema.names and name == "incidents.parquet":  # no doubles, by the store itself
         conn.execute(sql.SQL("CREATE UNIQUE INDEX ON {}.{} (incident_id)").format(s, t))
-    conn.execute(sql.SQL("INSERT INTO {}.{} (name, tbl, arrow_schema, columns, geometry, written) "
-                         "VALUES (%s, %s, %s, %s, %s, %s)").format(s, sql.Identifier(CATALOG)), (
-        name, tbl, arrow_schema.serialize().to_pybytes(), json.dumps(columns), json.dumps(geo), version))
-    return tbl
+    tag = conn.execute(sql.SQL(
+        "INSERT INTO {}.{} (name, tbl, arrow_schema, columns, geometry, dictionaries, written) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING tag").format(s, sql.Identifier(CATALOG)), (
+        name, tbl, arrow_schema.serialize().to_pybytes(), json.dumps(columns), json.dumps(geo),
+        json.dumps({c: list(v) for c, v in dictionaries.items()}, ensure_ascii=False), version)).fetchone()[0]
+    return f"v{version}-{tag[:12]}"
 
 
 def _parquet_batches(path: str):
@@ -220,11 +228,12 @@ def read_arrow(conn: Connection, schema: str, name: str, columns: list[str] | No
     WorkspaceError
         A requested column is not in the table.
     """
-    row = conn.execute(sql.SQL("SELECT tbl, arrow_schema, columns, geometry FROM {}.{} WHERE name = %s").format(
+    row = conn.execute(sql.SQL(
+        "SELECT tbl, arrow_schema, columns, geometry, dictionaries FROM {}.{} WHERE name = %s").format(
         sql.Identifier(schema), sql.Identifier(CATALOG)), (name,)).fetchone()
     if row is None:
         return None
-    tbl, raw, pg_cols, geo = row[0], row[1], row[2], row[3]
+    tbl, raw, pg_cols, geo, dictionaries = row[0], row[1], row[2], row[3], row[4] or {}
     stored = pa.ipc.read_schema(pa.py_buffer(bytes(raw)))
     wanted = stored.names if columns is None else list(dict.fromkeys(columns))
     missing = [c for c in wanted if c not in stored.names]
@@ -240,22 +249,29 @@ def read_arrow(conn: Connection, schema: str, name: str, columns: list[str] | No
         i = stored.get_field_index(c)
         field, col = stored.field(i), sql.Identifier(pg_cols[i])
         if geo is not None and c == geo["column"]:
-            exprs.append(sql.SQL("encode(ST_AsBinary({}), 'hex')").format(col))
+            exprs.append(_quoted(sql.SQL("encode(ST_AsBinary({}), 'hex')").format(col)))
             types[c] = pa.string()
         elif pa.types.is_timestamp(field.type) and field.type.tz is not None:
-            exprs.append(sql.SQL("{} AT TIME ZONE 'UTC'").format(col))
+            exprs.append(sql.SQL("coalesce(({} AT TIME ZONE 'UTC')::text, '')").format(col))
             types[c] = pa.timestamp("us")
         else:
-            exprs.append(col)
             types[c] = _csv_type(field.type)
-    query = sql.SQL("COPY (SELECT {} FROM {}.{} ORDER BY _row) TO STDOUT (FORMAT csv)").format(
-        sql.SQL(", ").join(exprs) if exprs else sql.SQL("1"), sql.Identifier(schema), sql.Identifier(tbl))
-    buf = io.BytesIO()
-    with conn.cursor().copy(query) as cp:
-        for chunk in cp:
-            buf.write(chunk)
-    parsed = _parse_csv(buf.getvalue(), need, types)
-    del buf
+            text = pa.types.is_string(types[c]) or pa.types.is_large_string(types[c])
+            exprs.append(_quoted(sql.SQL("{}::text").format(col)) if text
+                         else sql.SQL("coalesce({}::text, '')").format(col))
+    # CSV lines made by the server and sent in chunks of many rows: a COPY sends one message per
+    # row, and reading millions of messages in Python costs more than everything else
+    line = sql.SQL(" || ',' || ").join(exprs) if exprs else sql.SQL("''")
+    query = sql.SQL("SELECT string_agg(line, E'\\n' ORDER BY _row) FROM (SELECT _row, {} AS line FROM {}.{}) s "
+                    "GROUP BY _row / {} ORDER BY min(_row)").format(
+        line, sql.Identifier(schema), sql.Identifier(tbl), sql.Literal(_BATCH))
+    if not conn.autocommit or conn.info.transaction_status != 0:  # in a transaction: sort in memory
+        conn.execute("SET LOCAL work_mem = '256MB'")
+    chunks = [r[0] for r in conn.execute(query)]
+    data = ("\n".join(chunks) + "\n").encode() if chunks else b""
+    del chunks
+    parsed = _parse_csv(data, need, types)
+    del data
     arrays, fields = [], []
     for c in wanted:
         field = stored.field(stored.get_field_index(c))
@@ -265,8 +281,12 @@ def read_arrow(conn: Connection, schema: str, name: str, columns: list[str] | No
             arr = parsed.column(c)
             if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
                 arr = pa.array([None if v is None else bytes.fromhex(v[2:]) for v in arr.to_pylist()], field.type)
+            elif _nested(field.type):
+                arr = pa.array([None if v is None else json.loads(v) for v in arr.to_pylist()], field.type)
             elif pa.types.is_timestamp(field.type) and field.type.tz is not None:
                 arr = arr.cast(pa.timestamp("us", tz="UTC"))
+            elif c in dictionaries:  # the stored categories, in their order
+                arr = _dictionary(arr, dictionaries[c], field.type)
         arrays.append(arr.cast(field.type) if arr.type != field.type else arr)
         fields.append(field)
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=stored.metadata))
@@ -330,13 +350,21 @@ def _pg_type(field: pa.Field, name: str) -> str:
         return "date"
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return "bytea"
+    if _nested(t):
+        return "jsonb"
     raise WorkspaceError(f"{name}: column {field.name!r} has type {field.type}, which the PostGIS store cannot hold")
+
+
+def _nested(t: pa.DataType) -> bool:
+    """Lists and structs: stored as JSON (e.g. the area ids of a recorded 整治)."""
+    return (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+            or pa.types.is_struct(t))
 
 
 def _csv_type(t: pa.DataType) -> pa.DataType:
     if pa.types.is_dictionary(t):
         t = t.value_type
-    if pa.types.is_null(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+    if pa.types.is_null(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t) or _nested(t):
         return pa.string()
     if pa.types.is_large_string(t):
         return pa.large_string()
@@ -363,6 +391,9 @@ def _csv_bytes(batch: pa.RecordBatch, geo: dict | None) -> bytes:
             arr = pa.nulls(len(arr), pa.string())
         elif pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             arr = pa.array([None if v is None else "\\x" + v.hex() for v in arr.to_pylist()], pa.string())
+        elif _nested(field.type):
+            arr = pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in arr.to_pylist()],
+                           pa.string())
         arrays.append(arr)
         names.append(field.name)
     out = io.BytesIO()
@@ -394,6 +425,20 @@ def _lonlat_wkb(parsed: pa.Table) -> pa.Array:
     return point_wkb(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
 
 
+def _dictionary(values: pa.ChunkedArray, categories: list, kind: pa.DictionaryType) -> pa.Array:
+    import pyarrow.compute as pc
+
+    dictionary = pa.array(categories, kind.value_type)
+    values = values.combine_chunks()
+    indices = pc.index_in(values, value_set=dictionary).cast(kind.index_type)
+    return pa.DictionaryArray.from_arrays(indices, dictionary)
+
+
+def _quoted(expr: sql.Composable) -> sql.Composable:
+    """A text expression as one CSV field: quoted (so "" is the empty string), NULL as nothing."""
+    return sql.SQL("CASE WHEN {e} IS NULL THEN '' ELSE '\"' || replace({e}, '\"', '\"\"') || '\"' END").format(e=expr)
+
+
 def _parse_csv(data: bytes, names: list[str], types: dict[str, pa.DataType]) -> pa.Table:
     if not names:
         return pa.table({})
@@ -405,5 +450,5 @@ def _parse_csv(data: bytes, names: list[str], types: dict[str, pa.DataType]) -> 
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False,
-            true_values=["t"], false_values=["f"], null_values=[""]),
+            true_values=["t", "true"], false_values=["f", "false"], null_values=[""]),
     )

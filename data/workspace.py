@@ -98,6 +98,11 @@ class Workspace:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
+    @property
+    def location(self) -> str:
+        """Where the workspace is, for messages: the folder (a PostGIS workspace: its URL)."""
+        return str(self.path)
+
     @classmethod
     def open(cls, target: str | Path) -> Workspace:
         """The workspace at ``target``: a folder, or ``postgresql://…?schema=CITY`` (PostGIS)."""
@@ -482,6 +487,10 @@ def reset_generated(path: str | Path, *, owned: Callable[[Config], bool], what: 
         ``path`` is a file, or a non-empty folder that is not a previous build — a generator
         never overwrites other data.
     """
+    if str(path).startswith(("postgresql:/", "postgres:/")):
+        url = str(path) if "://" in str(path) else str(path).replace(":/", "://", 1)  # Path() ate a slash
+        raise ValueError(f"--workspace {url}: the {what} build makes a workspace folder; build it in a folder, "
+                         "then copy it into PostGIS with data.workspace_pg.copy_folder")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--workspace {path}: exists and is not a folder")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import threading
 import time
@@ -48,7 +49,10 @@ if TYPE_CHECKING:  # pragma: no cover
     import psycopg
     import pyarrow as pa
 
-__all__ = ["PostgisWorkspace", "PgTransaction", "close_connections", "is_postgres_url", "parse_url"]
+__all__ = ["PostgisWorkspace", "PgTransaction", "close_connections", "copy_folder", "is_postgres_url", "parse_url"]
+
+#: Files of a workspace folder that are its data (the rest is per machine or machinery).
+_DATA_SUFFIXES = (".parquet", ".toml")
 
 _SCHEMES = ("postgresql://", "postgres://", "postgresql:/", "postgres:/")
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
@@ -89,6 +93,31 @@ def close_connections() -> None:
     _CONNS.by_url = {}
 
 
+def copy_folder(folder: str | Path, url: str) -> PostgisWorkspace:
+    """Copy a workspace folder's data into a PostGIS workspace, as one transaction (one version).
+
+    Copies ``config.toml``, the incident, quarantine, ingest-log, assignment and count tables,
+    every area layer and extra table; not the accounts, audit log or secret (per server).
+
+    Raises
+    ------
+    WorkspaceError
+        ``folder`` holds no workspace.
+    """
+    src = Workspace(folder)
+    if src.backend != "folder" or not src.exists():
+        raise WorkspaceError(f"{folder}: not a workspace folder (no incidents.parquet)")
+    dst = Workspace(url)
+    with src.write_lock(), dst.transaction() as tx:  # the source does not change while it is read
+        for path in sorted(src.path.rglob("*")):
+            rel = path.relative_to(src.path).as_posix()
+            if (path.is_file() and path.suffix in _DATA_SUFFIXES and rel.split("/")[0] in
+                    {"config.toml", "incidents.parquet", "quarantine.parquet", "ingested.parquet",
+                     "assignments.parquet", "counts.parquet", "areas", "extra"}):
+                shutil.copyfile(path, tx.path(rel))
+    return dst
+
+
 class PostgisWorkspace(Workspace):
     """A workspace stored in a PostgreSQL + PostGIS schema (see the module docstring).
 
@@ -101,7 +130,7 @@ class PostgisWorkspace(Workspace):
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.url, self.schema = parse_url(str(path))
-        self.location = f"{self.url}{'&' if '?' in self.url else '?'}schema={self.schema}"
+        self._location = f"{self.url}{'&' if '?' in self.url else '?'}schema={self.schema}"
         try:
             conn = self._conn()
         except Exception as exc:  # psycopg.OperationalError: unreachable, no such database …
@@ -114,6 +143,11 @@ class PostgisWorkspace(Workspace):
 
     def __repr__(self) -> str:
         return f"PostgisWorkspace({self.location!r})"
+
+    @property
+    def location(self) -> str:
+        """The workspace URL (``postgresql://USER@HOST:PORT/DB?schema=CITY``), password masked."""
+        return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", self._location)
 
     backend = "postgis"
 
@@ -169,7 +203,7 @@ class PostgisWorkspace(Workspace):
             conns = _CONNS.by_url = {}
         conn = conns.get(self.url)
         if conn is None or conn.closed or conn.broken:
-            conn = psycopg.connect(self.url, autocommit=True, options="-c timezone=UTC")
+            conn = psycopg.connect(self.url, autocommit=True, options="-c timezone=UTC -c datestyle=ISO")
             conns[self.url] = conn
         return conn
 
@@ -416,12 +450,13 @@ class PgTransaction:
             row = self.conn.execute(
                 f"SELECT value::bigint FROM \"{schema}\".{pgt.META} WHERE key = 'version' FOR UPDATE").fetchone()
             version = int(row[0]) + 1
+            keys = {}
             for i, rel in enumerate(files):
                 src = self.staged[rel]
                 if rel.endswith(".parquet"):
-                    pgt.write_arrow(self.conn, schema, rel, str(src), version)
+                    keys[rel] = pgt.write_arrow(self.conn, schema, rel, str(src), version)
                 else:
-                    pgt.write_text(self.conn, schema, rel, src.read_text(encoding="utf-8"), version)
+                    keys[rel] = pgt.write_text(self.conn, schema, rel, src.read_text(encoding="utf-8"), version)
                 if i == 0:
                     _crash_point("loading")  # inside the database transaction: the old version stays
             for rel in sorted(self.deleted):
@@ -430,6 +465,10 @@ class PgTransaction:
                               (str(version),))
         _crash_point("committed")
         self.done = True
+        for rel, key in keys.items():  # the staged files are this version's local copies
+            target = self.ws.path / key / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.staged[rel], target)
         shutil.rmtree(self.root, ignore_errors=True)
         return version
 
@@ -459,7 +498,7 @@ class _PgLock:
         depth = getattr(self._held, key, 0)
         if depth == 0:
             try:
-                conn = psycopg.connect(self.ws.url, autocommit=True, options="-c timezone=UTC")
+                conn = psycopg.connect(self.ws.url, autocommit=True, options="-c timezone=UTC -c datestyle=ISO")
             except BaseException:
                 rlock.release()
                 raise
