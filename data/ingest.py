@@ -459,6 +459,10 @@ def _ingested(ws: Workspace) -> set[str]:
 def _existing_ids(ws: Workspace) -> list[tuple[object, str]]:
     if not ws.exists():
         return []
+    from data.partitions import id_array
+
+    if ws.backend == "folder":  # Arrow end to end: no pandas strings of the whole history
+        return [(id_array(ws), "is already in the workspace")]
     ids = pd.read_parquet(ws.read_path("incidents.parquet"), columns=["incident_id"])["incident_id"].astype("str")
     return [(_id_set(ids), "is already in the workspace")]
 

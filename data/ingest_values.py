@@ -132,8 +132,10 @@ def isin(ids: pd.Series, known) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(ids.astype("str"))
-    hit = pc.is_in(arr.cast(pa.large_string()), value_set=known).fill_null(False)
+    arr = pa.array(ids.astype("str")).cast(pa.large_string())
+    if len(known) > 4 * len(arr):  # a big workspace: hash the few new ids, probe the many known ones
+        known = known.filter(pc.is_in(known, value_set=pc.unique(arr)).fill_null(False))
+    hit = pc.is_in(arr, value_set=known).fill_null(False)
     return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
 
 

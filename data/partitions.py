@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from data.workspace import Workspace
 
 __all__ = [
-    "PARTITION_ROWS", "part_files", "is_partitioned", "read_frame", "identity", "wants_parts",
+    "PARTITION_ROWS", "part_files", "is_partitioned", "read_frame", "id_array", "identity", "wants_parts",
     "append_incidents", "write_assignments",
 ]
 
@@ -94,6 +94,15 @@ def read_frame(ws: Workspace, name: str, columns: list[str] | None = None, *, ge
     if len(files) == 1:
         return pd.read_parquet(files[0], columns=columns)
     return _read_arrow(files, columns).to_pandas()
+
+
+def id_array(ws: Workspace):
+    """Every ``incident_id`` of the workspace as one Arrow ``large_string`` array (the value set
+    :func:`data.ingest_values.isin` checks new ids against)."""
+    import pyarrow as pa
+
+    col = _read_arrow(part_files(ws, _INCIDENTS), ["incident_id"]).column("incident_id")
+    return col.cast(pa.large_string()).combine_chunks()
 
 
 def identity(ws: Workspace, name: str) -> list:
