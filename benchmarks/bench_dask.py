@@ -8,10 +8,9 @@ ingests it into two copies of the demo workspace, each in a fresh process:
 - ``dask``: the same under ``data.engine_dask.engine("dask")`` — a LocalCluster of 2 worker
   processes (1 thread each) assigns and counts the monthly parts.
 
-Printed: wall time of the ingest, peak RSS of the client process and of each worker (the
-workers' ``ru_maxrss``), the parts and their mean size, and whether the two workspaces'
-counts are identical. The scaling model in the README ("When one machine is not enough",
-"Dask") is fitted to these figures.
+Printed: wall time of the ingest, peak RSS (``VmHWM``) of the client process and of each
+worker, the parts and their mean size, and whether the two workspaces' counts are identical. The scaling model in the README ("When one machine is not enough",
+"Dask") is checked against these figures.
 
     .venv/bin/python benchmarks/bench_dask.py --incidents 1000000
 """
@@ -31,14 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from data.engine_dask import engine
 from data.ingest import ingest_files
 from data.workspace import Workspace
 
-def peak_mb():
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_mb():  # VmHWM: this process since its exec (ru_maxrss would count a forked parent)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 
 if __name__ == "__main__":
     ws, src, name = Workspace(sys.argv[1]), sys.argv[2], sys.argv[3]
