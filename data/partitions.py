@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from data.workspace import Workspace
 
 __all__ = [
-    "PARTITION_ROWS", "part_files", "is_partitioned", "read_frame", "id_array", "identity", "wants_parts",
+    "PARTITION_ROWS", "part_files", "is_partitioned", "read_frame", "read_table", "id_array", "identity", "wants_parts",
     "append_incidents", "write_assignments",
 ]
 
@@ -94,6 +94,11 @@ def read_frame(ws: Workspace, name: str, columns: list[str] | None = None, *, ge
     if len(files) == 1:
         return pd.read_parquet(files[0], columns=columns)
     return _read_arrow(files, columns).to_pandas()
+
+
+def read_table(ws: Workspace, name: str, columns: list[str] | None = None) -> pa.Table:
+    """Read ``name`` (single file or parts) as one Arrow table (GeoParquet metadata of the first)."""
+    return _read_arrow(part_files(ws, name), columns)
 
 
 def id_array(ws: Workspace):

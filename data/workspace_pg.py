@@ -109,9 +109,16 @@ def copy_folder(folder: str | Path, url: str) -> PostgisWorkspace:
         raise WorkspaceError(f"{folder}: not a workspace folder (no incidents.parquet)")
     dst = Workspace(url)
     with src.write_lock(), dst.transaction() as tx:  # the source does not change while it is read
+        import pyarrow.parquet as pq
+
+        from data.partitions import is_partitioned, read_table
+
+        parts = {name for name in ("incidents.parquet", "assignments.parquet") if is_partitioned(src, name)}
+        for name in parts:  # monthly parts (data.partitions): one table here
+            pq.write_table(read_table(src, name), tx.path(name))
         for path in sorted(src.path.rglob("*")):
             rel = path.relative_to(src.path).as_posix()
-            if (path.is_file() and path.suffix in _DATA_SUFFIXES and rel.split("/")[0] in
+            if (path.is_file() and path.suffix in _DATA_SUFFIXES and rel.split("/")[0] not in parts and rel.split("/")[0] in
                     {"config.toml", "incidents.parquet", "quarantine.parquet", "ingested.parquet",
                      "assignments.parquet", "counts.parquet", "areas", "extra"}):
                 shutil.copyfile(path, tx.path(rel))

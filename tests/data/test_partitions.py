@@ -176,3 +176,16 @@ def test_a_killed_incremental_ingest_leaves_old_or_new_and_rerun_converges(when,
     assert _same(state, killed["old"]) == (when == "staged")
     ingest_files([killed["file"]], Workspace(victim))  # re-run: converges, never doubles
     assert _same(_state(victim), killed["new"])
+
+
+def test_a_workspace_in_parts_copies_into_postgis(killed, postgres_database):
+    from data.workspace_pg import copy_folder
+
+    src = Workspace(killed["base"])
+    assert is_partitioned(src) and is_partitioned(src, "assignments.parquet")
+    dst = copy_folder(src.path, postgres_database)
+    assert dst.backend == "postgis"
+    pd.testing.assert_frame_equal(dst.incidents_frame(), src.incidents_frame())
+    assert pd.read_parquet(dst.read_path("assignments.parquet")).astype(str).equals(
+        pd.read_parquet(src.assignments_path).astype(str))
+    assert len(dst.incidents()) == len(src.incidents())  # PostGIS points made from lon/lat
