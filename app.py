@@ -299,9 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("areas", help="build area layers: admin boundaries or a generated grid")
     s.add_argument("--workspace", required=True)
-    g = s.add_mutually_exclusive_group(required=True)
+    g = s.add_mutually_exclusive_group()
     g.add_argument("--boundaries", nargs="+", metavar="FILE")
     g.add_argument("--cell", type=float, metavar="METRES")
+    s.add_argument("--population", default=None, metavar="FILE",
+                   help="CSV/Excel of area id, population (人口) [, households (户数)] joined to the areas")
+    s.add_argument("--hierarchy", default=None, help="load --boundaries as this named hierarchy, e.g. police")
+    s.add_argument("--levels", default=None, metavar="L1,L2,…",
+                   help="level names of --hierarchy, coarse to fine, e.g. 分局,派出所,警务区")
     s.add_argument("--shape", choices=["square", "hex"], default="square")
     s.add_argument("--name", default=None, help="layer name for a generated grid (default: cell)")
     s.add_argument("--level", default=None, help="admin level of the boundary file(s) when not in a column")
@@ -680,7 +685,32 @@ def _run(args: argparse.Namespace) -> int:
         if table.attrs.get("kappa") is not None:  # empirical Bayes: how much each area's own data counts
             print(f"empirical Bayes: κ = {table.attrs['kappa']:.1f}, median weight of an area's own data "
                   f"{table.attrs['own_weight']:.2f}")
+        print(_rate_note(table))
         print(f"wrote {write_table(table, args.out)} ({len(table)} areas)")
+    elif cmd == "rank":
+        from analytics.present.rank_text import rank_report
+        from analytics.service import Service
+        from data.hierarchies import level_for
+
+        svc = Service(args.workspace)
+        level = level_for(svc.ws, args.hierarchy, args.level)
+        if args.hierarchy and args.level is None:  # 一月一排位 of 派出所, not of 警务区
+            level = svc.overview_level(args.hierarchy)
+        text, table = rank_report(svc, level=level, month=args.month, freq=args.freq, by=args.by,
+                                  category=args.category, top=args.top, lang=args.lang)
+        print(text)
+        if args.out:
+            from data.io import write_table
+
+            print(f"wrote {write_table(table, args.out)} ({len(table)} areas)")
+    elif cmd == "categories":
+        from analytics.present.rank_text import categories_report
+        from analytics.service import Service
+
+        text, problems = categories_report(Service(args.workspace), lang=args.lang)
+        print(text)
+        if problems:
+            raise ValueError(problems[0])
     elif cmd == "hotspots":
         from analytics.service.hotspots import run_hotspots
         from data.io import write_table
@@ -738,11 +768,13 @@ def _run(args: argparse.Namespace) -> int:
         serve(args.workspace, host=args.host, port=args.port, debug=args.debug, demo=args.demo)
     elif cmd == "brief":
         from analytics.present.brief import make_brief
+        from data.hierarchies import level_for
         from data.workspace import Workspace
 
+        ws = Workspace(args.workspace)
         with _progress(args, "brief") as progress:
-            paths = make_brief(Workspace(args.workspace), week=args.week, out=args.out, lang=args.lang,
-                               level=args.level, progress=progress)
+            paths = make_brief(ws, week=args.week, out=args.out, lang=args.lang,
+                               level=level_for(ws, args.hierarchy, args.level), progress=progress)
         for p in (paths.values() if isinstance(paths, dict) else paths):
             print(p)
     elif cmd == "basemap":
