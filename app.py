@@ -554,7 +554,7 @@ def _push(ws) -> None:
     try:
         result = notify_warnings(ws)
     except ValueError as exc:  # the data are in: a push that cannot run is reported, not fatal
-        print(f"推送 notify: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+        print(f"notify: push failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
               file=sys.stderr, flush=True)
         return
     if not result.note:

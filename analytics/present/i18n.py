@@ -538,8 +538,9 @@ TEXT: dict[str, dict[str, str]] = {
     "reason_detail.duplicate_in_input": {"zh": "编号「{id}」在本次导入的前一文件中已出现",
                                          "en": "incident_id '{id}' appears earlier in the input"},
     "reason_detail.duplicate_in_workspace": {"zh": "编号「{id}」已在工作区中", "en": "incident_id '{id}' is already in the workspace"},
-    "reason_detail.malformed_row": {"zh": "行格式错误（引号未闭合或字段数与表头不符）", "en": "{detail}"},
-    "reason_detail.encoding": {"zh": "该行无法按文件的编码解码", "en": "{detail}"},
+    "reason_detail.malformed_row": {"zh": "行格式错误（引号未闭合或字段数与表头不符）",
+                                    "en": "Malformed row (an unclosed quote, or not as many fields as the header)"},
+    "reason_detail.encoding": {"zh": "该行无法按文件的编码解码", "en": "The line does not decode in the file's encoding"},
     "reason_detail.sep": {"zh": "；", "en": "; "},
     # -- 整治评估 page and `pingan intervention` (pages/intervention.py, present/intervention_text.py)
     "nav.intervention": {"zh": "整治评估", "en": "Intervention"},
