@@ -108,7 +108,7 @@ def test_gate_and_csrf_come_before_the_cache(served):
 def test_unlisted_callbacks_are_never_cached(served):
     base, _, _ = served
     s = _session(base, "li")
-    body = _body(s, base, "en", output_id="app-root")  # the 大屏 class switch: not listed
+    body = _body(s, base, "en", output_id="app-root.className")  # the 大屏 class switch: not listed
     answers = [_post(s, base, body) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert not any("X-Pingan-Cache" in a.headers for a in answers)
