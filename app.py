@@ -614,10 +614,9 @@ def _run(args: argparse.Namespace) -> int:
             text = fetch_city(args.city, args.workspace or f"workspace-{args.city}", progress=progress)
         print(text)
     elif cmd == "ingest":
+        from data.engine_dask import engine
         from data.ingest import ingest_files
         from data.workspace import Workspace
-
-        from data.engine_dask import engine
 
         with engine(args.engine, args.scheduler), Workspace(args.workspace).transaction(timeout=args.wait):
             ws = Workspace.create(args.workspace)  # one version; busy: exit 2
