@@ -351,7 +351,6 @@ def _run(job_id: object, work: Callable, set_progress: Callable) -> dict:
     if spec is None or not store.add(f"claim:{job_id}", _this_process(), expire=KEEP_S):
         return {"job": job_id, "ok": False}
     lang = spec["lang"]
-    _fresh_cache()
 
     def progress(fraction: float, label: str = "") -> None:
         pct = int(round(100 * min(max(float(fraction), 0.0), 1.0)))
@@ -374,20 +373,6 @@ def _run(job_id: object, work: Callable, set_progress: Callable) -> dict:
         outcome = {"ok": False, "message": message, "detail": detail}
     store.set(f"out:{job_id}", outcome, expire=KEEP_S)
     return {"job": job_id, "ok": outcome["ok"]}
-
-
-def _fresh_cache() -> None:
-    """Give the worker a service cache of its own. The worker is forked from a threaded server:
-    its copy of the cache may hold a lock or an unfinished computation of another thread that
-    will never be released in this process, and waiting on it would hang the job. The finished
-    results are kept (the board's warning tables: the briefing need not refit them); at the fork
-    only the forking thread ran, so the table is whole."""
-    from analytics.service import cache
-
-    old = cache.CACHE
-    fresh = cache.VersionCache(size=old.size)
-    fresh._data.update(old._data)  # results only; cache.py has no public way to copy them
-    cache.CACHE = fresh
 
 
 def _this_process() -> tuple[int, float]:

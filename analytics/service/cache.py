@@ -15,6 +15,7 @@ never sees or caches a mixture of two versions.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -92,9 +93,20 @@ class VersionCache:
         with self._lock:
             self._data.clear()
 
+    def after_fork(self) -> None:
+        """In a process forked from a threaded server (a background job's worker): a new lock
+        and no computation in flight. Another thread's lock or unfinished key came along in the
+        copy but its thread did not, so waiting on it would hang; the finished results are kept
+        (the board's tables: a briefing need not refit them)."""
+        self._lock = threading.Lock()
+        self._busy = {}
+
 
 #: The process-wide cache every service function uses.
 CACHE = VersionCache()
+
+if hasattr(os, "register_at_fork"):  # every forked child, whoever forks it
+    os.register_at_fork(after_in_child=lambda: CACHE.after_fork())
 
 
 def cached(ws, name: str, args: Hashable, compute: Callable[[], Any]) -> Any:

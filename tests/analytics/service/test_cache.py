@@ -108,3 +108,37 @@ def test_a_read_during_a_switch_is_done_again(tmp_path, monkeypatch):
 
     assert cache.get(ws, "p", (), read) == 2  # the first (possibly mixed) read was thrown away
     assert cache.get(ws, "p", (), read) == 2 and len(calls) == 2
+
+
+def test_a_forked_child_does_not_wait_on_a_computation_of_a_thread_it_did_not_inherit(tmp_path):
+    """A background job's worker is forked from a threaded server: a key another server thread
+    was computing at the fork must be computed afresh in the child, not waited for forever."""
+    import os
+
+    from analytics.service import cache as module
+
+    ws = Workspace.create(tmp_path / "w")
+    module.CACHE.get(ws, "done", (), lambda: "kept")  # a finished result crosses the fork
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(30)
+        return "parent"
+
+    t = threading.Thread(target=lambda: module.CACHE.get(ws, "slow", (), slow))
+    t.start()
+    started.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: at most 10 s, then the alarm kills it
+        import signal
+
+        signal.alarm(10)
+        ok = (module.CACHE.get(ws, "slow", (), lambda: "child") == "child"
+              and module.CACHE.get(ws, "done", (), lambda: "recomputed") == "kept")
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    release.set()
+    t.join(10)
+    module.CACHE.clear()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
