@@ -182,9 +182,15 @@ class Workspace:
     def require(self, what: Path) -> Path:
         """The path to read the workspace file ``what`` from; raises if it does not exist."""
         path = Path(what)
+        parts = False
         if path.parent == self.path or path.parent.parent == self.path:
-            path = self.read_path(path.relative_to(self.path).as_posix())
-        if not path.exists():
+            rel = path.relative_to(self.path).as_posix()
+            path = self.read_path(rel)
+            if not path.exists() and rel in ("incidents.parquet", "assignments.parquet"):
+                from data.partitions import part_files  # monthly parts staged in this transaction
+
+                parts = bool(part_files(self, rel))
+        if not path.exists() and not parts:
             raise WorkspaceError(
                 f"{what}: not found — is {self.path} a Pingan workspace? "
                 "(build one with `pingan demo` or `pingan ingest FILE --workspace W`)"

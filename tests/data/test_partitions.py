@@ -189,3 +189,21 @@ def test_a_workspace_in_parts_copies_into_postgis(killed, postgres_database):
     assert pd.read_parquet(dst.read_path("assignments.parquet")).astype(str).equals(
         pd.read_parquet(src.assignments_path).astype(str))
     assert len(dst.incidents()) == len(src.incidents())  # PostGIS points made from lon/lat
+
+
+@pytest.mark.slow
+def test_a_new_workspace_written_in_parts_in_one_transaction_is_readable(tmp_path, monkeypatch):
+    """The demo (300k incidents) is ingested and its areas counted in one transaction: the
+    parts staged by the ingest must be readable by the area step before anything is committed
+    (`pingan demo` failed with 'incidents.parquet: not found')."""
+    import data.partitions
+    from data.demo import build_demo
+
+    monkeypatch.setattr(data.partitions, "PARTITION_ROWS", 5_000)
+    build_demo(tmp_path / "w", seed=7, incidents=20_000, years=2, end="2025-12-28")
+    ws = Workspace(tmp_path / "w")
+    assert is_partitioned(ws) and len(part_files(ws, "incidents.parquet")) > 12
+    n = len(ws.incidents_frame())
+    counts = pd.read_parquet(ws.counts_path)
+    assert n > 15_000
+    assert int(counts["count"].sum()) == n * len(ws.layers())
