@@ -85,9 +85,16 @@ def rotate(n, lang):
     shown, frame = board_frame(svc, layer, [], day, "W", None, "alert")
     fig = level_map(svc.layer_geojson(shown), frame, lang, dark=True, height=None, labels=len(frame) <= 40,
                     basemap=background(svc))
+    values = board_kpis(svc, shown, [], day, "W", None, "alert", frame)
+    # the wall names the model in one short line under the week; the board's longer note (how
+    # it was chosen) would push the KPI numbers out of their row at 1366×768
+    model = values.get("model")
     sub = [html.Span(week_title(period, lang), className="screen-week"),
            html.Span(t("screen.rotating", lang, layer=label(shown, lang)), className="screen-rotating")]
-    kpis = kpi_tiles(board_kpis(svc, shown, [], day, "W", None, "alert", frame), lang)
+    if model:
+        sub.append(html.Span(t("board.model", lang, model=t(f"brief.model.{model}", lang)),
+                             className="screen-rotating", id="screen-model"))
+    kpis = kpi_tiles({**values, "model_note": None}, lang)
     alerts = alert_list(svc.alerts(day, "W", None), lang, limit=ALERT_ROWS)
     rank, rank_title = monthly_ranking(svc, lang)
     return (fig, legend(frame, lang), sub, kpis, alerts, trend_figure(svc.recent_totals(12), lang),
@@ -123,7 +130,7 @@ def monthly_ranking(svc, lang: str) -> tuple[html.Table | html.Div, str]:
     """一月一排位: the overview level's latest complete month, in the office's order (``[board]
     rank_by``: warning level, cases or 万人发案率), with last month's rank as ↑↓ / 新进."""
     level = svc.overview_level()
-    by = svc.ws.config.board.get("rank_by", "level")
+    by = svc.ws.config.board.get("rank_by", "count")
     try:
         table = svc.ranking(level=level, freq="M", by=by, top=RANK_ROWS)
     except ValueError:  # less than three months of data
@@ -131,7 +138,7 @@ def monthly_ranking(svc, lang: str) -> tuple[html.Table | html.Div, str]:
     month = pd.Timestamp(table.attrs["period"]) if table.attrs.get("period") is not None else None
     rows = [html.Tr([html.Td(int(r.rank), className="screen-rank-n"),
                      html.Td(change_text(r.change, r.new, lang), className=_move_class(r.change, r.new)),
-                     html.Td(str(r.name)),
+                     html.Td(str(r.name), title=str(r.name)),
                      html.Td(f"{int(r.observed)}", className="screen-num"),
                      html.Td("—" if not np.isfinite(r.rate) else f"{r.rate:.2f}", className="screen-num"),
                      html.Td(_change(r.yoy), className="screen-num"),

@@ -503,7 +503,7 @@ def _monthly(ws, layer: str, period: pd.Timestamp, lang: str) -> pd.DataFrame | 
     if not months:
         return None
     try:
-        table = ranking(ws, level=layer, period=months[-1], freq="M", by=ws.config.board.get("rank_by", "level"))
+        table = ranking(ws, level=layer, period=months[-1], freq="M", by=ws.config.board.get("rank_by", "count"))
     except ValueError:  # too early in the data to judge a month
         return None
     names = display_names(ws, layer, lang)

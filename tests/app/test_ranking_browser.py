@@ -65,7 +65,7 @@ def test_screen_monthly_ranking_shows_the_change(dash_duo, app_factory, app_work
     assert heads == ["排位", "升降", "名称", "发案数", "万人发案率", "同比", "等级"]
     moves = [e.text for e in dash_duo.find_elements("#screen-rank td.screen-move")]
     svc = Service(app_workspace)
-    ref = svc.ranking(level=svc.overview_level(), freq="M", by="level", top=8)
+    ref = svc.ranking(level=svc.overview_level(), freq="M", by="count", top=8)
     assert len(moves) == len(ref) == 8 and all(m.startswith(MOVES) for m in moves)
     assert moves.count("新进") == int(ref["new"].sum())
     dash_duo.driver.save_screenshot(str(OUT / "ranking_screen_1920.png"))

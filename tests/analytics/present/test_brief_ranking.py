@@ -25,7 +25,7 @@ def data(tmp_path_factory):
 
 
 def test_monthly_sheet_is_the_hand_worked_ranking(data):
-    # [board] rank_by is not set: the warning order; December is the latest complete month
+    # [board] rank_by is not set: by cases; December is the latest complete month
     monthly = data.monthly
     assert list(monthly.columns) == ["排位", "上期排位", "升降", "名称", "发案数", "上期发案", "人口", "万人发案率", "等级"]
     got = {r["名称"]: (r["发案数"], r["上期发案"], r["人口"], r["万人发案率"]) for _, r in monthly.iterrows()}
