@@ -58,6 +58,9 @@ _SCHEMES = ("postgresql://", "postgres://", "postgresql:/", "postgres:/")
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
 _CONNS = threading.local()
+#: Connections a forked child inherited from its parent (a background job's worker): never used
+#: and never closed there — closing would end the parent's session on the shared socket.
+_INHERITED: list = []
 
 
 def is_postgres_url(target: Any) -> bool:
@@ -206,8 +209,12 @@ class PostgisWorkspace(Workspace):
         import psycopg
 
         conns = getattr(_CONNS, "by_url", None)
+        if conns is not None and getattr(_CONNS, "pid", None) != os.getpid():
+            _INHERITED.append(conns)  # forked: the parent's sockets are not ours
+            conns = None
         if conns is None:
             conns = _CONNS.by_url = {}
+            _CONNS.pid = os.getpid()
         conn = conns.get(self.url)
         if conn is None or conn.closed or conn.broken:
             conn = psycopg.connect(self.url, autocommit=True, options="-c timezone=UTC -c datestyle=ISO")

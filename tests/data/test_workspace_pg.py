@@ -181,3 +181,25 @@ def test_ingest_areas_warn_on_postgis_equal_the_folder(url, tmp_path):
     assert pg.areas("cell").equals(fs.areas("cell"))
     with psycopg.connect(url.split("?")[0]) as conn:
         assert conn.execute("SELECT count(*) FROM guiyang.incidents").fetchone()[0] == n
+
+
+def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents(url):
+    """A background job's worker is forked from the server: reusing (or closing) the server
+    thread's connection there would garble or end the server's session."""
+    import os
+
+    ws = Workspace.create(url)
+    before = ws.version  # the parent's thread now holds a connection
+    parent_pid = ws._conn().info.backend_pid
+    pid = os.fork()
+    if pid == 0:
+        import signal
+
+        signal.alarm(20)
+        ok = ws.version == before and ws._conn().info.backend_pid != parent_pid
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    with ws.write_lock():
+        ws.bump_version()  # the parent's session still works after the child exited
+    assert ws.version == before + 1 and ws._conn().info.backend_pid == parent_pid
