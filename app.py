@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import ipaddress
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,6 +138,9 @@ def serve(workspace: str | Path = "workspace", host: str = "127.0.0.1", port: in
     warm_up(ws)
     record(ws, "serve_start", user=cli_user(), detail=f"{host}:{port}")
     print(f"Pingan: http://{host}:{port}/  (workspace {ws.location})", flush=True)
+    # systemd and `kill` stop the server with SIGTERM: exit normally so that the exit handlers
+    # run (the background jobs' workers are stopped and their private folder removed)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if debug:
         app.run(host=host, port=port, debug=True)  # Werkzeug debugger: loopback only (policy)
     else:

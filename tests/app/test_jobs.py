@@ -11,6 +11,7 @@ Screenshots of a running job and of a failure go to tests/output/ (gitignored) f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import tempfile
@@ -416,3 +417,40 @@ def test_a_download_id_made_in_another_process_is_worthless_here(tmp_path):
     with pytest.raises(PermissionError):
         DOWNLOADS.path(token, "li")
     assert DOWNLOADS.path(DOWNLOADS.add(made, "li"), "li") == made.resolve()  # made here: valid
+
+
+@pytest.mark.slow  # a real `pingan serve`: about 10 s
+def test_sigterm_stops_the_server_cleanly_and_removes_the_job_folder(app_workspace, tmp_path):
+    """systemd stops the board with SIGTERM: the exit handlers must run (no orphaned folder)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from app import main; sys.exit(main())", "serve",
+         "--workspace", str(app_workspace.path), "--port", str(port)],
+        cwd=Path(__file__).resolve().parents[2], env={**os.environ, "TMPDIR": str(tmp)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200:
+                    break
+            time.sleep(0.5)
+        folders = list(tmp.glob("pingan-jobs-*"))
+        assert len(folders) == 1, folders
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+        assert not folders[0].exists()
+    finally:
+        if server.poll() is None:
+            server.kill()
