@@ -60,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from data.workspace import Workspace
 
-__all__ = ["Transaction", "STAGING", "active", "fsync_path", "in_transaction", "pending", "recover", "set_active"]
+__all__ = ["StagedFiles", "Transaction", "STAGING", "active", "fsync_path", "in_transaction", "pending", "recover", "set_active"]
 
 #: Folder inside the workspace holding staged transactions.
 STAGING = ".txn"
@@ -72,15 +72,13 @@ _ACTIVE = threading.local()
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-class Transaction:
-    """Files staged for one atomic commit into a workspace (see the module docstring).
+class StagedFiles:
+    """Files staged for one commit, and reads that see them: what every backend's transaction
+    shares (:class:`Transaction` switches them into the folder, the PostGIS store's
+    ``PgTransaction`` loads them into tables).
 
-    Create it with :meth:`data.workspace.Workspace.transaction`, not directly.
-
-    Parameters
-    ----------
-    ws : Workspace
-        The workspace; the caller holds its write lock.
+    A subclass says where a committed file is read (:meth:`_committed`) and which committed
+    files a folder holds (:meth:`_committed_names`), and implements ``commit``/``abort``.
     """
 
     def __init__(self, ws: Workspace) -> None:
@@ -88,8 +86,6 @@ class Transaction:
         self.root = ws.path / STAGING / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.files = self.root / "files"
         self.files.mkdir(parents=True)
-        for folder in (self.root.parent, ws.path):  # the staging folder survives a power cut too
-            fsync_path(folder)
         self.staged: dict[str, Path] = {}
         self.deleted: set[str] = set()
         self.done = False
@@ -136,7 +132,7 @@ class Transaction:
 
     # -- reading inside the transaction ---------------------------------------------------------
     def resolve(self, name: str) -> Path:
-        """Where ``name`` is to be read now: the staged file, else the canonical one.
+        """Where ``name`` is to be read now: the staged file, else the committed one.
 
         A file deleted in this transaction resolves to a path that does not exist.
         """
@@ -145,16 +141,45 @@ class Transaction:
             return self.staged[rel]
         if rel in self.deleted:
             return self.root / "deleted" / rel
-        return self.ws.path / rel
+        return self._committed(rel)
 
     def listdir(self, folder: str, pattern: str = "*") -> list[str]:
         """Names (relative to the workspace) in ``folder`` as this transaction sees them."""
-        base = self.ws.path / folder
-        names = {f"{folder}/{p.name}" for p in base.glob(pattern) if p.is_file()} if base.exists() else set()
+        names = set(self._committed_names(folder, pattern))
         names -= self.deleted
         names |= {rel for rel, p in self.staged.items()
                   if rel.startswith(folder + "/") and Path(rel).match(pattern) and p.exists()}
         return sorted(names)
+
+    def _committed(self, rel: str) -> Path:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _committed_names(self, folder: str, pattern: str) -> set[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Transaction(StagedFiles):
+    """Files staged for one atomic commit into a workspace folder (see the module docstring).
+
+    Create it with :meth:`data.workspace.Workspace.transaction`, not directly.
+
+    Parameters
+    ----------
+    ws : Workspace
+        The workspace; the caller holds its write lock.
+    """
+
+    def __init__(self, ws: Workspace) -> None:
+        super().__init__(ws)
+        for folder in (self.root.parent, ws.path):  # the staging folder survives a power cut too
+            fsync_path(folder)
+
+    def _committed(self, rel: str) -> Path:
+        return self.ws.path / rel
+
+    def _committed_names(self, folder: str, pattern: str) -> set[str]:
+        base = self.ws.path / folder
+        return {f"{folder}/{p.name}" for p in base.glob(pattern) if p.is_file()} if base.exists() else set()
 
     # -- commit -----------------------------------------------------------------------------------
     def commit(self) -> int:

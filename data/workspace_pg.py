@@ -31,7 +31,6 @@ import re
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +41,7 @@ import pandas as pd
 
 from data import pg_tables as pgt
 from data.config import WorkspaceError
-from data.transaction import STAGING, _crash_point, _relative, active, set_active
+from data.transaction import STAGING, StagedFiles, _crash_point, _relative, active, set_active
 from data.workspace import ADMIN_LEVELS, Workspace, WorkspaceBusy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -390,7 +389,7 @@ class PostgisWorkspace(Workspace):
                 set_active(self.path, None)
 
 
-class PgTransaction:
+class PgTransaction(StagedFiles):
     """Files staged locally for one commit into a PostGIS workspace.
 
     The interface of :class:`data.transaction.Transaction` (``path``, ``write_parquet``,
@@ -399,59 +398,14 @@ class PgTransaction:
     """
 
     def __init__(self, ws: PostgisWorkspace, conn: psycopg.Connection) -> None:
-        self.ws = ws
+        super().__init__(ws)
         self.conn = conn
-        self.root = ws.path / STAGING / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self.files = self.root / "files"
-        self.files.mkdir(parents=True)
-        self.staged: dict[str, Path] = {}
-        self.deleted: set[str] = set()
-        self.done = False
 
-    def path(self, name: str) -> Path:
-        rel = _relative(name)
-        path = self.files / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.staged[rel] = path
-        self.deleted.discard(rel)
-        return path
-
-    def write_parquet(self, name: str, table) -> Path:
-        import pyarrow.parquet as pq
-
-        path = self.path(name)
-        if isinstance(table, pd.DataFrame):
-            table.to_parquet(path, index=False)
-        else:
-            pq.write_table(table, path, compression="snappy")
-        return path
-
-    def write_text(self, name: str, text: str) -> Path:
-        path = self.path(name)
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    def delete(self, name: str) -> None:
-        rel = _relative(name)
-        staged = self.staged.pop(rel, None)
-        if staged is not None:
-            staged.unlink(missing_ok=True)
-        self.deleted.add(rel)
-
-    def resolve(self, name: str) -> Path:
-        rel = _relative(name)
-        if rel in self.staged and self.staged[rel].exists():
-            return self.staged[rel]
-        if rel in self.deleted:
-            return self.root / "deleted" / rel
+    def _committed(self, rel: str) -> Path:
         return self.ws._materialise(rel)
 
-    def listdir(self, folder: str, pattern: str = "*") -> list[str]:
-        names = {n for n in pgt.file_names(self.conn, self.ws.schema, folder + "/") if Path(n).match(pattern)}
-        names -= self.deleted
-        names |= {rel for rel, p in self.staged.items()
-                  if rel.startswith(folder + "/") and Path(rel).match(pattern) and p.exists()}
-        return sorted(names)
+    def _committed_names(self, folder: str, pattern: str) -> set[str]:
+        return {n for n in pgt.file_names(self.conn, self.ws.schema, folder + "/") if Path(n).match(pattern)}
 
     def commit(self) -> int:
         """Load every staged file, drop the deleted ones, raise the version: one DB transaction."""
