@@ -31,6 +31,9 @@ def boards(app_workspace, tmp_path_factory, postgres_server):
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION postgis")
     folder = _copy(app_workspace, tmp_path_factory.mktemp("pgboard") / "w")
+    # one model for both: the default follows the folder's stored evaluation (cache/, which a
+    # job test of the session may have written and copy_folder rightly does not carry)
+    folder.update_config(board={**folder.config.board, "model": "eb"})
     pg = copy_folder(folder.path, db + "?schema=demo")
     servers = {}
     for name, ws in (("folder", folder), ("postgis", pg)):
