@@ -38,9 +38,10 @@ def workspace_backtest(ws, progress=None) -> dict:
     return cached(ws, "backtest", (CELL_M, TEST_WEEKS), lambda: _stored_or_run(ws, progress))
 
 
-def stored_backtest(ws) -> dict | None:
-    """The backtest JSON already computed for the workspace's current version, else ``None``
-    (never computes: the board's ``auto`` reads it on every render)."""
+def stored_backtest(ws, *, any_version: bool = False) -> dict | None:
+    """The backtest JSON already computed for the workspace's current version (with
+    ``any_version``: the latest one computed, whatever version), else ``None``. Never computes:
+    the board's default model reads it on every render."""
     path = ws.path / "cache" / "backtest.json"
     if not path.exists():
         return None
@@ -48,7 +49,7 @@ def stored_backtest(ws) -> dict | None:
         stored = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):  # being replaced right now: as if absent
         return None
-    return stored if stored.get("_version") == ws.version else None
+    return stored if any_version or stored.get("_version") == ws.version else None
 
 
 def _stored_or_run(ws, progress=None) -> dict:
@@ -65,11 +66,17 @@ def _stored_or_run(ws, progress=None) -> dict:
     # the workspace's own projected CRS: the same metres as its areas, no second UTM guess
     result = backtest_incidents(incidents, cell=CELL_M, freq="W", start=str(start.date()), end=None,
                                 category=None, models=models, crs=ws.config.crs, progress=progress)
-    result = {**result, "_version": version}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"backtest.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)  # a derived file: no workspace lock, but never half-written
+    # A new evaluation may change the board's default model (board._evaluation_choice): the
+    # version is raised with it, so every cache keyed by version (tables, maps, the served
+    # responses) is recomputed with the new model at once instead of mixing two models.
+    with ws.write_lock(timeout=60):
+        if ws.version == version:
+            version = ws.bump_version()
+        result = {**result, "_version": version}  # stale when data came in meanwhile
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"backtest.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, path)  # a derived file: never half-written
     return result
 
 
