@@ -379,15 +379,7 @@ def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, 
     del keys
     write_incidents(pa.Table.from_arrays(cols, schema=schema), tx.path("incidents.parquet"), sort=())
     del cols
-    bad = _concat(bad_parts)
-    if ws.read_path("quarantine.parquet").exists():
-        bad = _concat([pd.read_parquet(ws.read_path("quarantine.parquet")), bad])
-    tx.write_parquet("quarantine.parquet", bad)
-    del bad
-    log = pd.DataFrame(done)  # logged in the same commit as the rows: never one without the other
-    if ws.read_path("ingested.parquet").exists():
-        log = pd.concat([pd.read_parquet(ws.read_path("ingested.parquet")), log], ignore_index=True)
-    tx.write_parquet("ingested.parquet", log)
+    _append_quarantine_and_log(ws, tx, bad_parts, done)
     extra = dict(cfg.extra)
     extra["ingest_coords"] = report.coords
     changes["extra"] = extra
@@ -398,6 +390,20 @@ def _write(ws: Workspace, good_parts, bad_parts, done, report: IngestReport, *, 
         _release_memory()
         refresh(ws)
 
+
+
+def _append_quarantine_and_log(ws: Workspace, tx, bad_parts, done) -> None:
+    """Stage the quarantine and the ingest log with this ingest's rows appended. Logged in the
+    same commit as the rows: never one without the other."""
+    bad = _concat(bad_parts)
+    if ws.read_path("quarantine.parquet").exists():
+        bad = _concat([pd.read_parquet(ws.read_path("quarantine.parquet")), bad])
+    tx.write_parquet("quarantine.parquet", bad)
+    del bad
+    log = pd.DataFrame(done)
+    if ws.read_path("ingested.parquet").exists():
+        log = pd.concat([pd.read_parquet(ws.read_path("ingested.parquet")), log], ignore_index=True)
+    tx.write_parquet("ingested.parquet", log)
 
 def _write_parts(ws: Workspace, tx, good_parts, bad_parts, done, report: IngestReport, *, timezone: str) -> None:
     """:func:`_write` for a workspace in monthly parts: only the touched months and cube slices."""
@@ -414,14 +420,7 @@ def _write_parts(ws: Workspace, tx, good_parts, bad_parts, done, report: IngestR
             changes["crs"] = estimate_utm_crs(lon, lat).to_string()
     counted = partitions.append_incidents(ws, tx, table) if table.num_rows else None
     del table
-    bad = _concat(bad_parts)
-    if ws.read_path("quarantine.parquet").exists():
-        bad = _concat([pd.read_parquet(ws.read_path("quarantine.parquet")), bad])
-    tx.write_parquet("quarantine.parquet", bad)
-    log = pd.DataFrame(done)
-    if ws.read_path("ingested.parquet").exists():
-        log = pd.concat([pd.read_parquet(ws.read_path("ingested.parquet")), log], ignore_index=True)
-    tx.write_parquet("ingested.parquet", log)
+    _append_quarantine_and_log(ws, tx, bad_parts, done)
     extra = dict(cfg.extra)
     extra["ingest_coords"] = report.coords
     changes["extra"] = extra
