@@ -223,7 +223,8 @@ def _evaluation_choice(ws) -> tuple[str, dict]:
     The latest evaluation of any version, not only of this one: otherwise every ingest would
     put the board back on the default model until someone opened the evaluation page, and a
     week's colours (and the warnings pushed after the ingest) would change with who looked at
-    which page. The model changes only when an evaluation is run again."""
+    which page. The model changes only when an evaluation is run again (the warning tables are
+    cached by model too; other per-version caches follow at the next version)."""
     from analytics.models.auto import CANDIDATES
     from analytics.service.evaluation import stored_backtest
 

@@ -66,17 +66,11 @@ def _stored_or_run(ws, progress=None) -> dict:
     # the workspace's own projected CRS: the same metres as its areas, no second UTM guess
     result = backtest_incidents(incidents, cell=CELL_M, freq="W", start=str(start.date()), end=None,
                                 category=None, models=models, crs=ws.config.crs, progress=progress)
-    # A new evaluation may change the board's default model (board._evaluation_choice): the
-    # version is raised with it, so every cache keyed by version (tables, maps, the served
-    # responses) is recomputed with the new model at once instead of mixing two models.
-    with ws.write_lock(timeout=60):
-        if ws.version == version:
-            version = ws.bump_version()
-        result = {**result, "_version": version}  # stale when data came in meanwhile
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"backtest.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, path)  # a derived file: never half-written
+    result = {**result, "_version": version}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"backtest.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)  # a derived file: no workspace lock, but never half-written
     return result
 
 
