@@ -217,18 +217,12 @@ def _resolve_model(ws, model: str | None, level: str, freq: str, name: str) -> t
 
 def _evaluation_choice(ws) -> tuple[str, dict]:
     """The default model: the best log score among ``auto``'s candidates in the workspace's
-    latest model evaluation (评估页, :func:`analytics.service.evaluation.stored_backtest`);
-    :data:`DEFAULT_MODEL` until one has been run. Reads, never computes.
-
-    The latest evaluation of any version, not only of this one: otherwise every ingest would
-    put the board back on the default model until someone opened the evaluation page, and a
-    week's colours (and the warnings pushed after the ingest) would change with who looked at
-    which page. The model changes only when an evaluation is run again (the warning tables are
-    cached by model too; other per-version caches follow at the next version)."""
+    model evaluation (评估页, :func:`analytics.service.evaluation.stored_backtest`) of this
+    version; :data:`DEFAULT_MODEL` until one has been run. Reads, never computes."""
     from analytics.models.auto import CANDIDATES
     from analytics.service.evaluation import stored_backtest
 
-    result = stored_backtest(ws, any_version=True) or {}
+    result = stored_backtest(ws) or {}
     scores = {n: m.get("log_score") for n, m in result.get("models", {}).items() if n in CANDIDATES}
     scores = {n: v for n, v in scores.items() if v is not None and np.isfinite(v)}
     if not scores:

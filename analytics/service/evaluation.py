@@ -38,10 +38,9 @@ def workspace_backtest(ws, progress=None) -> dict:
     return cached(ws, "backtest", (CELL_M, TEST_WEEKS), lambda: _stored_or_run(ws, progress))
 
 
-def stored_backtest(ws, *, any_version: bool = False) -> dict | None:
-    """The backtest JSON already computed for the workspace's current version (with
-    ``any_version``: the latest one computed, whatever version), else ``None``. Never computes:
-    the board's default model reads it on every render."""
+def stored_backtest(ws) -> dict | None:
+    """The backtest JSON already computed for the workspace's current version, else ``None``
+    (never computes: the board's ``auto`` reads it on every render)."""
     path = ws.path / "cache" / "backtest.json"
     if not path.exists():
         return None
@@ -49,7 +48,7 @@ def stored_backtest(ws, *, any_version: bool = False) -> dict | None:
         stored = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):  # being replaced right now: as if absent
         return None
-    return stored if any_version or stored.get("_version") == ws.version else None
+    return stored if stored.get("_version") == ws.version else None
 
 
 def _stored_or_run(ws, progress=None) -> dict:

@@ -91,14 +91,3 @@ def test_a_pinned_model_and_the_per_category_auto(ws):
     with pytest.raises(ValueError, match="unknown"):
         board.warning_table(ws, level="grid", model="nope")
 
-
-def test_the_evaluated_model_stays_after_new_data_until_the_next_evaluation(ws, tmp_path):
-    """An ingest must not put the board back on eb until someone opens the evaluation page:
-    a week's colours (and the warnings pushed after the ingest) would depend on who looked."""
-    workspace_backtest(ws)
-    chosen = board.warning_table(ws, level="grid").attrs["model"]
-    with ws.write_lock():
-        ws.bump_version()  # new data came in (what every writer does)
-    assert stored_backtest(ws) is None  # not of this version ...
-    table = board.warning_table(ws, level="grid")
-    assert table.attrs["model"] == chosen  # ... but still the board's model
