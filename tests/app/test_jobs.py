@@ -247,7 +247,8 @@ def test_briefing_shows_progress_in_a_worker_and_its_pdf_opens(dash_duo, app_fac
     # progress advances (a fast machine with the tables cached passes some stages between two polls)
     assert len(set(values)) >= 2 and values == sorted(values) and max(values) >= 35, seen
     steps = {s for _, s in seen}
-    assert any("汇总本周数据" in s for s in steps) and any("生成图片" in s for s in steps), steps
+    # named stages: the first, and at least one later one (which ones a poll catches is timing)
+    assert any("汇总本周数据" in s for s in steps) and len(steps) >= 2, steps
     new = set(_claims()) - before
     assert len(new) == 1 and _claims()[new.pop()][0] != psutil.Process().pid
     assert len(shots) == 2
