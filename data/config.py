@@ -148,12 +148,7 @@ def check_notify(table: dict[str, Any]) -> dict[str, Any]:
     group robot), ``dingtalk`` (钉钉 group robot; ``secret`` signs the request) or ``json``;
     ``levels`` are 红/橙 (or red/orange), default ``["红"]``.
     """
-    if not isinstance(table, dict):
-        raise WorkspaceError(f"config.toml: [notify] must be a table, got {table!r}")
-    unknown = set(table) - set(_NOTIFY_KEYS)
-    if unknown:
-        raise WorkspaceError(f"config.toml: [notify] unknown key(s) {', '.join(sorted(unknown))} "
-                             f"(known: {', '.join(_NOTIFY_KEYS)})")
+    _check_section(table, "notify", _NOTIFY_KEYS)
     hooks = table.get("webhooks", [])
     if not isinstance(hooks, list):
         raise WorkspaceError("config.toml: [notify] webhooks must be a list of tables ([[notify.webhooks]])")
@@ -200,12 +195,7 @@ def check_basemap(table: dict[str, Any]) -> dict[str, Any]:
     ``file`` (a ``.mbtiles`` / ``.pmtiles`` path, relative to the workspace); ``opacity`` in
     0–1; ``minzoom`` ≤ ``maxzoom`` in 0–24.
     """
-    if not isinstance(table, dict):
-        raise WorkspaceError(f"config.toml: [basemap] must be a table, got {table!r}")
-    unknown = set(table) - set(_BASEMAP_KEYS)
-    if unknown:
-        raise WorkspaceError(f"config.toml: [basemap] unknown key(s) {', '.join(sorted(unknown))} "
-                             f"(known: {', '.join(_BASEMAP_KEYS)})")
+    _check_section(table, "basemap", _BASEMAP_KEYS)
     out = dict(table)
     if ("url" in out) == ("file" in out):
         raise WorkspaceError("config.toml: [basemap] needs exactly one of url (a tile server) or file (MBTiles/PMTiles)")
@@ -234,3 +224,13 @@ def check_basemap(table: dict[str, Any]) -> dict[str, Any]:
     if zooms["minzoom"] > zooms["maxzoom"]:
         raise WorkspaceError(f"config.toml: [basemap] minzoom = {zooms['minzoom']} is above maxzoom = {zooms['maxzoom']}")
     return out
+
+
+def _check_section(table: Any, section: str, known) -> None:
+    """A config.toml section must be a table of known keys (the error names the section)."""
+    if not isinstance(table, dict):
+        raise WorkspaceError(f"config.toml: [{section}] must be a table, got {table!r}")
+    unknown = set(table) - set(known)
+    if unknown:
+        raise WorkspaceError(f"config.toml: [{section}] unknown key(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(known)})")
