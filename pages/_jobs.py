@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -71,7 +70,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,8 +85,7 @@ from pages._common import LANG_STORE, lang_of, service
 
 __all__ = [
     "JobFailed", "job_controls", "register_job", "manager", "jobs_dir", "step_text", "job_ids",
-    "stop_job", "brief_prepare", "brief_work", "brief_show", "brief_cleanup",
-    "backtest_prepare", "backtest_work",
+    "stop_job",
 ]
 
 #: Seconds a started job's spec, result and owner are kept.
@@ -425,110 +423,3 @@ def step_text(label: str, lang: str) -> str:
 def _model(code: str, lang: str) -> str:
     key = f"brief.model.{code}"
     return t(key, lang) if key in TEXT else code
-
-
-@contextlib.contextmanager
-def _slot(name: str, progress: Callable[[float, str], None]) -> Iterator[None]:
-    """One job of ``name`` at a time across the worker processes (an OS file lock: a killed
-    worker releases it at once); waiting shows as its own step."""
-    with open(jobs_dir() / f"{name}.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress(0.0, "queued")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-# -- the weekly briefing (board) -----------------------------------------------------------------
-_BRIEF_KINDS = ("png", "pdf", "html", "docx", "xlsx")
-
-
-def brief_prepare(svc: Service, lang: str, period: object) -> dict:
-    """In the request: the role must allow ``brief``; the board's week (its running week or
-    none: the latest complete week; a month: the week of its first day)."""
-    import pandas as pd
-
-    from analytics.service.board import PARTIAL
-
-    svc.require("brief")
-    weeks = pd.DatetimeIndex(svc.periods("W"))
-    if len(weeks) == 0:
-        raise JobFailed(t("job.no_complete_week", lang))
-    if period is None or period == PARTIAL:
-        day = weeks[-1]
-    else:
-        try:
-            day = pd.Timestamp(str(period))
-        except ValueError as exc:
-            raise ValueError(f"period {period!r}: not a date") from exc
-    monday = (day - pd.Timedelta(days=day.weekday())).normalize()
-    if monday not in weeks:
-        raise JobFailed(t("job.no_week", lang, week=f"{monday:%Y-%m-%d}", first=f"{weeks[0]:%Y-%m-%d}",
-                          last=f"{weeks[-1]:%Y-%m-%d}"))
-    return {"week": str(monday.date()), "lang": lang}
-
-
-def brief_work(svc: Service, args: dict, progress: Callable[[float, str], None]) -> dict[str, str]:
-    """In the worker: write the briefing into a folder of its own, then switch it in as
-    ``W/briefs/<week>-<lang>``; one briefing renders at a time (each drives a Chromium)."""
-    from analytics.present.brief import make_brief
-
-    svc.require("brief")
-    week, lang = args["week"], args["lang"]
-    final = svc.ws.path / "briefs" / f"{week}-{lang}"
-    staging = _staging(svc, args)
-    try:
-        with _slot("brief", progress):
-            paths = make_brief(svc.ws, week=week, out=staging, lang=lang, progress=progress)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    svc.record("brief", f"week {week} ({lang})")
-    return {k: str(final / Path(p).name) for k, p in paths.items() if k in _BRIEF_KINDS}
-
-
-def brief_show(svc: Service, paths: dict[str, str], lang: str) -> tuple[dict, html.Div]:
-    """In the request: offer the files as download ids of this user (server-side tokens)."""
-    files = {k: svc.offer(paths[k]) for k in _BRIEF_KINDS if k in paths and Path(paths[k]).is_file()}
-    buttons = [html.Button(k.upper(), id={"type": "board-dl", "index": k}, n_clicks=0, className="btn")
-               for k in files]
-    return files, html.Div([html.Span(t("board.brief_done", lang) + "："), *buttons], className="row")
-
-
-def brief_cleanup(svc: Service, args: dict) -> None:
-    """After a cancel: remove the half-written briefing."""
-    shutil.rmtree(_staging(svc, args), ignore_errors=True)
-
-
-def _staging(svc: Service, args: dict) -> Path:
-    tag = re.sub(r"[^A-Za-z0-9_-]", "", str(args["job"]))[:32]
-    return svc.ws.path / "briefs" / f".job-{tag}"
-
-
-# -- the model evaluation (backtest) -------------------------------------------------------------
-def backtest_prepare(svc: Service, lang: str) -> dict:
-    """In the request: the evaluation is for roles that may see the data, and needs the test
-    weeks plus two weeks of history."""
-    from analytics.service.evaluation import TEST_WEEKS
-
-    svc.require("data")
-    have, need = len(svc.periods("W")), TEST_WEEKS + 2
-    if have < need:
-        raise JobFailed(t("job.too_few_weeks", lang, have=have, need=need))
-    return {}
-
-
-def backtest_work(svc: Service, args: dict, progress: Callable[[float, str], None]) -> dict:
-    """In the worker: the workspace's backtest (:func:`analytics.service.evaluation.workspace_backtest`),
-    read from ``W/cache/backtest.json`` when the workspace has not changed since."""
-    from analytics.service.evaluation import workspace_backtest
-
-    svc.require("data")
-    with _slot("backtest", progress):  # a second viewer waits, then reads the stored result
-        return workspace_backtest(svc.ws, progress=progress)

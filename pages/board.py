@@ -38,14 +38,8 @@ from pages._common import (
     refused,
     service,
 )
-from pages._jobs import (
-    brief_cleanup,
-    brief_prepare,
-    brief_show,
-    brief_work,
-    job_controls,
-    register_job,
-)
+from pages._job_works import brief_cleanup, brief_prepare, brief_show, brief_work
+from pages._jobs import job_controls, register_job
 from pages._maps import background, level_map
 
 dash.register_page(__name__, path="/", name=t("nav.board"), title=t("app.title"), order=0)

@@ -19,7 +19,8 @@ from pages._evaluation_view import (
     coverage_figure,
     pai_figure,
 )
-from pages._jobs import backtest_prepare, backtest_work, job_controls, register_job
+from pages._job_works import backtest_prepare, backtest_work
+from pages._jobs import job_controls, register_job
 
 dash.register_page(__name__, path="/evaluation", name=t("nav.evaluation"), title=t("app.title"), order=3)
 
