@@ -273,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("city", choices=["toronto"])
     s.add_argument("--workspace", default=None, help="default: ./workspace-toronto")
 
+    s = sub.add_parser("workspace", help="copy a workspace between stores: a folder ↔ PostGIS (share, back up, export)")
+    w = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    c = w.add_parser("copy", help="copy SRC's data into DST as one version (folder or postgresql://…?schema=CITY)")
+    c.add_argument("source", metavar="SRC")
+    c.add_argument("target", metavar="DST")
+    c.add_argument("--replace", action="store_true", help="overwrite a DST that holds a workspace")
+
     s = sub.add_parser("ingest", help="ingest incident files into a workspace")
     s.add_argument("files", nargs="+", metavar="FILE")
     s.add_argument("--workspace", required=True)
@@ -297,9 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--layer", default=None, metavar="NAME|INDEX", help="GeoPackage layer (default: the first)")
     s.add_argument("--centroids", action="store_true", help="take polygons/lines as their centroids")
     s.add_argument("--engine", choices=["local", "dask"], default="local",
-                   help="dask: assign and count on a Dask cluster (data/engine_dask.py)")
+                   help="dask: read, validate, assign and count on a Dask cluster (data/engine_dask.py)")
     s.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
                    help="with --engine dask: the cluster's scheduler (default: a local cluster of 2 workers)")
+    s.add_argument("--blocksize", type=int, default=None, metavar="BYTES",
+                   help="with --engine dask: bytes of CSV/Parquet input each worker task reads and validates "
+                        "(default 64 MiB)")
 
     s = sub.add_parser("areas", help="build area layers: admin boundaries or a generated grid")
     s.add_argument("--workspace", required=True)
@@ -617,12 +627,20 @@ def _run(args: argparse.Namespace) -> int:
         with _progress(args, f"fetch {args.city}") as progress:
             text = fetch_city(args.city, args.workspace or f"workspace-{args.city}", progress=progress)
         print(text)
+    elif cmd == "workspace":
+        from data.ingest_db import mask_url
+        from data.workspace_pg import copy_workspace
+
+        dst = copy_workspace(args.source, args.target, replace=args.replace)
+        print(f"{mask_url(args.source)} → {dst.location}: version {dst.version}, {len(dst.incidents_frame(['incident_id'])):,} "
+              f"incidents, layers {', '.join(dst.layers()) or 'none'}")
     elif cmd == "ingest":
         from data.engine_dask import engine
         from data.ingest import ingest_files
         from data.workspace import Workspace
 
-        with engine(args.engine, args.scheduler), Workspace(args.workspace).transaction(timeout=args.wait):
+        with engine(args.engine, args.scheduler, blocksize=args.blocksize), \
+                Workspace(args.workspace).transaction(timeout=args.wait):
             ws = Workspace.create(args.workspace)  # one version; busy: exit 2
             with _progress(args, "ingest") as progress:
                 report = ingest_files(
@@ -666,7 +684,7 @@ def _run(args: argparse.Namespace) -> int:
         print(t("risk.header", args.lang))
         for r in table.itertuples():
             print(f"{r.factor:<12s} {r.influence_m:>8.0f} {r.cells_exposed:>7d} {r.rr:>7.2f} "
-                  f"[{r.rr_low:.2f}, {r.rr_high:.2f}] {r.p:>9.2g}")
+                  f"[{r.rr_low:.2f}, {r.rr_high:.2f}] {'<0.001' if r.p < 0.001 else f'{r.p:.3f}':>9s}")
         if table.attrs.get("dropped"):
             print(t("risk.dropped", args.lang, factors=", ".join(table.attrs["dropped"])))
     elif cmd == "warn":

@@ -72,6 +72,9 @@ def test_pingan_areas_risk_factors_and_pingan_risk(ws):
     assert out.returncode == 0, out.stderr
     line = next(s for s in out.stdout.splitlines() if s.startswith("网吧"))
     assert f"{table.loc['网吧', 'rr']:.2f}" in line
+    # p as the rest of the product writes it: never a 0 from underflow, never 1e-300
+    assert line.split()[-1] == ("<0.001" if table.loc["网吧", "p"] < 0.001 else f"{table.loc['网吧', 'p']:.3f}")
+    assert all(not s.rstrip().endswith((" 0", "e-300")) for s in out.stdout.splitlines())
     zh = _cli("risk", "--workspace", str(ws.path), "--level", "cell")
     assert "风险地形" in zh.stdout and "相对风险" in zh.stdout
 
