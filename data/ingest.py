@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from data.columns import CANONICAL
+from data.engine_dask import ValidatedBlock, current_client, validated_blocks
 from data.ingest_limits import IngestLimits, limits_of
 from data.ingest_read import SUFFIXES, iter_source
 from data.ingest_study import study_area
@@ -289,15 +290,21 @@ def ingest_files(
         n_in = n_used = n_bad = 0
         enc = None
         latest = pd.NaT
-        for src in iter_source(p, encoding=encoding, limits=lim, **read_opts):  # chunks bound the peak memory
+        kw = {"mapping": mapping, "coords": coords, "epsg": epsg, "source_tz": source_tz, "target_tz": target_tz,
+              "area": area, "now_limit": now_limit}
+        if current_client() is not None:  # --engine dask: CSV/Parquet blocks read + validated on the workers
+            chunks = validated_blocks(current_client(), p, encoding=encoding, limits=lim, read_opts=read_opts,
+                                      existing_ids=existing_ids, **kw)
+        else:
+            chunks = iter_source(p, encoding=encoding, limits=lim, **read_opts)  # chunks bound the peak memory
+        for src in chunks:
             n = src.n_rows
             report.notes += [x for x in src.notes if x not in report.notes]
             report.columns.setdefault(str(p), [str(c) for c in src.frame.columns])
-            good, bad, mapped = _validate(
-                src, p, mapping=mapping, coords=coords, epsg=epsg, source_tz=source_tz,
-                target_tz=target_tz, area=area, existing_ids=existing_ids, now_limit=now_limit,
-                limits=lim,
-            )
+            if isinstance(src, ValidatedBlock):
+                good, bad, mapped = src.good, src.bad, src.mapped
+            else:
+                good, bad, mapped = _validate(src, p, existing_ids=existing_ids, limits=lim, **kw)
             report.control_chars += src.control_chars
             assert n == len(good) + len(bad), f"{p}: rows in {n} != {len(good)} used + {len(bad)} quarantined"
             n_in, n_used, n_bad = n_in + n, n_used + len(good), n_bad + len(bad)

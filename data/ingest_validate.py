@@ -242,7 +242,8 @@ def validate(
     f.add(dup_file, "duplicate_id", lambda m: "incident_id '" + ids.iloc[m] + "' appears earlier in this file",
           {"id": lambda m: ids.iloc[m]}, clean_only=True, key="duplicate_in_file")
     for known, where in existing_ids:
-        key = "duplicate_in_workspace" if "workspace" in where else "duplicate_in_input"
+        key = ("duplicate_in_workspace" if "workspace" in where else "duplicate_in_file" if "this file" in where
+               else "duplicate_in_input")  # "this file": an earlier block of the file (data.engine_dask)
         f.add(isin(ids, known), "duplicate_id", lambda m, where=where: "incident_id '" + ids.iloc[m] + "' " + where,
               {"id": lambda m: ids.iloc[m]}, clean_only=True, key=key)
 

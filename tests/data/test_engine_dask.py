@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_scheduler_and_two_worker_processes_give_the_local_engines_tables(setup):
+@pytest.fixture(scope="module")
+def remote() -> Iterator[str]:
+    """A ``dask scheduler`` and two ``dask worker`` processes on free loopback ports: the address."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = str(Path(sys.executable).with_name("dask"))
@@ -135,18 +138,120 @@ def test_scheduler_and_two_worker_processes_give_the_local_engines_tables(setup)
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-        path = setup["root"] / "remote"
-        shutil.copytree(setup["base"], path)
-        proc = _ingest(path, setup["file"], "--engine", "dask", "--scheduler", address)
-        assert proc.returncode == 0, proc.stderr
-        assert "on 2 worker(s)" in proc.stdout, proc.stdout
-        state = _state(path)
-        _check_accounting(state)
-        _assert_same(state, setup["local"])
+        yield address
     finally:
         for p in procs[::-1]:
             p.kill()
             p.wait(timeout=30)
+
+
+def test_scheduler_and_two_worker_processes_give_the_local_engines_tables(setup, remote):
+    path = setup["root"] / "remote"
+    shutil.copytree(setup["base"], path)
+    proc = _ingest(path, setup["file"], "--engine", "dask", "--scheduler", remote, "--blocksize", "200000")
+    assert proc.returncode == 0, proc.stderr
+    assert "on 2 worker(s)" in proc.stdout, proc.stdout
+    state = _state(path)
+    _check_accounting(state)
+    _assert_same(state, setup["local"])
+
+
+# -- read + validate on the workers: every kind of fault, many blocks -----------------------------
+def _faulty_files(root: Path) -> tuple[Path, list[Path]]:
+    """A workspace holding some ids, and input files with every fault the ingest tests plant,
+    duplicates across blocks, files and the workspace, and blank lines between records."""
+    from tests.data.conftest import make_messy
+
+    a, _ = make_messy(51, 120)
+    b, _ = make_messy(52, 60, id_prefix="PB")
+    c, _ = make_messy(53, 15, id_prefix="QC")
+    rng = np.random.default_rng(5)
+    good_a = [i for i in range(len(a)) if a.iloc[i]["纬度"] not in (None, "abc", "95.5")]
+    later = a.iloc[rng.choice(good_a[:40], 6, replace=False)].assign(地址="重复")  # a later block repeats ids
+    a = pd.concat([a, later, b.iloc[:5]], ignore_index=True)  # b's first rows come earlier, in a
+    ws = Workspace.create(root / "base")
+    ingest_files([_write_csv(a.iloc[good_a[50:56]], root / "old.csv")], ws)  # these ids are in the workspace
+    text = a.to_csv(index=False).splitlines()
+    text[30:30] = ["", "\r"]  # blank lines are not records (the local reader skips them)
+    text[90:90] = [""]
+    fa = root / "a.csv"
+    fa.write_bytes(("\n".join(text) + "\n").encode("gb18030"))
+    fb = root / "b.parquet"
+    plain = b.astype(str).where(b.notna())
+    plain.attrs = {}
+    plain.to_parquet(fb, row_group_size=7)
+    fc = root / "c.csv"  # a quoted line break in a value: read on the client
+    c.loc[3, "地址"] = "云岩区\n中华北路"
+    _write_csv(c, fc)
+    return root / "base", [fa, fb, fc]
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False, encoding="utf-8")
+    return path
+
+
+def _ingested(path: Path, files: list[Path], engine_args: dict) -> tuple[dict, object]:
+    from data.engine_dask import engine
+
+    ws = Workspace(path)
+    with engine(**engine_args):
+        report = ingest_files(files, ws)
+    log = pd.read_parquet(ws.ingested_path).drop(columns=["ingested_at"])
+    return {"incidents": ws.incidents_frame(), "quarantine": ws.quarantine(), "log": log}, report
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("faulty")
+    base, files = _faulty_files(root)
+    local = root / "local"
+    shutil.copytree(base, local)
+    state, report = _ingested(local, files, {"name": "local"})
+    return {"root": root, "base": base, "files": files, "local": state, "report": report}
+
+
+def _check_same_as_local(faulty: dict, state: dict, report) -> None:
+    _assert_same(state, faulty["local"])
+    q = state["quarantine"]
+    assert set(q["reason"]) >= {"unparseable_time", "future_time", "empty_category", "missing_coordinates",
+                                "zero_coordinates", "swapped_lat_lon", "outside_study_area", "duplicate_id"}
+    params = q["reason_params"].str.extract(r'"key":"(duplicate_in_\w+)"')[0].dropna()
+    assert set(params) == {"duplicate_in_file", "duplicate_in_workspace", "duplicate_in_input"}, params
+    log = state["log"]
+    assert (log["rows_in"] == log["rows_used"] + log["rows_quarantined"]).all()
+    mine = log["name"].isin([p.name for p in faulty["files"]])
+    assert int(log.loc[mine, "rows_in"].sum()) == report.rows_in == faulty["report"].rows_in
+    assert report.by_reason == faulty["report"].by_reason
+    assert any("c.csv: read and validated on the client" in n for n in report.notes), report.notes
+
+
+def test_workers_validate_blocks_as_the_local_engine_does_on_a_local_cluster(faulty, monkeypatch):
+    import data.engine_dask as ed
+    import data.ingest
+
+    on_client = []
+    real = data.ingest._validate
+
+    def spy(src, path, **kw):
+        on_client.append(path.name)
+        return real(src, path, **kw)
+
+    monkeypatch.setattr(data.ingest, "_validate", spy)
+    path = faulty["root"] / "lc"
+    shutil.copytree(faulty["base"], path)
+    state, report = _ingested(path, faulty["files"], {"name": "dask", "blocksize": 1024})
+    _check_same_as_local(faulty, state, report)
+    assert set(on_client) == {"c.csv"}  # a.csv and b.parquet were validated on the workers
+    plan, _ = ed._plan_blocks(faulty["files"][0], "auto", 1024)
+    assert len(plan["blocks"]) >= 8  # many blocks: a ~20 kB file in ~1 kB ranges
+
+
+def test_workers_validate_blocks_as_the_local_engine_does_with_a_separate_scheduler(faulty, remote):
+    path = faulty["root"] / "remote"
+    shutil.copytree(faulty["base"], path)
+    state, report = _ingested(path, faulty["files"], {"name": "dask", "scheduler": remote, "blocksize": 1024})
+    _check_same_as_local(faulty, state, report)
 
 
 def test_bad_engine_arguments_exit_2_naming_the_argument(setup, tmp_path):
