@@ -307,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dask: read, validate, assign and count on a Dask cluster (data/engine_dask.py)")
     s.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
                    help="with --engine dask: the cluster's scheduler (default: a local cluster of 2 workers)")
+    s.add_argument("--evaluate", action="store_true",
+                   help="after the commit, refresh the board's model choice (pingan evaluate; tens of seconds)")
     s.add_argument("--blocksize", type=int, default=None, metavar="BYTES",
                    help="with --engine dask: bytes of CSV/Parquet input each worker task reads and validates "
                         "(default 64 MiB)")
@@ -388,6 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--category", default=None)
     s.add_argument("--models", nargs="+", default=None)
     s.add_argument("--json", required=True, dest="json_out")
+
+    s = sub.add_parser("evaluate", help="the workspace's model evaluation; stores the board's model choice")
+    s.add_argument("--workspace", required=True)
+    s.add_argument("--category", default=None,
+                   help="category or group (default: 全部 and every group of the taxonomy)")
+    s.add_argument("--weeks", type=int, choices=(12, 26, 52), default=26, help="test weeks (26)")
+    s.add_argument("--json", action="store_true", help="print the backtest JSON instead of the table")
+    s.add_argument("--lang", choices=("zh", "en"), default="zh")
 
     s = sub.add_parser("detect", help="outbreak alarms on your own series (R surveillance's methods)")
     s.add_argument("--series", required=True, metavar="FILE.csv",
@@ -477,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Subcommands that draw a progress bar (on a terminal's stderr, unless ``--quiet``).
-_WITH_PROGRESS = ("demo", "fetch", "ingest", "backtest", "brief")
+_WITH_PROGRESS = ("demo", "fetch", "ingest", "backtest", "evaluate", "brief")
 
 
 @contextlib.contextmanager
@@ -575,6 +585,21 @@ def _push(ws) -> None:
         print(result.summary(), flush=True)
 
 
+def _choose(ws) -> None:
+    """After an ingest: refresh the board's model choice (outside the writer lock; a failure is
+    reported, not fatal: the data are in and the last choice stays)."""
+    from analytics.service.evaluation import refresh_choice
+
+    try:
+        choice = refresh_choice(ws)
+    except ValueError as exc:
+        print(f"evaluate: model choice not refreshed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr, flush=True)
+        return
+    picked = ", ".join(f"{k} {v['model'] or '-'}" for k, v in choice.get("categories", {}).items())
+    print(f"evaluate: model choice {picked}", flush=True)
+
+
 def _watch(args: argparse.Namespace) -> int:
     """``pingan watch``: rounds until SIGTERM/SIGINT (or one round with ``--once``)."""
     import signal
@@ -592,7 +617,7 @@ def _watch(args: argparse.Namespace) -> int:
           flush=True)
     try:
         done = watch_inbox(ws, args.inbox, once=args.once, interval=args.interval, settle=args.settle,
-                           options=options, after=lambda _outcomes: _push(ws), stop=stop,
+                           options=options, after=lambda _outcomes: (_choose(ws), _push(ws)), stop=stop,
                            log=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
         return 0
@@ -656,6 +681,8 @@ def _run(args: argparse.Namespace) -> int:
             from data.pipeline import refresh  # after ingest: input errors are reported first
 
             print(refresh(ws))  # the ingest refreshed the counts already: this only reports them
+        if args.evaluate:  # outside the writer lock; before the push, so it uses the week's model
+            _choose(Workspace(args.workspace))
         _push(Workspace(args.workspace))  # after the commit: never a warning the workspace lacks
     elif cmd == "areas" and args.risk_factors and not (args.boundaries or args.cell):
         _risk_factors(args)  # only the risk-factor points: the layers stay as they are
@@ -770,6 +797,12 @@ def _run(args: argparse.Namespace) -> int:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"wrote {args.json_out}")
+    elif cmd == "evaluate":
+        from analytics.present.evaluation_text import evaluation_report
+
+        with _progress(args, "evaluate") as progress:
+            print(evaluation_report(Workspace(args.workspace), category=args.category, weeks=args.weeks,
+                                    lang=args.lang, as_json=args.json, progress=progress))
     elif cmd == "detect":
         import pandas as pd
 

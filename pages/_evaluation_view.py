@@ -1,37 +1,30 @@
-"""Presentation helpers of the evaluation page: the backtest table and its charts (the backtest
-itself comes from ``Service.backtest``)."""
+"""Presentation helpers of the evaluation page: the backtest table (one table with the command
+line's, :func:`analytics.present.evaluation_text.evaluation_table`), the note saying when the
+evaluation ran and which model the board uses, and the charts."""
 
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+from dash import html
 
-from analytics.present.i18n import TEXT, t
+from analytics.present.evaluation_text import choice_text, evaluation_table, model_name, result_note
+from analytics.present.i18n import t
 from pages._common import base_layout
 
-__all__ = ["backtest_table", "pai_figure", "coverage_figure", "col_name", "model_name"]
-
-
-def model_name(code: str, lang: str) -> str:
-    """A model's name for people (「经验贝叶斯（伽马-泊松）」), its code when it has none."""
-    key = f"brief.model.{code}"
-    return t(key, lang) if key in TEXT else code
+__all__ = ["backtest_table", "status_lines", "pai_figure", "coverage_figure", "col_name", "model_name"]
 
 
 def backtest_table(result: dict, lang: str = "zh") -> pd.DataFrame:
-    """One row per model: hit rate and PAI at 1/5/10 % of area, PEI at 5 %, CRPS, coverage, seconds."""
-    rows = []
-    for name, m in result.get("models", {}).items():
-        row = {"model": model_name(name, lang)}
-        for share in ("0.01", "0.05", "0.10"):
-            row[f"hit_{share}"] = round(float(m["hit_rate"].get(share, float("nan"))), 3)
-            row[f"pai_{share}"] = round(float(m["pai"].get(share, float("nan"))), 2)
-        row["pei_0.05"] = round(float(m.get("pei", {}).get("0.05", float("nan"))), 3)
-        row["crps"] = round(float(m.get("crps", float("nan"))), 4)
-        row["coverage_90"] = round(float(m.get("coverage_90", float("nan"))), 3)
-        row["seconds"] = round(float(m.get("seconds", float("nan"))), 2)
-        rows.append(row)
-    return pd.DataFrame(rows).sort_values("pai_0.05", ascending=False) if rows else pd.DataFrame()
+    """One row per model, best PAI@5 % first: ★ on the best candidate, hit rate and PAI at 1/5/10 %
+    of area, PEI at 5 %, log score, CRPS, coverage, seconds."""
+    return evaluation_table(result, lang)
+
+
+def status_lines(ws, result: dict, lang: str) -> html.Div:
+    """When and on what the shown evaluation ran, and the board's model for its category."""
+    return html.Div([html.Div(result_note(result, lang), id="evaluation-when"),
+                     html.Div(choice_text(ws, result.get("category"), lang), id="evaluation-choice")])
 
 
 def pai_figure(result: dict, lang: str) -> go.Figure:
@@ -59,9 +52,11 @@ def coverage_figure(result: dict, lang: str) -> go.Figure:
 def col_name(col: str, lang: str) -> str:
     if col == "model":
         return t("eval.model", lang)
+    if col == "best":
+        return t("eval.winner", lang)
     if "_" in col and col.split("_")[0] in ("hit", "pai", "pei"):
         kind, share = col.split("_", 1)
         name = {"hit": t("eval.hit", lang), "pai": "PAI", "pei": "PEI"}[kind]
         return f"{name} @{float(share):.0%}"
-    return {"crps": t("eval.crps", lang), "coverage_90": t("eval.calibration", lang),
+    return {"crps": t("eval.crps", lang), "log_score": t("eval.log_score", lang), "coverage_90": t("eval.calibration", lang),
             "seconds": t("eval.seconds", lang)}.get(col, col)

@@ -1,36 +1,65 @@
-"""模型评估 — the backtest table, PAI / hit-rate by share of area and the 90 % interval coverage
-of every model, from a rolling-origin backtest on the workspace's incidents (run once by
-analytics.backtest, cached in ``W/cache/backtest.json`` until the workspace changes).
+"""模型评估 — every model's backtest on the workspace's incidents for a category (全部 or a group
+of the board) and a test span (12 / 26 / 52 weeks): the table with the best candidate marked
+(★, the board's model for that category), PAI by share of area and 90 % interval coverage, and
+which model the board uses and from which evaluation.
 
-The backtest runs as a background job (pages/_jobs.py) when the page opens: a progress bar with
-the model and test period, 取消 to stop it, and a message if it fails (e.g. too few weeks)."""
+A result stored for the request and this version of the data
+(:func:`analytics.service.evaluation.stored_evaluation`) is shown at once, without a worker.
+Otherwise the backtest runs as a background job (pages/_jobs.py): a progress bar with the model
+and test week, 取消 to stop it, a message if it fails (e.g. too few weeks); its result is stored
+and updates the board's model choice. Only roles that may see the data (``data``) evaluate.
+"""
 
 from __future__ import annotations
 
-import dash
-from dash import Input, Output, dash_table, dcc, html
+import fcntl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from analytics.present.i18n import t
+import dash
+from dash import Input, Output, State, callback, dash_table, dcc, html, no_update
+
+from analytics.present.i18n import label, t
 from analytics.service import Service
-from pages._common import card, empty_figure, graph_config, lang_of
+from analytics.service.evaluation import CHOICE_WEEKS, SPANS, evaluate, stored_evaluation
+from data.taxonomy import ALL
+from pages._common import (
+    LANG_STORE,
+    card,
+    control,
+    dropdown,
+    empty_figure,
+    graph_config,
+    lang_of,
+    service,
+)
 from pages._evaluation_view import (
     backtest_table,
     col_name,
     coverage_figure,
     pai_figure,
+    status_lines,
 )
-from pages._job_works import backtest_prepare, backtest_work
-from pages._jobs import job_controls, register_job
+from pages._jobs import JobFailed, job_controls, jobs_dir, register_job
 
 dash.register_page(__name__, path="/evaluation", name=t("nav.evaluation"), title=t("app.title"), order=3)
 
 
 def layout(lang: str | None = None, **_query) -> html.Div:
     lang = lang_of(lang)
+    groups = _groups(service())
     return html.Div([
         dcc.Store(id="evaluation-trigger", data=0),
         html.Div(t("eval.running", lang), className="hint"),
+        html.Div([
+            control(t("eval.category", lang),
+                    dropdown("evaluation-category", [(g, label(g, lang)) for g in groups], groups[0])),
+            control(t("eval.weeks", lang), dcc.RadioItems(
+                id="evaluation-weeks", value=CHOICE_WEEKS, inline=True, className="radio",
+                options=[{"label": t("eval.weeks_option", lang, n=n), "value": n} for n in SPANS])),
+        ], className="controls"),
         job_controls("evaluation", lang),
+        html.Div(id="evaluation-note", className="hint"),
         card(t("eval.table", lang), html.Div(id="evaluation-table")),
         html.Div([
             html.Div([card(t("eval.pai", lang), _graph("evaluation-pai", lang))], className="col-map"),
@@ -39,21 +68,91 @@ def layout(lang: str | None = None, **_query) -> html.Div:
     ])
 
 
+def _groups(svc: Service) -> list[str]:
+    """全部 and the taxonomy's groups the board offers (read from the counts, not the incidents)."""
+    groups = set(svc.ws.config.taxonomy.groups)
+    return [c for c in svc.category_choices() if c == ALL or c in groups] or [ALL]
+
+
 def _graph(id: str, lang: str) -> dcc.Graph:
-    # blank (no empty axes) until the job has run, and when it fails
+    # blank (no empty axes) until a result is shown, and when the job fails
     return dcc.Graph(id=id, figure=empty_figure(""), config=graph_config(lang))
 
 
-def show(_svc: Service, result: dict, lang: str) -> tuple:
-    """The finished backtest (from the worker) as the table and the two charts."""
+def show(svc: Service, result: dict, lang: str) -> tuple:
+    """A finished evaluation as the note, the table and the two charts."""
     table = backtest_table(result, lang)
-    return (dash_table.DataTable(id="evaluation-grid", data=table.to_dict("records"), sort_action="native",
-                                 columns=[{"name": col_name(c, lang), "id": c} for c in table.columns],
-                                 style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13}),
-            pai_figure(result, lang), coverage_figure(result, lang))
+    grid = dash_table.DataTable(
+        id="evaluation-grid", data=table.to_dict("records"), sort_action="native",
+        columns=[{"name": col_name(c, lang), "id": c} for c in table.columns],
+        style_cell={"fontFamily": "Noto Sans CJK SC, sans-serif", "fontSize": 13},
+        style_data_conditional=[{"if": {"filter_query": '{best} = "★"'}, "fontWeight": "bold",
+                                 "backgroundColor": "#fff4d6"}])
+    return (status_lines(svc.ws, result, lang), grid, pai_figure(result, lang),
+            coverage_figure(result, lang))
 
 
-register_job("evaluation", start=Input("evaluation-trigger", "data"), prepare=backtest_prepare,
-             work=backtest_work, show=show, initial=True,
-             outputs=[Output("evaluation-table", "children"), Output("evaluation-pai", "figure"),
-                      Output("evaluation-coverage", "figure")])
+@callback(Output("evaluation-note", "children", allow_duplicate=True),
+          Output("evaluation-table", "children", allow_duplicate=True),
+          Output("evaluation-pai", "figure", allow_duplicate=True),
+          Output("evaluation-coverage", "figure", allow_duplicate=True),
+          Output("evaluation-trigger", "data"),
+          Input("evaluation-category", "value"), Input("evaluation-weeks", "value"),
+          State("evaluation-trigger", "data"), State(LANG_STORE, "data"),
+          prevent_initial_call="initial_duplicate")
+def stored_or_start(category, weeks, trigger, lang):
+    """A stored result for the request is shown at once; otherwise the job is started."""
+    lang = lang_of(lang)
+    svc = service()
+    try:
+        svc.require("data")
+        result = stored_evaluation(svc.ws, category, int(weeks or CHOICE_WEEKS))
+    except (PermissionError, ValueError):  # the job's prepare says why, in words
+        result = None
+    if result is None:
+        blank = empty_figure("")
+        return "", None, blank, blank, int(trigger or 0) + 1
+    return *show(svc, result, lang), no_update
+
+
+def prepare(svc: Service, lang: str, category: object, weeks: object) -> dict:
+    """In the request: the evaluation is for roles that may see the data, and needs the test
+    weeks plus two weeks of history."""
+    svc.require("data")
+    weeks = int(weeks or CHOICE_WEEKS)
+    if weeks not in SPANS:
+        raise JobFailed(t("job.failed", lang))
+    have, need = len(svc.periods("W")), weeks + 2
+    if have < need:
+        raise JobFailed(t("job.too_few_weeks", lang, have=have, need=need))
+    return {"category": str(category or ALL), "weeks": weeks}
+
+
+def work(svc: Service, args: dict, progress: Callable[[float, str], None]) -> dict:
+    """In the worker: the evaluation (:func:`analytics.service.evaluation.evaluate`), stored with
+    the model choice; read back when another viewer computed it meanwhile."""
+    svc.require("data")
+    with _one_at_a_time(progress):
+        return evaluate(svc.ws, args["category"], int(args["weeks"]), progress=progress)
+
+
+@contextmanager
+def _one_at_a_time(progress: Callable[[float, str], None]) -> Iterator[None]:
+    """One evaluation at a time across the worker processes (an OS file lock: a killed worker
+    releases it at once); a second viewer waits, then reads the stored result."""
+    with open(jobs_dir() / "evaluation.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(0.0, "queued")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+register_job("evaluation", start=Input("evaluation-trigger", "data"), prepare=prepare, work=work,
+             show=show, state=[State("evaluation-category", "value"), State("evaluation-weeks", "value")],
+             outputs=[Output("evaluation-note", "children"), Output("evaluation-table", "children"),
+                      Output("evaluation-pai", "figure"), Output("evaluation-coverage", "figure")])

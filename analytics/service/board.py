@@ -201,8 +201,8 @@ def _resolve_model(ws, model: str | None, level: str, freq: str, name: str) -> t
     The note is ``{"zh": …, "en": …}``.
     """
     pinned = model or ws.config.board.get("model")
-    if not pinned:  # the default: auto from the model evaluation's backtest, when there is one
-        return _evaluation_choice(ws)
+    if not pinned:  # the default: the stored choice of the latest model evaluation, any version
+        return _evaluation_choice(ws, name)
     asked = _model_name(pinned)
     if asked != AUTO:
         label = {lang: t(f"brief.model.{asked}", lang) for lang in ("zh", "en")}
@@ -215,24 +215,23 @@ def _resolve_model(ws, model: str | None, level: str, freq: str, name: str) -> t
                     for lang in ("zh", "en")}
 
 
-def _evaluation_choice(ws) -> tuple[str, dict]:
-    """The default model: the best log score among ``auto``'s candidates in the workspace's
-    model evaluation (评估页, :func:`analytics.service.evaluation.stored_backtest`) of this
-    version; :data:`DEFAULT_MODEL` until one has been run. Reads, never computes."""
-    from analytics.models.auto import CANDIDATES
-    from analytics.service.evaluation import stored_backtest
+def _evaluation_choice(ws, name: str) -> tuple[str, dict]:
+    """The default model: the stored model choice of the category (or 全部's) made by the
+    latest model evaluation of any version (:func:`analytics.service.evaluation.board_choice`:
+    评估页, ``pingan evaluate``, ``pingan watch`` after each ingest); :data:`DEFAULT_MODEL` until
+    a choice has been made. Reads a small file, never computes."""
+    from analytics.service.evaluation import board_choice
 
-    result = stored_backtest(ws) or {}
-    scores = {n: m.get("log_score") for n, m in result.get("models", {}).items() if n in CANDIDATES}
-    scores = {n: v for n, v in scores.items() if v is not None and np.isfinite(v)}
-    if not scores:
+    choice = board_choice(ws, name)
+    if choice is None:
         return DEFAULT_MODEL, {lang: t("board.model_auto_pending", lang,
                                        model=t(f"brief.model.{DEFAULT_MODEL}", lang))
                                for lang in ("zh", "en")}
-    chosen = min(scores, key=lambda n: (scores[n], CANDIDATES.index(n)))
-    n = int(result.get("n_periods", 0))
-    return chosen, {lang: t("board.model_auto", lang, model=t(f"brief.model.{chosen}", lang), n=n,
-                            unit=t(f"board.unit.{result.get('freq', 'W')}", lang))
+    chosen = choice["model"]
+    key = "board.model_choice_inherited" if choice["inherited"] else "board.model_choice"
+    when = str(choice.get("computed") or "")[:10]
+    return chosen, {lang: t(key, lang, model=t(f"brief.model.{chosen}", lang), date=when,
+                            week=choice.get("data_week") or "", n=choice.get("weeks", 0))
                     for lang in ("zh", "en")}
 
 

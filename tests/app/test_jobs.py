@@ -25,6 +25,7 @@ import requests
 from dash.testing.wait import until
 from test_auth import PW, _copy, _login, _start
 
+from analytics.service.evaluation import CHOICE_WEEKS, result_path
 from data.accounts import add_user
 from data.audit import read_audit
 from pages._auth import CSRF_COOKIE, CSRF_HEADER
@@ -57,9 +58,9 @@ def _stored_backtest(ws) -> dict:
     result = {"n_cells": 10, "n_periods": 12, "n_events": 100, "cell_m": 500.0, "freq": "W",
               "models": {"eb": {"hit_rate": shares, "pai": {k: v / float(k) for k, v in shares.items()},
                                 "pei": {"0.05": 0.8}, "crps": 0.5, "coverage_90": 0.88, "seconds": 1.5}},
-              "_version": ws.version}
-    path = ws.path / "cache" / "backtest.json"
-    path.parent.mkdir(exist_ok=True)
+              "_version": ws.version, "category": "全部", "end": "2025-12-22", "_computed": "2025-12-29T08:00:00Z"}
+    path = result_path(ws, None, CHOICE_WEEKS)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result), encoding="utf-8")
     return result
 
@@ -136,7 +137,7 @@ def served(app_workspace, tmp_path_factory):
 
 def test_a_job_result_goes_only_to_its_user_and_session(served):
     li, li_again, wang = (Client(served["base"], n) for n in ("li", "li", "wang"))
-    start = li.out("evaluation-trigger.data", {"evaluation-trigger.data": 0, "app-lang.data": "zh"})
+    start = li.out("evaluation-trigger.data", {"evaluation-trigger.data": 1, "app-lang.data": "zh"})
     job_id = start[EVAL.job]["data"]
     assert isinstance(job_id, str) and len(job_id) >= 20
     done = li.run_background(EVAL, job_id)
@@ -157,7 +158,7 @@ def test_a_job_result_goes_only_to_its_user_and_session(served):
     again = wang.run_background(EVAL, job_id)
     assert again[EVAL.done]["data"] == {"job": job_id, "ok": False} and _claims() == claims
     # a role outside the evaluation is refused before any worker starts
-    refused = wang.out("evaluation-trigger.data", {"evaluation-trigger.data": 0, "app-lang.data": "zh"})
+    refused = wang.out("evaluation-trigger.data", {"evaluation-trigger.data": 1, "app-lang.data": "zh"})
     assert EVAL.job not in refused and "辖区范围" in _text(refused)  # no job id given out
 
 
@@ -296,16 +297,19 @@ def test_cancel_stops_the_worker_and_leaves_no_file(dash_duo, app_workspace, tmp
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_evaluation_runs_as_a_job_and_shows_the_table(dash_duo, app_workspace, tmp_path):
+def test_a_stored_evaluation_is_shown_without_a_job(dash_duo, app_workspace, tmp_path):
     from app import create_app
 
     ws = _copy(app_workspace, tmp_path / "w")
     _stored_backtest(ws)
     dash_duo.start_server(create_app(ws))
+    claims = dict(_claims())
     dash_duo.driver.get(dash_duo.server_url + "/evaluation")
     dash_duo.wait_for_element("#evaluation-grid td", timeout=60)
     assert "经验贝叶斯" in dash_duo.find_element("#evaluation-grid").text
     assert dash_duo.find_element(f"#{EVAL.msg}").text == ""
+    time.sleep(1)
+    assert _claims() == claims  # read from the stored result: no worker started
     assert dash_duo.get_logs() == []
 
 
@@ -345,7 +349,7 @@ def test_no_complete_week_says_so_on_both_pages(dash_duo, three_days):
     dash_duo.wait_for_element("#board-brief", timeout=60).click()
     dash_duo.wait_for_text_to_equal(f"#{BRIEF.msg}", "工作区还没有完整的一周数据，无法生成周报。", timeout=30)
     dash_duo.driver.get(dash_duo.server_url + "/evaluation")
-    dash_duo.wait_for_text_to_equal(f"#{EVAL.msg}", "回测需要至少 14 个完整周的数据，本工作区只有 0 周。", timeout=30)
+    dash_duo.wait_for_text_to_equal(f"#{EVAL.msg}", "回测需要至少 28 个完整周的数据，本工作区只有 0 周。", timeout=30)
     assert _claims() == claims  # refused in the request: no worker started
     dash_duo.driver.set_window_size(1366, 768)
     dash_duo.driver.save_screenshot(str(OUT / "jobs_no_week_1366.png"))

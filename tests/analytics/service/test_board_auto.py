@@ -1,4 +1,4 @@
-"""The board's model: automatic by default (from the evaluation's backtest), pinned, or ``auto``."""
+"""The board's model: automatic by default (the evaluation's stored choice), pinned, or ``auto``."""
 
 import json
 
@@ -10,7 +10,7 @@ from pyproj import Transformer
 from shapely.geometry import box
 
 from analytics.service import board
-from analytics.service.evaluation import stored_backtest, workspace_backtest
+from analytics.service.evaluation import TEST_WEEKS, stored_backtest, winner, workspace_backtest
 from data.workspace import Config, Workspace
 
 CRS = "EPSG:32649"
@@ -50,21 +50,22 @@ def ws(tmp_path_factory):
     return ws
 
 
-def test_default_is_eb_until_the_evaluation_has_run_then_its_best(ws):
+@pytest.mark.slow  # a 26-week evaluation of every fast model
+def test_default_is_eb_until_the_evaluation_has_run_then_its_choice(ws):
     table = board.warning_table(ws, level="grid")
     assert table.attrs["model"] == "eb"
     assert "尚无回测" in table.attrs["model_note"]["zh"]
     assert "no backtest yet" in table.attrs["model_note"]["en"]
     result = workspace_backtest(ws)
     assert stored_backtest(ws) == result
-    cands = {n: m["log_score"] for n, m in result["models"].items()
-             if n in ("eb", "stack", "recency_kde", "kde_longrun", "glm")}
-    best = min(cands, key=cands.get)
+    chosen = winner(result)
+    assert chosen in ("eb", "stack", "recency_kde", "kde_longrun", "glm")
     board.clear_cache()
     table = board.warning_table(ws, level="grid")
-    assert table.attrs["model"] == best and (table["model"] == best).all()
+    assert table.attrs["model"] == chosen and (table["model"] == chosen).all()
     note = table.attrs["model_note"]["zh"]
-    assert note.startswith("预测模型：") and f"（自动选择，依据近{result['n_periods']}周回测）" in note
+    assert note.startswith("预测模型：") and f"近{TEST_WEEKS}周回测" in note
+    assert f"{result['_computed'][:10]} 模型评估" in note
     assert board.kpis(ws, level="grid")["model_note"] == table.attrs["model_note"]
 
 
