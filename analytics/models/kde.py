@@ -38,7 +38,7 @@ from scipy.spatial import cKDTree
 
 from analytics.models.base import CountModel, mom_alpha
 
-__all__ = ["KDELongRun", "RecencyKDE", "kernel_weights", "neighbour_spacing"]
+__all__ = ["KDELongRun", "RecencyKDE", "kernel_weights", "keys_digest", "neighbour_spacing"]
 
 
 def neighbour_spacing(xy: np.ndarray) -> float:
@@ -74,7 +74,7 @@ def kernel_weights(keys: pd.DataFrame, coords: pd.DataFrame | None,
     if coords is None or len(keys) == 0 or not (bandwidths > 0).any():
         return _kernel_weights(keys, coords, bandwidths)
     # A rolling origin refits on the same cells hundreds of times: build the matrices once.
-    key = (_digest(keys[["area_id", "category"]]), _coords_digest(coords),
+    key = (keys_digest(keys), _coords_digest(coords),
            tuple(np.round(bandwidths, 9)))
     with _LOCK:
         hit = _CACHE.get(key)
@@ -98,6 +98,16 @@ def _digest(frame: pd.DataFrame) -> str:
     frame = frame.astype({c: str for c in ("area_id", "category") if c in frame.columns})
     h = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     return hashlib.blake2b(h.tobytes(), digest_size=16).hexdigest()
+
+
+def keys_digest(keys: pd.DataFrame) -> str:
+    """Content digest of the series keys (``area_id``, ``category`` as str), cheap enough to take
+    on every fit of a rolling origin (every ``CountMatrix`` holds a fresh copy of its keys)."""
+    h = hashlib.blake2b(digest_size=16)
+    for col in ("area_id", "category"):
+        h.update("\x1f".join(keys[col].astype(str).tolist()).encode())
+        h.update(b"\x1e")
+    return h.hexdigest()
 
 
 def _kernel_weights(keys: pd.DataFrame, coords: pd.DataFrame | None,
@@ -165,6 +175,25 @@ def _coords_digest(coords: pd.DataFrame) -> str:
 _FRAMES: dict = {}
 
 
+def _spacing(keys: pd.DataFrame, coords: pd.DataFrame, frame: pd.DataFrame) -> float:
+    """:func:`neighbour_spacing` of the areas of ``keys`` found in ``frame`` (checked
+    ``coords``), memoised by content (a rolling origin asks hundreds of times)."""
+    key = (keys_digest(keys), _coords_digest(coords))
+    hit = _SPACINGS.get(key)
+    if hit is not None:
+        return hit
+    present = frame.index.intersection(pd.Index(keys["area_id"].astype(str).unique()))
+    spacing = neighbour_spacing(frame.loc[present].to_numpy())
+    with _LOCK:
+        if len(_SPACINGS) > 32:
+            _SPACINGS.clear()
+        _SPACINGS[key] = spacing
+    return spacing
+
+
+_SPACINGS: dict = {}
+
+
 def _check_coords(coords: pd.DataFrame) -> pd.DataFrame:
     missing = {"area_id", "x", "y"} - set(coords.columns)
     if missing:
@@ -173,6 +202,12 @@ def _check_coords(coords: pd.DataFrame) -> pd.DataFrame:
     frame = coords.assign(area_id=coords["area_id"].astype(str)).drop_duplicates("area_id")
     frame = frame.set_index("area_id")[["x", "y"]].astype(float)
     return frame[np.isfinite(frame.to_numpy()).all(1)]
+
+
+def _category_sums(cat: np.ndarray) -> sparse.csr_matrix:
+    """``(n_categories, n_series)`` indicator matrix: ``G @ F`` sums ``F``'s rows per category."""
+    n_cat = int(cat.max()) + 1 if len(cat) else 0
+    return sparse.csr_matrix((np.ones(len(cat)), (cat, np.arange(len(cat)))), shape=(n_cat, len(cat)))
 
 
 def _blas():
@@ -218,8 +253,7 @@ class _KernelRate(CountModel):
         spacing = np.nan
         if self.coords is not None:
             frame = _coords_frame(self.coords)
-            present = frame.index.intersection(pd.Index(keys["area_id"].astype(str).unique()))
-            spacing = neighbour_spacing(frame.loc[present].to_numpy())
+            spacing = _spacing(keys, self.coords, frame)
         hs = np.asarray(self.bandwidths, float)
         if hs.ndim != 1 or len(hs) == 0 or (hs < 0).any():
             raise ValueError(f"bandwidths: expected non-negative multiples of the cell spacing, "
@@ -228,6 +262,7 @@ class _KernelRate(CountModel):
         mats = kernel_weights(keys, self.coords, metres)
         halflives = self._halflives()
         cat, _ = pd.factorize(keys["category"].astype(str).to_numpy())
+        G = _category_sums(cat)
         V = int(min(self.validation, T - 1))
         rows = []
         best = None
@@ -237,7 +272,7 @@ class _KernelRate(CountModel):
             for hl in halflives:
                 M = self._base_rates(Y, ends, hl)
                 for h_cells, h_m, W in zip(hs, metres, mats):
-                    F = self._floor(W @ M, cat)
+                    F = self._floor(W @ M, cat, G)
                     ll = float((Yv * np.log(F) - F).sum() / Yv.size)
                     rows.append({"bandwidth_cells": float(h_cells), "bandwidth_m": float(h_m),
                                  "halflife": float(hl), "loglik": ll})
@@ -252,13 +287,17 @@ class _KernelRate(CountModel):
         self.alpha_ = (mom_alpha(Y[:, T - V:], F, prior_weight=self.prior_weight) if F is not None
                        else np.zeros(n))
         rate = self._base_rates(Y, np.array([T]), self.halflife_)
-        self.rate_ = self._floor(W @ rate, cat)[:, 0]
+        self.rate_ = self._floor(W @ rate, cat, G)[:, 0]
 
-    def _floor(self, F: np.ndarray, cat: np.ndarray) -> np.ndarray:
-        """Mix in ``uniform_share`` of the category's mean rate: no cell is forecast exactly 0."""
+    def _floor(self, F: np.ndarray, cat: np.ndarray, G: sparse.csr_matrix | None = None) -> np.ndarray:
+        """Mix in ``uniform_share`` of the category's mean rate: no cell is forecast exactly 0.
+
+        ``G``: :func:`_category_sums` of ``cat`` when the caller has it (built once per fit).
+        """
         F = np.asarray(F)
-        n_cat = int(cat.max()) + 1 if len(cat) else 0
-        G = sparse.csr_matrix((np.ones(len(cat)), (cat, np.arange(len(cat)))), shape=(n_cat, len(cat)))
+        if G is None:
+            G = _category_sums(cat)
+        n_cat = G.shape[0]
         counts = np.bincount(cat, minlength=n_cat)
         cat_mean = (G @ F) / np.maximum(counts, 1)[:, None]
         s = float(self.uniform_share)

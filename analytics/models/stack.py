@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import threading
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -31,6 +32,7 @@ import pandas as pd
 
 from analytics.distributions import logpmf
 from analytics.models.base import CountModel
+from analytics.models.kde import keys_digest
 from data.cube import CountMatrix
 
 __all__ = ["StackedEnsemble", "mixture_weights", "moment_match", "one_step_forecast"]
@@ -62,11 +64,12 @@ def mixture_weights(logp: np.ndarray, *, max_iter: int = 300, tol: float = 1e-9)
     top = logp.max(0)
     ok = np.isfinite(top)  # an observation every member calls impossible carries no information
     P = np.exp(logp[:, ok] - top[ok])
+    n = P.shape[1]
     prev = -np.inf
-    for _ in range(max_iter):  # iterations only; each is vectorised over observations
+    for _ in range(max_iter):  # iterations only; each is two matrix-vector products
         mix = w @ P
-        obj = float(np.mean(np.log(mix)))
-        w = w * (P / mix).mean(1)
+        obj = float(np.log(mix).sum() / n)
+        w = w * (P @ (1.0 / mix)) / n
         w = w / w.sum()
         if obj - prev < tol:
             break
@@ -144,21 +147,24 @@ class StackedEnsemble(CountModel):
         V = int(max(0, min(self.validation, T - 2)))
         context = _context(self.neighbours, self.parent, self.coords)
         keys, periods, freq = self.keys_, self.periods_, self.freq_
-        logp = np.full((len(names), len(keys) * V), -np.inf)
+        head_keys = _prefix_keys(keys, periods, Y, freq, [*range(T - V, T), T])
+        n = len(keys)
+        logp = np.full((len(names), n * V), -np.inf)
         usable = np.ones(len(names), bool)
         for j, v in enumerate(range(T - V, T)):  # a few validation origins
             head = CountMatrix(keys, periods[:v], Y[:, :v], freq)
             y = Y[:, v]
+            y0 = np.nan_to_num(y, nan=0.0)
             for k, name in enumerate(names):
                 if not usable[k]:
                     continue
                 try:
-                    mu, alpha = _one_step(name, head, context, self._make)
+                    mu, alpha = _one_step(name, head, context, self._make, key=head_keys[j])
                 except ValueError:  # too little history for this member at this origin
                     usable[k] = False
                     continue
-                lp = logpmf(np.nan_to_num(y, nan=0.0), mu[:, 0], alpha[:, 0])
-                logp[k, j * len(keys):(j + 1) * len(keys)] = np.where(np.isfinite(y), lp, np.nan)
+                lp = logpmf(y0, mu[:, 0], alpha[:, 0])
+                logp[k, j * n:(j + 1) * n] = np.where(np.isfinite(y), lp, np.nan)
         seen = np.isfinite(Y[:, T - V:T].T.ravel()) if V else np.zeros(0, bool)
         lp = logp[:, seen]
         scores = np.where(usable, -np.nanmean(lp, axis=1) if lp.shape[1] else np.nan, np.nan)
@@ -172,7 +178,7 @@ class StackedEnsemble(CountModel):
         for name in names:
             if self.weights_[name] > 0:
                 self.members_[name] = self._make(name).fit(full)
-                _remember((name, context, _matrix_key(full)),
+                _remember((name, context, head_keys[-1]),
                           self.members_[name].predict(1, as_arrays=True))
 
     def _predict_matrix(self, horizon):
@@ -191,11 +197,37 @@ _MEMO_LOCK = threading.Lock()
 _MEMO_SIZE = 128
 
 
-def _matrix_key(m: CountMatrix) -> tuple:
-    h = hashlib.blake2b(np.ascontiguousarray(m.Y).tobytes(), digest_size=16)
-    h.update(pd.util.hash_pandas_object(m.keys[["area_id", "category"]].astype(str),
-                                        index=False).to_numpy().tobytes())
-    return (h.hexdigest(), str(m.periods[0]), str(m.periods[-1]), m.freq)
+def _matrix_key(m: CountMatrix) -> str:
+    """Content key of a count matrix (the memo's data part): the last of its prefix keys."""
+    return _prefix_keys(m.keys, m.periods, m.Y, m.freq, [m.Y.shape[1]])[0]
+
+
+def _prefix_keys(keys: pd.DataFrame, periods: pd.DatetimeIndex, Y: np.ndarray, freq: str,
+                 lengths) -> list[str]:
+    """Content keys of the heads ``Y[:, :v]`` for each ``v`` in ``lengths`` (one pass over ``Y``).
+
+    A chain ``h_v = H(h_(v-1), period_(v-1), column_(v-1))`` started from the series keys and
+    the frequency: a head's key depends on its content only, so the stack's validation heads
+    and the next origin's (or ``auto``'s) share memo entries, and every head of one matrix
+    costs one hash of each column instead of one hash of every head.
+    """
+    want = sorted(set(int(v) for v in lengths))
+    out: dict[int, str] = {}
+    h = hashlib.blake2b(digest_size=16)
+    h.update(keys_digest(keys).encode())
+    h.update(str(freq).encode())
+    digest = h.digest()
+    stamps = pd.DatetimeIndex(periods).asi8
+    cols = np.ascontiguousarray(np.asarray(Y, float)[:, : want[-1] if want else 0].T)
+    for v in range(0, (want[-1] if want else 0) + 1):
+        if v in want or v == 0:
+            out[v] = digest.hex()
+        if v < cols.shape[0]:
+            h = hashlib.blake2b(digest, digest_size=16)
+            h.update(int(stamps[v]).to_bytes(8, "little", signed=True))
+            h.update(cols[v].tobytes())
+            digest = h.digest()
+    return [out[int(v)] for v in lengths]
 
 
 def _recall(key):
@@ -230,16 +262,34 @@ def one_step_forecast(name: str, m: CountMatrix, *, neighbours=None, parent=None
 
 
 def _context(neighbours, parent, coords) -> str:
-    """A digest of the spatial context (members' forecasts depend on it)."""
+    """A digest of the spatial context (members' forecasts depend on it), memoised per set of
+    context objects (a rolling origin passes the same ones to every fit)."""
+    ids = (id(neighbours), id(parent), id(coords))
+    refs = _CONTEXTS.get(ids)
+    if refs is not None and all(r is None or r() is o for r, o in zip(refs[0], (neighbours, parent, coords))):
+        return refs[1]
     xy = None if coords is None else coords[["area_id", "x", "y"]].to_numpy()
     blob = pickle.dumps((parent, neighbours, xy), protocol=4)
-    return hashlib.blake2b(blob, digest_size=16).hexdigest()
+    digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
+    try:
+        wrefs = tuple(None if o is None else weakref.ref(o) for o in (neighbours, parent, coords))
+    except TypeError:  # a plain dict has no weak reference: digest it every time
+        return digest
+    with _MEMO_LOCK:
+        if len(_CONTEXTS) > 32:
+            _CONTEXTS.clear()
+        _CONTEXTS[ids] = (wrefs, digest)
+    return digest
 
 
-def _one_step(name: str, head: CountMatrix, context: str, make):
+_CONTEXTS: dict = {}
+
+
+def _one_step(name: str, head: CountMatrix, context: str, make, *, key: str | None = None):
     """A member's one-step forecast from ``head``, memoised: in a rolling origin the stack at the
-    next origin validates on the forecasts this one made (6x fewer fits)."""
-    key = (name, context, _matrix_key(head))
+    next origin validates on the forecasts this one made (6x fewer fits). ``key``: the head's
+    content key when the caller has it (:func:`_prefix_keys`)."""
+    key = (name, context, _matrix_key(head) if key is None else key)
     hit = _recall(key)
     if hit is not None:
         return hit

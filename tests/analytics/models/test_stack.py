@@ -104,3 +104,70 @@ def test_registry_contract_and_errors():
     # a member that needs more history than the window has gets weight 0, the others carry on
     short = StackedEnsemble(members=("longrun", "gbm"), validation=3).fit(_matrix(np.ones((3, 9))))
     assert short.weights_["gbm"] == 0 and short.weights_["longrun"] == pytest.approx(1.0)
+
+
+def _reference_em(logp: np.ndarray, max_iter: int = 300, tol: float = 1e-9) -> np.ndarray:
+    """The EM of the first stack, written out (the fast one must give the same iterates)."""
+    w = np.full(len(logp), 1.0 / len(logp))
+    top = logp.max(0)
+    ok = np.isfinite(top)
+    P = np.exp(logp[:, ok] - top[ok])
+    prev = -np.inf
+    for _ in range(max_iter):
+        mix = w @ P
+        obj = float(np.mean(np.log(mix)))
+        w = w * (P / mix).mean(1)
+        w = w / w.sum()
+        if obj - prev < tol:
+            break
+        prev = obj
+    return w
+
+
+def test_fast_em_gives_the_reference_iterates():
+    rng = np.random.default_rng(4)
+    for K, n in ((2, 500), (5, 12_000), (6, 3000)):
+        y = rng.poisson(0.3, n)
+        mus = rng.gamma(1.0, 0.3, size=(K, n))
+        logp = stats.poisson.logpmf(y, mus)
+        logp[0, :5] = -np.inf  # a member calling some observations impossible
+        np.testing.assert_allclose(mixture_weights(logp), _reference_em(logp), atol=1e-12)
+
+
+def test_prefix_keys_are_the_heads_content_keys():
+    from analytics.models.stack import _matrix_key, _prefix_keys
+
+    rng = np.random.default_rng(5)
+    m = _matrix(rng.poisson(1.0, size=(30, 12)).astype(float))
+    keys = _prefix_keys(m.keys, m.periods, m.Y, m.freq, range(1, 13))
+    assert keys == [_matrix_key(m.head(v)) for v in range(1, 13)]
+    assert len(set(keys)) == 12
+    Z = m.Y.copy()
+    Z[7, 5] += 1  # changes the heads that hold column 5, and only those
+    z = _prefix_keys(m.keys, m.periods, Z, m.freq, range(1, 13))
+    assert z[:5] == keys[:5] and all(a != b for a, b in zip(z[5:], keys[5:]))
+    # a fresh copy of the same keys (every CountMatrix makes one) gives the same key
+    again = CountMatrix(m.keys.copy(), m.periods, m.Y.copy(), m.freq)
+    assert _matrix_key(again) == keys[-1]
+    other = CountMatrix(m.keys.assign(category="other"), m.periods, m.Y, m.freq)
+    assert _matrix_key(other) != keys[-1]
+
+
+def test_rolling_stacks_through_the_memo_equal_cold_fits():
+    from analytics.models import stack as stack_module
+
+    rng = np.random.default_rng(6)
+    n = 64
+    coords = pd.DataFrame({"area_id": [f"a{i:03d}" for i in range(n)],
+                           "x": 150.0 * (np.arange(n) % 8), "y": 150.0 * (np.arange(n) // 8)})
+    Y = rng.poisson(rng.gamma(1.0, 1.0, size=(n, 1)) * np.ones((1, 60))).astype(float)
+    Y[:4, :10] = np.nan  # areas that start later
+    m = _matrix(Y)
+    stack_module._MEMO.clear()
+    warm = [StackedEnsemble(coords=coords).fit(m.head(j)).predict(2, as_arrays=True)
+            for j in range(50, 60)]
+    for j, (mu, al) in zip(range(50, 60), warm):
+        stack_module._MEMO.clear()
+        mu_c, al_c = StackedEnsemble(coords=coords).fit(m.head(j)).predict(2, as_arrays=True)
+        np.testing.assert_allclose(mu, mu_c, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(al, al_c, rtol=1e-12, atol=1e-15)
