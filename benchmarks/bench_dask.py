@@ -12,7 +12,17 @@ Printed: wall time of the ingest, peak RSS (``VmHWM``) of the client process and
 worker, the parts and their mean size, and whether the two workspaces' counts are identical. The scaling model in the README ("When one machine is not enough",
 "Dask") is checked against these figures.
 
+``--format csv`` writes the history as a CSV (with an address column, as an office export has)
+and compares where reading and validation run, each engine into a copy of the demo (5 layers:
+ingest, assign, count) and into an empty workspace (read + validate + store only):
+
+- ``local``: everything in one process;
+- ``dask, client validates``: the Dask engine with reading and validation kept on the client
+  (as before issue 18's worker-side validation; assign + count on the cluster);
+- ``dask, workers validate``: CSV blocks of ``--blocksize`` bytes read and validated on the workers.
+
     .venv/bin/python benchmarks/bench_dask.py --incidents 1000000
+    nice -n 10 .venv/bin/python benchmarks/bench_dask.py --incidents 1000000 --format csv
 """
 
 from __future__ import annotations
@@ -41,8 +51,11 @@ def peak_mb():  # VmHWM: this process since its exec (ru_maxrss would count a fo
             return int(line.split()[1]) / 1024
 
 if __name__ == "__main__":
-    ws, src, name = Workspace(sys.argv[1]), sys.argv[2], sys.argv[3]
-    with engine(name) as client:
+    ws, src, name, blocksize = Workspace(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+    if name == "dask-client":  # the Dask engine with reading + validation on the client
+        import data.ingest
+        data.ingest.current_client = lambda: None  # only ingest's read/validate switch; refresh still uses the cluster
+    with engine("dask" if name.startswith("dask") else name, blocksize=blocksize if name == "dask" else None) as client:
         t0 = time.perf_counter()
         r = ingest_files([src], ws)
         seconds = time.perf_counter() - t0
@@ -51,10 +64,47 @@ if __name__ == "__main__":
 """
 
 
-def _run(ws: Path, src: Path, engine: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(ws), str(src), engine], cwd=ROOT,
+def _run(ws: Path, src: Path, engine: str, blocksize: int = 0) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(ws), str(src), engine, str(blocksize)], cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _csv(src: Path, out: Path, seed: int) -> Path:
+    """The history as an office export: text times, an address column."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.read_parquet(src)
+    rng = np.random.default_rng(seed)
+    frame["occurred_at"] = frame["occurred_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    frame["address"] = "云岩区中华北路" + pd.Series(rng.integers(1, 999, len(frame))).astype(str) + "号"
+    frame.to_csv(out, index=False, float_format="%.6f")
+    return out
+
+
+def _csv_modes(tmp: Path, demo: Path, src: Path, blocksize: int) -> None:
+    from data.workspace import Workspace
+
+    csv = _csv(src, tmp / "history.csv", 1)
+    print(f"{csv.stat().st_size / 2**20:,.0f} MB CSV; --blocksize {blocksize / 2**20:g} MiB")
+    modes = {"local": "local", "dask-client": "dask, client validates", "dask": "dask, workers validate"}
+    print(f"{'into':<7}{'engine':<24}{'ingest s':>10}{'client MB':>11}  workers MB")
+    for into in ("demo", "empty"):
+        peaks = {}
+        for mode, label in modes.items():
+            ws = tmp / f"{into}-{mode}"
+            if into == "demo":
+                shutil.copytree(demo, ws)
+            else:
+                Workspace.create(ws)
+            r = _run(ws, csv, mode, blocksize)
+            peaks[mode] = r["client_mb"]
+            print(f"{into:<7}{label:<24}{r['seconds']:>10.1f}{r['client_mb']:>11.0f}  "
+                  f"{', '.join(f'{m:.0f}' for m in r['workers_mb']) or '-'}")
+            shutil.rmtree(ws, ignore_errors=True)
+        print(f"{into:<7}client peak, client validates / workers validate: {peaks['dask-client'] / peaks['dask']:.2f}x; "
+              f"local / workers validate: {peaks['local'] / peaks['dask']:.2f}x")
 
 
 def main() -> None:
@@ -62,6 +112,9 @@ def main() -> None:
     ap.add_argument("--incidents", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dir", default=None, help="work folder (default: a temporary one, removed)")
+    ap.add_argument("--format", choices=["parquet", "csv"], default="parquet",
+                    help="csv: where reading and validation run (see the module docstring)")
+    ap.add_argument("--blocksize", type=int, default=16 << 20, help="bytes per worker block (--format csv)")
     args = ap.parse_args()
     from bench_weekly_update import _history
 
@@ -75,6 +128,9 @@ def main() -> None:
         demo = tmp / "demo"
         build_demo(str(demo), seed=args.seed, incidents=20_000, years=2, end="2025-12-28")
         src = _history(demo, args.incidents, tmp / "history.parquet", args.seed)
+        if args.format == "csv":
+            _csv_modes(tmp, demo, src, args.blocksize)
+            return
         results = {}
         for engine in ("local", "dask"):
             ws = tmp / engine
