@@ -313,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --engine dask: bytes of CSV/Parquet input each worker task reads and validates "
                         "(default 64 MiB)")
 
+    s = sub.add_parser("export", help="导出 one file of incidents, quarantine or counts (for tools that cannot read "
+                                      "a folder of monthly parts)")
+    s.add_argument("--workspace", required=True, help="folder or postgresql://…?schema=CITY")
+    s.add_argument("table", choices=["incidents", "quarantine", "counts"],
+                   help="incidents 警情, quarantine 隔离行, counts 周计数 (layer, area_id, period, category, count)")
+    s.add_argument("out", metavar="OUT", help="OUT.parquet, OUT.csv or OUT.xlsx (xlsx: at most 1,048,575 rows)")
+
     s = sub.add_parser("areas", help="build area layers: admin boundaries or a generated grid")
     s.add_argument("--workspace", required=True)
     g = s.add_mutually_exclusive_group()
@@ -684,6 +691,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.evaluate:  # outside the writer lock; before the push, so it uses the week's model
             _choose(Workspace(args.workspace))
         _push(Workspace(args.workspace))  # after the commit: never a warning the workspace lacks
+    elif cmd == "export":
+        from data.export import export_table
+        from data.workspace import Workspace
+
+        print(f"wrote {args.out} ({export_table(Workspace(args.workspace), args.table, args.out):,} rows)")
     elif cmd == "areas" and args.risk_factors and not (args.boundaries or args.cell):
         _risk_factors(args)  # only the risk-factor points: the layers stay as they are
     elif cmd == "areas":
@@ -799,6 +811,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {args.json_out}")
     elif cmd == "evaluate":
         from analytics.present.evaluation_text import evaluation_report
+        from data.workspace import Workspace
 
         with _progress(args, "evaluate") as progress:
             print(evaluation_report(Workspace(args.workspace), category=args.category, weeks=args.weeks,

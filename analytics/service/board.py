@@ -676,23 +676,36 @@ def trend(ws, area_id: str, category: str | None = None, freq: str = "W",
                    lambda: _trend(ws, str(area_id), level, freq, name, int(n_periods), model)).copy()
 
 
+def _trend_forecasts(ws, level, freq, name, n_periods, model):
+    """``(idx, mu, alpha)``: one-step forecasts of every area of the layer for the periods
+    ``idx`` a trend shows (``mu``/``alpha`` areas × periods), fitted once per layer, category,
+    model and version — every area's trend (the trends page, the briefing's worst areas) slices
+    it instead of refitting the layer once per period shown."""
+    def compute():
+        keys, ps, _ = _matrix(ws, level, freq, name)
+        Yfit = _new_areas_missing(ws, level, freq, keys, ps, _fit_matrix(ws, level, freq, name))
+        complete = set(periods(ws, freq))
+        idx = [j for j in range(2, len(ps)) if ps[j] in complete][-n_periods:]
+        parent, coords = _parent_map(ws, level), _coords(ws, level)
+        mu = np.empty((len(keys), len(idx)))
+        al = np.empty((len(keys), len(idx)))
+        for i, j in enumerate(idx):  # one fit per period shown (vectorised over areas inside)
+            m = make_model(model, parent=parent, coords=coords).fit(CountMatrix(keys, ps[:j], Yfit[:, :j], freq))
+            mu_j, al_j = m.predict(1, as_arrays=True)
+            mu[:, i] = np.maximum(mu_j[:, 0], _floor_values(ws, level, keys, Yfit[:, :j]))  # as the board
+            al[:, i] = al_j[:, 0]
+        return idx, mu, al
+
+    return _cached(ws, "trend_forecasts", (level, freq, name, n_periods, model), compute)
+
+
 def _trend(ws, area_id, level, freq, name, n_periods, model):
     from analytics.distributions import quantile
 
     keys, ps, Y = _matrix(ws, level, freq, name)
-    Yfit = _new_areas_missing(ws, level, freq, keys, ps, _fit_matrix(ws, level, freq, name))
-    complete = set(periods(ws, freq))
-    idx = [j for j in range(2, len(ps)) if ps[j] in complete][-n_periods:]
     row = int(np.flatnonzero(keys["area_id"].to_numpy() == area_id)[0])
-    parent, coords = _parent_map(ws, level), _coords(ws, level)
-    mus, alphas = [], []
-    for j in idx:  # one fit per period shown (vectorised over areas inside)
-        m = make_model(model, parent=parent, coords=coords).fit(CountMatrix(keys, ps[:j], Yfit[:, :j], freq))
-        mu, al = m.predict(1, as_arrays=True)
-        mu = np.maximum(mu, _floor_values(ws, level, keys, Yfit[:, :j])[:, None])  # as the board
-        mus.append(mu[row, 0])
-        alphas.append(al[row, 0])
-    mu, al = np.array(mus), np.array(alphas)
+    idx, mus, alphas = _trend_forecasts(ws, level, freq, name, n_periods, model)
+    mu, al = mus[row].copy(), alphas[row].copy()
     obs = Y[row, idx]
     th = Thresholds.from_config(ws.config.thresholds)
     pex = _p_exceed(obs, mu, al)
