@@ -24,6 +24,7 @@ _AUDITED = {
     "warn": ("export", lambda a: f"warn {a.out}"),
     "hotspots": ("export", lambda a: f"hotspots {a.method} {a.out}"),
     "brief": ("brief", lambda a: f"{a.week or 'latest'} {a.out}"),
+    "export": ("export", lambda a: f"{a.table} {a.out}"),
 }
 
 
