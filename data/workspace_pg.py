@@ -31,7 +31,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,10 +48,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import psycopg
     import pyarrow as pa
 
-__all__ = ["PostgisWorkspace", "PgTransaction", "close_connections", "copy_folder", "is_postgres_url", "parse_url"]
+__all__ = ["PostgisWorkspace", "PgTransaction", "build_into", "close_connections", "copy_folder", "copy_workspace", "is_postgres_url", "parse_url"]
 
-#: Files of a workspace folder that are its data (the rest is per machine or machinery).
-_DATA_SUFFIXES = (".parquet", ".toml")
+#: Files of a workspace that are its data (the rest is per machine, per store or machinery).
+_DATA_TOP = ("config.toml", "incidents.parquet", "quarantine.parquet", "ingested.parquet",
+             "assignments.parquet", "counts.parquet", "areas", "extra")
+#: Tables a folder may hold as monthly parts (data.partitions).
+_PARTED = ("incidents.parquet", "assignments.parquet")
 
 _SCHEMES = ("postgresql://", "postgres://", "postgresql:/", "postgres:/")
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
@@ -96,35 +99,92 @@ def close_connections() -> None:
 
 
 def copy_folder(folder: str | Path, url: str) -> PostgisWorkspace:
-    """Copy a workspace folder's data into a PostGIS workspace, as one transaction (one version).
-
-    Copies ``config.toml``, the incident, quarantine, ingest-log, assignment and count tables,
-    every area layer and extra table; not the accounts, audit log or secret (per server).
-
-    Raises
-    ------
-    WorkspaceError
-        ``folder`` holds no workspace.
-    """
+    """Copy a workspace folder's data into a PostGIS workspace (:func:`copy_workspace`, replacing)."""
     src = Workspace(folder)
     if src.backend != "folder" or not src.exists():
         raise WorkspaceError(f"{folder}: not a workspace folder (no incidents.parquet)")
-    dst = Workspace(url)
+    return copy_workspace(folder, url, replace=True)
+
+
+def copy_workspace(source: str | Path, target: str | Path, *, replace: bool = False) -> Workspace:
+    """Copy a workspace's data into another store, as one transaction (one version of ``target``).
+
+    A folder into PostGIS (to share it), PostGIS into a folder (a backup, an export for tools
+    that read Parquet), or between two stores of one kind. Copies ``config.toml``, the incident,
+    quarantine, ingest-log, assignment and count tables, every area layer and extra table; not
+    the accounts, audit log or secret (per store). The result reads as the source does.
+
+    Parameters
+    ----------
+    source, target : str or Path
+        A folder or ``postgresql://…?schema=CITY``.
+    replace : bool
+        Overwrite a ``target`` that holds workspace data (its data files not in ``source`` are
+        removed); without it such a target is refused.
+
+    Raises
+    ------
+    ValueError
+        ``source`` holds no workspace, ``target`` is ``source``, or ``target`` holds data and
+        ``replace`` is false (each names the argument).
+    """
+    import pyarrow.parquet as pq
+
+    from data.partitions import is_partitioned, read_table
+
+    src = Workspace(source)
+    if not src.exists():
+        raise WorkspaceError(f"{src.location}: no workspace there (no incidents); nothing to copy")
+    if not is_postgres_url(target) and Path(target).exists() and not Path(target).is_dir():
+        raise ValueError(f"{target}: exists and is not a folder")
+    dst = Workspace(target)
+    if dst.location == src.location or (src.backend == dst.backend == "folder"
+                                        and src.path.resolve() == dst.path.resolve()):
+        raise ValueError(f"{dst.location}: the target is the source")
     with src.write_lock(), dst.transaction() as tx:  # the source does not change while it is read
-        import pyarrow.parquet as pq
-
-        from data.partitions import is_partitioned, read_table
-
-        parts = {name for name in ("incidents.parquet", "assignments.parquet") if is_partitioned(src, name)}
-        for name in parts:  # monthly parts (data.partitions): one table here
-            pq.write_table(read_table(src, name), tx.path(name))
-        for path in sorted(src.path.rglob("*")):
-            rel = path.relative_to(src.path).as_posix()
-            if (path.is_file() and path.suffix in _DATA_SUFFIXES and rel.split("/")[0] not in parts and rel.split("/")[0] in
-                    {"config.toml", "incidents.parquet", "quarantine.parquet", "ingested.parquet",
-                     "assignments.parquet", "counts.parquet", "areas", "extra"}):
-                shutil.copyfile(path, tx.path(rel))
+        have = _data_files(dst)
+        if have and not replace:
+            raise ValueError(f"{dst.location}: holds a workspace already ({len(have)} files); "
+                             "give --replace to overwrite it, or choose an empty target")
+        names = _data_files(src)
+        tables = sorted({n.split("/")[0] if n.split("/")[0] in _PARTED else n for n in names})
+        for name in tables:
+            if name in _PARTED and is_partitioned(src, name):  # monthly parts (data.partitions): one table
+                pq.write_table(read_table(src, name), tx.path(name))
+            else:
+                shutil.copyfile(src.read_path(name), tx.path(name))
+        for name in have:  # what the target held and the source does not
+            if name not in tables and name.split("/")[0] not in tables:
+                tx.delete(name)
     return dst
+
+
+def build_into(url: str, build: Callable[[Path], Any], *, owned: Callable[[Any], bool], what: str) -> Any:
+    """Run a whole-workspace build (``pingan demo``, ``pingan fetch``) for a PostGIS workspace.
+
+    The build runs in a temporary local folder, which is then copied into the store as one
+    version (:func:`copy_workspace`). As for a folder, the store must be empty or hold an earlier
+    build of ``what`` (``owned(config)``); the build's result names the store, not the folder.
+
+    Raises
+    ------
+    ValueError
+        The store holds a workspace that is not a build of ``what``.
+    """
+    import tempfile
+
+    dst = Workspace(url)
+    with dst.transaction():  # the writer lock for the whole build: one writer, one version
+        if _data_files(dst) and not owned(dst.config):
+            raise ValueError(f"--workspace {dst.location}: holds a workspace that is not a {what} build; "
+                             f"choose an empty schema (the {what} build never overwrites other data)")
+        with tempfile.TemporaryDirectory(prefix=f"pingan-{what}-") as tmp:
+            folder = Path(tmp) / "workspace"
+            out = build(folder)
+            copy_workspace(folder, url, replace=True)
+    if isinstance(out, dict):
+        return {k: dst.location if isinstance(v, str) and v == str(folder) else v for k, v in out.items()}
+    return out.replace(str(folder), dst.location) if isinstance(out, str) else out
 
 
 class PostgisWorkspace(Workspace):
@@ -504,6 +564,18 @@ def _discard_stale_staging(path: Path) -> None:
         pid = entry.name.split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
+
+
+def _data_files(ws: Workspace) -> list[str]:
+    """The data files of a workspace (committed), relative names; parts of a folder's tables one by one."""
+    if ws.backend == "folder":
+        if not ws.path.is_dir():
+            return []
+        ws._settle()
+        found = (p.relative_to(ws.path).as_posix() for p in ws.path.rglob("*") if p.is_file())
+    else:
+        found = pgt.file_names(ws._conn(), ws.schema)
+    return sorted(n for n in found if n.split("/")[0] in _DATA_TOP and not Path(n).name.startswith("."))
 
 
 def _alive(pid: int) -> bool:
