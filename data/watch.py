@@ -17,8 +17,9 @@ workspace transaction per file, counts refreshed in it), then moved to ``DIR/don
   nothing (same bytes: ``already ingested``) and moves it to ``done/``.
 - A workspace busy with another writer leaves the file in the inbox for the next round.
 
-After a round that ingested something, ``after(outcomes)`` runs (the command line pushes new
-red warnings there, :mod:`analytics.service.notify`: ``data`` does not import the service).
+After a round that ingested something, ``after(outcomes)`` runs, outside the writer lock (the
+command line refreshes the board's model choice there, :func:`analytics.service.evaluation.refresh_choice`,
+then pushes new red warnings, :mod:`analytics.service.notify`: ``data`` does not import the service).
 """
 
 from __future__ import annotations

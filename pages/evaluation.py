@@ -5,9 +5,10 @@ which model the board uses and from which evaluation.
 
 A result stored for the request and this version of the data
 (:func:`analytics.service.evaluation.stored_evaluation`) is shown at once, without a worker.
-Otherwise the backtest runs as a background job (pages/_jobs.py): a progress bar with the model
-and test week, 取消 to stop it, a message if it fails (e.g. too few weeks); its result is stored
-and updates the board's model choice. Only roles that may see the data (``data``) evaluate.
+Otherwise the backtest runs as a background job (pages/_jobs.py) — when the page opens, or on
+运行评估 for another category or span: a progress bar with the model and test week, 取消 to stop
+it, a message if it fails (e.g. too few weeks). Its result is stored; at 26 weeks it also updates
+the board's model choice. Only roles that may see the data (``data``) evaluate.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dash
-from dash import Input, Output, State, callback, dash_table, dcc, html, no_update
+from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
 from analytics.present.i18n import label, t
 from analytics.service import Service
@@ -57,6 +58,7 @@ def layout(lang: str | None = None, **_query) -> html.Div:
             control(t("eval.weeks", lang), dcc.RadioItems(
                 id="evaluation-weeks", value=CHOICE_WEEKS, inline=True, className="radio",
                 options=[{"label": t("eval.weeks_option", lang, n=n), "value": n} for n in SPANS])),
+            html.Button(t("eval.run", lang), id="evaluation-run", n_clicks=0, className="btn"),
         ], className="controls"),
         job_controls("evaluation", lang),
         html.Div(id="evaluation-note", className="hint"),
@@ -98,21 +100,31 @@ def show(svc: Service, result: dict, lang: str) -> tuple:
           Output("evaluation-coverage", "figure", allow_duplicate=True),
           Output("evaluation-trigger", "data"),
           Input("evaluation-category", "value"), Input("evaluation-weeks", "value"),
-          State("evaluation-trigger", "data"), State(LANG_STORE, "data"),
-          prevent_initial_call="initial_duplicate")
-def stored_or_start(category, weeks, trigger, lang):
-    """A stored result for the request is shown at once; otherwise the job is started."""
+          Input("evaluation-run", "n_clicks"), State("evaluation-trigger", "data"),
+          State(LANG_STORE, "data"), prevent_initial_call="initial_duplicate")
+def stored_or_start(category, weeks, _run, trigger, lang):
+    """A stored result for the request is shown at once. Otherwise the job starts when the page
+    opens (the default request is the one ``pingan watch`` evaluates every week) or on 运行评估;
+    another category or span only says there is no result yet, so trying a few settings does
+    not start a worker for each."""
     lang = lang_of(lang)
     svc = service()
+    weeks = int(weeks or CHOICE_WEEKS)
+    start = int(trigger or 0) + 1
+    if ctx.triggered_id == "evaluation-run":
+        return no_update, no_update, no_update, no_update, start
     try:
         svc.require("data")
-        result = stored_evaluation(svc.ws, category, int(weeks or CHOICE_WEEKS))
+        result = stored_evaluation(svc.ws, category, weeks)
     except (PermissionError, ValueError):  # the job's prepare says why, in words
         result = None
-    if result is None:
-        blank = empty_figure("")
-        return "", None, blank, blank, int(trigger or 0) + 1
-    return *show(svc, result, lang), no_update
+    if result is not None:
+        return *show(svc, result, lang), no_update
+    blank = empty_figure("")
+    if ctx.triggered_id is None:  # the page opens
+        return "", None, blank, blank, start
+    note = t("eval.none_yet", lang, category=label(category or ALL, lang), n=weeks)
+    return html.Div(note, id="evaluation-none"), None, blank, blank, no_update
 
 
 def prepare(svc: Service, lang: str, category: object, weeks: object) -> dict:

@@ -56,7 +56,8 @@ def evaluation_table(result: dict, lang: str = "zh") -> pd.DataFrame:
 
 def result_note(result: dict, lang: str = "zh") -> str:
     """When and on what the evaluation ran (date, data week, test weeks, cells, cases)."""
-    return t("eval.result_note", lang, date=str(result.get("_computed") or "")[:10],
+    return t("eval.result_note", lang, category=label(result.get("category") or "全部", lang),
+             date=str(result.get("_computed") or "")[:10],
              week=result.get("end", ""), n=result.get("n_periods", ""), cells=result.get("n_cells", ""),
              cell=f"{float(result.get('cell_m', 0)):g}", events=result.get("n_events", ""))
 
@@ -71,7 +72,8 @@ def choice_text(ws, category: str | None, lang: str = "zh") -> str:
     choice = board_choice(ws, name)
     if choice is None:
         return t("eval.board_none", lang, model=model_name(DEFAULT_MODEL, lang))
-    key = "eval.board_inherits" if choice["inherited"] else "eval.board_uses"
+    key = {None: "eval.board_uses", "few": "eval.board_inherits",
+           "none": "eval.board_inherits_none"}[choice["why"]]
     return t(key, lang, category=label(name, lang), model=model_name(choice["model"], lang),
              date=str(choice.get("computed") or "")[:10], n=choice.get("weeks", ""), min=MIN_EVENTS)
 

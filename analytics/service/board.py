@@ -15,15 +15,16 @@ Public functions
 - :func:`level_counts`, :func:`default_level`, :func:`category_choices`, :func:`clear_cache`.
 
 The model is chosen automatically unless a caller or ``config.toml`` (``[board] model = "eb"``)
-pins one: by default the candidates of :mod:`analytics.models.auto` (empirical Bayes, the
-stack, the kernel-smoothed baselines, the GLM) are compared in the workspace's model evaluation
-(the 评估 page's backtest, stored per version) and the best log score wins — reading it costs
-nothing, so the board never waits; ``model="auto"`` (or ``[board] model = "auto"``) backtests
-them per layer, frequency and category over the last year instead (:func:`auto_choice`, tens of
-seconds once per version, kept on disk). The table says which model it is
-(``attrs["model_note"]``: 「预测模型：…（自动选择，依据近52周回测）」). :data:`DEFAULT_MODEL`
-(``"eb"``: gamma-Poisson empirical Bayes toward the parent area with the city's seasonal
-profile) is used until a backtest exists.
+pins one: by default it is the stored model choice of the category (or 全部's) made by the latest
+model evaluation of **any** version (:func:`analytics.service.evaluation.board_choice`: the
+candidates of :mod:`analytics.models.auto` compared by log score over the last 26 weeks, by the
+评估 page, ``pingan evaluate`` and ``pingan watch`` after each ingest) — reading it costs nothing,
+so the board never waits, and an ingest does not send it back to ``eb``; ``model="auto"`` (or
+``[board] model = "auto"``) backtests them per layer, frequency and category over the last year
+instead (:func:`auto_choice`, tens of seconds once per version, kept on disk). The table says
+which model it is and from which evaluation (``attrs["model_note"]``: 「预测模型：…（自动选择：
+2026-12-01 模型评估，…近26周回测）」). :data:`DEFAULT_MODEL` (``"eb"``: gamma-Poisson empirical
+Bayes toward the parent area with the city's seasonal profile) is used until a choice exists.
 """
 
 from __future__ import annotations
@@ -228,7 +229,8 @@ def _evaluation_choice(ws, name: str) -> tuple[str, dict]:
                                        model=t(f"brief.model.{DEFAULT_MODEL}", lang))
                                for lang in ("zh", "en")}
     chosen = choice["model"]
-    key = "board.model_choice_inherited" if choice["inherited"] else "board.model_choice"
+    key = {None: "board.model_choice", "few": "board.model_choice_inherited",
+           "none": "board.model_choice_inherited_none"}[choice["why"]]
     when = str(choice.get("computed") or "")[:10]
     return chosen, {lang: t(key, lang, model=t(f"brief.model.{chosen}", lang), date=when,
                             week=choice.get("data_week") or "", n=choice.get("weeks", 0))

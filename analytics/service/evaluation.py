@@ -84,7 +84,7 @@ def board_groups(ws) -> list[str]:
 
 # -- one evaluation ---------------------------------------------------------------------------------
 def evaluate(ws, category: str | None = None, weeks: int = TEST_WEEKS, *,
-             progress: Callable[[float, str], None] | None = None, choose: bool = True) -> dict:
+             progress: Callable[[float, str], None] | None = None, choose: bool | None = None) -> dict:
     """The backtest JSON of one category and test span, computed once per workspace version.
 
     Parameters
@@ -96,8 +96,10 @@ def evaluate(ws, category: str | None = None, weeks: int = TEST_WEEKS, *,
         Test weeks (one of :data:`SPANS`).
     progress : callable, optional
         ``progress(fraction, label)`` as the backtest advances (not called when stored).
-    choose : bool
-        Also update the stored model choice of ``category`` (:func:`stored_choice`).
+    choose : bool, optional
+        Also update the stored model choice of ``category`` (:func:`stored_choice`); default:
+        when ``weeks`` is :data:`CHOICE_WEEKS` — the board's model is chosen by one rule, and an
+        analyst looking at 12 or 52 weeks does not change it for everyone.
 
     Returns
     -------
@@ -115,7 +117,7 @@ def evaluate(ws, category: str | None = None, weeks: int = TEST_WEEKS, *,
     members = ws.config.taxonomy.resolve(name, known)  # ValueError naming the known ones
     result = cached(ws, "evaluation", (name, weeks),
                     lambda: _stored_or_run(ws, name, members, weeks, progress))
-    if choose:
+    if choose or (choose is None and weeks == CHOICE_WEEKS):
         _update_choice(ws, {name: result})
     return result
 
@@ -179,8 +181,9 @@ def board_choice(ws, category: str | None = None) -> dict | None:
     """The stored choice the board uses for ``category``: its own entry when it has a model,
     else 全部's (``inherited`` True); ``None`` when no choice was ever made.
 
-    Returns the category entry of :func:`stored_choice` plus ``category`` (the entry's) and
-    ``inherited``.
+    Returns the category entry of :func:`stored_choice` plus ``category`` (the entry's),
+    ``inherited`` and ``why`` (``"few"``: too few cases in the category's test weeks;
+    ``"none"``: the category has not been evaluated; ``None`` when not inherited).
     """
     stored = stored_choice(ws)
     if stored is None:
@@ -189,10 +192,11 @@ def board_choice(ws, category: str | None = None) -> dict | None:
     name = canonical_name(category)
     own = cats.get(name)
     if own and own.get("model") in MODELS:
-        return {**own, "category": name, "inherited": False}
+        return {**own, "category": name, "inherited": False, "why": None}
     whole = cats.get(ALL)
     if whole and whole.get("model") in MODELS:
-        return {**whole, "category": ALL, "inherited": name != ALL}
+        why = None if name == ALL else ("few" if own else "none")
+        return {**whole, "category": ALL, "inherited": name != ALL, "why": why}
     return None
 
 

@@ -39,7 +39,7 @@ def _copy(ws: Workspace, dest: Path) -> Workspace:
     return Workspace(shutil.copytree(ws.path, dest))
 
 
-@pytest.mark.slow  # the small city and one 12-week evaluation (about 15 s on a loaded machine)
+@pytest.mark.slow  # the small city, a 12-week and a 26-week evaluation (about 20 s on a loaded machine)
 def test_evaluate_prints_the_table_and_stores_the_choice(city, tmp_path, capsys):
     ws = _copy(city[0], tmp_path / "ws")
     code = main(["evaluate", "--workspace", str(ws.path), "--category", "突发类", "--weeks", "12",
@@ -47,12 +47,17 @@ def test_evaluate_prints_the_table_and_stores_the_choice(city, tmp_path, capsys)
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.startswith("Model evaluation: ") and "last 12 weeks" in out
+    # 12 weeks is for looking: the board's model is chosen from 26-week evaluations only
+    assert ev.stored_choice(ws) is None and "No automatic choice yet" in out
+    assert main(["evaluate", "--workspace", str(ws.path), "--category", "突发类", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
     stored = ev.stored_choice(ws)["categories"]["突发类"]
-    assert stored["weeks"] == 12 and stored["version"] == ws.version
+    assert stored["weeks"] == ev.CHOICE_WEEKS and stored["version"] == ws.version
     starred = [line for line in out.splitlines() if line.startswith("★")]
     name = {"stack": "stacked ensemble", "recency_kde": "recency-weighted KDE"}.get(stored["model"], "?")
     assert len(starred) == 1 and name in starred[0]
-    assert "The board's model (" in out and "Model choice stored: " in out
+    assert f"The board's model (突发类): {name}, from the model evaluation of {stored['computed'][:10]}" in out
+    assert "Model choice stored: " in out
     # --json: the backtest JSON itself (design.md's contract), nothing else on stdout
     assert main(["evaluate", "--workspace", str(ws.path), "--category", "突发类", "--weeks", "12",
                  "--json"]) == 0
