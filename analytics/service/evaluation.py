@@ -27,6 +27,7 @@ the choice are per server there.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -201,7 +202,19 @@ def board_choice(ws, category: str | None = None) -> dict | None:
 
 
 def _update_choice(ws, results: dict[str, dict]) -> dict:
-    """Merge the choices of ``results`` (category -> evaluation) into the stored file."""
+    """Merge the choices of ``results`` (category -> evaluation) into the stored file, one
+    process at a time (a watcher and the page's worker may both update it)."""
+    lock = choice_path(ws).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released by the kernel if the process dies
+        try:
+            return _merge_choice(ws, results)
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _merge_choice(ws, results: dict[str, dict]) -> dict:
     old = stored_choice(ws) or {"categories": {}}
     cats = dict(old["categories"])
     newest = None
