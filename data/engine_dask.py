@@ -144,8 +144,15 @@ def refresh_distributed(ws: Workspace, tx, layers: list[str], inputs: dict, clie
     files = part_files(ws, "incidents.parquet")
     areas = {lv: ws.areas(lv) for lv in layers}
     indexes = {lv: (layer_index(ws, lv, areas[lv]), areas[lv].crs.to_string(), len(areas[lv])) for lv in layers}
-    shared = client.scatter(indexes, broadcast=True)
-    futures = client.map(_part_task, [str(p) for p in files], indexes=shared, pure=False)
+    ids_of = {lv: pd.array(areas[lv]["area_id"].astype("str").to_numpy(dtype=object), dtype="str") for lv in layers}
+    shared = client.scatter([indexes], broadcast=True)[0]
+    # monthly parts of a folder: each task writes its part's assignments into the transaction's
+    # staging folder itself (a shared file system, as for reading the parts), so the client never
+    # holds every incident's area ids
+    parted = ws.backend == "folder" and bool(files) and files[0].parent.name == "incidents.parquet"
+    targets = [str(tx.path(f"assignments.parquet/{p.name}")) if parted else None for p in files]
+    area_ids = client.scatter([ids_of], broadcast=True)[0] if parted else None
+    futures = client.map(_part_task, [str(p) for p in files], targets, indexes=shared, area_ids=area_ids, pure=False)
     results = client.gather(futures)  # in part order
     n = sum(r["n"] for r in results)
     cats = sorted({c for r in results for c in r["categories"]})
@@ -154,17 +161,23 @@ def refresh_distributed(ws: Workspace, tx, layers: list[str], inputs: dict, clie
     periods = period_range(lo, hi, "W") if lo is not None else pd.DatetimeIndex([], dtype="datetime64[ns]")
     cat_index = pd.Index(cats, dtype="str")
     report = []
-    ids_of = {lv: pd.array(areas[lv]["area_id"].astype("str").to_numpy(dtype=object), dtype="str") for lv in layers}
-    table = {"incident_id": pd.array(np.concatenate([r["incident_id"] for r in results]) if results else [],
-                                     dtype="str")}
     for lv in layers:
-        pos = np.concatenate([r["positions"][lv] for r in results]) if results else np.zeros(0, np.int64)
-        table[lv] = pd.Series(ids_of[lv].take(pos, allow_fill=True))
-        inside = int((pos >= 0).sum())
+        inside = sum(r["inside"][lv] for r in results)
         report.append(f"{lv}: {inside:,} of {n:,} incidents assigned to {len(ids_of[lv]):,} areas, "
                       f"{n - inside:,} outside")
-    write_assignments(ws, tx, pd.DataFrame(table))
-    del table
+    if parted:
+        names = {p.name for p in files}
+        for p in part_files(ws, "assignments.parquet"):  # parts of months no longer there
+            if p.parent.name == "assignments.parquet" and p.name not in names:
+                tx.delete(f"assignments.parquet/{p.name}")
+    else:
+        table = {"incident_id": pd.array(np.concatenate([r["incident_id"] for r in results]) if results else [],
+                                         dtype="str")}
+        for lv in layers:
+            pos = np.concatenate([r["positions"][lv] for r in results]) if results else np.zeros(0, np.int64)
+            table[lv] = pd.Series(ids_of[lv].take(pos, allow_fill=True))
+        write_assignments(ws, tx, pd.DataFrame(table))
+        del table
     tmp, writer = tx.path("counts.parquet"), None
     n_p, n_c = len(periods), len(cats)
     try:
@@ -201,8 +214,12 @@ def refresh_distributed(ws: Workspace, tx, layers: list[str], inputs: dict, clie
 
 
 # -- worker side ----------------------------------------------------------------------------------
-def _part_task(path: str, indexes: dict[str, tuple[Any, str, int]]) -> dict:
-    """Assign one part to every layer and count it by (area, week, category); runs on a worker."""
+def _part_task(path: str, target: str | None, indexes: dict[str, tuple[Any, str, int]],
+               area_ids: dict[str, Any] | None) -> dict:
+    """Assign one part to every layer and count it by (area, week, category); runs on a worker.
+
+    With ``target``, the part's assignments are written there (as
+    :func:`data.partitions.write_assignments` writes them) and not returned."""
     import pyarrow.parquet as pq
 
     from data.calendar import period_start
@@ -214,15 +231,20 @@ def _part_task(path: str, indexes: dict[str, tuple[Any, str, int]]) -> dict:
     lon, lat = table.column("lon").to_numpy(), table.column("lat").to_numpy()
     week = period_start(t, "W").to_numpy().astype("datetime64[D]")
     codes, words = pd.factorize(cat, sort=True)
-    out = {"n": table.num_rows, "incident_id": table.column("incident_id").cast("string").to_numpy(zero_copy_only=False),
-           "categories": [str(w) for w in words], "lo": t.min() if len(t) else None, "hi": t.max() if len(t) else None,
-           "positions": {}, "counts": {}}
+    ids = table.column("incident_id").cast("string").to_numpy(zero_copy_only=False)
+    out = {"n": table.num_rows, "categories": [str(w) for w in words], "lo": t.min() if len(t) else None,
+           "hi": t.max() if len(t) else None, "positions": {}, "counts": {}, "inside": {}}
+    if target is None:
+        out["incident_id"] = ids
     xy: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    assigned: dict[str, pd.Series] = {}
     for lv, (index, crs, _n_areas) in indexes.items():
         if crs not in xy:
             xy[crs] = project_lonlat(lon, lat, crs)
         pos = index.locate(*xy[crs])
-        out["positions"][lv] = pos
+        out["inside"][lv] = int((pos >= 0).sum())
+        if target is None:
+            out["positions"][lv] = pos
         ok = (pos >= 0) & (codes >= 0) & ~np.isnat(week)
         frame = pd.DataFrame({"a": pos[ok], "w": week[ok], "c": codes[ok]})
         g = frame.groupby(["a", "w", "c"], sort=False).size()
@@ -230,6 +252,10 @@ def _part_task(path: str, indexes: dict[str, tuple[Any, str, int]]) -> dict:
         out["counts"][lv] = (a.astype(np.int64), w.astype("datetime64[D]"),
                              words.to_numpy(dtype=object)[c] if len(c) else np.array([], dtype=object),
                              g.to_numpy().astype(np.int64))
+        if target is not None:
+            assigned[lv] = pd.Series(area_ids[lv].take(pos, allow_fill=True))
+    if target is not None:
+        pd.DataFrame({"incident_id": pd.array(ids, dtype="str"), **assigned}).to_parquet(target, index=False)
     return out
 
 
@@ -409,12 +435,14 @@ def _duplicates(ids: list, known: list[tuple[Any, str]]) -> list[list[tuple[Any,
         return []
     block = np.repeat(np.arange(len(ids)), [len(a) for a in ids])
     arr = pa.chunked_array([a.cast(pa.large_string()) for a in ids], type=pa.large_string()).combine_chunks()
-    codes = np.asarray(pc.index_in(arr, value_set=pc.unique(arr)).to_numpy(zero_copy_only=False), dtype=np.int64)
+    codes = np.asarray(pc.dictionary_encode(arr).indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     later = np.ones(len(codes), dtype=bool)
     later[np.unique(codes, return_index=True)[1]] = False  # the first occurrence in the file
     flags = [(later, "appears earlier in this file")]
     free = ~later
     for values, where in known:
+        if len(values) > 4 * len(arr):  # a big workspace: probe its ids with the few new ones (as ingest_values.isin)
+            values = values.filter(pc.is_in(values, value_set=pc.unique(arr)).fill_null(False))
         hit = free & np.asarray(pc.is_in(arr, value_set=values).fill_null(False).to_numpy(zero_copy_only=False),
                                 dtype=bool)
         flags.append((hit, where))

@@ -263,4 +263,6 @@ def test_bad_engine_arguments_exit_2_naming_the_argument(setup, tmp_path):
     assert proc.returncode == 2 and "--scheduler" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     proc = _ingest(path, setup["file"], "--scheduler", nobody)
     assert proc.returncode == 2 and "--engine dask" in proc.stderr, proc.stderr
+    proc = _ingest(path, setup["file"], "--blocksize", "65536")
+    assert proc.returncode == 2 and "--blocksize: needs --engine dask" in proc.stderr, proc.stderr
     assert Workspace(path).version == version  # nothing written
