@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from analytics.models.base import PREDICTIVE_COLUMNS, CountModel
 from analytics.models.baselines import EWMA, LastPeriod, LongRunMean, MeanLastK, SameLastYear
+from analytics.models.blend import KernelBlend
 from analytics.models.ears import EarsC2, PoissonCUSUM
 from analytics.models.farrington import Farrington
 from analytics.models.glm import CountGLM
@@ -36,6 +37,7 @@ __all__ = [
     "Farrington",
     "GridSEPP",
     "KDELongRun",
+    "KernelBlend",
     "LastPeriod",
     "LongRunMean",
     "MeanLastK",
@@ -62,6 +64,7 @@ MODELS: dict[str, Callable[..., CountModel]] = {
     "eb": lambda parent=None, **_: EmpiricalBayes(parent=parent),
     "gbm": lambda neighbours=None, **_: PooledGBM(neighbours=neighbours),
     "sepp": lambda coords=None, **_: GridSEPP(coords=coords),
+    "blend": lambda coords=None, **_: KernelBlend(coords=coords),
     "stack": lambda neighbours=None, parent=None, coords=None, **_: StackedEnsemble(
         neighbours=neighbours, parent=parent, coords=coords),
     "farrington": lambda **_: Farrington(),

@@ -203,6 +203,7 @@ TEXT: dict[str, dict[str, str]] = {
     "brief.model.kde_longrun": {"zh": "核平滑长期均值", "en": "kernel-smoothed long-run mean"},
     "brief.model.recency_kde": {"zh": "近期加权核密度", "en": "recency-weighted KDE"},
     "brief.model.stack": {"zh": "堆叠组合模型", "en": "stacked ensemble"},
+    "brief.model.blend": {"zh": "多尺度核平滑组合", "en": "multi-scale kernel blend"},
     "board.model": {"zh": "预测模型：{model}", "en": "Forecast model: {model}"},
     "board.model_auto": {"zh": "预测模型：{model}（自动选择，依据近{n}{unit}回测）",
                          "en": "Forecast model: {model} (chosen automatically by a backtest of the last {n} {unit})"},
