@@ -147,9 +147,10 @@ def winner(result: dict) -> str | None:
 # -- the stored choice ------------------------------------------------------------------------------
 def refresh_choice(ws, weeks: int = CHOICE_WEEKS, *,
                    progress: Callable[[float, str], None] | None = None) -> dict:
-    """Evaluate 全部 and every group of the taxonomy (:func:`board_groups`) at ``weeks`` and store
-    the model choice; returns it (:func:`stored_choice`). Each evaluation is stored, so a second
-    call for the same version costs nothing. Runs without the workspace's writer lock."""
+    """Evaluate 全部 and every group of the taxonomy (:func:`board_groups`) at ``weeks`` and, at
+    :data:`CHOICE_WEEKS`, store the model choice; returns the stored choice (:func:`stored_choice`,
+    ``{}`` when there is none). Each evaluation is stored, so a second call for the same version
+    costs nothing. Runs without the workspace's writer lock."""
     groups = board_groups(ws)
     results = {}
     for i, name in enumerate(groups):
@@ -158,6 +159,8 @@ def refresh_choice(ws, weeks: int = CHOICE_WEEKS, *,
             def part(f: float, label: str, i: int = i) -> None:
                 progress((i + f) / len(groups), label)
         results[name] = evaluate(ws, name, weeks, progress=part, choose=False)
+    if weeks != CHOICE_WEEKS:  # other spans are for looking: the choice stays as it is
+        return stored_choice(ws) or {}
     return _update_choice(ws, results)
 
 
