@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -55,12 +56,13 @@ if __name__ == "__main__":
     if name == "dask-client":  # the Dask engine with reading + validation on the client
         import data.ingest
         data.ingest.current_client = lambda: None  # only ingest's read/validate switch; refresh still uses the cluster
-    with engine("dask" if name.startswith("dask") else name, blocksize=blocksize if name == "dask" else None) as client:
-        t0 = time.perf_counter()
+    with engine("dask" if name.startswith("dask") else name, blocksize=(blocksize or None) if name == "dask" else None) as client:
+        t0, c0 = time.perf_counter(), time.process_time()
         r = ingest_files([src], ws)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         workers = sorted(client.run(peak_mb).values()) if client is not None else []
-    print(json.dumps({"seconds": seconds, "client_mb": peak_mb(), "workers_mb": workers, "rows": r.rows_used}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "client_mb": peak_mb(), "workers_mb": workers,
+                      "rows": r.rows_used}))
 """
 
 
@@ -87,9 +89,10 @@ def _csv_modes(tmp: Path, demo: Path, src: Path, blocksize: int) -> None:
     from data.workspace import Workspace
 
     csv = _csv(src, tmp / "history.csv", 1)
-    print(f"{csv.stat().st_size / 2**20:,.0f} MB CSV; --blocksize {blocksize / 2**20:g} MiB")
+    print(f"{csv.stat().st_size / 2**20:,.0f} MB CSV; --blocksize {blocksize / 2**20:g} MiB; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (times need an idle machine)")
     modes = {"local": "local", "dask-client": "dask, client validates", "dask": "dask, workers validate"}
-    print(f"{'into':<7}{'engine':<24}{'ingest s':>10}{'client MB':>11}  workers MB")
+    print(f"{'into':<7}{'engine':<24}{'ingest s':>10}{'client CPU s':>13}{'client MB':>11}  workers MB")
     for into in ("demo", "empty"):
         peaks = {}
         for mode, label in modes.items():
@@ -100,9 +103,10 @@ def _csv_modes(tmp: Path, demo: Path, src: Path, blocksize: int) -> None:
                 Workspace.create(ws)
             r = _run(ws, csv, mode, blocksize)
             peaks[mode] = r["client_mb"]
-            print(f"{into:<7}{label:<24}{r['seconds']:>10.1f}{r['client_mb']:>11.0f}  "
+            print(f"{into:<7}{label:<24}{r['seconds']:>10.1f}{r['cpu']:>13.1f}{r['client_mb']:>11.0f}  "
                   f"{', '.join(f'{m:.0f}' for m in r['workers_mb']) or '-'}")
             shutil.rmtree(ws, ignore_errors=True)
+        print(f"{into:<7}(load average now {os.getloadavg()[0]:.1f})")
         print(f"{into:<7}client peak, client validates / workers validate: {peaks['dask-client'] / peaks['dask']:.2f}x; "
               f"local / workers validate: {peaks['local'] / peaks['dask']:.2f}x")
 
