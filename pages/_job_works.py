@@ -21,8 +21,8 @@ from analytics.present.i18n import t
 from analytics.service import Service
 from pages._jobs import JobFailed, jobs_dir
 
-__all__ = ["brief_prepare", "brief_work", "brief_show", "brief_cleanup", "backtest_prepare",
-           "backtest_work"]
+__all__ = ["brief_prepare", "brief_work", "brief_show", "brief_cleanup", "evaluation_prepare",
+           "evaluation_work"]
 
 
 @contextlib.contextmanager
@@ -111,23 +111,27 @@ def _staging(svc: Service, args: dict) -> Path:
 
 
 # -- the model evaluation (backtest) -------------------------------------------------------------
-def backtest_prepare(svc: Service, lang: str) -> dict:
+def evaluation_prepare(svc: Service, lang: str, category: object, weeks: object) -> dict:
     """In the request: the evaluation is for roles that may see the data, and needs the test
     weeks plus two weeks of history."""
-    from analytics.service.evaluation import TEST_WEEKS
+    from analytics.service.evaluation import CHOICE_WEEKS, SPANS
+    from data.taxonomy import ALL
 
     svc.require("data")
-    have, need = len(svc.periods("W")), TEST_WEEKS + 2
+    weeks = int(weeks or CHOICE_WEEKS)
+    if weeks not in SPANS:
+        raise JobFailed(t("job.failed", lang))
+    have, need = len(svc.periods("W")), weeks + 2
     if have < need:
         raise JobFailed(t("job.too_few_weeks", lang, have=have, need=need))
-    return {}
+    return {"category": str(category or ALL), "weeks": weeks}
 
 
-def backtest_work(svc: Service, args: dict, progress: Callable[[float, str], None]) -> dict:
-    """In the worker: the workspace's backtest (:func:`analytics.service.evaluation.workspace_backtest`),
-    read from ``W/cache/backtest.json`` when the workspace has not changed since."""
-    from analytics.service.evaluation import workspace_backtest
+def evaluation_work(svc: Service, args: dict, progress: Callable[[float, str], None]) -> dict:
+    """In the worker: the evaluation (:func:`analytics.service.evaluation.evaluate`), stored with
+    the model choice; one at a time, so a second viewer waits, then reads the stored result."""
+    from analytics.service.evaluation import evaluate
 
     svc.require("data")
-    with _slot("backtest", progress):  # a second viewer waits, then reads the stored result
-        return workspace_backtest(svc.ws, progress=progress)
+    with _slot("evaluation", progress):
+        return evaluate(svc.ws, args["category"], int(args["weeks"]), progress=progress)

@@ -13,16 +13,12 @@ the board's model choice. Only roles that may see the data (``data``) evaluate.
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
 import dash
 from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
 from analytics.present.i18n import label, t
 from analytics.service import Service
-from analytics.service.evaluation import CHOICE_WEEKS, SPANS, evaluate, stored_evaluation
+from analytics.service.evaluation import CHOICE_WEEKS, SPANS, stored_evaluation
 from data.taxonomy import ALL
 from pages._common import (
     LANG_STORE,
@@ -41,7 +37,8 @@ from pages._evaluation_view import (
     pai_figure,
     status_lines,
 )
-from pages._jobs import JobFailed, job_controls, jobs_dir, register_job
+from pages._job_works import evaluation_prepare, evaluation_work
+from pages._jobs import job_controls, register_job
 
 dash.register_page(__name__, path="/evaluation", name=t("nav.evaluation"), title=t("app.title"), order=3)
 
@@ -127,44 +124,8 @@ def stored_or_start(category, weeks, _run, trigger, lang):
     return html.Div(note, id="evaluation-none"), None, blank, blank, no_update
 
 
-def prepare(svc: Service, lang: str, category: object, weeks: object) -> dict:
-    """In the request: the evaluation is for roles that may see the data, and needs the test
-    weeks plus two weeks of history."""
-    svc.require("data")
-    weeks = int(weeks or CHOICE_WEEKS)
-    if weeks not in SPANS:
-        raise JobFailed(t("job.failed", lang))
-    have, need = len(svc.periods("W")), weeks + 2
-    if have < need:
-        raise JobFailed(t("job.too_few_weeks", lang, have=have, need=need))
-    return {"category": str(category or ALL), "weeks": weeks}
-
-
-def work(svc: Service, args: dict, progress: Callable[[float, str], None]) -> dict:
-    """In the worker: the evaluation (:func:`analytics.service.evaluation.evaluate`), stored with
-    the model choice; read back when another viewer computed it meanwhile."""
-    svc.require("data")
-    with _one_at_a_time(progress):
-        return evaluate(svc.ws, args["category"], int(args["weeks"]), progress=progress)
-
-
-@contextmanager
-def _one_at_a_time(progress: Callable[[float, str], None]) -> Iterator[None]:
-    """One evaluation at a time across the worker processes (an OS file lock: a killed worker
-    releases it at once); a second viewer waits, then reads the stored result."""
-    with open(jobs_dir() / "evaluation.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress(0.0, "queued")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-register_job("evaluation", start=Input("evaluation-trigger", "data"), prepare=prepare, work=work,
+register_job("evaluation", start=Input("evaluation-trigger", "data"), prepare=evaluation_prepare,
+             work=evaluation_work,
              show=show, state=[State("evaluation-category", "value"), State("evaluation-weeks", "value")],
              outputs=[Output("evaluation-note", "children"), Output("evaluation-table", "children"),
                       Output("evaluation-pai", "figure"), Output("evaluation-coverage", "figure")])
