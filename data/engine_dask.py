@@ -337,6 +337,13 @@ def validated_blocks(client: Client, path: Path, *, encoding: str, limits: Any, 
             first = False
             yield src
         return
+    from data.ingest_read import Source
+    from data.ingest_validate import validate
+
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in plan["columns"]})
+    # the header's columns checked here: a missing time/category/coordinate column is one
+    # message from the client, not a failed task logged by every worker
+    validate(Source(frame=empty.copy()), path, existing_ids=[], limits=limits, **validate_kw)
     ctx = client.scatter([{"path": path, "limits": limits, **validate_kw}], broadcast=True)[0]
     first_pass = client.map(_validate_block, plan["blocks"], ctx=ctx, pure=False)
     summaries = client.gather(client.map(_summary, first_pass, pure=False))
@@ -346,7 +353,6 @@ def validated_blocks(client: Client, path: Path, *, encoding: str, limits: Any, 
     final = client.map(_finish_block, first_pass, plan["blocks"], offsets.tolist(), dups, ctx=ctx, pure=False)
     del first_pass
     notes = list(plan["notes"])
-    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in plan["columns"]})
     yielded = False
     for k, fut in enumerate(final):
         r = fut.result()

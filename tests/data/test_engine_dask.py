@@ -266,3 +266,11 @@ def test_bad_engine_arguments_exit_2_naming_the_argument(setup, tmp_path):
     proc = _ingest(path, setup["file"], "--blocksize", "65536")
     assert proc.returncode == 2 and "--blocksize: needs --engine dask" in proc.stderr, proc.stderr
     assert Workspace(path).version == version  # nothing written
+
+
+def test_a_file_without_a_category_column_is_one_message_not_a_failed_task(tmp_path):
+    path = tmp_path / "nocat.csv"
+    path.write_text("incident_id,occurred_at,lon,lat\nA1,2024-01-01 10:00,106.7,26.6\n", encoding="utf-8")
+    proc = _ingest(tmp_path / "w", path, "--engine", "dask", "--blocksize", "1024")
+    assert proc.returncode == 2 and "no category column found" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "Compute Failed" not in proc.stderr, proc.stderr
