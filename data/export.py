@@ -117,7 +117,7 @@ def _export(ws: Workspace, table: str, out: Path, tmp: Path, batch_rows: int) ->
                          "sheet; export to .csv or .parquet instead")
     schema = pa.unify_schemas([m.schema_arrow for m in metas], promote_options="permissive")
     schema = schema.with_metadata(metas[0].schema_arrow.metadata)
-    batches = (_conform(b, schema) for m in metas for b in m.iter_batches(batch_size=batch_rows))
+    batches = (_conform(b, schema) for m in metas for b in m.iter_batches(batch_size=batch_rows, use_threads=False))
     if suffix == ".parquet":
         with pq.ParquetWriter(tmp, schema, compression="snappy") as writer:
             for b in batches:
