@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from data.columns import CANONICAL
-from data.engine_dask import ValidatedBlock, current_client, validated_blocks
+from data.engine_dask import current_client
+from data.engine_dask_blocks import ValidatedBlock, validated_blocks
 from data.ingest_limits import IngestLimits, limits_of
 from data.ingest_read import SUFFIXES, iter_source
 from data.ingest_study import study_area
@@ -467,10 +468,8 @@ def _existing_ids(ws: Workspace) -> list[tuple[object, str]]:
         return []
     from data.partitions import id_array
 
-    if ws.backend == "folder":  # Arrow end to end: no pandas strings of the whole history
-        return [(id_array(ws), "is already in the workspace")]
-    ids = pd.read_parquet(ws.read_path("incidents.parquet"), columns=["incident_id"])["incident_id"].astype("str")
-    return [(_id_set(ids), "is already in the workspace")]
+    # Arrow end to end: no pandas strings of the whole history (PostGIS: only the id column is read)
+    return [(id_array(ws), "is already in the workspace")]
 
 
 def _coords_note(coords: str, epsg) -> str:

@@ -1,10 +1,15 @@
-"""The Dask engine (data/engine_dask.py): assign + count on a real dask.distributed cluster.
+"""The Dask engine (data/engine_dask.py, data/engine_dask_blocks.py) on a real dask.distributed cluster.
 
-A workspace with a 500 m grid in monthly parts receives a generated file (~10 % of its rows
-lack a longitude, so they are quarantined) through ``pingan ingest --engine dask``: on a
-LocalCluster (2 worker processes) and on a ``dask scheduler`` + 2 ``dask worker`` processes
+Assign + count: a workspace with a 500 m grid in monthly parts receives a generated file (~10 %
+of its rows lack a longitude, so they are quarantined) through ``pingan ingest --engine dask``: on
+a LocalCluster (2 worker processes) and on a ``dask scheduler`` + 2 ``dask worker`` processes
 started here on free loopback ports. Incidents, assignments, quarantine accounting and every
 layer's counts must be identical to the local engine's.
+
+Read + validate: files with every fault the ingest tests plant (tests/data/conftest.py), blank
+lines, duplicates across blocks, files and the workspace, a Parquet file of 7-row groups and a CSV
+with a quoted line break (read on the client), ingested in ~1 kB blocks: incidents, the whole
+quarantine and the ingest log must equal the local engine's, on both clusters.
 """
 
 from __future__ import annotations
@@ -227,7 +232,7 @@ def _check_same_as_local(faulty: dict, state: dict, report) -> None:
 
 
 def test_workers_validate_blocks_as_the_local_engine_does_on_a_local_cluster(faulty, monkeypatch):
-    import data.engine_dask as ed
+    import data.engine_dask_blocks as blocks
     import data.ingest
 
     on_client = []
@@ -243,7 +248,7 @@ def test_workers_validate_blocks_as_the_local_engine_does_on_a_local_cluster(fau
     state, report = _ingested(path, faulty["files"], {"name": "dask", "blocksize": 1024})
     _check_same_as_local(faulty, state, report)
     assert set(on_client) == {"c.csv"}  # a.csv and b.parquet were validated on the workers
-    plan, _ = ed._plan_blocks(faulty["files"][0], "auto", 1024)
+    plan, _ = blocks._plan_blocks(faulty["files"][0], "auto", 1024)
     assert len(plan["blocks"]) >= 8  # many blocks: a ~20 kB file in ~1 kB ranges
 
 
