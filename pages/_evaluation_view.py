@@ -8,7 +8,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import html
 
-from analytics.present.evaluation_text import choice_text, evaluation_table, model_name, result_note
+from analytics.present.evaluation_text import (
+    choice_text,
+    evaluation_table,
+    model_name,
+    result_note,
+    target_text,
+)
 from analytics.present.i18n import t
 from pages._common import base_layout
 
@@ -24,6 +30,7 @@ def backtest_table(result: dict, lang: str = "zh") -> pd.DataFrame:
 def status_lines(ws, result: dict, lang: str) -> html.Div:
     """When and on what the shown evaluation ran, and the board's model for its category."""
     return html.Div([html.Div(result_note(result, lang), id="evaluation-when"),
+                     html.Div(target_text(result, lang), id="evaluation-target"),
                      html.Div(choice_text(ws, result.get("category"), lang), id="evaluation-choice")])
 
 

@@ -14,7 +14,8 @@ import pandas as pd
 
 from analytics.present.i18n import TEXT, label, t
 
-__all__ = ["evaluation_table", "evaluation_report", "result_note", "model_name", "choice_text", "WINNER_MARK"]
+__all__ = ["evaluation_table", "evaluation_report", "result_note", "model_name", "choice_text", "target_text",
+           "WINNER_MARK"]
 
 #: The mark of the evaluation's best candidate (the board's model when the category has one).
 WINNER_MARK = "★"
@@ -62,6 +63,36 @@ def result_note(result: dict, lang: str = "zh") -> str:
              cell=f"{float(result.get('cell_m', 0)):g}", events=result.get("n_events", ""))
 
 
+def target_text(result: dict, lang: str = "zh") -> str:
+    """Issue 17's yardstick in one sentence: the best forecasting model's PAI@5 % against the best
+    baseline's (the counting and kernel-smoothed ones, :data:`analytics.models.BASELINES`), their
+    ratio, and which of the two has the lower log score and CRPS; ``""`` without both kinds."""
+    from analytics.models import BASELINES, DETECTORS
+
+    models = result.get("models", {})
+
+    def pai(name: str) -> float:
+        v = models[name].get("pai", {}).get("0.05")
+        return float(v) if v is not None and np.isfinite(float(v)) else -np.inf
+
+    bases = [n for n in models if n in BASELINES and np.isfinite(pai(n))]
+    rivals = [n for n in models if n not in BASELINES and n not in DETECTORS and np.isfinite(pai(n))]
+    if not bases or not rivals:
+        return ""
+    base, best = max(bases, key=pai), max(rivals, key=pai)
+    ratio = pai(best) / pai(base) if pai(base) > 0 else float("nan")
+
+    def lower(key: str) -> str:
+        a, b = models[best].get(key), models[base].get(key)
+        if a is None or b is None or not (np.isfinite(a) and np.isfinite(b)):
+            return "?"
+        return model_name(best if a < b else base, lang)
+
+    return t("eval.target", lang, model=model_name(best, lang), pai=f"{pai(best):.2f}",
+             base=model_name(base, lang), base_pai=f"{pai(base):.2f}", ratio=f"{ratio:.3f}",
+             log=lower("log_score"), crps=lower("crps"))
+
+
 def choice_text(ws, category: str | None, lang: str = "zh") -> str:
     """Which model the board uses for ``category`` and from which evaluation, in one sentence."""
     from analytics.service.board import DEFAULT_MODEL
@@ -104,6 +135,8 @@ def evaluation_report(ws, *, category: str | None = None, weeks: int = 26, lang:
                    events=result.get("n_events", ""), date=str(result.get("_computed") or "")[:10],
                    week=result.get("end", ""))]
         lines.append(_text_table(evaluation_table(result, lang), lang))
+        if target_text(result, lang):
+            lines.append(target_text(result, lang))
         lines.append(choice_text(ws, name, lang))
         blocks.append("\n".join(lines))
     blocks.append(t("eval.cli_stored", lang, path=choice_path(ws)))

@@ -433,6 +433,8 @@ TEXT: dict[str, dict[str, str]] = {
                       "en": "{category}, last {n} weeks: no evaluation of this version of the data yet. Click “Run the evaluation” to start it (half a minute to a few minutes)."},
     "eval.result_note": {"zh": "{category}，{date} 评估：数据截至 {week} 当周，{n} 个测试周，{cells} 个 {cell} 米网格，{events} 起案件。★ 为择优的候选模型（对数评分最低；相差不足 0.2% 时取排序靠前、更简单的模型）。",
                          "en": "{category}, evaluated {date}: data up to the week of {week}, {n} test weeks, {cells} cells of {cell} m, {events} cases. ★ marks the chosen candidate (the lowest log score; within 0.2 % of it, the earlier, simpler one)."},
+    "eval.target": {"zh": "PAI@5%：最佳预测模型 {model} {pai}，最佳基线 {base} {base_pai}，比值 ×{ratio}；对数评分更优：{log}；CRPS 更优：{crps}。",
+                    "en": "PAI@5 %: best forecasting model {model} {pai}, best baseline {base} {base_pai}, ratio ×{ratio}; lower log score: {log}; lower CRPS: {crps}."},
     "eval.board_uses": {"zh": "看板预测模型（{category}）：{model}，来自 {date} 的模型评估（近{n}周回测）。",
                         "en": "The board's model ({category}): {model}, from the model evaluation of {date} (backtest of the last {n} weeks)."},
     "eval.board_inherits": {"zh": "看板预测模型（{category}）：{model}：本类测试期案件少于 {min} 起，沿用全部类别 {date} 的选择。",

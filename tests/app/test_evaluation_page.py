@@ -53,6 +53,9 @@ def test_the_page_shows_stored_results_per_category_and_span_without_a_job(dash_
     assert len(starred) == 1 and "经验贝叶斯" in starred[0], starred
     dash_duo.wait_for_contains_text("#evaluation-when", "2025-12-29 评估", timeout=10)
     assert "看板预测模型（全部）：经验贝叶斯" in dash_duo.find_element("#evaluation-choice").text
+    # the yardstick: the best model's PAI@5 % against the best baseline's (all 6.0 here)
+    target = dash_duo.find_element("#evaluation-target").text
+    assert "最佳基线 长期均值 6.00" in target and "×1.000" in target, target
     # another category: nothing stored for 盗窃 over 26 weeks — said, and no worker started
     dash_duo.select_dcc_dropdown("#evaluation-category", value="盗窃")
     dash_duo.wait_for_contains_text("#evaluation-none", "盗窃，近26周：本版本数据尚无评估结果", timeout=30)
