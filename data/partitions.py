@@ -48,13 +48,17 @@ _INCIDENTS = "incidents.parquet"
 _ASSIGNMENTS = "assignments.parquet"
 
 
-def part_files(ws: Workspace, name: str) -> list[Path]:
+def part_files(ws: Workspace, name: str, *, read: bool = True) -> list[Path]:
     """The files holding the table ``name`` as this thread sees them, in table order.
 
     One file for a single-file table, the parts in name order for a partitioned one (inside a
     transaction: the committed parts with the staged ones over them), ``[]`` when absent.
+    PostGIS keeps one table per file: its local copy, or (``read=False``, to ask whether it
+    exists) the path it will have, without reading it.
     """
     if ws.backend != "folder":  # PostGIS keeps one table per file (data.workspace_pg)
+        if not read:
+            return [ws.path / name] if ws.has_file(name) else []
         path = ws.read_path(name)
         return [path] if path.exists() else []
     tx = active(ws.path)
@@ -106,7 +110,10 @@ def id_array(ws: Workspace):
     :func:`data.ingest_values.isin` checks new ids against)."""
     import pyarrow as pa
 
-    col = _read_arrow(part_files(ws, _INCIDENTS), ["incident_id"]).column("incident_id")
+    if ws.backend != "folder":  # only the column, from the store (not the whole table)
+        col = ws.table(_INCIDENTS, ["incident_id"]).column("incident_id")
+    else:
+        col = _read_arrow(part_files(ws, _INCIDENTS), ["incident_id"]).column("incident_id")
     return col.cast(pa.large_string()).combine_chunks()
 
 
@@ -115,8 +122,11 @@ def identity(ws: Workspace, name: str) -> list:
     file (as :func:`data.pipeline.refresh` always recorded), one such triple per part else.
 
     A switched-in file keeps the inode and mtime of its staged copy, so the identity computed
-    inside the writing transaction is that of the committed files.
+    inside the writing transaction is that of the committed files. In PostGIS: ``[key]``
+    (:meth:`data.workspace_pg.PostgisWorkspace.file_key`), made stable by the commit likewise.
     """
+    if ws.backend != "folder":  # the store's key of the write (a token inside the writing transaction)
+        return [ws.file_key(name)]
     files = part_files(ws, name)
     if len(files) == 1 and files[0].parent.name != name:
         st = files[0].stat()
@@ -125,9 +135,10 @@ def identity(ws: Workspace, name: str) -> list:
 
 
 def wants_parts(ws: Workspace, new_rows: int) -> bool:
-    """Whether an ingest of ``new_rows`` rows writes the incidents as monthly parts (folders only)."""
+    """Whether an ingest of ``new_rows`` rows goes through :func:`append_incidents`: a folder's
+    monthly parts, or (PostGIS) any workspace that has incidents already."""
     if ws.backend != "folder":
-        return False
+        return ws.exists()
     if is_partitioned(ws):
         return True
     limit = int(ws.config.extra.get("partition_rows", PARTITION_ROWS))
@@ -153,6 +164,8 @@ def append_incidents(ws: Workspace, tx: Transaction, new: pa.Table) -> str | Non
 
     from data.ingest_write import write_incidents
 
+    if ws.backend != "folder":
+        return _append_rows(ws, tx, new)
     layers = ws.layers()
     incremental = bool(layers) and is_partitioned(ws, _INCIDENTS) and _counts_current(ws, layers)
     old_files = part_files(ws, _INCIDENTS)
@@ -245,8 +258,103 @@ def _counts_current(ws: Workspace, layers: list[str]) -> bool:
     from data.pipeline import _inputs, _made_from
 
     done = _made_from(ws)
-    return (done is not None and done.get("inputs") == _inputs(ws, layers)
-            and is_partitioned(ws, _ASSIGNMENTS))
+    if done is None or done.get("inputs") != _inputs(ws, layers):
+        return False
+    return is_partitioned(ws, _ASSIGNMENTS) if ws.backend == "folder" else ws.has_file(_ASSIGNMENTS)
+
+
+def _append_rows(ws: Workspace, tx, new: pa.Table) -> str | None:
+    """:func:`append_incidents` in PostGIS: the new rows go at the end of the incident and assignment
+    tables and their cells into the counts cube (:mod:`data.pg_counts`), all at the commit.
+
+    Falls back to staging the whole incident table (returns ``None``: the caller recounts) when the
+    counts are not current, are not stored as a cube, or the new rows have other columns.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from data.ingest_write import write_incidents
+
+    layers = ws.layers()
+    scratch = write_incidents(new, tx.root / "new-incidents.parquet")  # sorted, with geometry
+    rows = pq.read_table(scratch)
+    scratch.unlink()
+    axes = ws.cube_axes() if layers and _counts_current(ws, layers) else None
+    fitted = _conform(rows, ws.table_schema(_INCIDENTS)) if axes is not None else None
+    if fitted is None:
+        old = ws.table(_INCIDENTS)
+        old = old.drop_columns([c for c in ("geometry",) if c in old.column_names])
+        write_incidents(_concat([old, rows.drop_columns(["geometry"])]), tx.path(_INCIDENTS))
+        return None
+    positions = _assign(ws, layers, rows)
+    cols = {"incident_id": rows.column("incident_id").cast(pa.string())}
+    for layer in layers:
+        ids = positions[layer][1].take(positions[layer][0], allow_fill=True)
+        cols[layer] = pa.array(ids.to_numpy(dtype=object, na_value=None), pa.string())
+    assignments = _conform(pa.table(cols), ws.table_schema(_ASSIGNMENTS))
+    if assignments is None:
+        raise ValueError(f"{ws.location}: {_ASSIGNMENTS} does not have the columns of the layers; run refresh")
+    tx.append(_INCIDENTS, fitted)
+    tx.append(_ASSIGNMENTS, assignments)
+    return _add_cells(ws, tx, layers, rows, positions, axes)
+
+
+def _add_cells(ws: Workspace, tx, layers: list[str], rows: pa.Table, positions: dict, axes: dict) -> str:
+    """Stage the new rows' cells of every layer and the cube's new axes (PostGIS, no recount)."""
+    import pyarrow as pa
+
+    from data.calendar import period_range, period_start
+    from data.pg_counts import sparse_cells
+    from data.pipeline import _MADE_FROM, _inputs
+
+    t = pd.to_datetime(rows.column("occurred_at").to_pandas())
+    cats = rows.column("category").cast(pa.string()).to_pandas()
+    old = next(iter(axes.values()), None) if axes else None
+    bounds = [x for x in (t.min(), t.max()) if not pd.isna(x)]
+    if old is not None and len(old[1]):
+        bounds += [old[1][0], old[1][-1]]
+    periods = (period_range(period_start([min(bounds)], "W")[0], period_start([max(bounds)], "W")[0], "W")
+               if bounds else pd.DatetimeIndex([], dtype="datetime64[ns]"))
+    words = sorted({*(str(c) for c in (old[2] if old is not None else [])), *(str(c) for c in cats.dropna())})
+    new_axes, cells, report = {}, [], []
+    for layer in layers:
+        pos, area_ids = positions[layer]
+        areas = axes[layer][0] if layer in axes else pd.Index(area_ids.astype("str"), dtype="str")
+        if len(areas) != len(area_ids) or (areas.to_numpy(dtype=object) != area_ids.to_numpy(dtype=object)).any():
+            raise ValueError(f"{ws.location}: counts.parquet layer {layer!r} does not match its areas; run refresh")
+        new_axes[layer] = (areas, periods, pd.Index(pd.array(words, dtype="str")))
+        cells.append(sparse_cells(layer, pos, t, cats, areas=areas))
+        inside = int((pos >= 0).sum())
+        report.append(f"{layer}: {inside:,} of {len(pos):,} new incidents assigned, {len(pos) - inside:,} outside"
+                      " (added to the counts; the history was not recounted)")
+    touched = len(pd.unique(period_start(t.dropna(), "W")))
+    report.append(f"counts: {len(layers)} layer(s) × {len(periods)} weeks × {len(words)} categories → "
+                  f"counts.parquet ({touched} week(s) touched)")
+    made = {"inputs": _inputs(ws, layers), "report": "\n".join(report)}
+    schema = ws.table_schema("counts.parquet")
+    schema = schema.with_metadata({**(schema.metadata or {}), _MADE_FROM: json.dumps(made).encode()})
+    tx.add_cells("counts.parquet", _concat(cells), new_axes, schema)
+    return "\n".join(report)
+
+
+def _conform(table: pa.Table, stored: pa.Schema | None) -> pa.Table | None:
+    """``table`` with the columns and types of ``stored`` (its missing columns null); ``None`` when it
+    has a column ``stored`` lacks or a value does not cast."""
+    import pyarrow as pa
+
+    if stored is None or set(table.column_names) - set(stored.names):
+        return None
+    cols = []
+    for field in stored:
+        if field.name not in table.column_names:
+            cols.append(pa.nulls(table.num_rows, field.type))
+            continue
+        col = table.column(field.name)
+        try:
+            cols.append(col if col.type == field.type else col.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+    return pa.Table.from_arrays(cols, schema=pa.schema(list(stored), metadata=table.schema.metadata))
 
 
 def _assign(ws: Workspace, layers: list[str], new: pa.Table) -> dict:

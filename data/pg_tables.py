@@ -34,11 +34,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import Connection, sql
 
+from data import pg_counts
 from data.config import WorkspaceError
 
 __all__ = [
-    "AUDIT", "CATALOG", "FILES", "META", "bootstrap", "drop_file", "file_names", "read_arrow", "read_text",
-    "table_name", "write_arrow", "write_text", "written_version",
+    "AUDIT", "CATALOG", "CUBE", "FILES", "META", "add_cube_cells", "append_arrow", "bootstrap", "drop_file",
+    "file_names", "file_schema", "read_arrow", "read_text", "set_metadata", "table_name", "table_schema", "write_arrow", "write_parquet", "write_text", "written_version",
 ]
 
 #: Catalogue of the stored tables (name → table, Arrow schema, version that wrote it).
@@ -49,6 +50,8 @@ FILES = "_pingan_files"
 AUDIT = "audit"
 #: Key → value: ``version`` (the committed workspace version), ``uuid`` (identity of the store).
 META = "_pingan_meta"
+#: The workspace file stored as a sparse cube (:mod:`data.pg_counts`) when it is a dense cube.
+CUBE = "counts.parquet"
 
 _BATCH = 250_000
 _RESERVED = {"_row", "geom_4326"}
@@ -70,6 +73,9 @@ def bootstrap(conn: Connection, schema: str) -> str:
             "CREATE TABLE IF NOT EXISTS {}.{} (name text PRIMARY KEY, tbl text NOT NULL UNIQUE, "
             "arrow_schema bytea NOT NULL, columns jsonb NOT NULL, geometry jsonb, dictionaries jsonb, written bigint NOT NULL, "
             "tag text NOT NULL DEFAULT md5(random()::text || clock_timestamp()::text))"
+        ).format(s, sql.Identifier(CATALOG)))
+        conn.execute(sql.SQL(  # 'rows': the table row for row; 'cube': non-zero cells (data.pg_counts)
+            "ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS layout text NOT NULL DEFAULT 'rows'"
         ).format(s, sql.Identifier(CATALOG)))
         conn.execute(sql.SQL(
             "CREATE TABLE IF NOT EXISTS {}.{} (name text PRIMARY KEY, body text NOT NULL, written bigint NOT NULL, "
@@ -142,7 +148,8 @@ def drop_file(conn: Connection, schema: str, name: str) -> None:
     row = conn.execute(sql.SQL("DELETE FROM {}.{} WHERE name = %s RETURNING tbl").format(
         s, sql.Identifier(CATALOG)), (name,)).fetchone()
     if row is not None:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(s, sql.Identifier(row[0])))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}, {}.{}").format(
+            s, sql.Identifier(row[0]), s, sql.Identifier(row[0] + pg_counts.AXES_SUFFIX)))
     conn.execute(sql.SQL("DELETE FROM {}.{} WHERE name = %s").format(s, sql.Identifier(FILES)), (name,))
 
 
@@ -162,6 +169,11 @@ def write_arrow(conn: Connection, schema: str, name: str, table: pa.Table | str,
         arrow_schema, batches = table.schema, table.to_batches(max_chunksize=_BATCH)
     else:  # a Parquet file, streamed batch by batch (a staged incident table can be large)
         arrow_schema, batches = _parquet_batches(table)
+    if name == CUBE and pg_counts.write_cube(conn, schema, tbl, batches) is not None:
+        return _catalogue(conn, schema, name, tbl, arrow_schema, _pg_columns(arrow_schema), None, {}, version,
+                          "cube")
+    if name == CUBE:  # not a dense cube in the writers' order: row for row, read again from the start
+        batches = table.to_batches(max_chunksize=_BATCH) if isinstance(table, pa.Table) else _parquet_batches(table)[1]
     geo = _geo_column(arrow_schema, lonlat=name == "incidents.parquet")
     columns = _pg_columns(arrow_schema)
     s, t = sql.Identifier(schema), sql.Identifier(tbl)
@@ -183,26 +195,138 @@ def write_arrow(conn: Connection, schema: str, name: str, table: pa.Table | str,
         defs.append(sql.SQL("geom_4326 geometry(Geometry, 4326) GENERATED ALWAYS AS (ST_Transform({}, 4326)) STORED")
                     .format(sql.Identifier(geo["column"])))
     conn.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(s, t, sql.SQL(", ").join(defs)))
-    copy = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv)").format(
-        s, t, sql.SQL(", ").join(sql.Identifier(c) for c in load))
     dictionaries: dict[str, dict] = {f.name: {} for f in arrow_schema if pa.types.is_dictionary(f.type)}
-    with conn.cursor().copy(copy) as cp:
-        for batch in batches:
-            for col, values in dictionaries.items():  # the categories' order, as pandas unifies them
-                values.update(dict.fromkeys(batch.column(col).dictionary.to_pylist()))
-            cp.write(_csv_bytes(batch, geo))
+    _load(conn, schema, tbl, load, batches, geo, dictionaries)
     if geo is not None:
         conn.execute(sql.SQL("CREATE INDEX ON {}.{} USING gist ({})").format(s, t, sql.Identifier(geo["column"])))
         if geo["srid"] not in (0, 4326):
             conn.execute(sql.SQL("CREATE INDEX ON {}.{} USING gist (geom_4326)").format(s, t))
     if "incident_id" in arrow_schema.names and name == "incidents.parquet":  # no doubles, by the store itself
         conn.execute(sql.SQL("CREATE UNIQUE INDEX ON {}.{} (incident_id)").format(s, t))
+    return _catalogue(conn, schema, name, tbl, arrow_schema, columns, geo, dictionaries, version, "rows")
+
+
+def _catalogue(conn: Connection, schema: str, name: str, tbl: str, arrow_schema: pa.Schema, columns: list[str],
+               geo: dict | None, dictionaries: dict, version: int, layout: str) -> str:
+    """Enter a stored table in the catalogue; returns its key (:func:`written_version`)."""
     tag = conn.execute(sql.SQL(
-        "INSERT INTO {}.{} (name, tbl, arrow_schema, columns, geometry, dictionaries, written) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING tag").format(s, sql.Identifier(CATALOG)), (
+        "INSERT INTO {}.{} (name, tbl, arrow_schema, columns, geometry, dictionaries, written, layout) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING tag").format(sql.Identifier(schema), sql.Identifier(CATALOG)), (
         name, tbl, arrow_schema.serialize().to_pybytes(), json.dumps(columns), json.dumps(geo),
-        json.dumps({c: list(v) for c, v in dictionaries.items()}, ensure_ascii=False), version)).fetchone()[0]
+        json.dumps({c: list(v) for c, v in dictionaries.items()}, ensure_ascii=False), version, layout)).fetchone()[0]
     return f"v{version}-{tag[:12]}"
+
+
+def append_arrow(conn: Connection, schema: str, name: str, paths: list[str], version: int) -> str:
+    """Add the rows of Parquet files at the end of the stored table ``name`` (inside the caller's
+    transaction; the unique ``incident_id`` of the incidents refuses doubles); returns its key.
+
+    Raises
+    ------
+    WorkspaceError
+        ``name`` is not stored row for row, or a file's columns are not the table's.
+    """
+    row = conn.execute(sql.SQL(
+        "SELECT tbl, arrow_schema, columns, geometry, dictionaries, layout FROM {}.{} WHERE name = %s").format(
+        sql.Identifier(schema), sql.Identifier(CATALOG)), (name,)).fetchone()
+    if row is None or row[5] != "rows":
+        raise WorkspaceError(f"{name}: no table in {schema} to append rows to")
+    tbl, stored, columns, geo = row[0], pa.ipc.read_schema(pa.py_buffer(bytes(row[1]))), row[2], row[3]
+    dictionaries = {c: dict.fromkeys(v) for c, v in (row[4] or {}).items()}
+    load = [col for field, col in zip(stored, columns, strict=True)
+            if not (geo is not None and field.name == geo["column"] and geo["from_lonlat"])]
+    bbox = []
+    for path in paths:
+        have, batches = _parquet_batches(path)
+        if [(f.name, f.type) for f in have] != [(f.name, f.type) for f in stored]:
+            raise WorkspaceError(f"{name}: the rows to append have other columns than {schema}.{tbl}")
+        bbox.append(_bbox(have))
+        _load(conn, schema, tbl, load, batches, geo, dictionaries)
+    meta = dict(stored.metadata or {})
+    if b"geo" in meta and all(bbox) and _bbox(stored):  # the new rows' extent joins the table's
+        info = json.loads(meta[b"geo"])
+        boxes = np.array([_bbox(stored), *bbox], dtype=float)
+        info["columns"][info.get("primary_column", "geometry")]["bbox"] = [
+            *boxes[:, :2].min(axis=0).tolist(), *boxes[:, 2:].max(axis=0).tolist()]
+        meta[b"geo"] = json.dumps(info).encode()
+    return _rewritten(conn, schema, name, stored.with_metadata(meta), version, dictionaries)
+
+
+def add_cube_cells(conn: Connection, schema: str, name: str, cells: pa.Table, axes, arrow_schema: pa.Schema,
+                   version: int) -> str:
+    """Add non-zero cells to the stored cube ``name`` (:func:`data.pg_counts.add_cells`) with its new
+    axes and Arrow schema (inside the caller's transaction); returns its key."""
+    row = conn.execute(sql.SQL("SELECT tbl, layout FROM {}.{} WHERE name = %s").format(
+        sql.Identifier(schema), sql.Identifier(CATALOG)), (name,)).fetchone()
+    if row is None or row[1] != "cube":
+        raise WorkspaceError(f"{name}: no counts cube in {schema} to add cells to")
+    pg_counts.add_cells(conn, schema, row[0], cells, axes)
+    return _rewritten(conn, schema, name, arrow_schema, version, None)
+
+
+def table_schema(conn: Connection, schema: str, name: str) -> pa.Schema | None:
+    """The Arrow schema (with its metadata) of the stored table ``name``; ``None``: absent."""
+    row = conn.execute(sql.SQL("SELECT arrow_schema FROM {}.{} WHERE name = %s").format(
+        sql.Identifier(schema), sql.Identifier(CATALOG)), (name,)).fetchone()
+    return None if row is None else pa.ipc.read_schema(pa.py_buffer(bytes(row[0])))
+
+
+def set_metadata(conn: Connection, schema: str, name: str, metadata: dict[bytes, bytes]) -> None:
+    """Replace the key-value metadata of the stored table ``name`` (inside the caller's transaction)."""
+    stored = table_schema(conn, schema, name)
+    if stored is None:
+        raise WorkspaceError(f"{name}: not in the store {schema}")
+    conn.execute(sql.SQL("UPDATE {}.{} SET arrow_schema = %s WHERE name = %s").format(
+        sql.Identifier(schema), sql.Identifier(CATALOG)), (stored.with_metadata(metadata).serialize().to_pybytes(), name))
+
+
+def _rewritten(conn: Connection, schema: str, name: str, arrow_schema: pa.Schema, version: int,
+               dictionaries: dict | None) -> str:
+    """A stored table changed in place: its schema, dictionaries, version and a new tag."""
+    sets = [sql.SQL("arrow_schema = %s"), sql.SQL("written = %s"),
+            sql.SQL("tag = md5(random()::text || clock_timestamp()::text)")]
+    args: list[Any] = [arrow_schema.serialize().to_pybytes(), version]
+    if dictionaries is not None:
+        sets.append(sql.SQL("dictionaries = %s"))
+        args.append(json.dumps({c: list(v) for c, v in dictionaries.items()}, ensure_ascii=False))
+    tag = conn.execute(sql.SQL("UPDATE {}.{} SET {} WHERE name = %s RETURNING tag").format(
+        sql.Identifier(schema), sql.Identifier(CATALOG), sql.SQL(", ").join(sets)), (*args, name)).fetchone()[0]
+    return f"v{version}-{tag[:12]}"
+
+
+def _load(conn: Connection, schema: str, tbl: str, load: list[str], batches, geo: dict | None,
+          dictionaries: dict[str, dict]) -> None:
+    """COPY batches into the columns ``load`` of a table; collects the dictionaries' words in order."""
+    copy = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv)").format(
+        sql.Identifier(schema), sql.Identifier(tbl), sql.SQL(", ").join(sql.Identifier(c) for c in load))
+    with conn.cursor().copy(copy) as cp:
+        for batch in batches:
+            for col, values in dictionaries.items():  # the categories' order, as pandas unifies them
+                values.update(dict.fromkeys(batch.column(col).dictionary.to_pylist()))
+            cp.write(_csv_bytes(batch, geo))
+
+
+def _bbox(arrow_schema: pa.Schema) -> list[float]:
+    """The GeoParquet bbox of a schema's primary geometry (``[]``: none recorded)."""
+    meta = (arrow_schema.metadata or {}).get(b"geo")
+    if meta is None:
+        return []
+    info = json.loads(meta)
+    return list(info.get("columns", {}).get(info.get("primary_column", "geometry"), {}).get("bbox") or [])
+
+
+def file_schema(path) -> pa.Schema:
+    """The Arrow schema of a Parquet file with all of the file's key-value metadata (also what a
+    writer added with ``add_key_value_metadata``, e.g. what the counts were made from)."""
+    import pyarrow.parquet as pq
+
+    return _file_schema(pq.ParquetFile(path))
+
+
+def _file_schema(pf) -> pa.Schema:
+    meta = {k: v for k, v in (pf.metadata.metadata or {}).items() if k != b"ARROW:schema"}
+    meta.update(pf.schema_arrow.metadata or {})
+    return pf.schema_arrow.with_metadata(meta)
 
 
 def _parquet_batches(path: str):
@@ -210,9 +334,7 @@ def _parquet_batches(path: str):
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
-    meta = {k: v for k, v in (pf.metadata.metadata or {}).items() if k != b"ARROW:schema"}
-    meta.update(pf.schema_arrow.metadata or {})
-    schema = pf.schema_arrow.with_metadata(meta)
+    schema = _file_schema(pf)
 
     def batches():
         for batch in pf.iter_batches(batch_size=_BATCH):
@@ -229,7 +351,7 @@ def read_arrow(conn: Connection, schema: str, name: str, columns: list[str] | No
         A requested column is not in the table.
     """
     row = conn.execute(sql.SQL(
-        "SELECT tbl, arrow_schema, columns, geometry, dictionaries FROM {}.{} WHERE name = %s").format(
+        "SELECT tbl, arrow_schema, columns, geometry, dictionaries, layout FROM {}.{} WHERE name = %s").format(
         sql.Identifier(schema), sql.Identifier(CATALOG)), (name,)).fetchone()
     if row is None:
         return None
@@ -239,6 +361,8 @@ def read_arrow(conn: Connection, schema: str, name: str, columns: list[str] | No
     missing = [c for c in wanted if c not in stored.names]
     if missing:
         raise WorkspaceError(f"{name}: no column {missing[0]!r} (table {schema}.{tbl})")
+    if row[5] == "cube":
+        return pa.concat_tables(pg_counts.read_cube(conn, schema, tbl, stored)).unify_dictionaries().select(wanted)
     from_lonlat = geo is not None and geo["from_lonlat"] and geo["column"] in wanted
     need = list(wanted)
     if from_lonlat:
@@ -290,6 +414,23 @@ def read_arrow(conn: Connection, schema: str, name: str, columns: list[str] | No
         arrays.append(arr.cast(field.type) if arr.type != field.type else arr)
         fields.append(field)
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=stored.metadata))
+
+
+def write_parquet(conn: Connection, schema: str, name: str, path) -> None:
+    """Write the stored table ``name`` to the Parquet file ``path`` (a cube in row groups, never whole)."""
+    import pyarrow.parquet as pq
+
+    row = conn.execute(sql.SQL("SELECT tbl, arrow_schema, layout FROM {}.{} WHERE name = %s").format(
+        sql.Identifier(schema), sql.Identifier(CATALOG)), (name,)).fetchone()
+    if row is None:
+        raise WorkspaceError(f"{name}: not in the store {schema}")
+    if row[2] != "cube":
+        pq.write_table(read_arrow(conn, schema, name), path, compression="snappy")
+        return
+    stored = pa.ipc.read_schema(pa.py_buffer(bytes(row[1])))
+    with pq.ParquetWriter(path, stored, compression="snappy") as writer:
+        for part in pg_counts.read_cube(conn, schema, row[0], stored):
+            writer.write_table(part)
 
 
 # -- helpers ----------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import pandas as pd
 from data.calendar import period_start
 from data.cube import count_array, count_cube
 from data.hierarchies import build_hierarchy, hierarchy_report
-from data.partitions import identity, write_assignments
+from data.partitions import identity, part_files, write_assignments
 from data.population import join_population_file, population_columns, population_note
 from data.workspace import ADMIN_LEVELS, Workspace
 
@@ -131,7 +131,7 @@ def refresh(ws: Workspace) -> str:
             return "no area layers yet: run `pingan areas --workspace W --cell 250` or `--boundaries FILE`"
         inputs = _inputs(ws, layers)
         done = _made_from(ws)
-        if done is not None and done.get("inputs") == inputs and ws.read_path("assignments.parquet").exists():
+        if done is not None and done.get("inputs") == inputs and part_files(ws, "assignments.parquet", read=False):
             return str(done["report"])
         return _refresh(ws, tx, layers, inputs)
 
@@ -206,23 +206,23 @@ def _refresh(ws: Workspace, tx, layers: list[str], inputs: dict) -> str:
 
 
 def _inputs(ws: Workspace, layers: list[str]) -> dict:
-    """Identity of the files counts are made from (a switched-in file keeps inode and mtime)."""
-    def ident(name: str) -> list[int]:
-        st = ws.read_path(name).stat()
-        return [st.st_ino, st.st_size, st.st_mtime_ns]
-
+    """Identity of the files counts are made from (a switched-in file keeps inode and mtime; a
+    PostGIS table its stored key), never their content: the check costs no read of the incidents."""
     grids = ws.config.extra.get("grids", {})
     return {"incidents": identity(ws, "incidents.parquet"),
-            "layers": {lv: [*ident(f"areas/{lv}.parquet"), grids.get(lv)] for lv in layers}}
+            "layers": {lv: [*identity(ws, f"areas/{lv}.parquet"), grids.get(lv)] for lv in layers}}
 
 
 def _made_from(ws: Workspace) -> dict | None:
     import pyarrow.parquet as pq
 
-    path = ws.read_path("counts.parquet")
-    if not path.exists():
-        return None
-    meta = pq.read_metadata(path).metadata or {}
+    if ws.backend != "folder":  # from the store's catalogue: the cube is not rebuilt to be asked
+        meta = ws.metadata("counts.parquet") or {}
+    else:
+        path = ws.read_path("counts.parquet")
+        if not path.exists():
+            return None
+        meta = pq.read_metadata(path).metadata or {}
     return json.loads(meta[_MADE_FROM]) if _MADE_FROM in meta else None
 
 

@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
 
+from data import pg_counts
 from data import pg_tables as pgt
 from data.config import WorkspaceError
 from data.transaction import STAGING, StagedFiles, _crash_point, _relative, active, set_active
@@ -156,7 +157,33 @@ def copy_workspace(source: str | Path, target: str | Path, *, replace: bool = Fa
         for name in have:  # what the target held and the source does not
             if name not in tables and name.split("/")[0] not in tables:
                 tx.delete(name)
+        _keep_counts_current(src, dst, tx)
     return dst
+
+
+def _keep_counts_current(src: Workspace, dst: Workspace, tx: StagedFiles) -> None:
+    """Counts made from the source's incidents and layers are made from their copies too: the copy's
+    record says so (else the target's first ingest would recount everything, not add its rows)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from data.pipeline import _MADE_FROM, _inputs, _made_from
+
+    layers = src.layers()
+    done = _made_from(src)
+    staged = tx.staged.get("counts.parquet")
+    if not layers or done is None or staged is None or done.get("inputs") != _inputs(src, layers):
+        return
+    made = {**done, "inputs": _inputs(dst, dst.layers())}
+    pf = pq.ParquetFile(staged)
+    schema = pgt.file_schema(staged)
+    schema = schema.with_metadata({**(schema.metadata or {}), _MADE_FROM: json.dumps(made).encode()})
+    tmp = staged.with_name(f".{staged.name}.made")
+    with pq.ParquetWriter(tmp, schema, compression="snappy") as writer:  # row group by row group
+        for i in range(pf.num_row_groups):
+            writer.write_table(pf.read_row_group(i))
+    os.replace(tmp, staged)
 
 
 def build_into(url: str, build: Callable[[Path], Any], *, owned: Callable[[Any], bool], what: str) -> Any:
@@ -295,7 +322,7 @@ class PostgisWorkspace(Workspace):
         if tx is None:
             return None
         rel = _relative(name)
-        if rel in tx.staged or rel in tx.deleted:
+        if rel in tx.staged or rel in tx.deleted or rel in tx.appends or rel in tx.cells:
             return tx.resolve(rel)
         return None
 
@@ -315,7 +342,67 @@ class PostgisWorkspace(Workspace):
                 return pq.read_table(cached, columns=columns)
             return pgt.read_arrow(conn, self.schema, name, columns)
 
+    def has_file(self, name: str) -> bool:
+        """Whether the workspace file ``name`` exists (as this thread sees it), without reading it."""
+        return self._has(name)
+
+    def file_key(self, name: str) -> str | None:
+        """What identifies the current content of ``name`` without reading it: the stored key
+        (:func:`data.pg_tables.written_version`), or this transaction's token for a file it changed
+        (replaced by the stored key at commit); ``None``: absent."""
+        rel = _relative(name)
+        tx = active(self.path)
+        if tx is not None and rel in tx.seq:
+            return None if rel in tx.deleted else tx.token(rel)
+        return pgt.written_version(self._conn(), self.schema, rel)
+
+    def table(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
+        """The table ``name`` (only ``columns``) as this thread sees it; ``None``: absent."""
+        return self._arrow(name, columns)
+
+    def table_schema(self, name: str) -> pa.Schema | None:
+        """The Arrow schema of the table ``name`` as this thread sees it, without reading the table."""
+
+        rel = _relative(name)
+        tx = active(self.path)
+        if tx is not None and rel in tx.cells:
+            return tx.cells[rel][2]
+        if tx is not None and (rel in tx.staged or rel in tx.deleted):
+            path = tx.resolve(rel)
+            return pgt.file_schema(path) if path.exists() else None
+        return pgt.table_schema(self._conn(), self.schema, rel)
+
+    def cube_axes(self, name: str = "counts.parquet") -> dict | None:
+        """The axes of the counts cube as this thread sees it (:mod:`data.pg_counts`); ``None``: not
+        stored as a cube (absent, staged whole in this transaction, or not a dense cube)."""
+        rel = _relative(name)
+        tx = active(self.path)
+        if tx is not None and rel in tx.cells:
+            return tx.cells[rel][1]
+        if tx is not None and (rel in tx.staged or rel in tx.deleted):
+            return None
+        row = self._conn().execute(
+            f"SELECT tbl FROM \"{self.schema}\".{pgt.CATALOG} WHERE name = %s AND layout = 'cube'", (rel,)).fetchone()
+        return None if row is None else pg_counts.read_axes(self._conn(), self.schema, row[0])
+
+    def metadata(self, name: str) -> dict[bytes, bytes] | None:
+        """The key-value metadata of the table ``name`` as this thread sees it, without reading
+        the table (``None``: absent)."""
+
+        rel = _relative(name)
+        tx = active(self.path)
+        if tx is not None and rel in tx.cells:
+            return dict(tx.cells[rel][2].metadata or {})
+        if tx is not None and (rel in tx.staged or rel in tx.deleted):
+            path = tx.resolve(rel)
+            return dict(pgt.file_schema(path).metadata or {}) if path.exists() else None
+        stored = pgt.table_schema(self._conn(), self.schema, rel)
+        return None if stored is None else dict(stored.metadata or {})
+
     def _has(self, name: str) -> bool:
+        tx = active(self.path)
+        if tx is not None and (_relative(name) in tx.appends or _relative(name) in tx.cells):
+            return True  # rows or cells added to a committed table
         staged = self._staged(name)
         if staged is not None:
             return staged.exists()
@@ -374,8 +461,6 @@ class PostgisWorkspace(Workspace):
         return self._materialise(_relative(name))
 
     def _materialise(self, rel: str) -> Path:
-        import pyarrow.parquet as pq
-
         with self._snapshot() as conn:
             written = pgt.written_version(conn, self.schema, rel)
             if written is None:
@@ -389,7 +474,7 @@ class PostgisWorkspace(Workspace):
             if text is not None:
                 tmp.write_text(text, encoding="utf-8")
             else:
-                pq.write_table(pgt.read_arrow(conn, self.schema, rel), tmp, compression="snappy")
+                pgt.write_parquet(conn, self.schema, rel, tmp)
         os.replace(tmp, target)
         version = int(written[1:].split("-")[0])
         for old in self.path.glob(f"v*/{rel}"):  # earlier writes of this file: not read again
@@ -441,7 +526,7 @@ class PostgisWorkspace(Workspace):
                 tx.abort()
                 raise
             else:
-                if tx.staged or tx.deleted:
+                if tx.staged or tx.deleted or tx.appends or tx.cells:
                     tx.commit()
                 else:
                     tx.abort()
@@ -460,6 +545,94 @@ class PgTransaction(StagedFiles):
     def __init__(self, ws: PostgisWorkspace, conn: psycopg.Connection) -> None:
         super().__init__(ws)
         self.conn = conn
+        #: Rows to add at the end of a committed table: Parquet files, in order (:meth:`append`).
+        self.appends: dict[str, list[Path]] = {}
+        #: Cells to add to the committed counts cube, with its new axes and schema (:meth:`add_cells`).
+        self.cells: dict[str, tuple[pa.Table, dict, pa.Schema]] = {}
+        #: The last change of each file in this transaction, numbered (:meth:`token`).
+        self.seq: dict[str, int] = {}
+
+    # -- staging, appending, adding cells -------------------------------------------------------
+    def path(self, name: str) -> Path:
+        rel = _relative(name)
+        self.appends.pop(rel, None)
+        self.cells.pop(rel, None)
+        self._touch(rel)
+        return super().path(name)
+
+    def delete(self, name: str) -> None:
+        rel = _relative(name)
+        self.appends.pop(rel, None)
+        self.cells.pop(rel, None)
+        self._touch(rel)
+        super().delete(name)
+
+    def append(self, name: str, table: pa.Table) -> None:
+        """Add ``table``'s rows at the end of the committed table ``name`` at commit (same columns
+        and types): O(new rows), where staging the whole table would be O(history)."""
+        import pyarrow.parquet as pq
+
+        rel = _relative(name)
+        if rel in self.staged or rel in self.deleted or not self.ws.has_file(rel):  # a new table: staged whole
+            old = self._read(rel)
+            pq.write_table(table if old is None else _concat_tables([old, table]), StagedFiles.path(self, rel))
+            self._touch(rel)
+            return
+        files = self.appends.setdefault(rel, [])
+        path = self.root / "append" / f"{rel}.{len(files)}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path, compression="snappy")
+        files.append(path)
+        self._touch(rel)
+
+    def add_cells(self, name: str, cells: pa.Table, axes: dict, arrow_schema: pa.Schema) -> None:
+        """Add non-zero ``cells`` to the committed cube ``name`` at commit, with its new ``axes`` and
+        Arrow schema (:mod:`data.pg_counts`); the cube is not read."""
+        rel = _relative(name)
+        if rel in self.staged or rel in self.deleted or rel in self.cells:
+            raise ValueError(f"{name}: staged whole in this transaction; add the cells to it instead")
+        self.cells[rel] = (cells, axes, arrow_schema)
+        self._touch(rel)
+
+    def token(self, rel: str) -> str:
+        """What identifies the content of ``rel`` written in this transaction; the commit replaces it by
+        the stored key (:func:`data.pg_tables.written_version`) wherever a table's metadata holds it."""
+        return f"tx:{self.root.name}:{rel}:{self.seq[rel]}"
+
+    def _touch(self, rel: str) -> None:
+        self.seq[rel] = max(self.seq.values(), default=0) + 1
+
+    # -- reading inside the transaction ---------------------------------------------------------
+    def resolve(self, name: str) -> Path:
+        rel = _relative(name)
+        if rel in self.appends or rel in self.cells:
+            self._fold(rel)
+        return super().resolve(name)
+
+    def _fold(self, rel: str) -> None:
+        """Stage the whole table a pending append or cell addition makes (someone reads it now)."""
+        import pyarrow.parquet as pq
+
+        seq = self.seq[rel]
+        target = StagedFiles.path(self, rel)
+        if rel in self.appends:
+            paths = self.appends.pop(rel)
+            table = _concat_tables([pq.read_table(self.ws._materialise(rel)), *(pq.read_table(p) for p in paths)])
+            pq.write_table(table, target, compression="snappy")
+        else:
+            cells, axes, arrow_schema = self.cells.pop(rel)
+            with self.ws._snapshot() as conn:
+                tbl = pgt.table_name(rel)
+                with pq.ParquetWriter(target, arrow_schema, compression="snappy") as writer:
+                    for part in pg_counts.read_cube(conn, self.ws.schema, tbl, arrow_schema, add=cells, axes=axes):
+                        writer.write_table(part)
+        self.seq[rel] = seq  # the same content: the same token
+
+    def _read(self, rel: str) -> pa.Table | None:
+        import pyarrow.parquet as pq
+
+        path = self.resolve(rel)
+        return pq.read_table(path) if path.exists() else None
 
     def _committed(self, rel: str) -> Path:
         return self.ws._materialise(rel)
@@ -478,7 +651,7 @@ class PgTransaction(StagedFiles):
             row = self.conn.execute(
                 f"SELECT value::bigint FROM \"{schema}\".{pgt.META} WHERE key = 'version' FOR UPDATE").fetchone()
             version = int(row[0]) + 1
-            keys = {}
+            keys, keys_in_place = {}, {}
             for i, rel in enumerate(files):
                 src = self.staged[rel]
                 if rel.endswith(".parquet"):
@@ -487,8 +660,17 @@ class PgTransaction(StagedFiles):
                     keys[rel] = pgt.write_text(self.conn, schema, rel, src.read_text(encoding="utf-8"), version)
                 if i == 0:
                     _crash_point("loading")  # inside the database transaction: the old version stays
+            for rel in sorted(self.appends):  # O(new rows): the rows go at the end of the table
+                appended = pgt.append_arrow(self.conn, schema, rel, [str(p) for p in self.appends[rel]], version)
+                if not files:
+                    _crash_point("loading")
+                files.append(rel)
+                keys_in_place[rel] = appended
+            for rel, (cells, axes, arrow_schema) in sorted(self.cells.items()):
+                keys_in_place[rel] = pgt.add_cube_cells(self.conn, schema, rel, cells, axes, arrow_schema, version)
             for rel in sorted(self.deleted):
                 pgt.drop_file(self.conn, schema, rel)
+            self._resolve_tokens({**keys, **keys_in_place})
             self.conn.execute(f"UPDATE \"{schema}\".{pgt.META} SET value = %s WHERE key = 'version'",
                               (str(version),))
         _crash_point("committed")
@@ -499,6 +681,28 @@ class PgTransaction(StagedFiles):
             os.replace(self.staged[rel], target)
         shutil.rmtree(self.root, ignore_errors=True)
         return version
+
+    def _resolve_tokens(self, keys: dict[str, str]) -> None:
+        """Where a written table's metadata names what it was made from by :meth:`token` (the counts'
+        inputs, :mod:`data.pipeline`), put the stored keys: a later transaction compares them."""
+
+        prefix = f"tx:{self.root.name}:".encode()
+        current = {self.token(rel).encode(): key.encode() for rel, key in keys.items()}
+        for rel in keys:
+            if rel in self.cells:
+                meta = self.cells[rel][2].metadata or {}
+            elif rel in self.staged and rel.endswith(".parquet"):
+                meta = pgt.file_schema(self.staged[rel]).metadata or {}
+            else:
+                continue
+            if not any(prefix in v for v in meta.values()):
+                continue
+            fixed = {}
+            for k, v in meta.items():
+                for token, key in current.items():
+                    v = v.replace(b'"' + token + b'"', b'"' + key + b'"')
+                fixed[k] = v
+            pgt.set_metadata(self.conn, self.ws.schema, rel, fixed)
 
     def abort(self) -> None:
         self.done = True
@@ -586,6 +790,13 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _concat_tables(tables: list[pa.Table]) -> pa.Table:
+    """Tables one after the other (columns a later one adds are null before it)."""
+    import pyarrow as pa
+
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def _to_geopandas(table: pa.Table):
