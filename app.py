@@ -357,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--partial", action="store_true",
                    help="the running, incomplete period instead (expectation pro-rated to the data's as-of time)")
     s.add_argument("--out", required=True)
+    s.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the model line (default zh)")
 
     s = sub.add_parser("hotspots", help="hot-spot statistics on a layer")
     s.add_argument("--workspace", required=True)
@@ -740,6 +741,9 @@ def _run(args: argparse.Namespace) -> int:
         from analytics.warning import Thresholds, fdr_confirmed, summary_line
 
         print(_period_note(ws, table, args.freq, latest=args.period is None))
+        note = table.attrs.get("model_note") or {}
+        if note.get(args.lang):  # which model made the expectations, and from which evaluation
+            print(note[args.lang])
         table["fdr_confirmed"] = fdr_confirmed(table["p_exceed"])  # a badge, not a gate
         print(summary_line(table, table.attrs.get("thresholds", Thresholds())))
         if table.attrs.get("kappa") is not None:  # empirical Bayes: how much each area's own data counts

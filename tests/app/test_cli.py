@@ -30,3 +30,7 @@ def test_warn_says_how_much_an_areas_own_data_counts(app_workspace, tmp_path, ca
                  "--out", str(tmp_path / "w.csv")]) == 0
     out = capsys.readouterr().out
     assert "empirical Bayes: κ =" in out and "median weight of an area's own data" in out
+    assert "预测模型：经验贝叶斯（伽马-泊松）" in out  # which model made the expectations
+    assert main(["warn", "--workspace", str(app_workspace.path), "--level", "grid", "--model", "eb",
+                 "--lang", "en", "--out", str(tmp_path / "w.csv")]) == 0
+    assert "Forecast model: empirical Bayes" in capsys.readouterr().out
