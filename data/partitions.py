@@ -381,7 +381,7 @@ def _add_counts(ws: Workspace, tx: Transaction, layers: list[str], new: pa.Table
 
     from data.calendar import period_range, period_start
     from data.cube import count_array
-    from data.pipeline import _MADE_FROM, _arrow_cube, _inputs
+    from data.pipeline import _MADE_FROM, _inputs, write_cube
 
     old = pq.read_table(ws.read_path("counts.parquet")).unify_dictionaries()
     t = pd.to_datetime(new.column("occurred_at").to_pandas())
@@ -408,12 +408,7 @@ def _add_counts(ws: Workspace, tx: Transaction, layers: list[str], new: pa.Table
                 if (a < 0).any() or (p < 0).any() or (c < 0).any():
                     raise ValueError(f"{ws.counts_path}: layer {layer!r} does not match its areas; run refresh")
                 cube[a, p, c] += mine.column("count").to_numpy()  # each (a, p, c) once in the cube
-            step = max(1, 4_000_000 // max(1, len(per) * len(cidx)))
-            for i in range(0, len(ids), step):
-                part = _arrow_cube(layer, ids[i:i + step], per, cidx, cube[i:i + step])
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, part.schema)
-                writer.write_table(part)
+            writer = write_cube(writer, tmp, layer, ids, per, cidx, cube)
             inside = int((pos >= 0).sum())
             report.append(f"{layer}: {inside:,} of {len(pos):,} new incidents assigned, {len(pos) - inside:,} outside"
                           " (added to the counts; the history was not recounted)")

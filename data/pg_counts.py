@@ -35,8 +35,6 @@ __all__ = ["AXES_SUFFIX", "Axes", "add_cells", "read_axes", "read_cube", "sparse
 #: The axes table of a cube table ``t`` is ``t`` + this.
 AXES_SUFFIX = "_axes"
 _COLUMNS = ["layer", "area_id", "period", "category", "count"]
-#: Dense rows per Arrow table :func:`read_cube` yields (as the folder's writer's row groups).
-_ROWS = 4_000_000
 
 #: Per layer, in file order: ``(area ids, periods, categories)`` in the dense cube's order.
 Axes = dict[str, tuple[pd.Index, pd.DatetimeIndex, pd.Index]]
@@ -107,13 +105,14 @@ def read_axes(conn: Connection, schema: str, tbl: str) -> Axes:
 
 def read_cube(conn: Connection, schema: str, tbl: str, arrow_schema: pa.Schema, *, add: pa.Table | None = None,
               axes: Axes | None = None) -> Iterator[pa.Table]:
-    """The dense cube rebuilt from its cells and axes, in tables of about :data:`_ROWS` rows
-    (schema and metadata as stored; at least one table, empty when the cube is).
+    """The dense cube rebuilt from its cells and axes, in the row groups the folder's writers make
+    (:func:`data.pipeline.cube_tables`; schema and metadata as stored; at least one table, empty
+    when the cube is).
 
     ``add`` (cells as :func:`sparse_cells`) and ``axes``: the cube as it will be once
     :func:`add_cells` has added them (a reader inside the adding transaction).
     """
-    from data.pipeline import _arrow_cube
+    from data.pipeline import cube_tables
 
     axes = read_axes(conn, schema, tbl) if axes is None else axes
     sources = [_read_cells(conn, schema, tbl), *([] if add is None else [add])]
@@ -132,9 +131,8 @@ def read_cube(conn: Connection, schema: str, tbl: str, arrow_schema: pa.Schema, 
                 raise ValueError(f"{schema}.{tbl}: a cell of layer {name!r} outside its axes ({schema}.{tbl}"
                                  f"{AXES_SUFFIX})")
             cube[a, p, c] += cells.column("count").to_numpy()[mine]
-        step = max(1, _ROWS // max(1, len(periods) * len(cats)))
-        for i in range(0, len(areas), step):
-            yield _as_stored(_arrow_cube(name, areas[i:i + step], periods, cats, cube[i:i + step]), arrow_schema)
+        for part in cube_tables(name, areas, periods, cats, cube):
+            yield _as_stored(part, arrow_schema)
             out += 1
     if out == 0:
         yield arrow_schema.empty_table()

@@ -18,7 +18,9 @@ Incidents outside every area of a layer are counted nowhere for that layer, and 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,10 +32,16 @@ from data.partitions import identity, part_files, write_assignments
 from data.population import join_population_file, population_columns, population_note
 from data.workspace import ADMIN_LEVELS, Workspace
 
-__all__ = ["build_areas", "refresh", "counts", "layer_index", "grid_spec"]
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+__all__ = ["CUBE_ROWS", "build_areas", "refresh", "counts", "cube_tables", "layer_index", "grid_spec", "write_cube"]
 
 #: Schema metadata key of ``counts.parquet``: the inputs it was made from and the refresh report.
 _MADE_FROM = b"pingan.refresh"
+#: Rows of a row group of ``counts.parquet`` (whole areas: a few thousand of them).
+CUBE_ROWS = 4_000_000
 
 
 def build_areas(
@@ -182,13 +190,7 @@ def _refresh(ws: Workspace, tx, layers: list[str], inputs: dict) -> str:
                 positions[layer], t, cat_codes, areas=area_ids, categories_index=cats, freq="W",
                 start=start, end=end,
             )
-            # a few thousand areas per row group: the dense Arrow table never exists whole
-            step = max(1, 4_000_000 // max(1, len(periods) * len(cats)))
-            for i in range(0, len(ids), step):
-                part = _arrow_cube(layer, ids[i : i + step], periods, cat_index, cube[i : i + step])
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, part.schema)
-                writer.write_table(part)
+            writer = write_cube(writer, tmp, layer, ids, periods, cat_index, cube)
         if writer is None:  # no period at all: an empty table with the right columns
             empty = _arrow_cube(layers[0], pd.Index([], dtype="str"), pd.DatetimeIndex([]),
                                 pd.Index(cats, dtype="str"), np.zeros((0, 0, len(cats)), dtype=np.int64))
@@ -438,6 +440,29 @@ def _build_admin(ws, tx, boundaries, crs, level, id_column, name_column, parent_
                      f"{population_note(g)}")
     lines += hierarchy_report(validate_hierarchy({lv: layers[lv] for lv in ADMIN_LEVELS if lv in layers}), "")
     return lines
+
+
+def cube_tables(layer: str, ids: pd.Index, periods: pd.DatetimeIndex, cats: pd.Index,
+                cube: np.ndarray) -> Iterator[pa.Table]:
+    """One layer's dense cube ``(areas, periods, categories)`` as the rows of ``counts.parquet``:
+    Arrow tables of a few thousand areas (about :data:`CUBE_ROWS` rows), so the dense table never
+    exists whole."""
+    step = max(1, CUBE_ROWS // max(1, len(periods) * len(cats)))
+    for i in range(0, len(ids), step):
+        yield _arrow_cube(layer, ids[i : i + step], periods, cats, cube[i : i + step])
+
+
+def write_cube(writer: pq.ParquetWriter | None, path: Path, layer: str, ids: pd.Index, periods: pd.DatetimeIndex,
+               cats: pd.Index, cube: np.ndarray) -> pq.ParquetWriter | None:
+    """Append one layer's dense cube to ``counts.parquet`` being written at ``path`` (row groups of
+    :func:`cube_tables`); opens the writer on the first rows. Returns the writer."""
+    import pyarrow.parquet as pq
+
+    for part in cube_tables(layer, ids, periods, cats, cube):
+        if writer is None:
+            writer = pq.ParquetWriter(path, part.schema)
+        writer.write_table(part)
+    return writer
 
 
 def _arrow_cube(layer, ids, periods, cats, cube):
