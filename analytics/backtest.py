@@ -105,13 +105,13 @@ def _rolling(m: CountMatrix, model, test_periods, *, neighbours=None, parent=Non
 
 
 def _rolling_arrays(m: CountMatrix, model, test, *, neighbours=None, parent=None, coords=None,
-                    statistic=False, tick: Callable[[int], None] | None = None):
+                    statistic=False, tick: Callable[[int], None] | None = None, static=None):
     """``(mu, alpha, statistic, seconds)``, arrays of shape ``(len(test), len(m.keys))``.
 
     ``tick(i)`` is called after the ``i``-th (1-based) test period has been forecast.
     """
-    factory = (lambda: make_model(model, neighbours=neighbours, parent=parent, coords=coords)) \
-        if isinstance(model, str) else model
+    factory = (lambda: make_model(model, neighbours=neighbours, parent=parent, coords=coords,
+                                  static=static)) if isinstance(model, str) else model
     shape = (len(test), len(m.keys))
     mu, alpha = np.empty(shape), np.empty(shape)
     stat = np.full(shape, np.nan)
@@ -217,7 +217,7 @@ def _scores(mu: np.ndarray, alpha: np.ndarray, obs: np.ndarray, sparse: np.ndarr
 def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[ModelSpec] | None = None,
                     neighbours=None, parent=None, coords=None, sparse_mean: float = 0.5,
                     on_model: Callable[[str, dict], None] | None = None,
-                    progress: Callable[[float, str], None] | None = None) -> dict:
+                    progress: Callable[[float, str], None] | None = None, static=None) -> dict:
     """Rolling-origin scores of each model on tidy counts (one category, or summed over all).
 
     Returns ``{"n_cells", "n_periods", "n_events", "freq", "models": {name: scores}}`` where
@@ -225,7 +225,8 @@ def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[M
     ``coverage_80/90/95``, ``coverage_90_sparse`` (cells whose training mean is below
     ``sparse_mean``) and ``seconds``. ``on_model(name, scores)`` is called after each model;
     ``progress(fraction, label)`` after each forecast test period, with non-decreasing fractions
-    ending at 1.0 (label: the model and the period count, e.g. ``"glm 12/51"``).
+    ending at 1.0 (label: the model and the period count, e.g. ``"glm 12/51"``). ``static``: the
+    cells' risk-terrain features (:func:`analytics.models.make_model`), for the pooled model.
     """
     counts = _single_category(counts)
     m = to_matrix(counts)
@@ -256,7 +257,7 @@ def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[M
             def tick(i: int, name=name, base=n_done * per_model) -> None:
                 progress((base + i) / steps, f"{name} {i}/{per_model - 1}")
         mu, alpha, _, seconds = _rolling_arrays(m, spec, test, neighbours=neighbours,
-                                                parent=parent, coords=coords, tick=tick)
+                                                parent=parent, coords=coords, tick=tick, static=static)
         result["models"][name] = _scores(mu, alpha, obs, sparse, seconds)
         if progress is not None:
             progress((n_done + 1) * per_model / steps, name)
@@ -476,11 +477,15 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
 
 def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W", start, end=None,
                        category: str | None = None, models: Sequence[str] | None = None,
-                       crs=None, progress: Callable[[float, str], None] | None = None) -> dict:
+                       crs=None, progress: Callable[[float, str], None] | None = None,
+                       risk_factors: pd.DataFrame | None = None) -> dict:
     """Backtest every model (or ``models``) on incidents gridded at ``cell`` m.
 
     ``incidents`` holds ``occurred_at, lon, lat`` (already cut to ``category``, which only labels
     the result); ``crs`` is the projected CRS of the grid (default: the points' UTM zone).
+    ``risk_factors`` (``type, lon, lat``: 网吧, KTV, 城中村 … points) gives every cell its
+    distance and density features (:func:`analytics.rtm.risk_features`), which the pooled ``gbm``
+    learns from; ``risk_factors`` in the result lists the types used.
 
     Returns the JSON of design.md: ``n_cells, n_periods, n_events, cell_m, freq, models{name:
     {hit_rate, pai, pei (keys "0.01", "0.05", "0.10"), crps, coverage_90, seconds, …}}`` plus
@@ -505,9 +510,10 @@ def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W",
         raise ValueError(f"--start {start}: after the last complete period {periods[-1].date()}")
     if progress is not None:
         progress(0.0, "grid")
+    static = _risk_static(risk_factors, info) if risk_factors is not None else None
     result = backtest_counts(counts, start=start_p[0], end=end_ts, models=models,
                              neighbours=info["neighbours"], coords=info["coords"],
-                             progress=progress)
+                             progress=progress, static=static)
     out = {
         "n_cells": result["n_cells"],
         "n_periods": result["n_periods"],
@@ -519,7 +525,24 @@ def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W",
         "category": category or ALL,
         "models": _jsonable(result["models"]),
     }
+    if static is not None:
+        out["risk_factors"] = sorted(c[len("dist__"):] for c in static.columns if c.startswith("dist__"))
     return out
+
+
+def _risk_static(factors: pd.DataFrame, info: dict) -> pd.DataFrame:
+    """The grid cells' risk-terrain features from ``type, lon, lat`` points, in the grid's CRS."""
+    from pyproj import Transformer
+
+    from analytics.rtm import risk_features
+
+    missing = {"type", "lon", "lat"} - set(factors.columns)
+    if missing:
+        raise ValueError(f"risk_factors: missing column(s) {', '.join(sorted(missing))}")
+    x, y = Transformer.from_crs(4326, info["crs"], always_xy=True).transform(
+        factors["lon"].to_numpy(float), factors["lat"].to_numpy(float))
+    points = pd.DataFrame({"type": factors["type"].astype(str).to_numpy(), "x": x, "y": y})
+    return risk_features(info["coords"], points)
 
 
 def _jsonable(obj):

@@ -50,7 +50,7 @@ __all__ = [
     "neighbour_mapping",
 ]
 
-#: name -> factory(neighbours=None, parent=None, coords=None) -> unfitted model
+#: name -> factory(neighbours=None, parent=None, coords=None, static=None) -> unfitted model
 MODELS: dict[str, Callable[..., CountModel]] = {
     "last": lambda **_: LastPeriod(),
     "mean4": lambda **_: MeanLastK(k=4),
@@ -62,7 +62,7 @@ MODELS: dict[str, Callable[..., CountModel]] = {
     "recency_kde": lambda coords=None, **_: RecencyKDE(coords=coords),
     "glm": lambda **_: CountGLM(family="nb"),
     "eb": lambda parent=None, **_: EmpiricalBayes(parent=parent),
-    "gbm": lambda neighbours=None, **_: PooledGBM(neighbours=neighbours),
+    "gbm": lambda neighbours=None, static=None, **_: PooledGBM(neighbours=neighbours, static=static),
     "sepp": lambda coords=None, **_: GridSEPP(coords=coords),
     "blend": lambda coords=None, **_: KernelBlend(coords=coords),
     "stack": lambda neighbours=None, parent=None, coords=None, **_: StackedEnsemble(
@@ -78,7 +78,7 @@ BASELINES: tuple[str, ...] = ("last", "mean4", "mean15", "lastyear", "longrun", 
 DETECTORS: tuple[str, ...] = ("farrington", "ears_c2", "cusum")
 
 
-def make_model(name: str, *, neighbours=None, parent=None, coords=None) -> CountModel:
+def make_model(name: str, *, neighbours=None, parent=None, coords=None, static=None) -> CountModel:
     """A fresh, unfitted model by registry name.
 
     Parameters
@@ -93,6 +93,9 @@ def make_model(name: str, *, neighbours=None, parent=None, coords=None) -> Count
         ``area_id, x, y``: each area's (cell's) centroid in metres, in a projected CRS (the
         distance kernels of point-process and smoothing models). Models that do not use a
         piece of context ignore it.
+    static : DataFrame or None
+        ``area_id`` + numeric columns that do not change over time: the risk-terrain features of
+        :func:`analytics.rtm.risk_features` (the pooled ``gbm`` uses them; others ignore them).
 
     Raises
     ------
@@ -101,4 +104,4 @@ def make_model(name: str, *, neighbours=None, parent=None, coords=None) -> Count
     """
     if name not in MODELS:
         raise ValueError(f"model {name!r}: unknown; choose from {', '.join(MODELS)}")
-    return MODELS[name](neighbours=neighbours, parent=parent, coords=coords)
+    return MODELS[name](neighbours=neighbours, parent=parent, coords=coords, static=static)

@@ -134,6 +134,10 @@ class PooledGBM(CountModel):
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         X = self._features(Y, t_idx, periods)
+        # A feature with no value in the training rows (last year's count in a history shorter
+        # than a year) is left out: scikit-learn cannot bin an all-missing column.
+        self.columns_ = np.isfinite(X).any(axis=0)
+        X = X[:, self.columns_]
         y = Y[:, t_idx].reshape(-1)
         # A uniform row subsample (no sample weights: weighted binning is ~10x slower in
         # scikit-learn) keeps the fit fast on many areas without biasing the mean.
@@ -157,7 +161,7 @@ class PooledGBM(CountModel):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
-            return self.estimator_.predict(X)
+            return self.estimator_.predict(X[:, self.columns_])
 
     # -- contract -----------------------------------------------------------------------------
     def _fit_matrix(self, Y):

@@ -297,13 +297,24 @@ def _fit_matrix(ws, level: str, freq: str, name: str) -> np.ndarray:
     return _cached(ws, "fit_matrix", (level, freq, name), compute)
 
 
+def _static(ws, level: str, model: str):
+    """The layer's risk-terrain features for the pooled ``gbm`` (``None`` for other models or a
+    workspace without risk factors: ``pingan areas --risk-factors``)."""
+    if model != "gbm":
+        return None
+    from analytics.service.risk import risk_features_of
+
+    return risk_features_of(ws, level)
+
+
 def _fit_predict(ws, level, freq, name, model, origin_index: int):
     """Fit ``model`` on periods [0, origin_index] of the layer's matrix; predict the next one."""
     keys, ps, _ = _matrix(ws, level, freq, name)
     Y = _fit_matrix(ws, level, freq, name)
 
     def compute():
-        m = make_model(model, parent=_parent_map(ws, level), coords=_coords(ws, level))
+        m = make_model(model, parent=_parent_map(ws, level), coords=_coords(ws, level),
+                       static=_static(ws, level, model))
         Yh = _new_areas_missing(ws, level, freq, keys, ps, Y)[:, : origin_index + 1]
         m.fit(CountMatrix(keys, ps[: origin_index + 1], Yh, freq))
         return _floored(ws, level, keys, Yh, m)
@@ -688,11 +699,12 @@ def _trend_forecasts(ws, level, freq, name, n_periods, model):
         Yfit = _new_areas_missing(ws, level, freq, keys, ps, _fit_matrix(ws, level, freq, name))
         complete = set(periods(ws, freq))
         idx = [j for j in range(2, len(ps)) if ps[j] in complete][-n_periods:]
-        parent, coords = _parent_map(ws, level), _coords(ws, level)
+        parent, coords, static = _parent_map(ws, level), _coords(ws, level), _static(ws, level, model)
         mu = np.empty((len(keys), len(idx)))
         al = np.empty((len(keys), len(idx)))
         for i, j in enumerate(idx):  # one fit per period shown (vectorised over areas inside)
-            m = make_model(model, parent=parent, coords=coords).fit(CountMatrix(keys, ps[:j], Yfit[:, :j], freq))
+            m = make_model(model, parent=parent, coords=coords, static=static).fit(
+                CountMatrix(keys, ps[:j], Yfit[:, :j], freq))
             mu_j, al_j = m.predict(1, as_arrays=True)
             mu[:, i] = np.maximum(mu_j[:, 0], _floor_values(ws, level, keys, Yfit[:, :j]))  # as the board
             al[:, i] = al_j[:, 0]

@@ -333,13 +333,19 @@ def _write_json(path: Path, data: dict) -> None:
 
 # -- pingan backtest --incidents FILE ---------------------------------------------------------------
 def backtest_file(path: str | Path, *, cell: float, freq: str = "W", start, end=None,
-                  category: str | None = None, models=None, progress=None) -> dict:
-    """``pingan backtest --incidents FILE``: read a canonical incident file and backtest it.
+                  category: str | None = None, models=None, progress=None,
+                  risk_factors: str | Path | None = None) -> dict:
+    """``pingan backtest --incidents FILE [--risk-factors POINTS]``: read a canonical incident
+    file (and risk-factor points, ``type, lon, lat``) and backtest it.
 
     See :func:`analytics.backtest.backtest_incidents` for the JSON and ``progress``.
     """
+    from analytics.service.risk import read_risk_factors
+
+    factors = read_risk_factors(risk_factors) if risk_factors is not None else None
     return backtest_incidents(read_incidents(path, category), cell=cell, freq=freq, start=start,
-                              end=end, category=category, models=models, progress=progress)
+                              end=end, category=category, models=models, progress=progress,
+                              risk_factors=factors)
 
 
 def read_incidents(path: str | Path, category: str | None = None) -> pd.DataFrame:

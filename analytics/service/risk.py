@@ -18,7 +18,7 @@ import pandas as pd
 from analytics.rtm import risk_features, rtm_table
 from analytics.service.cache import cached
 
-__all__ = ["EXTRA", "import_risk_factors", "risk_factors", "risk_features_of", "risk_table"]
+__all__ = ["read_risk_factors", "EXTRA", "import_risk_factors", "risk_factors", "risk_features_of", "risk_table"]
 
 #: Name of the workspace extra holding the risk-factor points.
 EXTRA = "risk_factors"
@@ -29,6 +29,17 @@ def import_risk_factors(ws, path: str | Path) -> int:
 
     Columns: ``type`` and ``lon, lat`` (WGS84) or ``x, y`` (metres in the workspace CRS); an
     optional ``name``. Rows without a type or coordinates are refused with their line number.
+    """
+    out = read_risk_factors(path, ws.config.crs)
+    ws.write_extra(EXTRA, out)  # one transaction: a new version, caches refresh
+    return len(out)
+
+
+def read_risk_factors(path: str | Path, crs=None):
+    """A risk-factor file as points ``type, name, lon, lat, geometry`` (WGS84).
+
+    ``crs``: the CRS of ``x, y`` columns (a workspace's); without it only ``lon, lat`` are read.
+    Errors name the file, the column or the line.
     """
     import geopandas as gpd
     from pyproj import CRS, Transformer
@@ -50,10 +61,10 @@ def import_risk_factors(ws, path: str | Path) -> int:
     if {"lon", "lat"} <= set(df.columns):
         lon, lat = (pd.to_numeric(df[c], errors="coerce").to_numpy(float) for c in ("lon", "lat"))
     elif {"x", "y"} <= set(df.columns):
-        if not ws.config.crs:
+        if not crs:
             raise ValueError(f"--risk-factors {path}: x/y need the workspace CRS; give lon/lat")
         x, y = (pd.to_numeric(df[c], errors="coerce").to_numpy(float) for c in ("x", "y"))
-        lon, lat = Transformer.from_crs(CRS.from_user_input(ws.config.crs), 4326,
+        lon, lat = Transformer.from_crs(CRS.from_user_input(crs), 4326,
                                         always_xy=True).transform(x, y)
     else:
         raise ValueError(f"--risk-factors {path}: need lon/lat (WGS84) or x/y columns")
@@ -67,8 +78,7 @@ def import_risk_factors(ws, path: str | Path) -> int:
         "name": df["name"].astype(str).to_numpy() if "name" in df.columns else kind.astype(str).to_numpy(),
         "lon": lon, "lat": lat,
     }, geometry=gpd.points_from_xy(lon, lat), crs=4326)
-    ws.write_extra(EXTRA, out)  # one transaction: a new version, caches refresh
-    return len(out)
+    return out
 
 
 def risk_factors(ws) -> pd.DataFrame | None:

@@ -311,3 +311,27 @@ def test_cli_progress_bar_only_on_a_terminal(tmp_path):
     assert "%|" not in out  # the bar never reaches stdout
     code, out, err = _run_cli([*args, "--quiet"], tty=True)
     assert code == 0 and "%|" not in err
+
+
+def test_cli_backtest_with_risk_factors_feeds_the_pooled_model(tmp_path):
+    """``--risk-factors``: every cell gets its distance/density to each factor type; gbm learns
+    from them (its forecasts change), the other models do not, and the JSON names the types."""
+    from app import main
+
+    path, _ = _incident_file(tmp_path, n=1500)
+    places = tmp_path / "places.csv"
+    pd.DataFrame({"type": ["网吧", "网吧", "公交站"], "lon": [106.700, 106.701, 106.69],
+                  "lat": [26.570, 26.571, 26.58]}).to_csv(places, index=False, encoding="utf-8-sig")
+    runs = {}
+    for tag, extra in (("plain", []), ("risk", ["--risk-factors", str(places)])):
+        out = tmp_path / f"{tag}.json"
+        assert main(["backtest", "--incidents", str(path), "--cell", "500", "--start", "2023-11-06",
+                     "--models", "gbm", "eb", *extra, "--json", str(out)]) == 0
+        runs[tag] = json.loads(out.read_text(encoding="utf-8"))
+    assert runs["risk"]["risk_factors"] == ["公交站", "网吧"] and "risk_factors" not in runs["plain"]
+    assert runs["risk"]["models"]["eb"]["log_score"] == runs["plain"]["models"]["eb"]["log_score"]
+    assert runs["risk"]["models"]["gbm"]["log_score"] != runs["plain"]["models"]["gbm"]["log_score"]
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"kind": ["网吧"], "lon": [106.7], "lat": [26.57]}).to_csv(bad, index=False)
+    assert main(["backtest", "--incidents", str(path), "--cell", "500", "--start", "2023-11-06",
+                 "--models", "gbm", "--risk-factors", str(bad), "--json", str(tmp_path / "x.json")]) == 2

@@ -30,3 +30,24 @@ def test_static_features_are_appended_and_used():
     assert err_rich < 0.8 * err_plain
     with pytest.raises(ValueError, match="static"):
         PooledGBM(static=pd.DataFrame({"id": ids})).fit(m)
+
+
+def test_a_history_shorter_than_a_year_fits():
+    """20 weeks: last year's count is missing in every training row — left out, not a crash
+    (scikit-learn cannot bin an all-missing column)."""
+    rng = np.random.default_rng(1)
+    Y = rng.poisson(0.5, size=(50, 20)).astype(float)
+    m = CountMatrix(pd.DataFrame({"area_id": [f"a{i}" for i in range(50)], "category": "all"}),
+                    pd.date_range("2025-01-06", periods=20, freq="W-MON"), Y, "W")
+    fitted = PooledGBM(max_iter=10, min_samples_leaf=20).fit(m)
+    assert not fitted.columns_.all()  # the year lag and the year mean's twin are out
+    mu, alpha = fitted.predict(2, as_arrays=True)
+    assert np.isfinite(mu).all() and (mu > 0).all() and np.isfinite(alpha).all()
+
+
+def test_make_model_hands_static_features_to_the_pooled_model_only():
+    from analytics.models import make_model
+
+    static = pd.DataFrame({"area_id": ["a"], "dist__网吧": [100.0]})
+    assert make_model("gbm", static=static).static is static
+    assert not hasattr(make_model("eb", static=static), "static")

@@ -90,3 +90,19 @@ def test_bad_risk_factor_files_are_named(ws, tmp_path):
     pd.DataFrame({"type": ["网吧", "KTV"], "lon": [106.0, None], "lat": [26.0, 26.1]}).to_csv(holes, index=False)
     with pytest.raises(ValueError, match="line 3"):
         import_risk_factors(ws, holes)
+
+
+def test_the_boards_pooled_model_gets_the_layers_risk_features(ws):
+    from analytics.service import board
+
+    import_risk_factors(ws, ws.path / "pois.csv")
+    ws = Workspace(ws.path)
+    static = board._static(ws, "cell", "gbm")
+    assert {"dist__网吧", "dens__网吧"} <= set(static.columns)
+    assert set(static["area_id"]) == set(ws.areas("cell")["area_id"].astype(str))
+    assert board._static(ws, "cell", "eb") is None  # only the pooled model learns from them
+    table = board.warning_table(ws, level="cell", model="gbm")
+    assert table.attrs["model"] == "gbm" and np.isfinite(table["expected"]).all()
+    near = static.set_index("area_id")["dist__网吧"].reindex(table["area_id"].astype(str)) <= 300
+    # the planted risk: three times the rate within 300 m of a 网吧, and the forecast says so
+    assert table.loc[near.to_numpy(), "expected"].mean() > 2 * table.loc[~near.to_numpy(), "expected"].mean()
