@@ -112,25 +112,27 @@ def read_cube(conn: Connection, schema: str, tbl: str, arrow_schema: pa.Schema, 
     ``add`` (cells as :func:`sparse_cells`) and ``axes``: the cube as it will be once
     :func:`add_cells` has added them (a reader inside the adding transaction).
     """
+    from data.partitions import _codes
     from data.pipeline import cube_tables
 
     axes = read_axes(conn, schema, tbl) if axes is None else axes
-    sources = [_read_cells(conn, schema, tbl), *([] if add is None else [add])]
+    layers = pd.Index(list(axes), dtype="str")
+    sources = [(cells, _codes(cells.column("layer"), layers))
+               for cells in (_read_cells(conn, schema, tbl), *([] if add is None else [add]))]
     out = 0
-    for name, (areas, periods, cats) in axes.items():
+    for k, (name, (areas, periods, cats)) in enumerate(axes.items()):
         cube = np.zeros((len(areas), len(periods), len(cats)), dtype=np.int64)
-        for cells in sources:  # the cells of one source are unique: += adds each once
-            mine = np.flatnonzero(_strings(cells.column("layer")) == name)
-            if not len(mine):
+        for cells, layer in sources:  # the cells of one source are unique: += adds each once
+            mine = layer == k
+            if not mine.any():
                 continue
-            a = areas.get_indexer(pd.Index(pd.array(_strings(cells.column("area_id"))[mine], dtype="str")))
-            p = periods.get_indexer(pd.DatetimeIndex(
-                cells.column("period").to_numpy()[mine].astype("datetime64[ns]")))
-            c = cats.get_indexer(pd.Index(pd.array(_strings(cells.column("category"))[mine], dtype="str")))
+            sub = cells.filter(pa.array(mine))
+            a, c = _codes(sub.column("area_id"), areas), _codes(sub.column("category"), cats)
+            p = periods.get_indexer(pd.DatetimeIndex(sub.column("period").to_numpy().astype("datetime64[ns]")))
             if (a < 0).any() or (p < 0).any() or (c < 0).any():
                 raise ValueError(f"{schema}.{tbl}: a cell of layer {name!r} outside its axes ({schema}.{tbl}"
                                  f"{AXES_SUFFIX})")
-            cube[a, p, c] += cells.column("count").to_numpy()[mine]
+            cube[a, p, c] += sub.column("count").to_numpy()
         for part in cube_tables(name, areas, periods, cats, cube):
             yield _as_stored(part, arrow_schema)
             out += 1
