@@ -10,7 +10,8 @@ Steps, each on both stores in the same run (the folder is the reference):
   database the first time, then from its local copies);
 - ``reingest``: the same file again (idempotent: 0 new rows, one more version);
 - ``size``: the folder's bytes vs the schema's tables + indexes (``pg_total_relation_size``) and
-  the local copies the PostGIS workspace keeps in its companion folder.
+  the local copies the PostGIS workspace keeps in its companion folder; the counts cube's dense
+  rows vs the non-zero cells PostGIS stores (data/pg_counts.py).
 
 The server is a temporary PostgreSQL 15 + PostGIS cluster on loopback with the default
 durability (fsync on, synchronous commit), unless ``--url`` names one.
@@ -122,9 +123,15 @@ def main() -> None:
                     "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
                     "ON n.oid = c.relnamespace WHERE n.nspname = 'stlouis' AND c.relkind = 'r'").fetchone()[0]
                 n_db = conn.execute("SELECT count(*) FROM stlouis.incidents").fetchone()[0]
+                cells, cube_bytes = conn.execute(  # the counts cube: non-zero cells + axes (data/pg_counts.py)
+                    "SELECT (SELECT count(*) FROM stlouis.counts), pg_total_relation_size('stlouis.counts') "
+                    "+ coalesce(pg_total_relation_size(to_regclass('stlouis.counts_axes')), 0)").fetchone()
             db_bytes = int(db_bytes)
             cache_bytes = _du(Workspace(target).path)
             folder_bytes = _du(work / "folder")
+            import pyarrow.parquet as pq
+
+            dense = pq.read_metadata(work / "folder" / "counts.parquet").num_rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"St. Louis: {int(folder['rows']):,} rows in, {n_db:,} incidents in PostGIS, "
@@ -137,6 +144,8 @@ def main() -> None:
     print(f"{'total':<10}{total_f:>10.2f}{total_p:>11.2f}{total_p / total_f:>8.2f}")
     print(f"size: folder {folder_bytes / 1e6:.1f} MB; PostGIS tables + indexes {db_bytes / 1e6:.1f} MB "
           f"(ratio {db_bytes / folder_bytes:.2f}) + local copies {cache_bytes / 1e6:.1f} MB")
+    print(f"counts cube: {dense:,} dense rows in the folder; {int(cells):,} non-zero cells in PostGIS, "
+          f"{int(cube_bytes) / 1e6:.1f} MB with the axes and the primary key")
 
 
 @contextmanager
