@@ -145,11 +145,12 @@ def read_text(conn: Connection, schema: str, name: str) -> str | None:
 def drop_file(conn: Connection, schema: str, name: str) -> None:
     """Remove the table or text stored as ``name`` (nothing if absent)."""
     s = sql.Identifier(schema)
-    row = conn.execute(sql.SQL("DELETE FROM {}.{} WHERE name = %s RETURNING tbl").format(
+    row = conn.execute(sql.SQL("DELETE FROM {}.{} WHERE name = %s RETURNING tbl, layout").format(
         s, sql.Identifier(CATALOG)), (name,)).fetchone()
     if row is not None:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}, {}.{}").format(
-            s, sql.Identifier(row[0]), s, sql.Identifier(row[0] + pg_counts.AXES_SUFFIX)))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(s, sql.Identifier(row[0])))
+    if row is not None and row[1] == "cube":
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(s, sql.Identifier(row[0] + pg_counts.AXES_SUFFIX)))
     conn.execute(sql.SQL("DELETE FROM {}.{} WHERE name = %s").format(s, sql.Identifier(FILES)), (name,))
 
 

@@ -135,6 +135,12 @@ def test_a_table_that_is_not_a_dense_cube_is_stored_row_for_row(url):
         back = pq.read_table(Workspace(url).read_path("counts.parquet"))
         assert back.unify_dictionaries().combine_chunks().equals(t.unify_dictionaries().combine_chunks()), layout
     assert _sql(url, "SELECT to_regclass('S.counts_axes') IS NULL") == [(True,)]  # dropped with the cube
+    with ws.transaction() as tx:  # only a cube has an axes table: extra/x_axes is x's neighbour, not its axes
+        tx.write_parquet("extra/x.parquet", table)
+        tx.write_parquet("extra/x_axes.parquet", table)
+    with ws.transaction() as tx:
+        tx.delete("extra/x.parquet")
+    assert Workspace(url).has_extra("x_axes") and not Workspace(url).has_extra("x")
 
 
 @pytest.mark.slow
