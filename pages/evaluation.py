@@ -106,14 +106,14 @@ def stored_or_start(category, weeks, _run, trigger, lang):
     not start a worker for each."""
     lang = lang_of(lang)
     svc = service()
-    weeks = int(weeks or CHOICE_WEEKS)
-    start = int(trigger or 0) + 1
+    start = int(trigger or 0) + 1 if isinstance(trigger, int) else 1
     if ctx.triggered_id == "evaluation-run":
         return no_update, no_update, no_update, no_update, start
     try:
+        weeks = int(weeks or CHOICE_WEEKS)  # from the browser: checked, as the category is
         svc.require("data")
         result = stored_evaluation(svc.ws, category, weeks)
-    except (PermissionError, ValueError):  # the job's prepare says why, in words
+    except (PermissionError, ValueError, TypeError):  # the job's prepare says why, in words
         result = None
     if result is not None:
         return *show(svc, result, lang), no_update

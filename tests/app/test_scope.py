@@ -354,3 +354,21 @@ def test_the_hotspot_table_export_is_cut_to_the_scope(served):
         "hot-export-table.data", values, changed="hot-export-gistar.n_clicks"), "hot-export-table")[1]))
     assert set(own["area_id"].astype(str)) == set(grids.loc[grids["parent_id"] == mine, "area_id"])
     assert not own["class"].astype(str).str.contains("hot_").any()  # labelled for people
+
+
+@pytest.mark.parametrize("weeks, trigger", [("abc", "x"), ([26], None), (10**9, {"a": 1}), ("../../etc", 3)])
+def test_the_evaluation_page_takes_nothing_from_the_browser_on_trust(served, weeks, trigger):
+    """A span, a category or a trigger no page would send: an answer in words, never a 500 or a
+    stored result read for it; a category that is a path stays a name."""
+    b = Browser(served["base"], "li")
+    for category in ("全部", "../../config.toml", None):
+        resp = b.out("evaluation-trigger.data", {"evaluation-category.value": category,
+                                                 "evaluation-weeks.value": weeks,
+                                                 "evaluation-trigger.data": trigger, "app-lang.data": "zh"},
+                     changed="evaluation-weeks.value")
+        assert "evaluation-table" not in resp or resp["evaluation-table"]["children"] is None
+    wang = Browser(served["base"], "wang")  # a grid user: no evaluation of the whole city at all
+    resp = wang.out("evaluation-trigger.data", {"evaluation-category.value": "全部", "evaluation-weeks.value": 26,
+                                                "evaluation-trigger.data": 0, "app-lang.data": "zh"},
+                    changed="evaluation-weeks.value")
+    assert "evaluation-grid" not in json.dumps(resp, ensure_ascii=False)
