@@ -1,7 +1,7 @@
 """``auto``: choose the forecasting model of a count matrix by a backtest of its last year.
 
-Each candidate (:data:`CANDIDATES`: empirical Bayes, the GLM, the kernel-smoothed baselines
-and the stack) forecasts each of the last ``test_periods`` periods (52 weeks, 12 months …),
+Each candidate (:data:`CANDIDATES`: empirical Bayes, the multi-scale kernel blend, the stack,
+the kernel-smoothed baselines and the GLM) forecasts each of the last ``test_periods`` periods (52 weeks, 12 months …),
 one step ahead from a fit on the periods before it —
 the rolling origin of :mod:`analytics.backtest`, so nothing after a test period is seen. The
 winner has the lowest mean **log score** ``-log P(y)`` over the cells × test periods: the
@@ -28,7 +28,7 @@ __all__ = ["AUTO", "CANDIDATES", "select_model"]
 #: The registry name that asks for the automatic choice.
 AUTO = "auto"
 #: Models ``auto`` chooses from, in order of preference on a tie.
-CANDIDATES: tuple[str, ...] = ("eb", "stack", "recency_kde", "kde_longrun", "glm")
+CANDIDATES: tuple[str, ...] = ("eb", "blend", "stack", "recency_kde", "kde_longrun", "glm")
 
 
 def select_model(m: CountMatrix, *, candidates: Sequence[str] = CANDIDATES,

@@ -54,7 +54,8 @@ def test_evaluate_prints_the_table_and_stores_the_choice(city, tmp_path, capsys)
     stored = ev.stored_choice(ws)["categories"]["突发类"]
     assert stored["weeks"] == ev.CHOICE_WEEKS and stored["version"] == ws.version
     starred = [line for line in out.splitlines() if line.startswith("★")]
-    name = {"stack": "stacked ensemble", "recency_kde": "recency-weighted KDE"}.get(stored["model"], "?")
+    name = {"blend": "multi-scale kernel blend", "stack": "stacked ensemble",
+            "recency_kde": "recency-weighted KDE"}.get(stored["model"], "?")
     assert len(starred) == 1 and name in starred[0]
     assert f"The board's model (突发类): {name}, from the model evaluation of {stored['computed'][:10]}" in out
     assert "Model choice stored: " in out
