@@ -114,8 +114,7 @@ def _staging(svc: Service, args: dict) -> Path:
 def evaluation_prepare(svc: Service, lang: str, category: object, weeks: object) -> dict:
     """In the request: the evaluation is for roles that may see the data, and needs the test
     weeks plus two weeks of history."""
-    from analytics.service.evaluation import CHOICE_WEEKS, SPANS
-    from data.taxonomy import ALL
+    from analytics.service.evaluation import ALL, CHOICE_WEEKS, SPANS
 
     svc.require("data")
     weeks = int(weeks or CHOICE_WEEKS)

@@ -18,8 +18,7 @@ from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_
 
 from analytics.present.i18n import label, t
 from analytics.service import Service
-from analytics.service.evaluation import CHOICE_WEEKS, SPANS, stored_evaluation
-from data.taxonomy import ALL
+from analytics.service.evaluation import ALL, CHOICE_WEEKS, SPANS, stored_evaluation
 from pages._common import (
     LANG_STORE,
     card,

@@ -45,11 +45,13 @@ from data.calendar import period_start
 from data.taxonomy import ALL, Taxonomy, canonical_name
 
 __all__ = [
-    "CELL_M", "CHOICE_WEEKS", "KEEP_MARGIN", "MIN_EVENTS", "SLOW_MODELS", "SPANS", "TEST_WEEKS",
+    "ALL", "CELL_M", "CHOICE_WEEKS", "KEEP_MARGIN", "MIN_EVENTS", "SLOW_MODELS", "SPANS", "TEST_WEEKS",
     "board_choice", "board_groups", "choice_path", "evaluate", "fast_models", "refresh_choice", "result_path",
     "stored_choice", "stored_evaluation", "winner", "workspace_backtest", "stored_backtest",
     "backtest_file", "read_incidents",
 ]
+
+# ALL (全部, every category) is re-exported for the pages, which reach data/ only through the service.
 
 #: Grid of the workspace's evaluation (metres).
 CELL_M = 500.0

@@ -28,9 +28,14 @@ PINGAN = str(Path(sys.executable).parent / "pingan")
 
 
 def _copy(app_workspace, dest: Path) -> Workspace:
+    """The session workspace without its accounts, and without a model evaluation an earlier
+    test may have stored in it (it would choose the board's model: tests must not depend on order)."""
     shutil.copytree(app_workspace.path, dest)
-    for name in ("users.json", "logins.json", "audit.log", "secret"):
+    for name in ("users.json", "logins.json", "audit.log", "secret", "cache/model_choice.json",
+                 "cache/backtest.json"):
         (dest / name).unlink(missing_ok=True)
+    for name in ("cache/evaluation", "cache/auto"):
+        shutil.rmtree(dest / name, ignore_errors=True)
     return Workspace(dest)
 
 

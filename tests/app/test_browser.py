@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
+from test_auth import _copy
 
 from analytics.service.incidents import filter_incidents, incident_frame
 from analytics.service.maps import layer_table
@@ -65,8 +66,12 @@ def _n_traces(dash_duo, graph_id: str) -> int:
         f"var g = document.querySelector('#{graph_id} .js-plotly-plot'); return g && g._fullData ? g._fullData.length : 0;")
 
 
-def test_every_page_loads_offline_without_errors(dash_duo, app_factory):
-    dash_duo.start_server(app_factory())
+def test_every_page_loads_offline_without_errors(dash_duo, app_workspace, tmp_path):
+    from app import create_app
+
+    # a copy: the evaluation page's job stores a model choice, which would pick the board's
+    # model for every later test of the session's workspace
+    dash_duo.start_server(create_app(_copy(app_workspace, tmp_path / "w")))
     OUT.mkdir(exist_ok=True)
     seen = []
     for name, (path, ready) in PAGES.items():
@@ -308,10 +313,12 @@ ZH_ALLOWED = {"EN", "PAI", "PEI", "CRPS", "Gi", "KDE", "FDR", "Knox", "CompStat"
               "Excel", "PNG", "PDF", "HTML", "DOCX", "XLSX", "GCJ", "BD", "WGS"}
 
 
-def test_no_english_on_a_chinese_page(dash_duo, app_factory):
+def test_no_english_on_a_chinese_page(dash_duo, app_workspace, tmp_path):
     """Every page in zh: the visible text outside data tables (ids, file names, source columns are
     the office's own data) has no English word beyond the allowlist."""
-    dash_duo.start_server(app_factory())
+    from app import create_app
+
+    dash_duo.start_server(create_app(_copy(app_workspace, tmp_path / "w")))  # see the test above
     js = """
       const skip = n => n.closest && (n.closest('.dash-spreadsheet-container') || n.closest('.js-plotly-plot'));
       const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
