@@ -496,7 +496,7 @@ def reset_generated(path: str | Path, *, owned: Callable[[Config], bool], what: 
     if str(path).startswith(("postgresql:/", "postgres:/")):
         url = str(path) if "://" in str(path) else str(path).replace(":/", "://", 1)  # Path() ate a slash
         raise ValueError(f"--workspace {url}: the {what} build makes a workspace folder; build it in a folder, "
-                         "then copy it into PostGIS with data.workspace_pg.copy_folder")
+                         "then copy it into PostGIS with `pingan workspace copy FOLDER URL`")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--workspace {path}: exists and is not a folder")
