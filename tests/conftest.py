@@ -8,6 +8,7 @@ loopback port, and stopped at the end. As root (CI, the sandbox) the cluster is 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -78,9 +79,9 @@ def postgres_server() -> Iterator[dict]:
 _counter = iter(range(10**6))
 
 
-@pytest.fixture
-def postgres_database(postgres_server: dict) -> Iterator[str]:
-    """A fresh, empty database (PostGIS enabled) on the session's server; yields its URL."""
+@contextlib.contextmanager
+def _fresh_database(postgres_server: dict) -> Iterator[str]:
+    """Create a database (PostGIS enabled) on the session's server, yield its URL, drop it."""
     import psycopg
 
     name = f"t{os.getpid()}_{next(_counter)}"
@@ -95,3 +96,23 @@ def postgres_database(postgres_server: dict) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_database(postgres_server: dict) -> Iterator[str]:
+    """A fresh, empty database (PostGIS enabled) on the session's server; yields its URL."""
+    with _fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def postgres_module_database(postgres_server: dict, tmp_path_factory) -> Iterator[str]:
+    """One fresh database for a whole test module (give each test its own ``?schema=``), with a
+    private ``PINGAN_CACHE`` for the store's local copies; yields its URL."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PINGAN_CACHE", str(tmp_path_factory.mktemp("pgcache")))
+    try:
+        with _fresh_database(postgres_server) as url:
+            yield url
+    finally:
+        mp.undo()

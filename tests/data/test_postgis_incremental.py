@@ -25,18 +25,8 @@ _schemas = (f"s{i}" for i in itertools.count())
 
 
 @pytest.fixture(scope="module")
-def database(postgres_server, tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PINGAN_CACHE", str(tmp_path_factory.mktemp("pgcache")))
-    with psycopg.connect(postgres_server["url"], autocommit=True) as conn:
-        conn.execute("CREATE DATABASE incremental_pg")
-    db = postgres_server["url"].rsplit("/", 1)[0] + "/incremental_pg"
-    with psycopg.connect(db, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION postgis")
-    yield db
-    mp.undo()
-    with psycopg.connect(postgres_server["url"], autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS incremental_pg WITH (FORCE)")
+def database(postgres_module_database) -> str:
+    return postgres_module_database
 
 
 @pytest.fixture
