@@ -126,7 +126,9 @@ def validated_blocks(client: Client, path: Path, *, encoding: str, limits: Any, 
     dups = _duplicates([s["ids"] for s in summaries], known)
     final = client.map(_finish_block, first_pass, plan["blocks"], offsets.tolist(), dups, ctx=ctx, pure=False)
     del first_pass
-    notes = list(plan["notes"])
+    workers = len(client.scheduler_info().get("workers", {}))
+    notes = [*plan["notes"], f"{path.name}: read and validated on the Dask cluster "
+                             f"({len(plan['blocks'])} block(s), {workers} worker(s))"]
     yielded = False
     for k, fut in enumerate(final):
         r = fut.result()

@@ -229,6 +229,8 @@ def _check_same_as_local(faulty: dict, state: dict, report) -> None:
     assert int(log.loc[mine, "rows_in"].sum()) == report.rows_in == faulty["report"].rows_in
     assert report.by_reason == faulty["report"].by_reason
     assert any("c.csv: read and validated on the client" in n for n in report.notes), report.notes
+    assert any(n.startswith("a.csv: read and validated on the Dask cluster (") and "2 worker(s)" in n
+               for n in report.notes), report.notes
 
 
 def test_workers_validate_blocks_as_the_local_engine_does_on_a_local_cluster(faulty, monkeypatch):
@@ -279,3 +281,40 @@ def test_a_file_without_a_category_column_is_one_message_not_a_failed_task(tmp_p
     proc = _ingest(tmp_path / "w", path, "--engine", "dask", "--blocksize", "1024")
     assert proc.returncode == 2 and "no category column found" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and "Compute Failed" not in proc.stderr, proc.stderr
+
+
+def _store_state(ws: Workspace) -> dict:
+    """The tables of ``_state`` read through the workspace, so a PostGIS store reads the same."""
+    state = {
+        "incidents": ws.incidents_frame().sort_values("incident_id", ignore_index=True),
+        "assignments": pd.read_parquet(ws.read_path("assignments.parquet")).astype(str)
+        .sort_values("incident_id", ignore_index=True),
+        "quarantine": ws.quarantine()[["source_file", "source_row", "reason"]]
+        .sort_values(["source_file", "source_row"], ignore_index=True),
+    }
+    for layer in ws.layers():
+        state[f"counts:{layer}"] = counts(ws, layer).astype({"area_id": str, "category": str})
+    return state
+
+
+def test_the_dask_engine_ingests_into_a_postgis_workspace_as_the_local_engine_does(setup, postgres_database,
+                                                                                   monkeypatch, tmp_path):
+    """``--workspace postgresql://…`` with ``--engine dask``: the cluster reads, validates, assigns
+    and counts; the store then holds what the local engine made in a folder."""
+    from data.workspace_copy import copy_workspace
+
+    monkeypatch.setenv("PINGAN_CACHE", str(tmp_path / "pgcache"))
+    url = f"{postgres_database}?schema=daskcity"
+    copy_workspace(setup["base"], url)
+    proc = subprocess.run([sys.executable, "-c", _CLI, "ingest", str(setup["file"]), "--workspace", url,
+                           "--engine", "dask", "--blocksize", "200000"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**_ENV, "PINGAN_CACHE": str(tmp_path / "pgcache-cli")})
+    assert proc.returncode == 0, proc.stderr
+    # read + validated on the cluster; assign + count of the new rows only (the store's weekly append)
+    assert "b.csv: read and validated on the Dask cluster (" in proc.stdout, proc.stdout
+    assert "the history was not recounted" in proc.stdout
+    stored = _store_state(Workspace(url))
+    local = _store_state(Workspace(setup["root"] / "local"))
+    assert stored.keys() == local.keys()
+    for key in local:
+        pd.testing.assert_frame_equal(stored[key], local[key], obj=key, check_dtype=False)
