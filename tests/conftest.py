@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,13 +68,33 @@ def postgres_server() -> Iterator[dict]:
             "-c max_connections=60")
     _run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log.txt"),
           "-w", "-t", "60", "start"])
+    stop = _as_owner([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
+    # a test run killed with -9 runs no `finally`: this watchdog then stops the server and removes
+    # its folder, so no postgres is left behind
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(root), *stop],
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield {"host": "127.0.0.1", "port": port, "user": "pingan",
-               "url": f"postgresql://pingan@127.0.0.1:{port}/postgres"}
+               "url": f"postgresql://pingan@127.0.0.1:{port}/postgres", "root": str(root)}
     finally:
-        subprocess.run(_as_owner([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                                  "stop"]), capture_output=True, timeout=60)
+        watchdog.kill()
+        watchdog.wait(timeout=30)
+        subprocess.run(stop, capture_output=True, timeout=60)
         shutil.rmtree(root, ignore_errors=True)
+
+
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+pid, root, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+while True:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+subprocess.run(stop, capture_output=True, timeout=60)
+shutil.rmtree(root, ignore_errors=True)
+"""
 
 
 _counter = iter(range(10**6))
