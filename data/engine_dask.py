@@ -143,7 +143,7 @@ def refresh_distributed(ws: Workspace, tx, layers: list[str], inputs: dict, clie
 
     from data.calendar import period_range
     from data.partitions import part_files, write_assignments
-    from data.pipeline import _MADE_FROM, _arrow_cube, layer_index
+    from data.pipeline import _MADE_FROM, _arrow_cube, layer_index, write_cube
 
     files = part_files(ws, "incidents.parquet")
     areas = {lv: ws.areas(lv) for lv in layers}
@@ -194,14 +194,8 @@ def refresh_distributed(ws: Workspace, tx, layers: list[str], inputs: dict, clie
                     p = ((week - periods[0].to_datetime64().astype("datetime64[D]")).astype(np.int64) // 7)
                     c = cat_index.get_indexer(pd.Index(cat, dtype="str"))
                     np.add.at(flat, (a * n_p + p) * n_c + c, k)
-            cube = flat.reshape(n_a, n_p, n_c)
-            ids = pd.Index(ids_of[lv])
-            step = max(1, 4_000_000 // max(1, n_p * n_c))
-            for i in range(0, n_a, step):
-                part = _arrow_cube(lv, ids[i:i + step], periods, cat_index, cube[i:i + step])
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, part.schema)
-                writer.write_table(part)
+            writer = write_cube(writer, tmp, lv, pd.Index(ids_of[lv]), periods, cat_index,
+                                flat.reshape(n_a, n_p, n_c))
         if writer is None:
             empty = _arrow_cube(layers[0], pd.Index([], dtype="str"), pd.DatetimeIndex([]), cat_index,
                                 np.zeros((0, 0, n_c), dtype=np.int64))
