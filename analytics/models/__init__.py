@@ -50,7 +50,8 @@ __all__ = [
     "neighbour_mapping",
 ]
 
-#: name -> factory(neighbours=None, parent=None, coords=None, static=None) -> unfitted model
+#: name -> factory(neighbours=None, parent=None, coords=None, static=None, related=None) -> unfitted
+#: model
 MODELS: dict[str, Callable[..., CountModel]] = {
     "last": lambda **_: LastPeriod(),
     "mean4": lambda **_: MeanLastK(k=4),
@@ -64,7 +65,7 @@ MODELS: dict[str, Callable[..., CountModel]] = {
     "eb": lambda parent=None, **_: EmpiricalBayes(parent=parent),
     "gbm": lambda neighbours=None, static=None, **_: PooledGBM(neighbours=neighbours, static=static),
     "sepp": lambda coords=None, **_: GridSEPP(coords=coords),
-    "blend": lambda coords=None, **_: KernelBlend(coords=coords),
+    "blend": lambda coords=None, related=None, **_: KernelBlend(coords=coords, related=related),
     "stack": lambda neighbours=None, parent=None, coords=None, **_: StackedEnsemble(
         neighbours=neighbours, parent=parent, coords=coords),
     "farrington": lambda **_: Farrington(),
@@ -78,7 +79,8 @@ BASELINES: tuple[str, ...] = ("last", "mean4", "mean15", "lastyear", "longrun", 
 DETECTORS: tuple[str, ...] = ("farrington", "ears_c2", "cusum")
 
 
-def make_model(name: str, *, neighbours=None, parent=None, coords=None, static=None) -> CountModel:
+def make_model(name: str, *, neighbours=None, parent=None, coords=None, static=None,
+               related=None) -> CountModel:
     """A fresh, unfitted model by registry name.
 
     Parameters
@@ -96,6 +98,10 @@ def make_model(name: str, *, neighbours=None, parent=None, coords=None, static=N
     static : DataFrame or None
         ``area_id`` + numeric columns that do not change over time: the risk-terrain features of
         :func:`analytics.rtm.risk_features` (the pooled ``gbm`` uses them; others ignore them).
+    related : DataFrame or None
+        The other categories' counts per area and period when the fit is one category's
+        (:func:`analytics.models.blend.related_counts`; ``blend`` pools their long-run map with
+        the category's own maps; others ignore them).
 
     Raises
     ------
@@ -104,4 +110,5 @@ def make_model(name: str, *, neighbours=None, parent=None, coords=None, static=N
     """
     if name not in MODELS:
         raise ValueError(f"model {name!r}: unknown; choose from {', '.join(MODELS)}")
-    return MODELS[name](neighbours=neighbours, parent=parent, coords=coords, static=static)
+    return MODELS[name](neighbours=neighbours, parent=parent, coords=coords, static=static,
+                        related=related)

@@ -43,7 +43,7 @@ from analytics.models.kde import (
     kernel_weights,
 )
 
-__all__ = ["KernelBlend", "pool_weights"]
+__all__ = ["KernelBlend", "pool_weights", "related_counts"]
 
 
 def pool_weights(F: np.ndarray, y: np.ndarray, *, max_iter: int = 500) -> np.ndarray:
@@ -88,6 +88,26 @@ def pool_weights(F: np.ndarray, y: np.ndarray, *, max_iter: int = 500) -> np.nda
     return np.maximum(res.x, 0.0)
 
 
+def related_counts(areas, periods, counts: np.ndarray) -> pd.DataFrame:
+    """``related`` for :class:`KernelBlend`: counts of the other categories per area and period.
+
+    Parameters
+    ----------
+    areas : sequence of str
+        Area ids (rows of ``counts``).
+    periods : sequence of Timestamp
+        Period starts (columns of ``counts``).
+    counts : (len(areas), len(periods)) array
+        The other categories' counts (NaN: missing, read as 0).
+    """
+    counts = np.asarray(counts, float)
+    if counts.shape != (len(areas), len(periods)):
+        raise ValueError(f"related counts: expected shape {(len(areas), len(periods))}, "
+                         f"got {counts.shape}")
+    return pd.DataFrame(counts, index=pd.Index([str(a) for a in areas], name="area_id"),
+                        columns=pd.DatetimeIndex(pd.to_datetime(list(periods))))
+
+
 class KernelBlend(_KernelRate):
     """Non-negative pool of kernel-smoothed rate maps at several bandwidths and half-lives.
 
@@ -105,6 +125,11 @@ class KernelBlend(_KernelRate):
         learn the weights and the dispersion.
     uniform_share, prior_weight
         As :class:`analytics.models.kde.KDELongRun`.
+    related : DataFrame or None
+        Counts of the **other** categories in each area: index ``area_id``, one column per
+        period (:func:`related_counts`). Adds their long-run map at every bandwidth to the pool
+        (``others/h…``), rescaled to this category's total; only the fit's own periods are read
+        (by label), so nothing after the origin is seen. Areas or periods it lacks count 0.
 
     Attributes
     ----------
@@ -118,8 +143,10 @@ class KernelBlend(_KernelRate):
                  bandwidths: tuple[float, ...] = (0.0, 1.5, 3.0),
                  halflives: tuple[float, ...] = (2.0, 4.0, 8.0, 26.0, 52.0, np.inf),
                  validation: int = 26,
-                 uniform_share: float = 0.01, prior_weight: float = 50.0) -> None:
+                 uniform_share: float = 0.01, prior_weight: float = 50.0,
+                 related: pd.DataFrame | None = None) -> None:
         self.coords = coords
+        self.related = related
         self.bandwidths = bandwidths
         self.halflives = halflives
         self.validation = validation
@@ -144,11 +171,20 @@ class KernelBlend(_KernelRate):
         cat, _ = pd.factorize(keys["category"].astype(str).to_numpy())
         G = _category_sums(cat)
         labels = [f"h{h:g}/hl{hl:g}" for hl in hls for h in hs]
+        Z = self._related_matrix(Y)
+        if Z is not None:
+            labels += [f"others/h{h:g}" for h in hs]
+
+        def surfaces(ends):
+            F = [self._floor(W @ self._base_rates(Y, ends, hl), cat, G) for hl in hls for W in mats]
+            if Z is not None:
+                F += [self._floor(W @ self._base_rates(Z, ends, np.inf), cat, G) for W in mats]
+            return np.stack(F)
+
         V = int(min(self.validation, T - 1))
         if V >= 1:
             ends = np.arange(T - V, T)
-            F = np.stack([self._floor(W @ self._base_rates(Y, ends, hl), cat, G)
-                          for hl in hls for W in mats])  # (K, n, V)
+            F = surfaces(ends)  # (K, n, V)
             Yv = Y[:, ends]
             w = pool_weights(F.reshape(len(F), -1), Yv.ravel())
             self.alpha_ = mom_alpha(Yv, np.tensordot(w, F, 1), prior_weight=self.prior_weight)
@@ -158,7 +194,23 @@ class KernelBlend(_KernelRate):
             self.alpha_ = np.zeros(n)
         self.weights_ = pd.Series(w, index=labels, name="weight")
         self.spacing_ = float(spacing) if np.isfinite(spacing) else None
-        end = np.array([T])
-        rates = np.stack([self._floor(W @ self._base_rates(Y, end, hl), cat, G)[:, 0]
-                          for hl in hls for W in mats])
+        rates = surfaces(np.array([T]))[:, :, 0]
         self.rate_ = np.maximum(w @ rates, 1e-9)
+
+    def _related_matrix(self, Y: np.ndarray) -> np.ndarray | None:
+        """The other categories' counts on the fit's rows and periods, scaled to ``Y``'s total
+        (``None`` without ``related`` or when they are all zero)."""
+        if self.related is None:
+            return None
+        rel = self.related
+        if not isinstance(rel, pd.DataFrame):
+            raise ValueError("related: expected a DataFrame (index area_id, a column per period)")
+        cols = pd.DatetimeIndex(pd.to_datetime(rel.columns))
+        Z = (rel.set_axis(cols, axis=1).set_axis(rel.index.astype(str), axis=0)
+             .reindex(index=self.keys_["area_id"].astype(str), columns=self.periods_)
+             .to_numpy(float))
+        Z = np.where(np.isfinite(Z), np.maximum(Z, 0.0), 0.0)
+        total, own = Z.sum(), np.nansum(Y)
+        if total <= 0:
+            return None
+        return Z * (own / total if own > 0 else 1.0 / total)
