@@ -399,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--models", nargs="+", default=None)
     s.add_argument("--risk-factors", default=None, metavar="FILE",
                    help="risk-factor points (type, lon, lat): each cell's distance/density features for gbm")
+    s.add_argument("--no-related", action="store_true",
+                   help="with --category: do not give blend the other categories' counts")
     s.add_argument("--json", required=True, dest="json_out")
 
     s = sub.add_parser("evaluate", help="the workspace's model evaluation; stores the board's model choice")
@@ -811,7 +813,7 @@ def _run(args: argparse.Namespace) -> int:
             result = backtest_file(
                 args.incidents, cell=args.cell, freq=args.freq, start=args.start, end=args.end,
                 category=args.category, models=args.models, progress=progress,
-                risk_factors=args.risk_factors,
+                risk_factors=args.risk_factors, related=not args.no_related,
             )
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")

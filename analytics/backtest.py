@@ -105,13 +105,16 @@ def _rolling(m: CountMatrix, model, test_periods, *, neighbours=None, parent=Non
 
 
 def _rolling_arrays(m: CountMatrix, model, test, *, neighbours=None, parent=None, coords=None,
-                    statistic=False, tick: Callable[[int], None] | None = None, static=None):
+                    statistic=False, tick: Callable[[int], None] | None = None, static=None,
+                    related=None):
     """``(mu, alpha, statistic, seconds)``, arrays of shape ``(len(test), len(m.keys))``.
 
     ``tick(i)`` is called after the ``i``-th (1-based) test period has been forecast.
+    ``related`` (the other categories' counts, :func:`analytics.models.make_model`) covers every
+    period; a model reads only the periods of its fit, by label.
     """
     factory = (lambda: make_model(model, neighbours=neighbours, parent=parent, coords=coords,
-                                  static=static)) if isinstance(model, str) else model
+                                  static=static, related=related)) if isinstance(model, str) else model
     shape = (len(test), len(m.keys))
     mu, alpha = np.empty(shape), np.empty(shape)
     stat = np.full(shape, np.nan)
@@ -217,7 +220,8 @@ def _scores(mu: np.ndarray, alpha: np.ndarray, obs: np.ndarray, sparse: np.ndarr
 def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[ModelSpec] | None = None,
                     neighbours=None, parent=None, coords=None, sparse_mean: float = 0.5,
                     on_model: Callable[[str, dict], None] | None = None,
-                    progress: Callable[[float, str], None] | None = None, static=None) -> dict:
+                    progress: Callable[[float, str], None] | None = None, static=None,
+                    related=None) -> dict:
     """Rolling-origin scores of each model on tidy counts (one category, or summed over all).
 
     Returns ``{"n_cells", "n_periods", "n_events", "freq", "models": {name: scores}}`` where
@@ -226,7 +230,8 @@ def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[M
     ``sparse_mean``) and ``seconds``. ``on_model(name, scores)`` is called after each model;
     ``progress(fraction, label)`` after each forecast test period, with non-decreasing fractions
     ending at 1.0 (label: the model and the period count, e.g. ``"glm 12/51"``). ``static``: the
-    cells' risk-terrain features (:func:`analytics.models.make_model`), for the pooled model.
+    cells' risk-terrain features (:func:`analytics.models.make_model`), for the pooled model;
+    ``related``: the other categories' counts per cell and period, for ``blend``.
     """
     counts = _single_category(counts)
     m = to_matrix(counts)
@@ -257,7 +262,8 @@ def backtest_counts(counts: pd.DataFrame, *, start, end=None, models: Sequence[M
             def tick(i: int, name=name, base=n_done * per_model) -> None:
                 progress((base + i) / steps, f"{name} {i}/{per_model - 1}")
         mu, alpha, _, seconds = _rolling_arrays(m, spec, test, neighbours=neighbours,
-                                                parent=parent, coords=coords, tick=tick, static=static)
+                                                parent=parent, coords=coords, tick=tick, static=static,
+                                                related=related)
         result["models"][name] = _scores(mu, alpha, obs, sparse, seconds)
         if progress is not None:
             progress((n_done + 1) * per_model / steps, name)
@@ -478,14 +484,17 @@ def grid_counts(incidents: pd.DataFrame, cell: float, *, freq: str = "W",
 def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W", start, end=None,
                        category: str | None = None, models: Sequence[str] | None = None,
                        crs=None, progress: Callable[[float, str], None] | None = None,
-                       risk_factors: pd.DataFrame | None = None) -> dict:
+                       risk_factors: pd.DataFrame | None = None,
+                       others: pd.DataFrame | None = None) -> dict:
     """Backtest every model (or ``models``) on incidents gridded at ``cell`` m.
 
     ``incidents`` holds ``occurred_at, lon, lat`` (already cut to ``category``, which only labels
     the result); ``crs`` is the projected CRS of the grid (default: the points' UTM zone).
     ``risk_factors`` (``type, lon, lat``: 网吧, KTV, 城中村 … points) gives every cell its
     distance and density features (:func:`analytics.rtm.risk_features`), which the pooled ``gbm``
-    learns from; ``risk_factors`` in the result lists the types used.
+    learns from; ``risk_factors`` in the result lists the types used. ``others`` (``occurred_at,
+    lon, lat``: the incidents of every other category) are counted on the same cells and given to
+    the models that learn from them (``blend``); ``related`` in the result is their row count.
 
     Returns the JSON of design.md: ``n_cells, n_periods, n_events, cell_m, freq, models{name:
     {hit_rate, pai, pei (keys "0.01", "0.05", "0.10"), crps, coverage_90, seconds, …}}`` plus
@@ -511,9 +520,11 @@ def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W",
     if progress is not None:
         progress(0.0, "grid")
     static = _risk_static(risk_factors, info) if risk_factors is not None else None
+    related = (grid_related(others, info, cell, freq, periods) if others is not None
+               and len(others) else None)
     result = backtest_counts(counts, start=start_p[0], end=end_ts, models=models,
                              neighbours=info["neighbours"], coords=info["coords"],
-                             progress=progress, static=static)
+                             progress=progress, static=static, related=related)
     out = {
         "n_cells": result["n_cells"],
         "n_periods": result["n_periods"],
@@ -525,9 +536,34 @@ def backtest_incidents(incidents: pd.DataFrame, *, cell: float, freq: str = "W",
         "category": category or ALL,
         "models": _jsonable(result["models"]),
     }
+    if related is not None:
+        out["related"] = int(len(others))
     if static is not None:
         out["risk_factors"] = sorted(c[len("dist__"):] for c in static.columns if c.startswith("dist__"))
     return out
+
+
+def grid_related(others: pd.DataFrame, info: dict, cell: float, freq: str,
+                 periods: pd.DatetimeIndex) -> pd.DataFrame:
+    """Counts of ``others`` (``occurred_at, lon, lat``) on the study cells of :func:`grid_counts`
+    (``info``) per period of ``periods``: ``related`` for :func:`analytics.models.make_model`.
+    Events outside the cells or the periods are not counted."""
+    from pyproj import Transformer
+
+    from analytics.models.blend import related_counts
+    from layers.grids import GridSpec
+
+    df = others.dropna(subset=["lon", "lat", "occurred_at"])
+    x, y = Transformer.from_crs(4326, info["crs"], always_xy=True).transform(
+        df["lon"].to_numpy(float), df["lat"].to_numpy(float))
+    spec = GridSpec(0.0, 0.0, float(cell), "square", info["crs"])
+    col, row = spec.index(x, y)
+    cell_pos = pd.Index(info["cells"]).get_indexer(spec.ids(col, row))
+    per_pos = periods.get_indexer(period_start(pd.to_datetime(df["occurred_at"]), freq))
+    ok = (cell_pos >= 0) & (per_pos >= 0)
+    Z = np.zeros((len(info["cells"]), len(periods)))
+    np.add.at(Z, (cell_pos[ok], per_pos[ok]), 1.0)
+    return related_counts(info["cells"], periods, Z)
 
 
 def _risk_static(factors: pd.DataFrame, info: dict) -> pd.DataFrame:

@@ -6,13 +6,15 @@ backtest, :func:`analytics.backtest.backtest_incidents`, with the cell centres a
 The baselines are the counting ones and the kernel-smoothed ones
 (:data:`analytics.models.BASELINES`); every other forecasting model is a candidate. Printed per
 run: the best baseline and the best model by PAI@5 %, their ratio (target >= 1.05), the CRPS,
-log score and 90 % coverage (target 0.87-0.93) of both; the JSON of every run is written to
+log score and 90 % coverage (target 0.87-0.93) of both. The other categories' incidents of the
+same weeks are counted on the same cells and given to the models that learn from them (``blend``;
+``--no-related`` leaves them out; the baselines never use them). The JSON of every run is written to
 ``benchmarks/out/forecast_target.json``.
 
 Developer data only (``/work/shared/data``; never read by tests)::
 
     .venv/bin/python benchmarks/bench_forecast_target.py [--cities stlouis toronto]
-        [--categories Burglary ...] [--models ...] [--weeks 52]
+        [--categories Burglary ...] [--models ...] [--weeks 52] [--no-related]
 """
 
 from __future__ import annotations
@@ -38,17 +40,20 @@ CITIES = {
 }
 
 
-def run(city: str, category: str, models: list[str], weeks: int, cell: float) -> dict:
+def run(city: str, category: str, models: list[str], weeks: int, cell: float,
+        related: bool = True) -> dict:
     first, start, _ = CITIES[city]
     df = pd.read_parquet(DATA / city / "incidents.parquet",
                          columns=["occurred_at", "category", "lat", "lon"])
-    df = df[(df["category"] == category) & (df["occurred_at"] >= first)]
     end = pd.Timestamp(start) + pd.Timedelta(weeks=weeks - 1)
-    df = df[df["occurred_at"] < end + pd.Timedelta(days=7)]
+    df = df[(df["occurred_at"] >= first) & (df["occurred_at"] < end + pd.Timedelta(days=7))]
+    mine = (df["category"] == category).to_numpy()
+    others = df.loc[~mine, ["occurred_at", "lon", "lat"]] if related else None
+    df = df[mine]
     load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
     res = backtest_incidents(df, cell=cell, freq="W", start=start, end=str(end.date()),
-                             category=category, models=models)
+                             category=category, models=models, others=others)
     res["wall_seconds"] = round(time.perf_counter() - t0, 1)
     res["cpu_seconds"] = round(time.process_time() - c0, 1)  # this process only: less load-bound
     # the machine may be shared: the 1-minute load average before and after the run
@@ -74,13 +79,15 @@ def main() -> None:
     ap.add_argument("--weeks", type=int, default=52)
     ap.add_argument("--cell", type=float, default=150.0)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--no-related", action="store_true",
+                    help="do not give the models the other categories' counts")
     args = ap.parse_args()
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     head = (f"{'city':8s} {'category':20s} {'cells':>5s} {'events':>6s} {'model':12s} {'PAI5':>6s} "
             f"{'CRPS':>8s} {'logS':>7s} {'cov90':>6s} {'sec':>6s}")
     for city in args.cities:
         for cat in args.categories or CITIES[city][2]:
-            res = run(city, cat, args.models, args.weeks, args.cell)
+            res = run(city, cat, args.models, args.weeks, args.cell, not args.no_related)
             results[f"{city}/{cat}"] = res
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False))

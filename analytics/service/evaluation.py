@@ -301,9 +301,11 @@ def _stored_or_run(ws, name: str, members: Sequence[str], weeks: int, progress=N
     stored = _read_json(path)
     if stored is not None and stored.get("_version") == version:
         return stored
-    incidents = ws.incidents_frame(["occurred_at", "category", "lon", "lat"])
-    if name != ALL:
-        incidents = incidents[incidents["category"].astype(str).isin(members)]
+    every = ws.incidents_frame(["occurred_at", "category", "lon", "lat"])
+    incidents, others = every, None
+    if name != ALL:  # the other categories' counts are blend's `related` (as on the board)
+        mine = every["category"].astype(str).isin(members).to_numpy()
+        incidents, others = every[mine], every.loc[~mine, ["occurred_at", "lon", "lat"]]
     if incidents.empty:
         raise ValueError(f"--category {name}: no incidents in {ws.path}")
     end = pd.Timestamp(incidents["occurred_at"].max()).normalize()
@@ -312,7 +314,8 @@ def _stored_or_run(ws, name: str, members: Sequence[str], weeks: int, progress=N
     # the workspace's own projected CRS: the same metres as its areas, no second UTM guess
     result = backtest_incidents(incidents[["occurred_at", "lon", "lat"]], cell=CELL_M, freq="W",
                                 start=str(start.date()), end=None, category=name,
-                                models=fast_models(), crs=ws.config.crs, progress=progress)
+                                models=fast_models(), crs=ws.config.crs, progress=progress,
+                                others=others)
     result = {**result, "_version": version, "_weeks": weeks,
               "_computed": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")}
     _write_json(path, result)
@@ -336,18 +339,26 @@ def _write_json(path: Path, data: dict) -> None:
 # -- pingan backtest --incidents FILE ---------------------------------------------------------------
 def backtest_file(path: str | Path, *, cell: float, freq: str = "W", start, end=None,
                   category: str | None = None, models=None, progress=None,
-                  risk_factors: str | Path | None = None) -> dict:
+                  risk_factors: str | Path | None = None, related: bool = True) -> dict:
     """``pingan backtest --incidents FILE [--risk-factors POINTS]``: read a canonical incident
     file (and risk-factor points, ``type, lon, lat``) and backtest it.
 
-    See :func:`analytics.backtest.backtest_incidents` for the JSON and ``progress``.
+    With a ``category``, the file's other incidents are counted on the same cells and given to
+    the models that learn from them (``blend``), unless ``related`` is false
+    (``--no-related``). See :func:`analytics.backtest.backtest_incidents` for the JSON and
+    ``progress``.
     """
     from analytics.service.risk import read_risk_factors
 
     factors = read_risk_factors(risk_factors) if risk_factors is not None else None
-    return backtest_incidents(read_incidents(path, category), cell=cell, freq=freq, start=start,
-                              end=end, category=category, models=models, progress=progress,
-                              risk_factors=factors)
+    every = read_incidents(path).reset_index(drop=True)
+    mine = _select_category(every, category, path)
+    others = None
+    if related and len(mine) < len(every):
+        others = every.drop(index=mine.index)[["occurred_at", "lon", "lat"]]
+    return backtest_incidents(mine, cell=cell, freq=freq, start=start, end=end, category=category,
+                              models=models, progress=progress, risk_factors=factors,
+                              others=others)
 
 
 def read_incidents(path: str | Path, category: str | None = None) -> pd.DataFrame:
@@ -368,6 +379,13 @@ def read_incidents(path: str | Path, category: str | None = None) -> pd.DataFram
     missing = {"occurred_at", "lon", "lat"} - set(df.columns)
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    df = _select_category(df, category, path)
+    return df.assign(occurred_at=pd.to_datetime(df["occurred_at"], errors="coerce"))
+
+
+def _select_category(df: pd.DataFrame, category: str | None, path) -> pd.DataFrame:
+    """The rows of ``category`` (a raw category or a group of the default taxonomy; all rows for
+    None, 全部 or ALL), with an error naming ``path`` and the known categories."""
     if canonical_name(category) != ALL:
         if "category" not in df.columns:
             raise ValueError(f"{path}: no 'category' column to select {category!r} from")
@@ -377,4 +395,4 @@ def read_incidents(path: str | Path, category: str | None = None) -> pd.DataFram
         except ValueError as exc:
             raise ValueError(f"--category {category!r}: not in {path} ({exc})") from None
         df = df[df["category"].astype(str).isin(members)]
-    return df.assign(occurred_at=pd.to_datetime(df["occurred_at"], errors="coerce"))
+    return df

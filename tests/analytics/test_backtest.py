@@ -335,3 +335,48 @@ def test_cli_backtest_with_risk_factors_feeds_the_pooled_model(tmp_path):
     pd.DataFrame({"kind": ["网吧"], "lon": [106.7], "lat": [26.57]}).to_csv(bad, index=False)
     assert main(["backtest", "--incidents", str(path), "--cell", "500", "--start", "2023-11-06",
                  "--models", "gbm", "--risk-factors", str(bad), "--json", str(tmp_path / "x.json")]) == 2
+
+
+def test_grid_related_counts_the_other_categories_on_the_same_cells(tmp_path):
+    from analytics.backtest import grid_counts, grid_related
+    from data.cube import to_matrix
+
+    _, df = _incident_file(tmp_path)
+    df = df.assign(occurred_at=pd.to_datetime(df["occurred_at"]))
+    mine, others = df[df["category"] == "抢劫"], df[df["category"] != "抢劫"]
+    counts, info = grid_counts(mine, 500, train_end="2023-10-02")
+    m = to_matrix(counts)
+    rel = grid_related(others, info, 500, "W", m.periods)
+    assert set(rel.index) == set(m.keys["area_id"]) and list(rel.columns) == list(m.periods)
+    # the same counts by the grid's own counting of the other rows (cells both study areas share)
+    o_counts, _ = grid_counts(others, 500, train_end="2024-01-01", crs=info["crs"])
+    o = o_counts.pivot_table(index="area_id", columns="period", values="count", aggfunc="sum")
+    shared = rel.index.intersection(o.index)
+    assert len(shared) > 0.8 * len(rel)
+    np.testing.assert_array_equal(rel.loc[shared, m.periods].to_numpy(),
+                                  o.loc[shared, m.periods].to_numpy())
+    assert rel.to_numpy().sum() <= len(others)
+
+
+def test_cli_backtest_gives_blend_the_other_categories(tmp_path):
+    """``--category``: the file's other incidents are counted on the same cells for ``blend``
+    (``related`` in the JSON); ``--no-related`` leaves them out; other models are unchanged."""
+    from app import main
+
+    path, df = _incident_file(tmp_path, n=4000, seed=5)
+    runs = {}
+    for tag, extra in (("related", []), ("alone", ["--no-related"])):
+        out = tmp_path / f"{tag}.json"
+        assert main(["backtest", "--incidents", str(path), "--cell", "500", "--start", "2023-10-02",
+                     "--category", "抢劫", "--models", "blend", "eb", *extra, "--json", str(out)]) == 0
+        runs[tag] = json.loads(out.read_text(encoding="utf-8"))
+    assert runs["related"]["related"] == int((df["category"] != "抢劫").sum())
+    assert "related" not in runs["alone"]
+    assert runs["related"]["models"]["eb"] == {**runs["alone"]["models"]["eb"],
+                                               "seconds": runs["related"]["models"]["eb"]["seconds"]}
+    assert runs["related"]["models"]["blend"]["log_score"] != runs["alone"]["models"]["blend"]["log_score"]
+    # every category together: nothing else to learn from
+    out = tmp_path / "all.json"
+    assert main(["backtest", "--incidents", str(path), "--cell", "500", "--start", "2023-10-02",
+                 "--models", "blend", "--json", str(out)]) == 0
+    assert "related" not in json.loads(out.read_text(encoding="utf-8"))
