@@ -307,6 +307,28 @@ def _static(ws, level: str, model: str):
     return risk_features_of(ws, level)
 
 
+def _related(ws, level: str, freq: str, name: str, model: str):
+    """The other categories' counts in each of the layer's areas (gaps imputed), for ``blend``
+    (:class:`analytics.models.KernelBlend`'s ``related``); ``None`` for other models and 全部."""
+    from analytics.models.blend import related_counts
+    from data.taxonomy import canonical_name
+
+    every = canonical_name(None)
+    if model != "blend" or name == every:
+        return None
+
+    def compute():
+        keys, ps, _ = _matrix(ws, level, freq, name)
+        a_keys, a_ps, _ = _matrix(ws, level, freq, every)
+        total = pd.DataFrame(_fit_matrix(ws, level, freq, every),
+                             index=a_keys["area_id"].astype(str), columns=a_ps)
+        total = total.reindex(index=keys["area_id"].astype(str), columns=ps).to_numpy(float)
+        own = _fit_matrix(ws, level, freq, name)
+        return related_counts(keys["area_id"], ps, np.maximum(np.nan_to_num(total - own), 0.0))
+
+    return _cached(ws, "related", (level, freq, name), compute)
+
+
 def _fit_predict(ws, level, freq, name, model, origin_index: int):
     """Fit ``model`` on periods [0, origin_index] of the layer's matrix; predict the next one."""
     keys, ps, _ = _matrix(ws, level, freq, name)
@@ -314,7 +336,7 @@ def _fit_predict(ws, level, freq, name, model, origin_index: int):
 
     def compute():
         m = make_model(model, parent=_parent_map(ws, level), coords=_coords(ws, level),
-                       static=_static(ws, level, model))
+                       static=_static(ws, level, model), related=_related(ws, level, freq, name, model))
         Yh = _new_areas_missing(ws, level, freq, keys, ps, Y)[:, : origin_index + 1]
         m.fit(CountMatrix(keys, ps[: origin_index + 1], Yh, freq))
         return _floored(ws, level, keys, Yh, m)
@@ -700,10 +722,11 @@ def _trend_forecasts(ws, level, freq, name, n_periods, model):
         complete = set(periods(ws, freq))
         idx = [j for j in range(2, len(ps)) if ps[j] in complete][-n_periods:]
         parent, coords, static = _parent_map(ws, level), _coords(ws, level), _static(ws, level, model)
+        related = _related(ws, level, freq, name, model)
         mu = np.empty((len(keys), len(idx)))
         al = np.empty((len(keys), len(idx)))
         for i, j in enumerate(idx):  # one fit per period shown (vectorised over areas inside)
-            m = make_model(model, parent=parent, coords=coords, static=static).fit(
+            m = make_model(model, parent=parent, coords=coords, static=static, related=related).fit(
                 CountMatrix(keys, ps[:j], Yfit[:, :j], freq))
             mu_j, al_j = m.predict(1, as_arrays=True)
             mu[:, i] = np.maximum(mu_j[:, 0], _floor_values(ws, level, keys, Yfit[:, :j]))  # as the board

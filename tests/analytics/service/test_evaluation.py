@@ -183,3 +183,31 @@ def test_pick_keeps_the_stored_model_within_the_margin_and_prefers_the_simpler()
     assert ev._pick(scores, None) == "eb"  # within 0.2 %: the earlier candidate
     assert ev._pick(scores, "glm") == "glm"  # within 0.2 % of the best: the stored one stays
     assert ev._pick({"eb": 1.1, "stack": 1.0}, "eb") == "stack"  # 10 % better: it changes
+
+
+@pytest.mark.slow  # the fixture evaluates four categories (about 20 s)
+def test_the_boards_blend_learns_from_the_other_categories(evaluated):
+    """blend on the board: a category's fit gets the layer's other categories' counts
+    (全部 − the category, gaps imputed) as ``related``; eb and 全部 get none."""
+    from analytics.models import KernelBlend
+    from data.cube import CountMatrix
+
+    ws = evaluated[0]
+    keys, ps, Y = board._matrix(ws, "grid", "W", "罕见类")
+    a_keys, _, A = board._matrix(ws, "grid", "W", "全部")
+    rel = board._related(ws, "grid", "W", "罕见类", "blend")
+    total = pd.DataFrame(A, index=a_keys["area_id"]).loc[keys["area_id"]].to_numpy()
+    np.testing.assert_array_equal(rel.loc[keys["area_id"]].to_numpy(), total - Y)
+    assert rel.to_numpy().sum() > 50 * Y.sum()
+    assert board._related(ws, "grid", "W", "罕见类", "eb") is None
+    assert board._related(ws, "grid", "W", "全部", "blend") is None
+    # the board's forecast is that fit (then floored), not the blend of the category alone
+    j = len(ps) - 2
+    pred = board._fit_predict(ws, "grid", "W", "罕见类", "blend", j)
+    Yh = board._new_areas_missing(ws, "grid", "W", keys, ps, board._fit_matrix(ws, "grid", "W", "罕见类"))
+    m = CountMatrix(keys, ps[: j + 1], Yh[:, : j + 1], "W")
+    floor = board._floor_values(ws, "grid", keys, Yh[:, : j + 1])
+    fits = {tag: KernelBlend(coords=board._coords(ws, "grid"), related=r).fit(m)
+            for tag, r in (("related", rel), ("alone", None))}
+    np.testing.assert_allclose(pred["mu"].to_numpy(), np.maximum(fits["related"].rate_, floor), rtol=1e-9)
+    assert not np.allclose(pred["mu"].to_numpy(), np.maximum(fits["alone"].rate_, floor), rtol=1e-3)
