@@ -190,7 +190,8 @@ def register_job(prefix: str, *, start: Input, work: Callable[[Service, dict, Ca
                  show: Callable[[Service, Any, str], Sequence[Any]], outputs: Sequence[Output],
                  state: Sequence[State] = (), prepare: Callable[..., dict] | None = None,
                  cleanup: Callable[[Service, dict], None] | None = None,
-                 running: Sequence[tuple[Output, Any, Any]] = (), initial: bool = False) -> None:
+                 running: Sequence[tuple[Output, Any, Any]] = (), initial: bool = False,
+                 show_state: bool = False) -> None:
     """Register the start, background, finish and cancel callbacks of one job.
 
     Parameters
@@ -217,6 +218,9 @@ def register_job(prefix: str, *, start: Input, work: Callable[[Service, dict, Ca
         Extra properties to switch while the job runs (e.g. disable the start button).
     initial : bool
         Start on page load (``start`` fires with its initial value).
+    show_state : bool
+        Call ``show(svc, value, lang, *states)`` with the ``state`` values as they are when the
+        job finishes (the user may have changed them meanwhile: ``show`` can then keep the view).
     """
     ids = job_ids(prefix)
     outputs = list(outputs)
@@ -248,15 +252,16 @@ def register_job(prefix: str, *, start: Input, work: Callable[[Service, dict, Ca
         return _run(job_id, work, set_progress)
 
     @callback(*outputs, Output(ids.msg, "children", allow_duplicate=True), Input(ids.done, "data"),
-              State(LANG_STORE, "data"), prevent_initial_call=True)
-    def _finish(done, lang):
+              *(state if show_state else ()), State(LANG_STORE, "data"), prevent_initial_call=True)
+    def _finish(done, *values):
+        *now, lang = values
         lang = lang_of(lang)
         keep = [no_update] * len(outputs)
         outcome, problem = _own_outcome(done.get("job") if isinstance(done, dict) else None, lang)
         if problem is not None:
             return *keep, problem
         try:
-            values = show(service(), outcome["value"], lang)
+            values = show(service(), outcome["value"], lang, *now)
         except PermissionError:
             return *keep, _message(t("app.refused", lang), lang)
         return *values, ""

@@ -18,7 +18,7 @@ from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_
 
 from analytics.present.i18n import label, t
 from analytics.service import Service
-from analytics.service.evaluation import ALL, CHOICE_WEEKS, SPANS, stored_evaluation
+from analytics.service.evaluation import ALL, CHOICE_WEEKS, SPANS, canonical_name, stored_evaluation
 from pages._common import (
     LANG_STORE,
     card,
@@ -77,8 +77,20 @@ def _graph(id: str, lang: str) -> dcc.Graph:
     return dcc.Graph(id=id, figure=empty_figure(""), config=graph_config(lang))
 
 
-def show(svc: Service, result: dict, lang: str) -> tuple:
-    """A finished evaluation as the note, the table and the two charts."""
+def show(svc: Service, result: dict, lang: str, category=None, weeks=None) -> tuple:
+    """A finished evaluation as the note, the table and the two charts.
+
+    ``category``/``weeks``: the selectors when a job finishes. If the user has meanwhile chosen
+    another category or span, the view stays as it is and the note says the result is ready
+    (it is stored: choosing it again shows it at once).
+    """
+    if category is not None or weeks is not None:
+        asked = (canonical_name(category if isinstance(category, str) else None),
+                 weeks if isinstance(weeks, int) and not isinstance(weeks, bool) else None)
+        done = (result.get("category"), result.get("_weeks"))
+        if asked != done:
+            note = t("eval.finished_other", lang, category=label(str(done[0]), lang), n=done[1])
+            return html.Div(note, id="evaluation-finished-other"), no_update, no_update, no_update
     table = backtest_table(result, lang)
     grid = dash_table.DataTable(
         id="evaluation-grid", data=table.to_dict("records"), sort_action="native",
@@ -125,6 +137,7 @@ def stored_or_start(category, weeks, _run, trigger, lang):
 
 register_job("evaluation", start=Input("evaluation-trigger", "data"), prepare=evaluation_prepare,
              work=evaluation_work,
-             show=show, state=[State("evaluation-category", "value"), State("evaluation-weeks", "value")],
+             show=show, show_state=True,
+             state=[State("evaluation-category", "value"), State("evaluation-weeks", "value")],
              outputs=[Output("evaluation-note", "children"), Output("evaluation-table", "children"),
                       Output("evaluation-pai", "figure"), Output("evaluation-coverage", "figure")])

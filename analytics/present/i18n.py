@@ -431,6 +431,8 @@ TEXT: dict[str, dict[str, str]] = {
     "eval.run": {"zh": "运行评估", "en": "Run the evaluation"},
     "eval.none_yet": {"zh": "{category}，近{n}周：本版本数据尚无评估结果。点击“运行评估”开始（约半分钟至数分钟）。",
                       "en": "{category}, last {n} weeks: no evaluation of this version of the data yet. Click “Run the evaluation” to start it (half a minute to a few minutes)."},
+    "eval.finished_other": {"zh": "{category}，近{n}周的评估已完成并已保存；选择它即可查看。",
+                            "en": "The evaluation of {category}, last {n} weeks, has finished and is stored; select it to see it."},
     "eval.result_note": {"zh": "{category}，{date} 评估：数据截至 {week} 当周，{n} 个测试周，{cells} 个 {cell} 米网格，{events} 起案件。★ 为择优的候选模型（对数评分最低；相差不足 0.2% 时取排序靠前、更简单的模型）。",
                          "en": "{category}, evaluated {date}: data up to the week of {week}, {n} test weeks, {cells} cells of {cell} m, {events} cases. ★ marks the chosen candidate (the lowest log score; within 0.2 % of it, the earlier, simpler one)."},
     "eval.target": {"zh": "PAI@5%：最佳预测模型 {model} {pai}，最佳基线 {base} {base_pai}，比值 ×{ratio}；对数评分更优：{log}；CRPS 更优：{crps}。",

@@ -48,7 +48,7 @@ __all__ = [
     "ALL", "CELL_M", "CHOICE_WEEKS", "KEEP_MARGIN", "MIN_EVENTS", "SLOW_MODELS", "SPANS", "TEST_WEEKS",
     "board_choice", "board_groups", "choice_path", "evaluate", "fast_models", "refresh_choice", "result_path",
     "stored_choice", "stored_evaluation", "winner", "workspace_backtest", "stored_backtest",
-    "backtest_file", "read_incidents",
+    "backtest_file", "read_incidents", "canonical_name",
 ]
 
 # ALL (全部, every category) is re-exported for the pages, which reach data/ only through the service.

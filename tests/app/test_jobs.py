@@ -315,6 +315,31 @@ def test_a_stored_evaluation_is_shown_without_a_job(dash_duo, app_workspace, tmp
 
 @pytest.mark.browser
 @pytest.mark.slow
+def test_an_evaluation_finishing_after_the_user_moved_on_keeps_their_view(dash_duo, app_workspace,
+                                                                          tmp_path):
+    """The job started on opening (全部, 26 weeks) ends after the user chose 12 weeks: the page
+    keeps 12 weeks' view and says the 26-week result is ready; choosing 26 again shows it."""
+    from app import create_app
+
+    ws = _copy(app_workspace, tmp_path / "w")
+    shutil.rmtree(ws.path / "cache", ignore_errors=True)  # nothing stored: the job must run
+    dash_duo.start_server(create_app(ws))
+    dash_duo.driver.get(dash_duo.server_url + "/evaluation")
+    until(lambda: _bar(dash_duo, EVAL)[2] not in ("none", ""), timeout=60)  # the job runs
+    dash_duo.find_elements("#evaluation-weeks input")[0].click()  # 12 weeks
+    dash_duo.wait_for_element("#evaluation-none", timeout=30)
+    note = dash_duo.wait_for_element("#evaluation-finished-other", timeout=240)
+    assert note.text == f"全部，近{CHOICE_WEEKS}周的评估已完成并已保存；选择它即可查看。"
+    assert dash_duo.find_elements("#evaluation-grid") == []  # not the 26-week table under "12"
+    assert result_path(ws, None, CHOICE_WEEKS).exists()
+    dash_duo.find_elements("#evaluation-weeks input")[1].click()  # 26 weeks: stored, at once
+    dash_duo.wait_for_element("#evaluation-grid td", timeout=30)
+    assert dash_duo.find_elements("#evaluation-finished-other") == []
+    assert dash_duo.get_logs() == []
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 def test_a_failure_inside_the_job_shows_its_message(dash_duo, app_workspace, tmp_path):
     from app import create_app
 
