@@ -113,7 +113,7 @@ def evaluation_report(ws, *, category: str | None = None, weeks: int = 26, lang:
                       as_json: bool = False, progress: Callable[[float, str], None] | None = None) -> str:
     """``pingan evaluate``: evaluate ``category`` (default 全部 and every group of the taxonomy),
     store the model choice and return the tables (or the JSON) as text."""
-    from analytics.service.evaluation import choice_path, evaluate, refresh_choice
+    from analytics.service.evaluation import choice_location, evaluate, refresh_choice
 
     if category is None:
         from analytics.service.evaluation import board_groups
@@ -139,7 +139,7 @@ def evaluation_report(ws, *, category: str | None = None, weeks: int = 26, lang:
             lines.append(target_text(result, lang))
         lines.append(choice_text(ws, name, lang))
         blocks.append("\n".join(lines))
-    blocks.append(t("eval.cli_stored", lang, path=choice_path(ws)))
+    blocks.append(t("eval.cli_stored", lang, path=choice_location(ws)))
     return "\n\n".join(blocks)
 
 

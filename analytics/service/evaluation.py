@@ -46,7 +46,7 @@ from data.taxonomy import ALL, Taxonomy, canonical_name
 
 __all__ = [
     "ALL", "CELL_M", "CHOICE_WEEKS", "KEEP_MARGIN", "MIN_EVENTS", "SLOW_MODELS", "SPANS", "TEST_WEEKS",
-    "board_choice", "board_groups", "choice_path", "evaluate", "fast_models", "refresh_choice", "result_path",
+    "board_choice", "board_groups", "choice_location", "choice_path", "evaluate", "fast_models", "refresh_choice", "result_path",
     "stored_choice", "stored_evaluation", "winner", "workspace_backtest", "stored_backtest",
     "backtest_file", "read_incidents", "canonical_name",
 ]
@@ -167,8 +167,16 @@ def refresh_choice(ws, weeks: int = CHOICE_WEEKS, *,
 
 
 def choice_path(ws) -> Path:
-    """Where the model choice is stored (``W/cache/model_choice.json``)."""
+    """Where a folder workspace stores the model choice (``W/cache/model_choice.json``)."""
     return ws.path / "cache" / _CHOICE_FILE
+
+
+def choice_location(ws) -> str:
+    """Where the model choice is stored, for messages: the file of a folder workspace; on
+    PostGIS a document of the store, which every board server of the store reads."""
+    if ws.backend == "postgis":
+        return f"{ws.location} ({_CHOICE_FILE})"
+    return str(choice_path(ws))
 
 
 def stored_choice(ws) -> dict | None:
@@ -179,8 +187,14 @@ def stored_choice(ws) -> dict | None:
     "scores": {model: {"log_score", "crps", "pai_05"}}}}}``; the top-level fields are those of the
     latest update.
     """
-    stored = _read_json(choice_path(ws))
-    return stored if stored and isinstance(stored.get("categories"), dict) else None
+    if ws.backend == "postgis":  # the store's: one choice for every board server of the store
+        try:
+            stored = json.loads(ws.document(_CHOICE_FILE) or "null")
+        except ValueError:
+            stored = None
+    else:
+        stored = _read_json(choice_path(ws))
+    return stored if isinstance(stored, dict) and isinstance(stored.get("categories"), dict) else None
 
 
 def board_choice(ws, category: str | None = None) -> dict | None:
@@ -208,7 +222,11 @@ def board_choice(ws, category: str | None = None) -> dict | None:
 
 def _update_choice(ws, results: dict[str, dict]) -> dict:
     """Merge the choices of ``results`` (category -> evaluation) into the stored file, one
-    process at a time (a watcher and the page's worker may both update it)."""
+    process at a time (a watcher and the page's worker may both update it; on PostGIS, machines
+    too: a database lock)."""
+    if ws.backend == "postgis":
+        with ws.document_lock(_CHOICE_FILE):
+            return _merge_choice(ws, results)
     lock = choice_path(ws).with_suffix(".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as fh:
@@ -244,7 +262,10 @@ def _merge_choice(ws, results: dict[str, dict]) -> dict:
         return old if old.get("categories") else {}
     out = {"version": newest["version"], "data_week": newest["data_week"],
            "computed": newest["computed"], "cell_m": CELL_M, "categories": cats}
-    _write_json(choice_path(ws), out)
+    if ws.backend == "postgis":
+        ws.put_document(_CHOICE_FILE, json.dumps(out, ensure_ascii=False, indent=1))
+    else:
+        _write_json(choice_path(ws), out)
     return out
 
 

@@ -157,3 +157,30 @@ def test_workspace_copy_replace_removes_what_the_source_lacks_and_errors_are_one
     (tmp_path / "file").write_text("x")
     assert main(["workspace", "copy", url, str(tmp_path / "file")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_model_choice_is_the_stores_for_every_board_server(url, demo_folder, tmp_path, monkeypatch,
+                                                               capsys):
+    """Two board servers of one store (each its own cache folder): an evaluation on one sets the
+    model both boards use — the choice is a document of the store, not a file of a server."""
+    from analytics.service import board
+    from analytics.service import evaluation as ev
+
+    assert main(["workspace", "copy", str(demo_folder.path), url]) == 0
+    servers = []
+    for name in ("one", "two"):
+        monkeypatch.setenv("PINGAN_CACHE", str(tmp_path / name))
+        servers.append(Workspace(url))
+    one, two = servers
+    assert one.path != two.path and ev.board_choice(two) is None
+    assert main(["evaluate", "--workspace", url, "--category", "全部", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "(model_choice.json)" in out and "schema=" in out
+    chosen = ev.board_choice(one)
+    assert chosen is not None and ev.board_choice(two) == chosen
+    assert chosen["version"] == two.version and chosen["model"] in ev.CANDIDATES
+    assert not ev.choice_path(one).exists() and not ev.choice_path(two).exists()
+    board.clear_cache()
+    assert board.warning_table(two, level="grid").attrs["model"] == chosen["model"]
+    assert "model evaluation of" in board.warning_table(two, level="grid").attrs["model_note"]["en"]
