@@ -33,7 +33,7 @@ CANDIDATES: tuple[str, ...] = ("eb", "blend", "stack", "recency_kde", "kde_longr
 
 def select_model(m: CountMatrix, *, candidates: Sequence[str] = CANDIDATES,
                  test_periods: int | None = None, origins: int | None = None, neighbours=None,
-                 parent=None, coords=None, min_history: int = 8) -> dict:
+                 parent=None, coords=None, min_history: int = 8, related=None) -> dict:
     """The candidate with the best log score over the last ``test_periods`` of ``m``.
 
     Parameters
@@ -48,8 +48,10 @@ def select_model(m: CountMatrix, *, candidates: Sequence[str] = CANDIDATES,
     origins : int, optional
         Test periods actually forecast, evenly spaced (default: every period of the span —
         consecutive origins let the stack and its members share their fits).
-    neighbours, parent, coords
-        Spatial context for :func:`analytics.models.make_model`.
+    neighbours, parent, coords, related
+        Spatial context and the other categories' counts for :func:`analytics.models.make_model`
+        (``related``: the models that learn from them are fitted with them, as the board fits
+        them).
     min_history : int
         Periods every fit keeps before the first test period.
 
@@ -90,9 +92,10 @@ def select_model(m: CountMatrix, *, candidates: Sequence[str] = CANDIDATES,
             if name not in alive:
                 continue
             try:
-                if name == "stack":
+                if name == "stack" or (related is not None and name == "blend"):
                     mu_i, alpha_i = make_model(name, neighbours=neighbours, parent=parent,
-                                               coords=coords).fit(head).predict(1, as_arrays=True)
+                                               coords=coords, related=related).fit(head).predict(
+                        1, as_arrays=True)
                 else:
                     mu_i, alpha_i = one_step_forecast(name, head, neighbours=neighbours,
                                                       parent=parent, coords=coords)

@@ -263,7 +263,8 @@ def auto_choice(ws, level: str, freq: str = "W", category: str | None = None) ->
                 return {k: v for k, v in stored.items() if k != "_version"}
         keys, ps, _ = _matrix(ws, level, freq, name)
         m = CountMatrix(keys, ps, _fit_matrix(ws, level, freq, name), freq)
-        choice = select_model(m, parent=_parent_map(ws, level), coords=_coords(ws, level))
+        choice = select_model(m, parent=_parent_map(ws, level), coords=_coords(ws, level),
+                              related=_related(ws, level, freq, name, "blend"))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{tag}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({**choice, "_version": version}), encoding="utf-8")

@@ -41,3 +41,36 @@ def test_auto_sees_only_the_past_of_each_origin_and_short_histories():
     assert short == {"model": "eb", "scores": {}, "test_periods": 0, "origins": 0}
     with pytest.raises(ValueError, match="candidates"):
         select_model(_matrix(Y), candidates=("nope",))
+
+
+def test_auto_scores_blend_with_the_other_categories_as_the_board_fits_it():
+    """``related``: blend is scored as the board runs it (with the other categories' counts), by
+    the same rolling origins a hand-made loop gives; other candidates are unchanged."""
+    from analytics.backtest import hit_rates
+    from analytics.distributions import logpmf
+    from analytics.models import KernelBlend
+    from analytics.models.blend import related_counts
+
+    rng = np.random.default_rng(2)
+    side = 8
+    i = np.arange(side * side)
+    coords = pd.DataFrame({"area_id": [f"a{k:03d}" for k in i], "x": 150.0 * (i % side),
+                           "y": 150.0 * (i // side)})
+    risk = rng.gamma(0.6, 1.0, len(i))
+    Y = rng.poisson(0.05 * risk[:, None] * np.ones((1, 70))).astype(float)
+    Z = rng.poisson(2.0 * risk[:, None] * np.ones((1, 70))).astype(float)
+    m = _matrix(Y)
+    rel = related_counts(coords["area_id"], m.periods, Z)
+    kw = {"candidates": ("blend", "longrun"), "origins": 4, "coords": coords}
+    plain, with_rel = select_model(m, **kw), select_model(m, **kw, related=rel)
+    assert with_rel["scores"]["longrun"] == plain["scores"]["longrun"]
+    assert with_rel["scores"]["blend"] != plain["scores"]["blend"]
+    js = np.unique(np.round(np.linspace(70 - 52, 69, 4)).astype(int))
+    mu = np.stack([KernelBlend(coords=coords, related=rel).fit(m.head(int(j))).predict(
+        1, as_arrays=True)[0][:, 0] for j in js], axis=1)
+    al = np.stack([KernelBlend(coords=coords, related=rel).fit(m.head(int(j))).predict(
+        1, as_arrays=True)[1][:, 0] for j in js], axis=1)
+    y = Y[:, js]
+    assert with_rel["scores"]["blend"]["log_score"] == pytest.approx(float(np.mean(-logpmf(y, mu, al))))
+    assert with_rel["scores"]["blend"]["pai_05"] == pytest.approx(
+        hit_rates(mu.T, y.T, shares=(0.05,))["pai"]["0.05"])
