@@ -131,10 +131,30 @@ def build_into(url: str, build: Callable[[Path], Any], *, owned: Callable[[Any],
         with tempfile.TemporaryDirectory(prefix=f"pingan-{what}-") as tmp:
             folder = Path(tmp) / "workspace"
             out = build(folder)
+            _log_names_the_store(Workspace(folder), dst.location)
             copy_workspace(folder, url, replace=True)
     if isinstance(out, dict):
         return {k: dst.location if isinstance(v, str) and v == str(folder) else v for k, v in out.items()}
     return out.replace(str(folder), dst.location) if isinstance(out, str) else out
+
+
+def _log_names_the_store(built: Workspace, location: str) -> None:
+    """The ingest log of a build names its raw files inside the store (``raw/incidents/x.csv in
+    postgresql://…``), not in the temporary build folder that is gone after the copy."""
+    import pandas as pd
+
+    log = built.read_path("ingested.parquet")
+    if not log.exists():
+        return
+    table = pd.read_parquet(log)
+    root = str(built.path.resolve())
+    inside = table["file"].astype(str).str.startswith(root + os.sep)
+    if not inside.any():
+        return
+    rel = table.loc[inside, "file"].astype(str).str[len(root) + 1:].str.replace(os.sep, "/")
+    table.loc[inside, "file"] = rel + " in " + location
+    with built.transaction() as tx:
+        tx.write_parquet("ingested.parquet", table)
 
 
 def _data_files(ws: Workspace) -> list[str]:

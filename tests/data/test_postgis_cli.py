@@ -73,6 +73,9 @@ def test_pingan_demo_into_postgis_equals_the_folder_build(url, demo_folder, caps
     pg = Workspace(url)
     assert pg.backend == "postgis" and pg.location in out and "pingan-demo-" not in out
     _same(pg, demo_folder)
+    # the ingest log names each raw file inside the store, not the build's temporary folder
+    files = pd.read_parquet(pg.read_path("ingested.parquet"))["file"].tolist()
+    assert files and all(f.startswith("raw/incidents/") and f.endswith(f" in {pg.location}") for f in files)
     version = pg.version
     assert main(["demo", "--workspace", url, *DEMO]) == 0  # a demo build may replace a demo build
     assert Workspace(url).version == version + 1
