@@ -40,16 +40,22 @@ CITIES = {
 }
 
 
-def run(city: str, category: str, models: list[str], weeks: int, cell: float,
-        related: bool = True) -> dict:
+def load(city: str, category: str, weeks: int) -> tuple[pd.DataFrame, pd.DataFrame, str, pd.Timestamp]:
+    """``(category's incidents, the other categories' incidents, test start, last test week)``
+    from the first day kept to the end of the test weeks."""
     first, start, _ = CITIES[city]
     df = pd.read_parquet(DATA / city / "incidents.parquet",
                          columns=["occurred_at", "category", "lat", "lon"])
     end = pd.Timestamp(start) + pd.Timedelta(weeks=weeks - 1)
     df = df[(df["occurred_at"] >= first) & (df["occurred_at"] < end + pd.Timedelta(days=7))]
     mine = (df["category"] == category).to_numpy()
-    others = df.loc[~mine, ["occurred_at", "lon", "lat"]] if related else None
-    df = df[mine]
+    return df[mine], df.loc[~mine, ["occurred_at", "lon", "lat"]], start, end
+
+
+def run(city: str, category: str, models: list[str], weeks: int, cell: float,
+        related: bool = True) -> dict:
+    df, others, start, end = load(city, category, weeks)
+    others = others if related else None
     load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
     res = backtest_incidents(df, cell=cell, freq="W", start=start, end=str(end.date()),
