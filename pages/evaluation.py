@@ -89,8 +89,18 @@ def show(svc: Service, result: dict, lang: str, category=None, weeks=None) -> tu
                  weeks if isinstance(weeks, int) and not isinstance(weeks, bool) else None)
         done = (result.get("category"), result.get("_weeks"))
         if asked != done:
-            note = t("eval.finished_other", lang, category=label(str(done[0]), lang), n=done[1])
-            return html.Div(note, id="evaluation-finished-other"), no_update, no_update, no_update
+            svc.require("data")
+            try:
+                current = stored_evaluation(svc.ws, asked[0], asked[1] or CHOICE_WEEKS)
+            except ValueError:
+                current = None
+            if current is not None:  # the user looks at a stored result: it stays
+                return show(svc, current, lang)
+            # what the user now looks at has no result yet; the other one is ready
+            ready = t("eval.finished_other", lang, category=label(str(done[0]), lang), n=done[1])
+            none = t("eval.none_yet", lang, category=label(asked[0], lang), n=asked[1] or CHOICE_WEEKS)
+            return (html.Div([html.Div(none), html.Div(ready, id="evaluation-finished-other")]),
+                    no_update, no_update, no_update)
     table = backtest_table(result, lang)
     grid = dash_table.DataTable(
         id="evaluation-grid", data=table.to_dict("records"), sort_action="native",

@@ -330,6 +330,7 @@ def test_an_evaluation_finishing_after_the_user_moved_on_keeps_their_view(dash_d
     dash_duo.wait_for_element("#evaluation-none", timeout=30)
     note = dash_duo.wait_for_element("#evaluation-finished-other", timeout=240)
     assert note.text == f"全部，近{CHOICE_WEEKS}周的评估已完成并已保存；选择它即可查看。"
+    assert dash_duo.find_element("#evaluation-note").text.startswith("全部，近12周：本版本数据尚无评估结果。")
     assert dash_duo.find_elements("#evaluation-grid") == []  # not the 26-week table under "12"
     assert result_path(ws, None, CHOICE_WEEKS).exists()
     dash_duo.find_elements("#evaluation-weeks input")[1].click()  # 26 weeks: stored, at once
