@@ -128,14 +128,38 @@ def evaluate(ws, category: str | None = None, weeks: int = TEST_WEEKS, *,
 def stored_evaluation(ws, category: str | None = None, weeks: int = TEST_WEEKS) -> dict | None:
     """The evaluation of ``category`` and ``weeks`` stored for the workspace's current version,
     else ``None`` (never computes: the evaluation page shows it without starting a worker)."""
-    stored = _read_json(result_path(ws, category, _weeks_arg(weeks)))
+    stored = _read_result(ws, canonical_name(category), _weeks_arg(weeks))
     return stored if stored is not None and stored.get("_version") == ws.version else None
 
 
 def result_path(ws, category: str | None = None, weeks: int = TEST_WEEKS) -> Path:
-    """Where the evaluation of ``category`` and ``weeks`` is stored (``W/cache/evaluation/``)."""
+    """Where a folder workspace stores the evaluation of ``category`` and ``weeks``
+    (``W/cache/evaluation/``; on PostGIS the store keeps it: :func:`_read_result`)."""
+    return ws.path / "cache" / _result_name(category, weeks)
+
+
+def _result_name(category: str | None, weeks: int) -> str:
     tag = hashlib.sha1(canonical_name(category).encode()).hexdigest()[:12]
-    return ws.path / "cache" / "evaluation" / f"{int(weeks)}w-{tag}.json"
+    return f"evaluation/{int(weeks)}w-{tag}.json"
+
+
+def _read_result(ws, name: str, weeks: int) -> dict | None:
+    """A stored evaluation: a file of a folder workspace; on PostGIS a document of the store, so
+    every board server of the store shows it without computing it again."""
+    if ws.backend == "postgis":
+        try:
+            stored = json.loads(ws.document(_result_name(name, weeks)) or "null")
+        except ValueError:
+            return None
+        return stored if isinstance(stored, dict) else None
+    return _read_json(result_path(ws, name, weeks))
+
+
+def _write_result(ws, name: str, weeks: int, result: dict) -> None:
+    if ws.backend == "postgis":
+        ws.put_document(_result_name(name, weeks), json.dumps(result, ensure_ascii=False))
+    else:
+        _write_json(result_path(ws, name, weeks), result)
 
 
 def winner(result: dict) -> str | None:
@@ -317,9 +341,8 @@ def _candidate_scores(result: dict) -> dict[str, float]:
 
 
 def _stored_or_run(ws, name: str, members: Sequence[str], weeks: int, progress=None) -> dict:
-    path = result_path(ws, name, weeks)
     version = ws.version
-    stored = _read_json(path)
+    stored = _read_result(ws, name, weeks)
     if stored is not None and stored.get("_version") == version:
         return stored
     every = ws.incidents_frame(["occurred_at", "category", "lon", "lat"])
@@ -328,7 +351,7 @@ def _stored_or_run(ws, name: str, members: Sequence[str], weeks: int, progress=N
         mine = every["category"].astype(str).isin(members).to_numpy()
         incidents, others = every[mine], every.loc[~mine, ["occurred_at", "lon", "lat"]]
     if incidents.empty:
-        raise ValueError(f"--category {name}: no incidents in {ws.path}")
+        raise ValueError(f"--category {name}: no incidents in {ws.location}")
     end = pd.Timestamp(incidents["occurred_at"].max()).normalize()
     # the last `weeks` complete weeks (a week ending on the last day with data is complete)
     start = period_start([end - pd.Timedelta(weeks=weeks) + pd.Timedelta(days=1)], "W")[0]
@@ -339,7 +362,7 @@ def _stored_or_run(ws, name: str, members: Sequence[str], weeks: int, progress=N
                                 others=others)
     result = {**result, "_version": version, "_weeks": weeks,
               "_computed": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")}
-    _write_json(path, result)
+    _write_result(ws, name, weeks, result)
     return result
 
 

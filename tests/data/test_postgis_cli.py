@@ -166,7 +166,8 @@ def test_workspace_copy_replace_removes_what_the_source_lacks_and_errors_are_one
 def test_the_model_choice_is_the_stores_for_every_board_server(url, demo_folder, tmp_path, monkeypatch,
                                                                capsys):
     """Two board servers of one store (each its own cache folder): an evaluation on one sets the
-    model both boards use — the choice is a document of the store, not a file of a server."""
+    model both boards use, and both pages show it — the choice and the evaluation are documents
+    of the store, not files of a server."""
     from analytics.service import board
     from analytics.service import evaluation as ev
 
@@ -184,6 +185,11 @@ def test_the_model_choice_is_the_stores_for_every_board_server(url, demo_folder,
     assert chosen is not None and ev.board_choice(two) == chosen
     assert chosen["version"] == two.version and chosen["model"] in ev.CANDIDATES
     assert not ev.choice_path(one).exists() and not ev.choice_path(two).exists()
+    # the evaluation itself too: the other server's page shows it without computing it again
+    shown = ev.stored_evaluation(two, None, ev.CHOICE_WEEKS)
+    assert shown is not None and shown["_version"] == two.version
+    assert shown == ev.stored_evaluation(one, None, ev.CHOICE_WEEKS)
+    assert not ev.result_path(one, None, ev.CHOICE_WEEKS).exists()
     board.clear_cache()
     assert board.warning_table(two, level="grid").attrs["model"] == chosen["model"]
     assert "model evaluation of" in board.warning_table(two, level="grid").attrs["model_note"]["en"]
