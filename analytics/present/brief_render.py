@@ -85,13 +85,30 @@ class FigureRenderer:
 
     def write_png(self, fig: go.Figure, path: str | Path, *, width: int, height: int,
                   scale: float = 1) -> Path:
-        """Write ``fig`` as a PNG of ``width*scale`` × ``height*scale`` pixels."""
+        """Write ``fig`` as a PNG of ``width*scale`` × ``height*scale`` pixels.
+
+        kaleido reports a failed render by returning the error, not raising it: a briefing would
+        then name a PNG that was never written. A failure is tried once more (a browser tab under
+        load), then raised.
+
+        Raises
+        ------
+        RuntimeError
+            The figure could not be rendered (the message names the file and kaleido's error).
+        """
         import kaleido
 
         path = Path(path)
-        kaleido.write_fig_sync(fig, path=str(path),
-                               opts=dict(format="png", width=width, height=height, scale=scale))
-        return path
+        problem = "no file written"
+        for _attempt in range(2):
+            path.unlink(missing_ok=True)
+            errors = kaleido.write_fig_sync(
+                fig, path=str(path), opts=dict(format="png", width=width, height=height, scale=scale))
+            if not errors and path.exists() and path.stat().st_size > 0:
+                return path
+            if errors:
+                problem = "; ".join(str(e) for e in errors)
+        raise RuntimeError(f"{path}: the figure could not be rendered as PNG ({problem})")
 
     def svg(self, fig: go.Figure) -> str:
         """The figure as an SVG document (text kept as text), sized by its layout."""

@@ -465,3 +465,21 @@ def test_week_title_and_plain_sentences():
     assert plain_sentence("X网格", 3, 2.5) == "X网格本周 3 起，高于常态（约 2.5 起）"
     assert plain_sentence("X网格", 3, 0.1, -0.5) == "X网格本周 3 起，而平时每周通常不到 1 起，同比下降 50.0%"
     assert plain_sentence("X", 6, 2.0, lang="en") == "X: 6 cases this week, about 3 times the usual"
+
+
+def test_a_figure_that_cannot_render_raises_instead_of_naming_a_missing_png(tmp_path):
+    """kaleido returns a failed render's error instead of raising it; the briefing must not
+    then list a PNG that was never written (a world map needs a topojson file from the
+    internet, which the closed network refuses)."""
+    import plotly.graph_objects as go
+
+    from analytics.present.brief_render import FigureRenderer
+
+    with FigureRenderer() as r:
+        ok = r.write_png(go.Figure(go.Scatter(x=[1, 2], y=[1, 3])), tmp_path / "ok.png",
+                         width=200, height=100)
+        assert Image.open(ok).size == (200, 100)
+        bad = tmp_path / "map.png"
+        with pytest.raises(RuntimeError, match=r"map\.png: the figure could not be rendered as PNG \(.*topojson"):
+            r.write_png(go.Figure(go.Scattergeo(lon=[106.7], lat=[26.6])), bad, width=200, height=100)
+    assert not bad.exists()
