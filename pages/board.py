@@ -142,11 +142,13 @@ def period_options(freq, lang, current):
           State("board-category", "value"), prevent_initial_call=True)
 def drill(click, _crumbs, _alerts, layer, path, period, freq, category):
     trigger = ctx.triggered_id
+    svc = service()
     if trigger == "board-layer":
-        return []
+        # Another level starts from the whole city. A re-rendered page (the language switch) sets
+        # the same level again: the user's drill-down, which starts in that level, stays.
+        return [] if path and not _starts_in(svc, layer, path) else dash.no_update
     if isinstance(trigger, dict) and trigger.get("type") == "board-crumb":  # back up to that level
         return (path or [])[: trigger["index"]] if ctx.triggered[0]["value"] else dash.no_update
-    svc = service()
     if isinstance(trigger, dict):  # a line of the 红橙预警清单: show that area among its siblings
         if not ctx.triggered[0]["value"]:
             return dash.no_update
@@ -154,6 +156,17 @@ def drill(click, _crumbs, _alerts, layer, path, period, freq, category):
                             str(trigger["index"]), chain(svc, layer))
         return target if target is not None else dash.no_update
     return drill_path(path or [], chain(svc, layer), _clicked(click))
+
+
+def _starts_in(svc, layer, path: list) -> bool:
+    """Whether a drill-down ``path`` (from the browser) starts at an area of ``layer``."""
+    if not isinstance(path, list) or not path:
+        return False
+    try:
+        svc.check_area(path[0], layer)
+    except ScopeError:
+        return False
+    return True
 
 
 @callback(Output("board-map", "figure"), Output("board-legend", "children"),

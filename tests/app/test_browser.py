@@ -287,7 +287,12 @@ def test_first_view_names_the_reds_and_tiles_equal_the_legend(dash_duo, app_fact
     dash_duo.wait_for_text_to_equal("#app-nav-board", "Warning board", timeout=30)
     dash_duo.wait_for_element("#board-map path.choroplethlocation", timeout=60)
     until(lambda: len(dash_duo.find_elements("#board-crumbs button")) == 3, timeout=90)  # the drill-down fits three levels: slow on a loaded 2-core CI machine
-    assert dash_duo.find_element("#board-mode input[value='forecast']").is_selected()
+    # read in the page: the re-rendered radio may be replaced between a lookup and a read
+    until(lambda: dash_duo.driver.execute_script(
+        "const e = document.querySelector(\"#board-mode input[value='forecast']\"); return !!(e && e.checked);"),
+        timeout=30)
+    time.sleep(2)  # the drill-down stays: nothing later resets it
+    assert len(dash_duo.find_elements("#board-crumbs button")) == 3
     assert dash_duo.get_logs() == []
 
 
