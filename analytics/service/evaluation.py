@@ -128,13 +128,13 @@ def evaluate(ws, category: str | None = None, weeks: int = TEST_WEEKS, *,
 def stored_evaluation(ws, category: str | None = None, weeks: int = TEST_WEEKS) -> dict | None:
     """The evaluation of ``category`` and ``weeks`` stored for the workspace's current version,
     else ``None`` (never computes: the evaluation page shows it without starting a worker)."""
-    stored = _read_result(ws, canonical_name(category), _weeks_arg(weeks))
+    stored = _read_stored(ws, _result_name(category, _weeks_arg(weeks)))
     return stored if stored is not None and stored.get("_version") == ws.version else None
 
 
 def result_path(ws, category: str | None = None, weeks: int = TEST_WEEKS) -> Path:
     """Where a folder workspace stores the evaluation of ``category`` and ``weeks``
-    (``W/cache/evaluation/``; on PostGIS the store keeps it: :func:`_read_result`)."""
+    (``W/cache/evaluation/``; on PostGIS the store keeps it: :func:`_read_stored`)."""
     return ws.path / "cache" / _result_name(category, weeks)
 
 
@@ -143,23 +143,24 @@ def _result_name(category: str | None, weeks: int) -> str:
     return f"evaluation/{int(weeks)}w-{tag}.json"
 
 
-def _read_result(ws, name: str, weeks: int) -> dict | None:
-    """A stored evaluation: a file of a folder workspace; on PostGIS a document of the store, so
-    every board server of the store shows it without computing it again."""
-    if ws.backend == "postgis":
-        try:
-            stored = json.loads(ws.document(_result_name(name, weeks)) or "null")
-        except ValueError:
-            return None
-        return stored if isinstance(stored, dict) else None
-    return _read_json(result_path(ws, name, weeks))
+def _read_stored(ws, name: str) -> dict | None:
+    """A stored JSON (``name`` under ``W/cache/``: an evaluation, the model choice); on PostGIS a
+    document of the store, so every board server of the store reads the same one."""
+    if ws.backend != "postgis":
+        return _read_json(ws.path / "cache" / name)
+    try:
+        stored = json.loads(ws.document(name) or "null")
+    except ValueError:
+        return None
+    return stored if isinstance(stored, dict) else None
 
 
-def _write_result(ws, name: str, weeks: int, result: dict) -> None:
+def _write_stored(ws, name: str, data: dict) -> None:
+    """Replace a stored JSON of :func:`_read_stored` (never half-written)."""
     if ws.backend == "postgis":
-        ws.put_document(_result_name(name, weeks), json.dumps(result, ensure_ascii=False))
+        ws.put_document(name, json.dumps(data, ensure_ascii=False, indent=1))
     else:
-        _write_json(result_path(ws, name, weeks), result)
+        _write_json(ws.path / "cache" / name, data)
 
 
 def winner(result: dict) -> str | None:
@@ -211,13 +212,7 @@ def stored_choice(ws) -> dict | None:
     "scores": {model: {"log_score", "crps", "pai_05"}}}}}``; the top-level fields are those of the
     latest update.
     """
-    if ws.backend == "postgis":  # the store's: one choice for every board server of the store
-        try:
-            stored = json.loads(ws.document(_CHOICE_FILE) or "null")
-        except ValueError:
-            stored = None
-    else:
-        stored = _read_json(choice_path(ws))
+    stored = _read_stored(ws, _CHOICE_FILE)  # on PostGIS the store's: one for every board server
     return stored if isinstance(stored, dict) and isinstance(stored.get("categories"), dict) else None
 
 
@@ -286,10 +281,7 @@ def _merge_choice(ws, results: dict[str, dict]) -> dict:
         return old if old.get("categories") else {}
     out = {"version": newest["version"], "data_week": newest["data_week"],
            "computed": newest["computed"], "cell_m": CELL_M, "categories": cats}
-    if ws.backend == "postgis":
-        ws.put_document(_CHOICE_FILE, json.dumps(out, ensure_ascii=False, indent=1))
-    else:
-        _write_json(choice_path(ws), out)
+    _write_stored(ws, _CHOICE_FILE, out)
     return out
 
 
@@ -342,7 +334,7 @@ def _candidate_scores(result: dict) -> dict[str, float]:
 
 def _stored_or_run(ws, name: str, members: Sequence[str], weeks: int, progress=None) -> dict:
     version = ws.version
-    stored = _read_result(ws, name, weeks)
+    stored = _read_stored(ws, _result_name(name, weeks))
     if stored is not None and stored.get("_version") == version:
         return stored
     every = ws.incidents_frame(["occurred_at", "category", "lon", "lat"])
@@ -362,7 +354,7 @@ def _stored_or_run(ws, name: str, members: Sequence[str], weeks: int, progress=N
                                 others=others)
     result = {**result, "_version": version, "_weeks": weeks,
               "_computed": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")}
-    _write_result(ws, name, weeks, result)
+    _write_stored(ws, _result_name(name, weeks), result)
     return result
 
 
